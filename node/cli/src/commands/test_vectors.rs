@@ -1,0 +1,401 @@
+//! `zkcredits test-vectors`: the one generator of `spec/vectors/`.
+//!
+//! Every input is derived from a label with `SHA-256(label) mod p`, so the files are the same on
+//! every machine and every run. `--check` regenerates in memory and fails on any difference.
+
+use ark_ff::PrimeField;
+use eyre::{WrapErr, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use zkcredits_primitives::{
+    Fr,
+    babyjubjub::{BASE8, Generators, Point, Scalar},
+    constants::{SIGNER_TREE_DEPTH, TAG_EXIT, TAG_STATE, TAGS, TREE_DEPTH},
+    eddsa::PrivateKey,
+    field::{fr_to_be_bytes, fr_to_dec, sha256_to_fr},
+    identity::{Secret, leaf},
+    merkle::{FixedMerkleTree, LeanImt},
+    poseidon::poseidon,
+    rln::{Share, exit_x, nullifier, payload_digest, recover_secret, request_x, scope, slope},
+    state::{StateOpening, commit, owner_tag, rerandomize, settle, state_message},
+};
+
+/// Arguments of `zkcredits test-vectors`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["write", "check"])))]
+pub(crate) struct Args {
+    /// (Re)write the vector files.
+    #[arg(long)]
+    write: bool,
+    /// Fail if any vector file differs from what this build generates.
+    #[arg(long)]
+    check: bool,
+    /// The vectors directory.
+    #[arg(long, value_name = "DIR", default_value = "spec/vectors")]
+    dir: PathBuf,
+}
+
+impl Args {
+    pub(crate) fn run(self) -> eyre::Result<()> {
+        let files = generate()?;
+        if self.write {
+            std::fs::create_dir_all(&self.dir)
+                .wrap_err_with(|| format!("cannot create {}", self.dir.display()))?;
+            for (name, content) in &files {
+                let path = self.dir.join(name);
+                std::fs::write(&path, content)
+                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            return Ok(());
+        }
+        let stale: Vec<_> = files
+            .iter()
+            .filter(|(name, content)| !matches_file(&self.dir.join(name), content))
+            .map(|(n, _)| *n)
+            .collect();
+        if !stale.is_empty() {
+            bail!(
+                "{} vector file(s) in {} differ from this build: {}. If the protocol change is intended, run `zkcredits test-vectors --write` and update spec/ in the same commit.",
+                stale.len(),
+                self.dir.display(),
+                stale.join(", ")
+            );
+        }
+        println!("{} vector files in {} match", files.len(), self.dir.display());
+        Ok(())
+    }
+}
+
+fn matches_file(path: &Path, expected: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|actual| actual == expected)
+}
+
+/// Every vector file, name and content.
+pub(crate) fn generate() -> eyre::Result<Vec<(&'static str, String)>> {
+    let files = [
+        ("poseidon.json", poseidon_vectors()?),
+        ("babyjubjub.json", babyjubjub_vectors()),
+        ("eddsa.json", eddsa_vectors()),
+        ("state.json", state_vectors()?),
+        ("lean_imt.json", lean_imt_vectors()?),
+        ("rln.json", rln_vectors()?),
+    ];
+    files
+        .into_iter()
+        .map(|(name, value)| Ok((name, format!("{}\n", serde_json::to_string_pretty(&value)?))))
+        .collect()
+}
+
+/// A deterministic field element for a label.
+fn fe(label: &str) -> Fr {
+    sha256_to_fr(label.as_bytes())
+}
+
+fn dec(x: &Fr) -> Value {
+    Value::String(fr_to_dec(x))
+}
+
+fn decs(xs: &[Fr]) -> Value {
+    Value::Array(xs.iter().map(dec).collect())
+}
+
+fn point(p: &Point) -> Value {
+    json!({ "x": dec(&p.x), "y": dec(&p.y) })
+}
+
+fn scalar(s: &Scalar) -> Value {
+    Value::String(s.to_string())
+}
+
+fn secret(label: &str) -> eyre::Result<Secret> {
+    Ok(Secret::new(fe(label))?)
+}
+
+fn deterministic_scalar(label: &str) -> Scalar {
+    Scalar::from_be_bytes_mod_order(&fr_to_be_bytes(&fe(label)))
+}
+
+fn poseidon_vectors() -> eyre::Result<Value> {
+    let p_minus_1 = -Fr::from(1u64);
+    let mut cases = Vec::new();
+    for arity in 1..=5usize {
+        let sets = [
+            ("sequential", (1..=arity as u64).map(Fr::from).collect::<Vec<_>>()),
+            ("zeros", vec![Fr::from(0u64); arity]),
+            ("max", vec![p_minus_1; arity]),
+            ("pseudorandom", (0..arity).map(|i| fe(&format!("poseidon/{arity}/{i}"))).collect()),
+        ];
+        for (kind, inputs) in sets {
+            cases.push(json!({ "name": format!("arity{arity}_{kind}"), "inputs": decs(&inputs), "output": dec(&poseidon(&inputs)?) }));
+        }
+    }
+    let k = fe("poseidon/tag/secret");
+    let tagged = [
+        ("tag_state_owner", vec![k, Fr::from(TAG_STATE)]),
+        (
+            "tag_exit_message",
+            vec![Fr::from(TAG_EXIT), fe("poseidon/tag/recipient"), Fr::from(1_000_000u64)],
+        ),
+    ];
+    for (name, inputs) in tagged {
+        cases.push(
+            json!({ "name": name, "inputs": decs(&inputs), "output": dec(&poseidon(&inputs)?) }),
+        );
+    }
+    let tags: Vec<_> = TAGS
+        .iter()
+        .map(|(name, value)| json!({ "name": name, "value": value.to_string(), "hex": format!("{value:#x}") }))
+        .collect();
+    Ok(json!({
+        "description": "circomlib Poseidon over BN254 for 1 to 5 inputs and every domain tag; field elements are decimal strings",
+        "tags": tags,
+        "cases": cases,
+    }))
+}
+
+fn babyjubjub_vectors() -> Value {
+    let g = Generators::get();
+    let generators: Vec<_> = Generators::DOMAINS
+        .iter()
+        .zip(["G", "N", "T", "H"])
+        .map(|(domain, name)| {
+            let h = Point::hash_to_curve(domain);
+            json!({ "name": name, "domain": domain, "counter": h.counter, "point": point(&h.point) })
+        })
+        .collect();
+    let pts = [BASE8, g.g, g.h, BASE8.mul_u128(3)];
+    let mut add = Vec::new();
+    for (i, p) in pts.iter().enumerate() {
+        for q in &pts[i..] {
+            add.push(json!({ "p": point(p), "q": point(q), "sum": point(&p.add(q)) }));
+        }
+    }
+    let scalars = [
+        "0".to_owned(),
+        "1".to_owned(),
+        "8".to_owned(),
+        deterministic_scalar("bjj/mul/0").to_string(),
+        // subOrder − 1
+        (-Scalar::from(1u64)).to_string(),
+    ];
+    let mul: Vec<_> = [BASE8, g.t]
+        .iter()
+        .flat_map(|p| {
+            scalars.iter().map(move |s| {
+                let e: num_bigint::BigUint = s.parse().unwrap_or_default();
+                json!({ "point": point(p), "scalar": s, "product": point(&p.mul_biguint(&e)) })
+            })
+        })
+        .collect();
+    json!({
+        "description": "Baby Jubjub (a = 168700, d = 168696) as in circomlib: Base8, the state generators hashed to the curve, additions and scalar multiplications",
+        "base8": point(&BASE8),
+        "sub_order": <Scalar as PrimeField>::MODULUS.to_string(),
+        "generators": generators,
+        "add": add,
+        "mul": mul,
+    })
+}
+
+fn eddsa_vectors() -> Value {
+    let cases: Vec<_> = (0..4u8)
+        .map(|i| {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(&fr_to_be_bytes(&fe(&format!("eddsa/key/{i}"))));
+            let key = PrivateKey::from_bytes(bytes);
+            let msg = if i == 0 { Fr::from(0u64) } else { fe(&format!("eddsa/msg/{i}")) };
+            let sig = key.sign(&msg);
+            let pk = key.public_key();
+            json!({
+                "private_key": hex(key.as_bytes()),
+                "public_key": point(&pk.0),
+                "signer_leaf": dec(&pk.signer_leaf()),
+                "message": dec(&msg),
+                "signature": { "r8": point(&sig.r8), "s": scalar(&sig.s) },
+            })
+        })
+        .collect();
+    json!({
+        "description": "EdDSA-Poseidon as circomlibjs signPoseidon: private keys are 32 bytes (hex), keys and nonces from BLAKE-512",
+        "cases": cases,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::from("0x"), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    })
+}
+
+fn state_vectors() -> eyre::Result<Value> {
+    let mut cases = Vec::new();
+    let key = PrivateKey::from_bytes([0x5a; 32]);
+    for (i, (refunded, index, refund)) in [
+        (0u128, 0u32, 0u128),
+        (0, 0, 700),
+        (12_345, 17, 1),
+        ((1u128 << 127) + 5, u32::MAX - 1, 999),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = secret(&format!("state/{i}/k"))?;
+        let opening = StateOpening {
+            refunded,
+            index,
+            blinding: deterministic_scalar(&format!("state/{i}/rho")),
+        };
+        let eta = deterministic_scalar(&format!("state/{i}/eta"));
+        let a = commit(&k, &opening);
+        let anon = rerandomize(&a, &eta);
+        let next = settle(&anon, refund);
+        let next_opening = opening
+            .settled(&eta, refund)
+            .ok_or_else(|| eyre::eyre!("vector {i} leaves the opening's range"))?;
+        eyre::ensure!(commit(&k, &next_opening) == next, "settlement of vector {i} does not open");
+        let m = state_message(&next);
+        let sig = key.sign(&m);
+        cases.push(json!({
+            "secret": dec(k.expose()),
+            "owner_tag": owner_tag(&k).to_string(),
+            "opening": opening_json(&opening),
+            "commitment": point(&a),
+            "eta": scalar(&eta),
+            "rerandomized": point(&anon),
+            "refund": refund.to_string(),
+            "settled": point(&next),
+            "settled_opening": opening_json(&next_opening),
+            "settled_message": dec(&m),
+            "settled_signature": { "r8": point(&sig.r8), "s": scalar(&sig.s) },
+        }));
+    }
+    Ok(json!({
+        "description": "State commitments A = R*G + n*N + t*T + rho*H, rerandomization A + eta*H, settlement A_anon + r*G + N and its signed message Poseidon(A.x, A.y)",
+        "signer_public_key": point(&key.public_key().0),
+        "cases": cases,
+    }))
+}
+
+fn opening_json(o: &StateOpening) -> Value {
+    json!({ "refunded": o.refunded.to_string(), "index": o.index, "blinding": scalar(&o.blinding) })
+}
+
+fn lean_imt_vectors() -> eyre::Result<Value> {
+    let mut cases = Vec::new();
+    for size in [1usize, 2, 3, 4, 5, 7, 8, 13] {
+        let leaves: Vec<Fr> = (0..size).map(|i| fe(&format!("lean_imt/{size}/{i}"))).collect();
+        let mut tree = LeanImt::from_leaves(&leaves)?;
+        let mut proofs = Vec::new();
+        for index in [0, size / 2, size - 1].into_iter().collect::<std::collections::BTreeSet<_>>()
+        {
+            let proof = tree.proof(index)?;
+            let path = proof.circuit_path(TREE_DEPTH)?;
+            proofs.push(json!({
+                "leaf_index": index,
+                "leaf": dec(&proof.leaf),
+                "path_index": proof.index,
+                "siblings": decs(&proof.siblings),
+                "circuit": {
+                    "depth": path.depth,
+                    "indices": path.indices.iter().map(|b| u8::from(*b)).collect::<Vec<_>>(),
+                    "siblings": decs(&path.siblings),
+                },
+            }));
+        }
+        let root = tree.root();
+        let depth = tree.depth();
+        let removed = size / 2;
+        let removal_siblings = tree.proof(removed)?.siblings;
+        tree.remove(removed)?;
+        cases.push(json!({
+            "leaves": decs(&leaves),
+            "root": dec(&root),
+            "depth": depth,
+            "proofs": proofs,
+            "removal": { "leaf_index": removed, "siblings": decs(&removal_siblings), "root_after": dec(&tree.root()) },
+        }));
+    }
+    let signer_keys: Vec<Fr> =
+        (0..3u8).map(|i| PrivateKey::from_bytes([i + 1; 32]).public_key().signer_leaf()).collect();
+    let signer_tree = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &signer_keys)?;
+    let (siblings, indices) = signer_tree.path(2)?;
+    Ok(json!({
+        "description": "LeanIMT (zk-kit) with PoseidonT3: roots, proofs (LeanIMT form and padded to the circuit depth 20), and removal by zeroing; plus the depth-4 signer-set tree",
+        "tree_depth": TREE_DEPTH,
+        "cases": cases,
+        "signer_tree": {
+            "depth": SIGNER_TREE_DEPTH,
+            "leaves": decs(&signer_keys),
+            "root": dec(&signer_tree.root()),
+            "path": { "leaf_index": 2, "siblings": decs(&siblings), "indices": indices.iter().map(|b| u8::from(*b)).collect::<Vec<_>>() },
+        },
+    }))
+}
+
+fn rln_vectors() -> eyre::Result<Value> {
+    let mut cases = Vec::new();
+    for i in 0..3u32 {
+        let k = secret(&format!("rln/{i}/k"))?;
+        let chain_id = [31337u64, 1, 11_155_111][i as usize];
+        let escrow = [0x10u8 + i as u8; 20];
+        let scope = scope(chain_id, &escrow);
+        let index = [0u32, 1, u32::MAX - 1][i as usize];
+        let deposit = 10u128.pow(18) + u128::from(i);
+        let expiry = 1_900_000_000u64 + u64::from(i);
+        let provider_id = fe(&format!("rln/{i}/provider"));
+        let nonce = fe(&format!("rln/{i}/nonce"));
+        let payloads = [
+            format!(
+                "{{\"model\":\"m\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello {i}\"}}]}}"
+            ),
+            format!("second request {i}"),
+        ];
+        let xs: Vec<Fr> = payloads
+            .iter()
+            .map(|p| request_x(&provider_id, &payload_digest(p.as_bytes()), &nonce))
+            .collect();
+        let shares = [Share::new(&k, &scope, index, xs[0]), Share::new(&k, &scope, index, xs[1])];
+        let recipient = [0xabu8; 20];
+        let amount = 123_456_789u128 + u128::from(i);
+        let a = slope(&k, &scope, index);
+        cases.push(json!({
+            "secret": dec(k.expose()),
+            "identity": dec(&k.commitment()),
+            "deposit": deposit.to_string(),
+            "expiry": expiry,
+            "leaf": dec(&leaf(k.commitment(), deposit, expiry)),
+            "chain_id": chain_id,
+            "escrow": hex(&escrow),
+            "scope": dec(&scope),
+            "index": index,
+            "slope": dec(&a),
+            "nullifier": dec(&nullifier(&a)),
+            "provider_id": dec(&provider_id),
+            "nonce": dec(&nonce),
+            "requests": payloads.iter().zip(&shares).map(|(p, s)| json!({
+                "payload_hex": hex(p.as_bytes()),
+                "payload_digest": dec(&payload_digest(p.as_bytes())),
+                "x": dec(&s.x),
+                "y": dec(&s.y),
+            })).collect::<Vec<_>>(),
+            "recovered_secret": dec(&recover_secret(&shares[0], &shares[1])?),
+            "exit": { "recipient": hex(&recipient), "amount": amount.to_string(), "x": dec(&exit_x(&recipient, amount)) },
+        }));
+    }
+    Ok(json!({
+        "description": "Identity, leaf, scope, RLN slope/nullifier/shares for two requests on one ticket, the recovered secret, and the exit message point",
+        "cases": cases,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generation_is_deterministic() {
+        let first = super::generate().expect("generates");
+        let second = super::generate().expect("generates");
+        assert_eq!(first, second);
+    }
+}

@@ -1,0 +1,37 @@
+//! User identities: the secret `k`, the commitment `ID = Poseidon(k)` and the tree leaf.
+
+use crate::{Fr, PrimitivesError, poseidon::poseidon_n};
+use ark_ff::AdditiveGroup;
+
+/// The user secret `k`: a non-zero field element. Its `Debug` never prints the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Secret(Fr);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    /// Wraps a secret, refusing zero.
+    pub fn new(k: Fr) -> Result<Self, PrimitivesError> {
+        if k == Fr::ZERO { Err(PrimitivesError::ZeroSecret) } else { Ok(Self(k)) }
+    }
+
+    /// The secret value; handle with care.
+    pub const fn expose(&self) -> &Fr {
+        &self.0
+    }
+
+    /// The identity commitment `ID = Poseidon(k)`.
+    pub fn commitment(&self) -> Fr {
+        poseidon_n([self.0])
+    }
+}
+
+/// The identity-tree leaf `Poseidon(ID, D, E)` for deposit `D` (base units) and expiry `E`
+/// (unix seconds), exactly as the escrow computes it on deposit.
+pub fn leaf(id: Fr, deposit: u128, expiry: u64) -> Fr {
+    poseidon_n([id, Fr::from(deposit), Fr::from(expiry)])
+}
