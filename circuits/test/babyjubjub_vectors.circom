@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-3.0
+// Test harness: Baby Jubjub addition and scalar multiplication against spec/vectors/babyjubjub.json.
+pragma circom 2.1.5;
+
+include "circomlib/circuits/babyjub.circom";
+include "../src/state.circom";
+
+template BabyJubjubVectors() {
+    signal input p[2];
+    signal input q[2];
+    signal input scalar;
+    signal output sum[2];
+    signal output product[2];
+    (sum[0], sum[1]) <== BabyAdd()(p[0], p[1], q[0], q[1]);
+    product <== ScalarMul(251)(scalar, p);
+}
+
+component main = BabyJubjubVectors();

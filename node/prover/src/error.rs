@@ -1,0 +1,50 @@
+//! Errors of the prover crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong loading a circuit or computing a witness.
+#[derive(Debug, thiserror::Error)]
+pub enum ProverError {
+    /// A circuit artifact could not be read.
+    #[error(
+        "cannot read circuit artifact {path}: {source} (build the circuits with `make circuits`)"
+    )]
+    Artifact {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The witness calculator wasm could not be compiled or instantiated.
+    #[error("cannot load witness calculator {path}: {reason}")]
+    Wasm {
+        /// The wasm file.
+        path: PathBuf,
+        /// What wasmer or ark-circom reported.
+        reason: String,
+    },
+    /// An artifact that exists but cannot be parsed.
+    #[error(
+        "malformed circuit artifact {path}: {reason} (rebuild the circuits with `make circuits`)"
+    )]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What the parser reported.
+        reason: String,
+    },
+    /// A `.sym` line is not `label,witness,component,name`.
+    #[error("malformed symbol file {path} at line {line}")]
+    Symbols {
+        /// The symbol file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+    },
+    /// The inputs do not satisfy the circuit (an assertion or `===` failed) or are missing.
+    #[error("witness generation failed: the inputs do not satisfy the circuit ({0})")]
+    Unsatisfied(String),
+    /// A signal name that the circuit does not have.
+    #[error("the circuit has no signal named {0:?}")]
+    UnknownSignal(String),
+}
