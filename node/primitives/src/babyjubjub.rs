@@ -145,15 +145,14 @@ impl Point {
             let y = poseidon_n([d, Fr::from(counter)]);
             let y2 = y.square();
             let denom = COEFF_A - COEFF_D * y2;
-            if let Some(x2) = denom.inverse().map(|inv| (Fr::ONE - y2) * inv) {
-                if let Some(mut x) = x2.sqrt() {
-                    if BigUint::from(x.into_bigint()) > half {
-                        x = -x;
-                    }
-                    let point = Point { x, y }.mul_u128(COFACTOR as u128);
-                    if point != IDENTITY {
-                        return HashToCurve { point, counter };
-                    }
+            let x2 = denom.inverse().map(|inv| (Fr::ONE - y2) * inv);
+            if let Some(mut x) = x2.and_then(|x2| x2.sqrt()) {
+                if BigUint::from(x.into_bigint()) > half {
+                    x = -x;
+                }
+                let point = Self { x, y }.mul_u128(u128::from(COFACTOR));
+                if point != IDENTITY {
+                    return HashToCurve { point, counter };
                 }
             }
             counter += 1;

@@ -82,7 +82,7 @@ impl LeanImt {
             .first()
             .and_then(|l| l.get(index))
             .copied()
-            .ok_or(TreeError::IndexOutOfRange { index, size: self.size() })
+            .ok_or_else(|| TreeError::IndexOutOfRange { index, size: self.size() })
     }
 
     /// Appends a non-zero leaf and returns its index.

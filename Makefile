@@ -1,0 +1,55 @@
+# zkcredits developer commands. `make test` is what CI runs (.ci/run) and what the README names.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Build caches live outside the checkout so fresh clones build incrementally.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/zkcredits/target
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export FOUNDRY_OFFLINE := true
+export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
+
+CARGO ?= cargo
+
+.PHONY: test setup circuits-test fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+
+## test: everything CI checks, from a fresh clone
+test: setup fmt-check clippy circuits-test test-rust test-forge test-js vectors-check
+	@echo "make test: all checks passed"
+
+## setup: install the toolchain (Debian packages, pinned npm packages); idempotent
+setup:
+	script/setup.sh
+
+## circuits-test: compile the circuit test harnesses (cached by content hash)
+circuits-test: setup
+	script/build-circuits.sh circuits/test $(ZKCREDITS_BUILD_DIR)/circuits/test
+
+## fmt: format Rust and Solidity
+fmt:
+	$(CARGO) fmt --all
+	forge fmt
+
+fmt-check:
+	$(CARGO) fmt --all --check
+	forge fmt --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust: circuits-test
+	$(CARGO) test --workspace --locked
+
+test-forge:
+	forge test
+
+## test-js: circomlibjs recomputes every vector
+test-js:
+	node --test tests/js/
+
+## vectors: regenerate spec/vectors/ (commit the result with the spec change it belongs to)
+vectors:
+	$(CARGO) run --quiet --locked -p zkcredits-cli -- test-vectors --write
+
+vectors-check:
+	$(CARGO) run --quiet --locked -p zkcredits-cli -- test-vectors --check
