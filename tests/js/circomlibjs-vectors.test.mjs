@@ -1,5 +1,5 @@
 // Independent check of spec/vectors/ with circomlibjs: Poseidon, Baby Jubjub (generators, add,
-// mul), EdDSA-Poseidon (keys and signatures), state commitments and RLN algebra are recomputed
+// mul), EdDSA-Poseidon (keys and signatures), state commitments, LeanIMT and RLN algebra are recomputed
 // from the vectors' inputs and compared with the recorded outputs.
 // Run: node --test tests/js/
 import { test } from "node:test";
@@ -131,4 +131,31 @@ test("rln: identity, leaf, scope, shares, recovery and exit point", () => {
     const tagExit = "0x" + Buffer.from("zkcredits.exit").toString("hex");
     assert.equal(hash([tagExit, BigInt(c.exit.recipient), c.exit.amount]), c.exit.x);
   }
+});
+
+test("lean imt: roots with the lifting rule, proofs and removal by zeroing", () => {
+  const v = load("lean_imt.json");
+  const rootOf = (leaves) => {
+    let level = leaves.map(BigInt);
+    while (level.length > 1) {
+      const up = [];
+      for (let i = 0; i < level.length; i += 2) up.push(i + 1 < level.length ? BigInt(hash([level[i], level[i + 1]])) : level[i]);
+      level = up;
+    }
+    return (level[0] ?? 0n).toString();
+  };
+  for (const c of v.cases) {
+    assert.equal(rootOf(c.leaves), c.root);
+    for (const p of c.proofs) {
+      const root = p.siblings.reduce(
+        (node, s, j) => ((BigInt(p.path_index) >> BigInt(j)) & 1n ? hash([s, node]) : hash([node, s])),
+        p.leaf,
+      );
+      assert.equal(root, c.root, `leaf ${p.leaf_index}`);
+    }
+    const removed = c.leaves.map((l, i) => (i === c.removal.leaf_index ? "0" : l));
+    assert.equal(rootOf(removed), c.removal.root_after);
+  }
+  const signers = [...v.signer_tree.leaves, ...Array(16 - v.signer_tree.leaves.length).fill("0")];
+  assert.equal(rootOf(signers), v.signer_tree.root);
 });

@@ -16,7 +16,7 @@ struct Cli {
 fn main() {
     let cli = Cli::parse();
     if let Err(err) = cli.command.run() {
-        eprintln!("Error: {err:?}");
+        eprintln!("Error: {err:#}");
         std::process::exit(1);
     }
 }
