@@ -148,7 +148,6 @@ fn state_transitions_match_vectors() {
             input("blinding", vec![int(&o["blinding"])]),
             input("eta", vec![int(&case["eta"])]),
             input("refund", vec![int(&case["refund"])]),
-            input("generators", generators.clone()),
         ];
         let w = c.calculate(inputs).expect("witness");
         assert_eq!(
