@@ -11,15 +11,19 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: test setup circuits-test fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: test setup circuits circuits-test fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
-test: setup fmt-check clippy circuits-test test-rust test-forge test-js vectors-check
+test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check
 	@echo "make test: all checks passed"
 
 ## setup: install the toolchain (Debian packages, pinned npm packages); idempotent
 setup:
 	script/setup.sh
+
+## circuits: compile the protocol circuits in circuits/main (cached by content hash)
+circuits: setup
+	script/build-circuits.sh circuits/main $(ZKCREDITS_BUILD_DIR)/circuits/main
 
 ## circuits-test: compile the circuit test harnesses (cached by content hash)
 circuits-test: setup
@@ -37,7 +41,7 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test-rust: circuits-test
+test-rust: circuits circuits-test
 	$(CARGO) test --workspace --locked
 
 test-forge:

@@ -47,4 +47,21 @@ pub enum ProverError {
     /// A signal name that the circuit does not have.
     #[error("the circuit has no signal named {0:?}")]
     UnknownSignal(String),
+    /// Groth16 key generation failed.
+    #[error("Groth16 setup failed: {0}")]
+    Setup(String),
+    /// Groth16 proving failed.
+    #[error("Groth16 proving failed: {0}")]
+    Prove(String),
+    /// A proof came with the wrong number of public signals for the key.
+    #[error("wrong number of public signals: the verifying key expects {expected}, got {got}")]
+    PublicInputCount {
+        /// What the key expects.
+        expected: usize,
+        /// What was supplied.
+        got: usize,
+    },
+    /// The proof does not verify for these public signals.
+    #[error("the proof does not verify for these public signals")]
+    InvalidProof,
 }

@@ -3,13 +3,16 @@
 //! ## Bird's eye view
 //!
 //! - [`witness`]: loads circom's wasm witness calculator once and computes witnesses by signal
-//!   name, through ark-circom on wasmer.
+//!   name, through ark-circom on wasmer, checked against the R1CS.
+//! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //!
-//! Groth16 proving and verification join this crate with the request, exit and slash circuits.
-//! It is optimized even in the dev profile: arkworks generics are compiled where they are called.
+//! This crate is optimized even in the dev profile: arkworks generics are compiled where they
+//! are called.
 
 mod error;
+pub mod groth16;
 pub mod witness;
 
 pub use error::ProverError;
+pub use groth16::{Verifier, insecure_dev_setup, prove};
 pub use witness::{Witness, WitnessCircuit};

@@ -7,11 +7,14 @@
 
 use crate::ProverError;
 use ark_bn254::Fr;
-use ark_circom::{WitnessCalculator, circom::R1CSFile};
+use ark_circom::{
+    WitnessCalculator,
+    circom::{R1CS, R1CSFile},
+};
 use ark_ff::AdditiveGroup;
 use num_bigint::BigInt;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     io::BufReader,
     path::{Path, PathBuf},
 };
@@ -22,11 +25,11 @@ pub struct WitnessCircuit {
     store: Store,
     calculator: WitnessCalculator,
     signals: HashMap<String, usize>,
-    constraints: Vec<Constraint>,
+    /// Names of the main component's own signals (`x` for `main.x` and `main.x[3]`).
+    top_level: HashSet<String>,
+    r1cs: R1CS<Fr>,
+    name: String,
 }
-
-/// One R1CS constraint `⟨a, w⟩ · ⟨b, w⟩ = ⟨c, w⟩` as sparse `(wire, coefficient)` lists.
-type Constraint = (Vec<(usize, Fr)>, Vec<(usize, Fr)>, Vec<(usize, Fr)>);
 
 impl std::fmt::Debug for WitnessCircuit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,8 +60,14 @@ impl WitnessCircuit {
         let calculator = WitnessCalculator::from_module(&mut store, module)
             .map_err(|e| ProverError::Wasm { path: wasm.to_owned(), reason: e.to_string() })?;
         let signals = read_symbols(&dir.join(format!("{name}.sym")))?;
-        let constraints = read_constraints(dir.join(format!("{name}.r1cs")))?;
-        Ok(Self { store, calculator, signals, constraints })
+        let r1cs = read_r1cs(dir.join(format!("{name}.r1cs")))?;
+        let top_level = signals
+            .keys()
+            .filter_map(|s| s.strip_prefix("main."))
+            .filter(|s| !s.contains('.'))
+            .map(|s| s.split('[').next().unwrap_or(s).to_owned())
+            .collect();
+        Ok(Self { store, calculator, signals, top_level, r1cs, name: name.to_owned() })
     }
 
     /// Computes the witness for named inputs (arrays flattened in row-major order).
@@ -66,6 +75,10 @@ impl WitnessCircuit {
         &mut self,
         inputs: Vec<(String, Vec<BigInt>)>,
     ) -> Result<Witness, ProverError> {
+        // The wasm ignores inputs it does not know; a misspelt name must not pass unnoticed.
+        if let Some((unknown, _)) = inputs.iter().find(|(name, _)| !self.top_level.contains(name)) {
+            return Err(ProverError::UnknownSignal(unknown.clone()));
+        }
         let values = self
             .calculator
             .calculate_witness_element::<Fr, _>(&mut self.store, inputs, true)
@@ -81,7 +94,8 @@ impl WitnessCircuit {
                 values.get(*wire).map(|v| acc + *coeff * v)
             })
         };
-        for (i, (a, b, c)) in self.constraints.iter().enumerate() {
+        let constraints = &self.r1cs.constraints;
+        for (i, (a, b, c)) in constraints.iter().enumerate() {
             let holds = match (eval(a), eval(b), eval(c)) {
                 (Some(a), Some(b), Some(c)) => a * b == c,
                 _ => false,
@@ -89,20 +103,38 @@ impl WitnessCircuit {
             if !holds {
                 return Err(ProverError::Unsatisfied(format!(
                     "constraint {i} of {} does not hold",
-                    self.constraints.len()
+                    constraints.len()
                 )));
             }
         }
         Ok(())
     }
+
+    /// The circuit's name (its file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The constraint system, with wires in witness order.
+    pub fn r1cs(&self) -> &R1CS<Fr> {
+        &self.r1cs
+    }
+
+    /// Number of public signals (outputs, then public inputs).
+    pub fn public_count(&self) -> usize {
+        self.r1cs.num_inputs - 1
+    }
 }
 
-fn read_constraints(path: PathBuf) -> Result<Vec<Constraint>, ProverError> {
+fn read_r1cs(path: PathBuf) -> Result<R1CS<Fr>, ProverError> {
     let file = std::fs::File::open(&path)
         .map_err(|source| ProverError::Artifact { path: path.clone(), source })?;
     let r1cs = R1CSFile::<Fr>::new(BufReader::new(file))
         .map_err(|e| ProverError::Malformed { path, reason: e.to_string() })?;
-    Ok(r1cs.constraints)
+    let mut r1cs = R1CS::from(r1cs);
+    // circom's wasm writes the witness in wire order already.
+    r1cs.wire_mapping = None;
+    Ok(r1cs)
 }
 
 fn first_line(s: &str) -> String {
@@ -142,5 +174,10 @@ impl Witness {
     /// Every witness value in wire order (wire 0 is the constant 1).
     pub fn values(&self) -> &[Fr] {
         &self.values
+    }
+
+    /// The witness values, consumed.
+    pub fn into_values(self) -> Vec<Fr> {
+        self.values
     }
 }

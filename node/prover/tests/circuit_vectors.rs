@@ -133,12 +133,6 @@ fn eddsa_verifier_accepts_vectors_and_rejects_a_changed_message() {
 #[test]
 fn state_transitions_match_vectors() {
     let mut c = circuit("state_vectors");
-    let generators: Vec<BigInt> = load("babyjubjub.json")["generators"]
-        .as_array()
-        .expect("generators")
-        .iter()
-        .flat_map(|g| xy(&g["point"]))
-        .collect();
     for case in load("state.json")["cases"].as_array().expect("cases") {
         let o = &case["opening"];
         let inputs = vec![

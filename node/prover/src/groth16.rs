@@ -1,0 +1,151 @@
+//! Groth16 over BN254 for the zkcredits circuits: key generation, proving, verification and
+//! batch verification.
+//!
+//! Keys made by [`insecure_dev_setup`] come from a seed: whoever knows the seed can forge proofs.
+//! They exist for tests and local devnets only; production keys come from a ceremony.
+
+use crate::{ProverError, WitnessCircuit};
+use ark_bn254::{Bn254, Fr, G1Projective};
+use ark_circom::CircomCircuit;
+use ark_ec::{CurveGroup, VariableBaseMSM, pairing::Pairing};
+use ark_ff::{One, PrimeField, UniformRand, Zero};
+use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_snark::SNARK;
+use num_bigint::BigInt;
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+
+/// Domain of the seed expansion for development keys.
+const DEV_SETUP_DOMAIN: &[u8] = b"zkcredits/v1/INSECURE-dev-setup/";
+
+/// INSECURE: deterministic Groth16 keys for `circuit` from `seed`.
+///
+/// The toxic waste is a function of the seed and the circuit name, so anyone who knows the seed
+/// can prove false statements. Use only for tests and local devnets.
+pub fn insecure_dev_setup(
+    circuit: &WitnessCircuit,
+    seed: &[u8],
+) -> Result<ProvingKey<Bn254>, ProverError> {
+    let digest = Sha256::new()
+        .chain_update(DEV_SETUP_DOMAIN)
+        .chain_update(circuit.name())
+        .chain_update(b"/")
+        .chain_update(seed)
+        .finalize();
+    let mut rng = ChaCha20Rng::from_seed(digest.into());
+    let shape = CircomCircuit { r1cs: circuit.r1cs().clone(), witness: None };
+    Groth16::<Bn254>::generate_random_parameters_with_reduction(shape, &mut rng)
+        .map_err(|e| ProverError::Setup(e.to_string()))
+}
+
+/// Computes the witness for `inputs` and proves it. Returns the proof and the public signals
+/// (circom order: outputs, then public inputs).
+pub fn prove<R: RngCore + CryptoRng>(
+    key: &ProvingKey<Bn254>,
+    circuit: &mut WitnessCircuit,
+    inputs: Vec<(String, Vec<BigInt>)>,
+    rng: &mut R,
+) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
+    let witness = circuit.calculate(inputs)?.into_values();
+    let public = witness[1..=circuit.public_count()].to_vec();
+    let full = CircomCircuit { r1cs: circuit.r1cs().clone(), witness: Some(witness) };
+    let proof =
+        Groth16::<Bn254>::prove(key, full, rng).map_err(|e| ProverError::Prove(e.to_string()))?;
+    Ok((proof, public))
+}
+
+/// A verifying key prepared once for many verifications.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    prepared: PreparedVerifyingKey<Bn254>,
+}
+
+impl Verifier {
+    /// Prepares a verifying key.
+    pub fn new(key: &VerifyingKey<Bn254>) -> Self {
+        Self {
+            prepared: Groth16::<Bn254>::process_vk(key)
+                .unwrap_or_else(|_| unreachable!("processing a key cannot fail")),
+        }
+    }
+
+    /// The verifying key.
+    pub fn key(&self) -> &VerifyingKey<Bn254> {
+        &self.prepared.vk
+    }
+
+    /// Number of public signals the key expects.
+    pub fn public_count(&self) -> usize {
+        self.prepared.vk.gamma_abc_g1.len() - 1
+    }
+
+    fn check_count(&self, public: &[Fr]) -> Result<(), ProverError> {
+        let expected = self.public_count();
+        if public.len() == expected {
+            Ok(())
+        } else {
+            Err(ProverError::PublicInputCount { expected, got: public.len() })
+        }
+    }
+
+    /// Verifies one proof.
+    pub fn verify(&self, public: &[Fr], proof: &Proof<Bn254>) -> Result<(), ProverError> {
+        self.check_count(public)?;
+        match Groth16::<Bn254>::verify_with_processed_vk(&self.prepared, public, proof) {
+            Ok(true) => Ok(()),
+            _ => Err(ProverError::InvalidProof),
+        }
+    }
+
+    /// Verifies many proofs at once with a random linear combination: with random `r_i`,
+    /// `Π e(r_i·A_i, B_i) = e(Σr_i·α, β) · e(Σr_i·L_i, γ) · e(Σr_i·C_i, δ)` where `L_i` folds the
+    /// public inputs. One multi-pairing of `n + 3` pairs instead of `n` full verifications; a
+    /// batch containing any invalid proof fails except with probability about `1/r`.
+    pub fn verify_batch<R: RngCore>(
+        &self,
+        batch: &[(Vec<Fr>, Proof<Bn254>)],
+        rng: &mut R,
+    ) -> Result<(), ProverError> {
+        let vk = &self.prepared.vk;
+        let mut scalars = Vec::with_capacity(batch.len());
+        let mut g1 = Vec::with_capacity(batch.len() + 3);
+        let mut g2 = Vec::with_capacity(batch.len() + 3);
+        let mut input_terms = vec![Fr::zero(); vk.gamma_abc_g1.len()];
+        let mut c_sum = G1Projective::zero();
+        for (public, proof) in batch {
+            self.check_count(public)?;
+            let r = Fr::rand(rng);
+            scalars.push(r);
+            g1.push((proof.a * r).into_affine());
+            g2.push(proof.b);
+            input_terms[0] += r;
+            for (term, x) in input_terms[1..].iter_mut().zip(public) {
+                *term += r * x;
+            }
+            c_sum += proof.c * r;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let r_sum: Fr = scalars.iter().sum();
+        let inputs = G1Projective::msm(&vk.gamma_abc_g1, &input_terms)
+            .map_err(|_| ProverError::InvalidProof)?;
+        g1.push((-(vk.alpha_g1 * r_sum)).into_affine());
+        g2.push(vk.beta_g2);
+        g1.push((-inputs).into_affine());
+        g2.push(vk.gamma_g2);
+        g1.push((-c_sum).into_affine());
+        g2.push(vk.delta_g2);
+        if Bn254::multi_pairing(g1, g2).0.is_one() {
+            Ok(())
+        } else {
+            Err(ProverError::InvalidProof)
+        }
+    }
+}
+
+/// A field element as a circom input value.
+pub fn fr_to_input(x: &Fr) -> BigInt {
+    BigInt::from(num_bigint::BigUint::from(x.into_bigint()))
+}
