@@ -4,6 +4,7 @@
 //!
 //! - [`witness`]: loads circom's wasm witness calculator once and computes witnesses by signal
 //!   name, through ark-circom on wasmer, checked against the R1CS.
+//! - [`inputs`]: typed circuit inputs and the public signals they must produce.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
@@ -11,6 +12,7 @@
 
 mod error;
 pub mod groth16;
+pub mod inputs;
 pub mod witness;
 
 pub use error::ProverError;

@@ -41,3 +41,22 @@ template LeanImtRoot(MAX_DEPTH) {
     depthMatches === 1;
     root <== rootSum;
 }
+
+// Root of a complete binary Poseidon tree of fixed DEPTH (the signer set).
+// Spec: spec/02-cryptography.md#eddsa-poseidon
+template FixedMerkleRoot(DEPTH) {
+    signal input leaf;
+    signal input indices[DEPTH];
+    signal input siblings[DEPTH];
+    signal output root;
+
+    signal nodes[DEPTH + 1];
+    signal children[DEPTH][2];
+    nodes[0] <== leaf;
+    for (var i = 0; i < DEPTH; i++) {
+        indices[i] * (indices[i] - 1) === 0;
+        children[i] <== MultiMux1(2)([[nodes[i], siblings[i]], [siblings[i], nodes[i]]], indices[i]);
+        nodes[i + 1] <== Poseidon(2)(children[i]);
+    }
+    root <== nodes[DEPTH];
+}

@@ -1,0 +1,198 @@
+//! Typed inputs of the protocol circuits: each maps to circom's named inputs and computes, with
+//! `zkcredits-primitives`, the public signals a correct proof must carry.
+
+use ark_bn254::Fr;
+use ark_ff::{AdditiveGroup, PrimeField};
+use num_bigint::{BigInt, BigUint};
+use zkcredits_primitives::{
+    babyjubjub::{IDENTITY, Point, Scalar},
+    eddsa::{PublicKey, Signature},
+    identity::Secret,
+    merkle::CircuitPath,
+    rln::Share,
+    state::{StateOpening, commit, rerandomize},
+};
+
+/// Named circom inputs, arrays flattened.
+pub type CircomInputs = Vec<(String, Vec<BigInt>)>;
+
+fn fe(x: &Fr) -> BigInt {
+    BigInt::from(BigUint::from(x.into_bigint()))
+}
+
+fn scalar(x: &Scalar) -> BigInt {
+    BigInt::from(BigUint::from(x.into_bigint()))
+}
+
+fn point(p: &Point) -> Vec<BigInt> {
+    vec![fe(&p.x), fe(&p.y)]
+}
+
+fn bits(b: &[bool]) -> Vec<BigInt> {
+    b.iter().map(|&b| BigInt::from(u8::from(b))).collect()
+}
+
+fn one(name: &str, v: BigInt) -> (String, Vec<BigInt>) {
+    (name.to_owned(), vec![v])
+}
+
+fn many(name: &str, v: Vec<BigInt>) -> (String, Vec<BigInt>) {
+    (name.to_owned(), v)
+}
+
+/// The signature on a non-genesis state and where its key sits in the signer set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSignature {
+    /// The signing key.
+    pub key: PublicKey,
+    /// The signature on `Poseidon(A.x, A.y)`.
+    pub signature: Signature,
+    /// The key's signer-set path: siblings bottom up.
+    pub signer_siblings: Vec<Fr>,
+    /// The key's signer-set path: direction bits.
+    pub signer_indices: Vec<bool>,
+}
+
+/// A state to spend from: its opening and, unless genesis, its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendableState {
+    /// `(R, n, ρ)`.
+    pub opening: StateOpening,
+    /// `None` for genesis.
+    pub signature: Option<StateSignature>,
+}
+
+impl SpendableState {
+    fn circom_inputs(&self, signer_depth: usize) -> CircomInputs {
+        let (key, sig, siblings, indices) = match &self.signature {
+            Some(s) => (s.key.0, s.signature, s.signer_siblings.clone(), s.signer_indices.clone()),
+            // Genesis: the verifier is disabled; feed the identity point so every internal
+            // point operation stays well defined.
+            None => (
+                IDENTITY,
+                Signature { r8: IDENTITY, s: Scalar::ZERO },
+                vec![Fr::ZERO; signer_depth],
+                vec![false; signer_depth],
+            ),
+        };
+        vec![
+            one("refunded", BigInt::from(self.opening.refunded)),
+            one("index", BigInt::from(self.opening.index)),
+            one("blinding", scalar(&self.opening.blinding)),
+            one("isGenesis", BigInt::from(u8::from(self.signature.is_none()))),
+            many("signerKey", point(&key)),
+            many("signatureR8", point(&sig.r8)),
+            one("signatureS", scalar(&sig.s)),
+            many("signerIndices", bits(&indices)),
+            many("signerSiblings", siblings.iter().map(fe).collect()),
+        ]
+    }
+}
+
+/// Everything the `request` circuit needs.
+#[derive(Debug, Clone)]
+pub struct RequestInputs {
+    /// The user secret `k`.
+    pub secret: Secret,
+    /// Deposit `D`.
+    pub deposit: u128,
+    /// Note expiry `E`.
+    pub expiry: u64,
+    /// Tree root the proof is against.
+    pub root: Fr,
+    /// The leaf's path padded to the circuit depth.
+    pub path: CircuitPath,
+    /// The state spent.
+    pub state: SpendableState,
+    /// The rerandomization `η`.
+    pub eta: Scalar,
+    /// Deployment scope.
+    pub scope: Fr,
+    /// Signer-set root.
+    pub signer_root: Fr,
+    /// Maximum charge per request.
+    pub c_max: u64,
+    /// Public time, rounded to the time bucket.
+    pub now: u64,
+    /// The message point.
+    pub x: Fr,
+}
+
+impl RequestInputs {
+    /// The public signals in circuit order: root, scope, signerRoot, cMax, now, x, A_anon.x,
+    /// A_anon.y, nullifier, y.
+    pub fn public_signals(&self) -> Vec<Fr> {
+        let anon = rerandomize(&commit(&self.secret, &self.state.opening), &self.eta);
+        let share = Share::new(&self.secret, &self.scope, self.state.opening.index, self.x);
+        vec![
+            self.root,
+            self.scope,
+            self.signer_root,
+            Fr::from(self.c_max),
+            Fr::from(self.now),
+            self.x,
+            anon.x,
+            anon.y,
+            share.nullifier,
+            share.y,
+        ]
+    }
+
+    /// The named circom inputs, public ones included.
+    pub fn circom_inputs(&self, signer_depth: usize) -> CircomInputs {
+        let public = self.public_signals();
+        let mut inputs = vec![
+            one("root", fe(&public[0])),
+            one("scope", fe(&public[1])),
+            one("signerRoot", fe(&public[2])),
+            one("cMax", fe(&public[3])),
+            one("now", fe(&public[4])),
+            one("x", fe(&public[5])),
+            many("anonCommitment", vec![fe(&public[6]), fe(&public[7])]),
+            one("nullifier", fe(&public[8])),
+            one("y", fe(&public[9])),
+            one("secret", fe(self.secret.expose())),
+            one("deposit", BigInt::from(self.deposit)),
+            one("expiry", BigInt::from(self.expiry)),
+            one("treeDepth", BigInt::from(self.path.depth)),
+            many("treeIndices", bits(&self.path.indices)),
+            many("treeSiblings", self.path.siblings.iter().map(fe).collect()),
+            one("eta", scalar(&self.eta)),
+        ];
+        inputs.extend(self.state.circom_inputs(signer_depth));
+        inputs
+    }
+}
+
+/// Everything the `slash` circuit needs.
+#[derive(Debug, Clone)]
+pub struct SlashInputs {
+    /// The recovered secret.
+    pub secret: Secret,
+    /// Who receives the bounty (an address as a field element).
+    pub receiver: Fr,
+}
+
+impl SlashInputs {
+    /// The public signals: identity, receiver.
+    pub fn public_signals(&self) -> Vec<Fr> {
+        vec![self.secret.commitment(), self.receiver]
+    }
+
+    /// The named circom inputs.
+    pub fn circom_inputs(&self) -> CircomInputs {
+        vec![
+            one("secret", fe(self.secret.expose())),
+            one("identity", fe(&self.secret.commitment())),
+            one("receiver", fe(&self.receiver)),
+        ]
+    }
+}
+
+/// Replaces one named input (tests and tools that probe a circuit's constraints).
+pub fn with_input(mut inputs: CircomInputs, name: &str, values: Vec<BigInt>) -> CircomInputs {
+    if let Some(slot) = inputs.iter_mut().find(|(n, _)| n == name) {
+        slot.1 = values;
+    }
+    inputs
+}
