@@ -215,7 +215,7 @@ fn each_constraint_family_refuses_a_broken_witness() {
     let minus_one = big(-Fr::ONE);
     refuses(
         &mut circuit,
-        with_input(base.clone(), "refunded", vec![minus_one.clone()]),
+        with_input(base.clone(), "refunded", vec![minus_one]),
         "R wrapping the field",
     );
     refuses(
