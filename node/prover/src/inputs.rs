@@ -7,9 +7,10 @@ use num_bigint::{BigInt, BigUint};
 use zkcredits_primitives::{
     babyjubjub::{IDENTITY, Point, Scalar},
     eddsa::{PublicKey, Signature},
+    field::fr_from_be_bytes_mod_order,
     identity::Secret,
     merkle::CircuitPath,
-    rln::Share,
+    rln::{Share, exit_x},
     state::{StateOpening, commit, rerandomize},
 };
 
@@ -161,6 +162,84 @@ impl RequestInputs {
         ];
         inputs.extend(self.state.circom_inputs(signer_depth));
         inputs
+    }
+}
+
+/// Everything the `exit` circuit needs.
+#[derive(Debug, Clone)]
+pub struct ExitInputs {
+    /// The user secret `k`.
+    pub secret: Secret,
+    /// Deposit `D`.
+    pub deposit: u128,
+    /// The latest state.
+    pub state: SpendableState,
+    /// Whether the last request's settlement never arrived (`p = 1`: ticket `n` is charged at
+    /// `C_MAX` and the exit uses ticket `n + 1`).
+    pub unsettled: bool,
+    /// Who receives the amount.
+    pub recipient: [u8; 20],
+    /// Deployment scope.
+    pub scope: Fr,
+    /// A signer root the escrow has had.
+    pub signer_root: Fr,
+    /// Maximum charge per request.
+    pub c_max: u64,
+}
+
+impl ExitInputs {
+    /// The exit ticket `w = n + p`.
+    pub fn ticket(&self) -> u32 {
+        self.state.opening.index.saturating_add(u32::from(self.unsettled))
+    }
+
+    /// `amount = D + R − w·C_MAX`, or `None` when the state cannot cover its tickets.
+    pub fn amount(&self) -> Option<u128> {
+        let available = self.deposit.checked_add(self.state.opening.refunded)?;
+        available.checked_sub(u128::from(self.ticket()) * u128::from(self.c_max))
+    }
+
+    /// The public signals in circuit order: deposit, identity, recipient, amount, nullifier, y,
+    /// scope, signerRoot, cMax. `None` when the amount would be negative.
+    pub fn public_signals(&self) -> Option<Vec<Fr>> {
+        let amount = self.amount()?;
+        let share =
+            Share::new(&self.secret, &self.scope, self.ticket(), exit_x(&self.recipient, amount));
+        Some(vec![
+            Fr::from(self.deposit),
+            self.secret.commitment(),
+            fr_from_be_bytes_mod_order(&self.recipient),
+            Fr::from(amount),
+            share.nullifier,
+            share.y,
+            self.scope,
+            self.signer_root,
+            Fr::from(self.c_max),
+        ])
+    }
+
+    /// The named circom inputs, or `None` when the amount would be negative.
+    pub fn circom_inputs(&self, signer_depth: usize) -> Option<CircomInputs> {
+        let names = [
+            "deposit",
+            "identity",
+            "recipient",
+            "amount",
+            "nullifier",
+            "y",
+            "scope",
+            "signerRoot",
+            "cMax",
+        ];
+        let mut inputs: CircomInputs = names
+            .iter()
+            .zip(self.public_signals()?)
+            .map(|(name, value)| one(name, fe(&value)))
+            .collect();
+        inputs.push(one("secret", fe(self.secret.expose())));
+        inputs.push(one("unsettled", BigInt::from(u8::from(self.unsettled))));
+        inputs.extend(self.state.circom_inputs(signer_depth));
+        Some(inputs)
     }
 }
 
