@@ -64,4 +64,7 @@ pub enum ProverError {
     /// The proof does not verify for these public signals.
     #[error("the proof does not verify for these public signals")]
     InvalidProof,
+    /// A proof, key or public-signal encoding is malformed.
+    #[error("malformed encoding: {0}")]
+    Encoding(String),
 }

@@ -5,11 +5,13 @@
 //! - [`witness`]: loads circom's wasm witness calculator once and computes witnesses by signal
 //!   name, through ark-circom on wasmer, checked against the R1CS.
 //! - [`inputs`]: typed circuit inputs and the public signals they must produce.
+//! - [`encoding`]: compressed arkworks bytes and snarkjs-compatible JSON.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
 //! are called.
 
+pub mod encoding;
 mod error;
 pub mod groth16;
 pub mod inputs;

@@ -2,12 +2,13 @@
 //! unsettled last request is charged at `C_MAX`, and the exit share with an earlier share of
 //! the same ticket reveals `k`.
 
+mod common;
+
 use ark_bn254::Fr;
 use ark_ff::Field;
 use num_bigint::BigInt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use std::path::PathBuf;
 use zkcredits_primitives::{
     babyjubjub::Scalar,
     constants::SIGNER_TREE_DEPTH,
@@ -25,11 +26,7 @@ use zkcredits_prover::{
 };
 
 fn exit_circuit() -> WitnessCircuit {
-    let build = std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build"),
-        PathBuf::from,
-    );
-    WitnessCircuit::load(&build.join("circuits/main"), "exit").unwrap_or_else(|e| panic!("{e}"))
+    common::main_circuit("exit")
 }
 
 fn exit_inputs(unsettled: bool) -> ExitInputs {
@@ -77,9 +74,11 @@ fn an_exit_proves_with_the_primitives_public_signals() {
         .expect("valid exit proves");
         assert_eq!(Some(public.clone()), inputs.public_signals());
         verifier.verify(&public, &proof).expect("verifies");
+        assert!(common::snarkjs_accepts("exit", &key.vk, &public, &proof));
         let mut tampered = public;
         tampered[3] += Fr::ONE;
         assert!(verifier.verify(&tampered, &proof).is_err(), "the amount is bound");
+        assert!(!common::snarkjs_accepts("exit-tampered", &key.vk, &tampered, &proof));
     }
 }
 

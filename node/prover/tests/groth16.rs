@@ -1,23 +1,20 @@
 //! Groth16 on the real `slash` circuit: dev keys are deterministic, valid proofs verify (one at a
 //! time and in batches), and any change to a public signal or the proof is refused.
 
+mod common;
+
 use ark_bn254::Fr;
 use ark_ff::One;
 use num_bigint::BigInt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use std::path::PathBuf;
 use zkcredits_primitives::identity::Secret;
 use zkcredits_prover::{
     ProverError, Verifier, WitnessCircuit, groth16::fr_to_input, insecure_dev_setup, prove,
 };
 
 fn slash_circuit() -> WitnessCircuit {
-    let build = std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build"),
-        PathBuf::from,
-    );
-    WitnessCircuit::load(&build.join("circuits/main"), "slash").unwrap_or_else(|e| panic!("{e}"))
+    common::main_circuit("slash")
 }
 
 fn slash_inputs(secret: Fr, identity: Fr, receiver: Fr) -> Vec<(String, Vec<BigInt>)> {
@@ -43,6 +40,7 @@ fn slash_proofs_verify_and_tampering_is_refused() {
             .expect("valid witness proves");
     assert_eq!(public, vec![k.commitment(), receiver]);
     verifier.verify(&public, &proof).expect("valid proof verifies");
+    assert!(common::snarkjs_accepts("slash", &key.vk, &public, &proof));
 
     // A proof for receiver X does not verify for receiver Y, and no public signal can change.
     for i in 0..public.len() {

@@ -2,12 +2,13 @@
 //! what `zkcredits-primitives` computes, and each constraint family refuses a witness that
 //! breaks it.
 
+mod common;
+
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, Field};
 use num_bigint::BigInt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use std::path::PathBuf;
 use zkcredits_primitives::{
     babyjubjub::Scalar,
     constants::{SIGNER_TREE_DEPTH, TREE_DEPTH},
@@ -24,11 +25,7 @@ use zkcredits_prover::{
 };
 
 fn request_circuit() -> WitnessCircuit {
-    let build = std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build"),
-        PathBuf::from,
-    );
-    WitnessCircuit::load(&build.join("circuits/main"), "request").unwrap_or_else(|e| panic!("{e}"))
+    common::main_circuit("request")
 }
 
 fn signer(i: u8) -> PrivateKey {
@@ -136,6 +133,7 @@ fn a_signed_request_proves_with_the_primitives_public_signals() {
     assert_eq!(public, inputs.public_signals());
     let verifier = Verifier::new(&key.vk);
     verifier.verify(&public, &proof).expect("verifies");
+    assert!(common::snarkjs_accepts("request", &key.vk, &public, &proof));
     for i in 0..public.len() {
         let mut tampered = public.clone();
         tampered[i] += Fr::ONE;
