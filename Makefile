@@ -11,10 +11,10 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: test setup circuits circuits-test fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
-test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check
+test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check
 	@echo "make test: all checks passed"
 
 ## setup: install the toolchain (Debian packages, pinned npm packages); idempotent
@@ -28,6 +28,18 @@ circuits: setup
 ## circuits-test: compile the circuit test harnesses (cached by content hash)
 circuits-test: setup
 	script/build-circuits.sh circuits/test $(ZKCREDITS_BUILD_DIR)/circuits/test
+
+# The development keys are deterministic and INSECURE: anyone can forge proofs under them.
+DEV_SEED ?= zkcredits-dev
+
+## verifiers: regenerate keys (build/keys), verifying keys, the manifest, the Solidity verifiers
+## and spec/vectors/groth16 from the circuits
+verifiers: circuits
+	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED)
+
+## verifiers-check: the committed circuit artifacts equal what the circuits generate
+verifiers-check: circuits
+	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED) --check
 
 ## fmt: format Rust and Solidity
 fmt:

@@ -129,6 +129,20 @@ pub fn verifying_key_from_json(v: &Value) -> Result<VerifyingKey<Bn254>, ProverE
     })
 }
 
+/// The arguments of a generated verifier's `verifyProof(pA, pB, pC, pubSignals)`, as decimal
+/// strings; `pB` has each Fq2 coordinate as `[c1, c0]`.
+pub fn solidity_calldata(proof: &Proof<Bn254>, public: &[Fr]) -> Value {
+    let (ax, ay) = proof.a.xy().unwrap_or_default();
+    let (bx, by) = proof.b.xy().unwrap_or_default();
+    let (cx, cy) = proof.c.xy().unwrap_or_default();
+    json!({
+        "pA": [dec(&ax), dec(&ay)],
+        "pB": [[dec(&bx.c1), dec(&bx.c0)], [dec(&by.c1), dec(&by.c0)]],
+        "pC": [dec(&cx), dec(&cy)],
+        "pubSignals": public_to_json(public),
+    })
+}
+
 /// A proof as compressed arkworks bytes (128 bytes).
 pub fn proof_to_bytes(proof: &Proof<Bn254>) -> Vec<u8> {
     let mut out = Vec::with_capacity(proof.compressed_size());

@@ -6,6 +6,8 @@
 //!   name, through ark-circom on wasmer, checked against the R1CS.
 //! - [`inputs`]: typed circuit inputs and the public signals they must produce.
 //! - [`encoding`]: compressed arkworks bytes and snarkjs-compatible JSON.
+//! - [`solidity`]: Solidity verifier contracts rendered from verifying keys.
+//! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
@@ -13,8 +15,10 @@
 
 pub mod encoding;
 mod error;
+pub mod fixtures;
 pub mod groth16;
 pub mod inputs;
+pub mod solidity;
 pub mod witness;
 
 pub use error::ProverError;

@@ -10,50 +10,18 @@ use num_bigint::BigInt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use zkcredits_primitives::{
-    babyjubjub::Scalar,
     constants::SIGNER_TREE_DEPTH,
-    eddsa::PrivateKey,
-    identity::Secret,
-    merkle::FixedMerkleTree,
-    rln::{Share, exit_x, recover_secret, scope},
-    state::{StateOpening, commit, state_message},
+    rln::{Share, exit_x, recover_secret},
 };
 use zkcredits_prover::{
-    ProverError, Verifier, WitnessCircuit,
+    ProverError, Verifier, WitnessCircuit, fixtures,
     groth16::fr_to_input,
-    inputs::{ExitInputs, SpendableState, StateSignature, with_input},
+    inputs::{ExitInputs, with_input},
     insecure_dev_setup, prove,
 };
 
 fn exit_circuit() -> WitnessCircuit {
     common::main_circuit("exit")
-}
-
-fn exit_inputs(unsettled: bool) -> ExitInputs {
-    let secret = Secret::new(Fr::from(0xe417_u64)).expect("non-zero");
-    let signer = PrivateKey::from_bytes([3; 32]);
-    let signer_tree = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &[signer.public_key().signer_leaf()])
-        .expect("fits");
-    let (signer_siblings, signer_indices) = signer_tree.path(0).expect("in set");
-    let opening = StateOpening { refunded: 1_234, index: 5, blinding: Scalar::from(8u64) };
-    ExitInputs {
-        secret,
-        deposit: 10_000,
-        state: SpendableState {
-            opening,
-            signature: Some(StateSignature {
-                key: signer.public_key(),
-                signature: signer.sign(&state_message(&commit(&secret, &opening))),
-                signer_siblings,
-                signer_indices,
-            }),
-        },
-        unsettled,
-        recipient: [0xab; 20],
-        scope: scope(31337, &[0x42; 20]),
-        signer_root: signer_tree.root(),
-        c_max: 1_000,
-    }
 }
 
 #[test]
@@ -62,7 +30,7 @@ fn an_exit_proves_with_the_primitives_public_signals() {
     let key = insecure_dev_setup(&circuit, b"exit test").expect("setup");
     let verifier = Verifier::new(&key.vk);
     for unsettled in [false, true] {
-        let inputs = exit_inputs(unsettled);
+        let inputs = fixtures::exit(unsettled);
         // 10,000 + 1,234 − w·1,000 with w = 5 or 6.
         assert_eq!(inputs.amount(), Some(if unsettled { 5_234 } else { 6_234 }));
         let (proof, public) = prove(
@@ -85,7 +53,7 @@ fn an_exit_proves_with_the_primitives_public_signals() {
 #[test]
 fn broken_exits_are_refused() {
     let mut circuit = exit_circuit();
-    let inputs = exit_inputs(false);
+    let inputs = fixtures::exit(false);
     let base = inputs.circom_inputs(SIGNER_TREE_DEPTH).expect("covered");
     let refuses = |circuit: &mut WitnessCircuit, inputs, what: &str| match circuit.calculate(inputs)
     {
@@ -109,14 +77,14 @@ fn broken_exits_are_refused() {
         "recipient wider than an address",
     );
 
-    let overdrawn = ExitInputs { c_max: 3_000, ..exit_inputs(false) };
+    let overdrawn = ExitInputs { c_max: 3_000, ..fixtures::exit(false) };
     assert_eq!(overdrawn.amount(), None, "5·3,000 exceeds D + R");
     assert!(overdrawn.circom_inputs(SIGNER_TREE_DEPTH).is_none());
 }
 
 #[test]
 fn an_exit_reusing_a_spent_ticket_reveals_the_secret() {
-    let inputs = exit_inputs(false);
+    let inputs = fixtures::exit(false);
     let public = inputs.public_signals().expect("covered");
     // The exit's share as the escrow publishes it: nullifier and y are public signals.
     let exit_share =

@@ -9,102 +9,14 @@ use ark_ff::{AdditiveGroup, Field};
 use num_bigint::BigInt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use zkcredits_primitives::{
-    babyjubjub::Scalar,
-    constants::{SIGNER_TREE_DEPTH, TREE_DEPTH},
-    eddsa::PrivateKey,
-    identity::{Secret, leaf},
-    merkle::{FixedMerkleTree, LeanImt},
-    rln::{payload_digest, request_x, scope},
-    state::{StateOpening, commit, state_message},
-};
+use zkcredits_primitives::{constants::SIGNER_TREE_DEPTH, identity::Secret};
 use zkcredits_prover::{
-    ProverError, Verifier, WitnessCircuit,
-    inputs::{RequestInputs, SpendableState, StateSignature, with_input},
+    ProverError, Verifier, WitnessCircuit, fixtures::RequestScenario, inputs::with_input,
     insecure_dev_setup, prove,
 };
 
 fn request_circuit() -> WitnessCircuit {
     common::main_circuit("request")
-}
-
-fn signer(i: u8) -> PrivateKey {
-    PrivateKey::from_bytes([i + 1; 32])
-}
-
-/// A user with a deposit in a 7-leaf tree, spending ticket `index` of a state signed by signer 1
-/// (or genesis), with `c_max` per request.
-struct Scenario {
-    secret: Secret,
-    deposit: u128,
-    refunded: u128,
-    index: u32,
-    c_max: u64,
-    genesis: bool,
-    /// Who signs the state (a key outside the set when not 0..3).
-    signed_by: u8,
-    /// Whose owner tag the signed state carries.
-    state_owner: Secret,
-}
-
-impl Scenario {
-    fn new() -> Self {
-        let secret = Secret::new(Fr::from(0x5eed_u64)).expect("non-zero");
-        Self {
-            secret,
-            deposit: 5_000,
-            refunded: 700,
-            index: 3,
-            c_max: 1_000,
-            genesis: false,
-            signed_by: 1,
-            state_owner: secret,
-        }
-    }
-
-    fn inputs(&self) -> RequestInputs {
-        let expiry = 2_000_000_000;
-        let mut tree = LeanImt::new();
-        for i in 1..=5u64 {
-            tree.insert(Fr::from(i * 7919)).expect("leaf");
-        }
-        let own = tree.insert(leaf(self.secret.commitment(), self.deposit, expiry)).expect("leaf");
-        tree.insert(Fr::from(424_242u64)).expect("leaf");
-        let path = tree.proof(own).expect("in tree").circuit_path(TREE_DEPTH).expect("fits");
-
-        let signers: Vec<Fr> = (0..3).map(|i| signer(i).public_key().signer_leaf()).collect();
-        let signer_tree = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &signers).expect("fits");
-        let opening = StateOpening {
-            refunded: self.refunded,
-            index: self.index,
-            blinding: Scalar::from(77u64),
-        };
-        let signature = (!self.genesis).then(|| {
-            let key = signer(self.signed_by);
-            let (signer_siblings, signer_indices) = signer_tree.path(1).expect("in set");
-            StateSignature {
-                key: key.public_key(),
-                signature: key.sign(&state_message(&commit(&self.state_owner, &opening))),
-                signer_siblings,
-                signer_indices,
-            }
-        });
-        let provider = Fr::from(99u64);
-        RequestInputs {
-            secret: self.secret,
-            deposit: self.deposit,
-            expiry,
-            root: tree.root(),
-            path,
-            state: SpendableState { opening, signature },
-            eta: Scalar::from(123_456_789u64),
-            scope: scope(31337, &[0x42; 20]),
-            signer_root: signer_tree.root(),
-            c_max: self.c_max,
-            now: 1_900_000_000,
-            x: request_x(&provider, &payload_digest(b"{\"messages\":[]}"), &Fr::from(5u64)),
-        }
-    }
 }
 
 fn refuses(circuit: &mut WitnessCircuit, inputs: Vec<(String, Vec<BigInt>)>, what: &str) {
@@ -121,7 +33,7 @@ fn big(x: Fr) -> BigInt {
 #[test]
 fn a_signed_request_proves_with_the_primitives_public_signals() {
     let mut circuit = request_circuit();
-    let inputs = Scenario::new().inputs();
+    let inputs = RequestScenario::default().inputs();
     let key = insecure_dev_setup(&circuit, b"request test").expect("setup");
     let (proof, public) = prove(
         &key,
@@ -144,20 +56,21 @@ fn a_signed_request_proves_with_the_primitives_public_signals() {
 #[test]
 fn genesis_spends_ticket_zero_without_a_signature() {
     let mut circuit = request_circuit();
-    let scenario = Scenario { genesis: true, refunded: 0, index: 0, ..Scenario::new() };
+    let scenario =
+        RequestScenario { genesis: true, refunded: 0, index: 0, ..RequestScenario::default() };
     circuit
         .calculate(scenario.inputs().circom_inputs(SIGNER_TREE_DEPTH))
         .expect("genesis is valid");
     refuses(
         &mut circuit,
-        Scenario { genesis: true, refunded: 0, index: 1, ..Scenario::new() }
+        RequestScenario { genesis: true, refunded: 0, index: 1, ..RequestScenario::default() }
             .inputs()
             .circom_inputs(SIGNER_TREE_DEPTH),
         "genesis with n != 0",
     );
     refuses(
         &mut circuit,
-        Scenario { genesis: true, refunded: 5, index: 0, ..Scenario::new() }
+        RequestScenario { genesis: true, refunded: 5, index: 0, ..RequestScenario::default() }
             .inputs()
             .circom_inputs(SIGNER_TREE_DEPTH),
         "genesis with R != 0",
@@ -168,16 +81,16 @@ fn genesis_spends_ticket_zero_without_a_signature() {
 fn solvency_holds_exactly_at_the_boundary() {
     let mut circuit = request_circuit();
     // (3 + 1)·1425 = 5700 = D + R.
-    let at = Scenario { c_max: 1_425, ..Scenario::new() };
+    let at = RequestScenario { c_max: 1_425, ..RequestScenario::default() };
     circuit.calculate(at.inputs().circom_inputs(SIGNER_TREE_DEPTH)).expect("exactly solvent");
-    let over = Scenario { c_max: 1_426, ..Scenario::new() };
+    let over = RequestScenario { c_max: 1_426, ..RequestScenario::default() };
     refuses(&mut circuit, over.inputs().circom_inputs(SIGNER_TREE_DEPTH), "one unit short");
 }
 
 #[test]
 fn each_constraint_family_refuses_a_broken_witness() {
     let mut circuit = request_circuit();
-    let good = Scenario::new().inputs();
+    let good = RequestScenario::default().inputs();
     let base = good.circom_inputs(SIGNER_TREE_DEPTH);
     circuit.calculate(base.clone()).expect("the base witness is valid");
 
@@ -223,15 +136,15 @@ fn each_constraint_family_refuses_a_broken_witness() {
     );
     refuses(&mut circuit, with_input(base, "signerRoot", vec![big(Fr::from(3u64))]), "signer root");
 
-    let outsider = Scenario { signed_by: 9, ..Scenario::new() };
+    let outsider = RequestScenario { signed_by: 9, ..RequestScenario::default() };
     refuses(
         &mut circuit,
         outsider.inputs().circom_inputs(SIGNER_TREE_DEPTH),
         "key outside the signer set",
     );
-    let stolen = Scenario {
+    let stolen = RequestScenario {
         state_owner: Secret::new(Fr::from(31u64)).expect("non-zero"),
-        ..Scenario::new()
+        ..RequestScenario::default()
     };
     refuses(&mut circuit, stolen.inputs().circom_inputs(SIGNER_TREE_DEPTH), "another user's state");
 }

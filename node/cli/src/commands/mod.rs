@@ -1,5 +1,6 @@
 //! The subcommands of `zkcredits`.
 
+mod circuits;
 mod test_vectors;
 
 use clap::Subcommand;
@@ -14,12 +15,16 @@ pub(crate) enum Command {
     ///   zkcredits test-vectors --check --dir spec/vectors
     #[command(verbatim_doc_comment)]
     TestVectors(test_vectors::Args),
+    /// Circuit keys, verifiers and Groth16 vectors.
+    #[command(subcommand)]
+    Circuits(circuits::Args),
 }
 
 impl Command {
     pub(crate) fn run(self) -> eyre::Result<()> {
         match self {
             Self::TestVectors(args) => args.run(),
+            Self::Circuits(args) => args.run(),
         }
     }
 }

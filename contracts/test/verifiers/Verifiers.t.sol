@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Test} from "forge-std/Test.sol";
+import {ExitVerifier} from "../../src/verifiers/ExitVerifier.sol";
+import {SlashVerifier} from "../../src/verifiers/SlashVerifier.sol";
+
+/// @notice The generated verifiers accept the real proofs in spec/vectors/groth16/ (made in Rust
+/// from the real circuits) and reject every tampered public signal or proof.
+contract VerifiersTest is Test {
+    struct Calldata {
+        uint256[2] pA;
+        uint256[2][2] pB;
+        uint256[2] pC;
+        uint256[] pubSignals;
+    }
+
+    ExitVerifier internal exitVerifier;
+    SlashVerifier internal slashVerifier;
+
+    function setUp() public {
+        exitVerifier = new ExitVerifier();
+        slashVerifier = new SlashVerifier();
+    }
+
+    function _load(string memory name) internal view returns (string memory json, Calldata memory c) {
+        json = vm.readFile(string.concat(vm.projectRoot(), "/spec/vectors/groth16/", name, ".json"));
+        uint256[] memory a = vm.parseJsonUintArray(json, ".calldata.pA");
+        uint256[] memory b0 = vm.parseJsonUintArray(json, ".calldata.pB[0]");
+        uint256[] memory b1 = vm.parseJsonUintArray(json, ".calldata.pB[1]");
+        uint256[] memory cc = vm.parseJsonUintArray(json, ".calldata.pC");
+        c.pA = [a[0], a[1]];
+        c.pB = [[b0[0], b0[1]], [b1[0], b1[1]]];
+        c.pC = [cc[0], cc[1]];
+        c.pubSignals = vm.parseJsonUintArray(json, ".calldata.pubSignals");
+    }
+
+    function _exit(Calldata memory c) internal view returns (bool) {
+        uint256[9] memory pub;
+        for (uint256 i = 0; i < 9; i++) {
+            pub[i] = c.pubSignals[i];
+        }
+        return exitVerifier.verifyProof(c.pA, c.pB, c.pC, pub);
+    }
+
+    function _slash(Calldata memory c) internal view returns (bool) {
+        return slashVerifier.verifyProof(c.pA, c.pB, c.pC, [c.pubSignals[0], c.pubSignals[1]]);
+    }
+
+    function test_ExitVerifierAcceptsTheVectorProof() public view {
+        (, Calldata memory c) = _load("exit");
+        assertEq(c.pubSignals.length, 9);
+        assertTrue(_exit(c));
+    }
+
+    function test_SlashVerifierAcceptsTheVectorProof() public view {
+        (, Calldata memory c) = _load("slash");
+        assertTrue(_slash(c));
+    }
+
+    function test_WhenAnyPublicSignalChanges_ExitVerifierRejects() public view {
+        (, Calldata memory c) = _load("exit");
+        for (uint256 i = 0; i < 9; i++) {
+            c.pubSignals[i] += 1;
+            assertFalse(_exit(c));
+            c.pubSignals[i] -= 1;
+        }
+    }
+
+    function test_WhenTheReceiverChanges_SlashVerifierRejects() public view {
+        (string memory json, Calldata memory c) = _load("slash");
+        c.pubSignals = vm.parseJsonUintArray(json, ".invalid[0].public_signals");
+        assertFalse(_slash(c));
+        (, c) = _load("slash");
+        c.pubSignals[1] = uint256(uint160(address(this)));
+        assertFalse(_slash(c));
+    }
+
+    function test_WhenAPublicSignalIsOutsideTheField_VerifierRejects() public view {
+        (, Calldata memory c) = _load("slash");
+        c.pubSignals[
+                1
+            ] += 21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
+        assertFalse(_slash(c));
+    }
+
+    function test_WhenTheProofIsAltered_VerifierRejects() public view {
+        (, Calldata memory c) = _load("slash");
+        c.pC = c.pA;
+        assertFalse(_slash(c));
+        (, c) = _load("slash");
+        c.pA[1] = 21_888_242_871_839_275_222_246_405_745_257_275_088_696_311_157_297_823_662_689_037_894_645_226_208_583;
+        assertFalse(_slash(c));
+    }
+
+    function testFuzz_RandomProofsAreRejected(uint256[2] calldata pA, uint256[2] calldata pC) public view {
+        (, Calldata memory c) = _load("slash");
+        c.pA = pA;
+        c.pC = pC;
+        assertFalse(_slash(c));
+    }
+}

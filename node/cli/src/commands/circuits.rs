@@ -1,0 +1,211 @@
+//! `zkcredits circuits setup`: Groth16 keys for the protocol circuits, and everything derived
+//! from them that the repository commits: verifying keys, the artifact manifest, the Solidity
+//! verifiers of `exit` and `slash`, and the Groth16 vectors.
+
+use eyre::{WrapErr, bail, eyre};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use zkcredits_primitives::constants::SIGNER_TREE_DEPTH;
+use zkcredits_prover::{
+    WitnessCircuit, encoding, fixtures, insecure_dev_setup, prove, solidity::render_verifier,
+};
+
+/// Arguments of `zkcredits circuits`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Args {
+    /// Generate keys and the committed artifacts derived from them.
+    ///
+    /// Examples:
+    ///   zkcredits circuits setup --insecure-dev-seed zkcredits-dev
+    ///   zkcredits circuits setup --insecure-dev-seed zkcredits-dev --check
+    #[command(verbatim_doc_comment)]
+    Setup(SetupArgs),
+}
+
+/// Arguments of `zkcredits circuits setup`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SetupArgs {
+    /// Seed of a deterministic, INSECURE development setup: anyone who knows it can forge proofs.
+    #[arg(long, value_name = "SEED", required = true)]
+    insecure_dev_seed: String,
+    /// Directory holding the compiled circuits (`make circuits` writes `<dir>/circuits/main`).
+    #[arg(long, value_name = "DIR", default_value = "build")]
+    build_dir: PathBuf,
+    /// Where proving keys are written (they are large and not committed).
+    #[arg(long, value_name = "DIR", default_value = "build/keys")]
+    keys_dir: PathBuf,
+    /// The repository root, under which committed artifacts are written.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    root: PathBuf,
+    /// Compare the committed artifacts with freshly generated ones instead of writing them.
+    #[arg(long)]
+    check: bool,
+}
+
+const CIRCUITS: [&str; 3] = ["request", "exit", "slash"];
+
+impl Args {
+    pub(crate) fn run(self) -> eyre::Result<()> {
+        match self {
+            Self::Setup(args) => args.run(),
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read(path: &Path) -> eyre::Result<Vec<u8>> {
+    std::fs::read(path)
+        .wrap_err_with(|| format!("cannot read {} (run `make circuits` first)", path.display()))
+}
+
+fn pretty(value: &Value) -> eyre::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
+impl SetupArgs {
+    fn run(self) -> eyre::Result<()> {
+        let circuits_dir = self.build_dir.join("circuits/main");
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        let mut manifest = serde_json::Map::new();
+        for name in CIRCUITS {
+            let mut circuit = WitnessCircuit::load(&circuits_dir, name)?;
+            eprintln!(
+                "circuits: {name}: INSECURE dev setup from seed {:?}",
+                self.insecure_dev_seed
+            );
+            let key = insecure_dev_setup(&circuit, self.insecure_dev_seed.as_bytes())?;
+            let vk_json = encoding::verifying_key_to_json(&key.vk);
+            let vk_text = pretty(&vk_json)?;
+            let vk_hash = sha256_hex(vk_text.as_bytes());
+
+            let (inputs, expected_public) = example(name);
+            let mut rng =
+                ChaCha20Rng::from_seed(Sha256::digest(self.insecure_dev_seed.as_bytes()).into());
+            let (proof, public) = prove(&key, &mut circuit, inputs, &mut rng)?;
+            if public != expected_public {
+                bail!(
+                    "circuit {name} computed public signals that differ from zkcredits-primitives"
+                );
+            }
+            let mut tampered = public.clone();
+            tampered[0] += ark_bn254::Fr::from(1u64);
+            files.push((
+                self.root.join(format!("spec/vectors/groth16/{name}.json")),
+                pretty(&json!({
+                    "description": format!("A valid Groth16 proof of the {name} circuit under the INSECURE dev key, and a tampered public signal that must be rejected"),
+                    "circuit": name,
+                    "insecure_dev_seed": self.insecure_dev_seed,
+                    "verification_key_sha256": vk_hash,
+                    "public_signals": encoding::public_to_json(&public),
+                    "proof": encoding::proof_to_json(&proof),
+                    "proof_compressed_hex": format!("0x{}", encoding::proof_to_bytes(&proof).iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                    "calldata": encoding::solidity_calldata(&proof, &public),
+                    "invalid": [{ "description": "first public signal plus one", "public_signals": encoding::public_to_json(&tampered) }],
+                }))?,
+            ));
+            files.push((
+                self.root.join(format!("circuits/artifacts/{name}/verification_key.json")),
+                vk_text,
+            ));
+            manifest.insert(
+                name.to_owned(),
+                json!({
+                    "constraints": circuit.r1cs().constraints.len(),
+                    "public_signals": circuit.public_count(),
+                    "r1cs_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}.r1cs")))?),
+                    "wasm_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}_js/{name}.wasm")))?),
+                    "verification_key_sha256": vk_hash,
+                    "setup": format!("INSECURE deterministic dev setup, seed {:?}", self.insecure_dev_seed),
+                }),
+            );
+            if name != "request" {
+                let contract = format!("{}Verifier", capitalize(name));
+                let header = [
+                    format!("circuit: circuits/main/{name}.circom"),
+                    format!(
+                        "verifying key sha256: {vk_hash} (circuits/artifacts/{name}/verification_key.json)"
+                    ),
+                    format!(
+                        "INSECURE development key from seed {:?}: never deploy it to a real network",
+                        self.insecure_dev_seed
+                    ),
+                ];
+                files.push((
+                    self.root.join(format!("contracts/src/verifiers/{contract}.sol")),
+                    render_verifier(&contract, name, &key.vk, &header),
+                ));
+            }
+            if !self.check {
+                std::fs::create_dir_all(&self.keys_dir)?;
+                let path = self.keys_dir.join(format!("{name}.pk.bin"));
+                let mut bytes = Vec::new();
+                ark_serialize::CanonicalSerialize::serialize_compressed(&key, &mut bytes)
+                    .map_err(|e| eyre!("cannot serialize the {name} proving key: {e}"))?;
+                std::fs::write(&path, bytes)
+                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        files.push((
+            self.root.join("circuits/artifacts/manifest.json"),
+            pretty(&Value::Object(manifest))?,
+        ));
+
+        if self.check {
+            let stale: Vec<String> = files
+                .iter()
+                .filter(|(path, content)| {
+                    std::fs::read_to_string(path).ok().as_deref() != Some(content)
+                })
+                .map(|(path, _)| path.display().to_string())
+                .collect();
+            if !stale.is_empty() {
+                bail!(
+                    "{} circuit artifact(s) differ from this build: {}. Run `make verifiers` and commit the result.",
+                    stale.len(),
+                    stale.join(", ")
+                );
+            }
+            println!("{} circuit artifacts match", files.len());
+            return Ok(());
+        }
+        for (path, content) in &files {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, content)
+                .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// The example statement of a circuit and the public signals the primitives compute for it.
+fn example(name: &str) -> (Vec<(String, Vec<num_bigint::BigInt>)>, Vec<ark_bn254::Fr>) {
+    match name {
+        "request" => {
+            let inputs = fixtures::RequestScenario::default().inputs();
+            (inputs.circom_inputs(SIGNER_TREE_DEPTH), inputs.public_signals())
+        }
+        "exit" => {
+            let inputs = fixtures::exit(false);
+            let public = inputs.public_signals().unwrap_or_default();
+            (inputs.circom_inputs(SIGNER_TREE_DEPTH).unwrap_or_default(), public)
+        }
+        _ => {
+            let inputs = fixtures::slash(ark_bn254::Fr::from(0xabcd_u64));
+            (inputs.circom_inputs(), inputs.public_signals())
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Deterministic example statements for every circuit: what the tests, the benchmarks and the
+//! Groth16 vectors in `spec/vectors/groth16/` prove.
+
+use crate::inputs::{ExitInputs, RequestInputs, SlashInputs, SpendableState, StateSignature};
+use ark_bn254::Fr;
+use zkcredits_primitives::{
+    babyjubjub::Scalar,
+    constants::{SIGNER_TREE_DEPTH, TREE_DEPTH},
+    eddsa::PrivateKey,
+    identity::{Secret, leaf},
+    merkle::{FixedMerkleTree, LeanImt},
+    rln::{payload_digest, request_x, scope},
+    state::{StateOpening, commit, state_message},
+};
+
+/// Signer `i` of the example signer set (keys 0 to 2 are in the set).
+pub fn signer(i: u8) -> PrivateKey {
+    PrivateKey::from_bytes([i + 1; 32])
+}
+
+/// A user with a deposit in a 7-leaf tree, spending ticket `index` of a state signed by signer 1
+/// (or genesis), with `c_max` per request.
+#[derive(Debug, Clone)]
+pub struct RequestScenario {
+    /// The spender.
+    pub secret: Secret,
+    /// Deposit `D`.
+    pub deposit: u128,
+    /// Refunded total `R` of the state.
+    pub refunded: u128,
+    /// Ticket index `n` of the state.
+    pub index: u32,
+    /// Maximum charge per request.
+    pub c_max: u64,
+    /// Whether the state is genesis (unsigned).
+    pub genesis: bool,
+    /// Who signs the state (a key outside the set when not 0..3).
+    pub signed_by: u8,
+    /// Whose owner tag the signed state carries.
+    pub state_owner: Secret,
+}
+
+impl Default for RequestScenario {
+    fn default() -> Self {
+        let secret = example_secret(0x5eed);
+        Self {
+            secret,
+            deposit: 5_000,
+            refunded: 700,
+            index: 3,
+            c_max: 1_000,
+            genesis: false,
+            signed_by: 1,
+            state_owner: secret,
+        }
+    }
+}
+
+impl RequestScenario {
+    /// The circuit inputs of this scenario.
+    pub fn inputs(&self) -> RequestInputs {
+        let expiry = 2_000_000_000;
+        let mut tree = LeanImt::new();
+        for i in 1..=5u64 {
+            tree.insert(Fr::from(i * 7919)).expect("a non-zero leaf fits");
+        }
+        let own = tree
+            .insert(leaf(self.secret.commitment(), self.deposit, expiry))
+            .expect("a non-zero leaf fits");
+        tree.insert(Fr::from(424_242u64)).expect("a non-zero leaf fits");
+        let path = tree.proof(own).expect("in tree").circuit_path(TREE_DEPTH).expect("fits");
+
+        let signers: Vec<Fr> = (0..3).map(|i| signer(i).public_key().signer_leaf()).collect();
+        let signer_tree = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &signers).expect("fits");
+        let opening = StateOpening {
+            refunded: self.refunded,
+            index: self.index,
+            blinding: Scalar::from(77u64),
+        };
+        let signature = (!self.genesis).then(|| {
+            let key = signer(self.signed_by);
+            let (signer_siblings, signer_indices) = signer_tree.path(1).expect("in set");
+            StateSignature {
+                key: key.public_key(),
+                signature: key.sign(&state_message(&commit(&self.state_owner, &opening))),
+                signer_siblings,
+                signer_indices,
+            }
+        });
+        let provider = Fr::from(99u64);
+        RequestInputs {
+            secret: self.secret,
+            deposit: self.deposit,
+            expiry,
+            root: tree.root(),
+            path,
+            state: SpendableState { opening, signature },
+            eta: Scalar::from(123_456_789u64),
+            scope: scope(31337, &[0x42; 20]),
+            signer_root: signer_tree.root(),
+            c_max: self.c_max,
+            now: 1_900_000_000,
+            x: request_x(&provider, &payload_digest(b"{\"messages\":[]}"), &Fr::from(5u64)),
+        }
+    }
+}
+
+/// An exit of a signed state (R = 1,234, n = 5, D = 10,000, C_MAX = 1,000); `unsettled` charges
+/// ticket 5 and exits with ticket 6.
+pub fn exit(unsettled: bool) -> ExitInputs {
+    let secret = example_secret(0xe417);
+    let signer = PrivateKey::from_bytes([3; 32]);
+    let signer_tree = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &[signer.public_key().signer_leaf()])
+        .expect("fits");
+    let (signer_siblings, signer_indices) = signer_tree.path(0).expect("in set");
+    let opening = StateOpening { refunded: 1_234, index: 5, blinding: Scalar::from(8u64) };
+    ExitInputs {
+        secret,
+        deposit: 10_000,
+        state: SpendableState {
+            opening,
+            signature: Some(StateSignature {
+                key: signer.public_key(),
+                signature: signer.sign(&state_message(&commit(&secret, &opening))),
+                signer_siblings,
+                signer_indices,
+            }),
+        },
+        unsettled,
+        recipient: [0xab; 20],
+        scope: scope(31337, &[0x42; 20]),
+        signer_root: signer_tree.root(),
+        c_max: 1_000,
+    }
+}
+
+/// A slash of the exit example's identity, paying `receiver`.
+pub fn slash(receiver: Fr) -> SlashInputs {
+    SlashInputs { secret: exit(false).secret, receiver }
+}
+
+fn example_secret(k: u64) -> Secret {
+    Secret::new(Fr::from(k)).unwrap_or_else(|_| unreachable!("example secrets are non-zero"))
+}
