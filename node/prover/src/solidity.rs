@@ -7,7 +7,7 @@
 
 use ark_bn254::{Bn254, Fq, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
-use ark_ff::{PrimeField, Zero};
+use ark_ff::PrimeField;
 use ark_groth16::VerifyingKey;
 use num_bigint::BigUint;
 use std::fmt::Write;
@@ -18,7 +18,7 @@ fn dec(x: &Fq) -> String {
 }
 
 fn g1_consts(out: &mut String, name: &str, p: &G1Affine) {
-    let (x, y) = p.xy().unwrap_or((Fq::zero(), Fq::zero()));
+    let (x, y) = p.xy().unwrap_or_default();
     let _ = writeln!(out, "    uint256 internal constant {name}_X = {};", dec(&x));
     let _ = writeln!(out, "    uint256 internal constant {name}_Y = {};", dec(&y));
 }
