@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compiles every circom main file in a directory (r1cs, wasm, sym) into an output directory.
+# Compiles every circom main file in a directory (r1cs, wasm, sym; full simplification, --O2)
+# into an output directory.
 # A circuit is rebuilt only when the hash of its sources, the templates, circomlib and the
 # compiler version changes.
 #   script/build-circuits.sh circuits/test build/circuits/test
@@ -13,6 +14,7 @@ mkdir -p "$out_dir"
 
 shared_hash=$( (
   "$circom" --version 2>&1
+  echo "--O2"
   cat node_modules/circomlib/package.json
   cat circuits/src/*.circom
 ) | sha256sum | cut -d' ' -f1)
@@ -25,7 +27,7 @@ for main in "$src_dir"/*.circom; do
     continue
   fi
   echo "build-circuits: compiling $main"
-  if ! log=$("$circom" "$main" --r1cs --wasm --sym -l node_modules -o "$out_dir" 2>&1); then
+  if ! log=$("$circom" "$main" --r1cs --wasm --sym --O2 -l node_modules -o "$out_dir" 2>&1); then
     echo "$log" >&2
     echo "build-circuits: $main failed to compile" >&2
     exit 1
