@@ -17,6 +17,7 @@ use std::{
     collections::{HashMap, HashSet},
     io::BufReader,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 use wasmer::Store;
 
@@ -24,7 +25,7 @@ use wasmer::Store;
 pub struct WitnessCircuit {
     store: Store,
     calculator: WitnessCalculator,
-    signals: HashMap<String, usize>,
+    signals: Arc<HashMap<String, usize>>,
     /// Names of the main component's own signals (`x` for `main.x` and `main.x[3]`).
     top_level: HashSet<String>,
     r1cs: R1CS<Fr>,
@@ -43,7 +44,7 @@ impl std::fmt::Debug for WitnessCircuit {
 #[derive(Debug, Clone)]
 pub struct Witness {
     values: Vec<Fr>,
-    signals: HashMap<String, usize>,
+    signals: Arc<HashMap<String, usize>>,
 }
 
 impl WitnessCircuit {
@@ -67,7 +68,14 @@ impl WitnessCircuit {
             .filter(|s| !s.contains('.'))
             .map(|s| s.split('[').next().unwrap_or(s).to_owned())
             .collect();
-        Ok(Self { store, calculator, signals, top_level, r1cs, name: name.to_owned() })
+        Ok(Self {
+            store,
+            calculator,
+            signals: Arc::new(signals),
+            top_level,
+            r1cs,
+            name: name.to_owned(),
+        })
     }
 
     /// Computes the witness for named inputs (arrays flattened in row-major order).
@@ -84,7 +92,7 @@ impl WitnessCircuit {
             .calculate_witness_element::<Fr, _>(&mut self.store, inputs, true)
             .map_err(|e| ProverError::Unsatisfied(first_line(&e.to_string())))?;
         self.check(&values)?;
-        Ok(Witness { values, signals: self.signals.clone() })
+        Ok(Witness { values, signals: Arc::clone(&self.signals) })
     }
 
     /// Checks every constraint on a full witness.
