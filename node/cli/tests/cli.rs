@@ -52,3 +52,92 @@ fn a_missing_mode_is_a_usage_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--write"));
 }
+
+#[test]
+fn prove_and_verify_a_slash_from_files() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = std::env::temp_dir().join(format!("zkcredits-prove-{}", std::process::id()));
+    let arg = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_owned();
+    let build =
+        std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(|| root.join("build"), PathBuf::from);
+    let setup = zkcredits(&[
+        "circuits",
+        "setup",
+        "--insecure-dev-seed",
+        "cli test",
+        "--build-dir",
+        &arg(&build),
+        "--keys-dir",
+        &arg(&tmp.join("keys")),
+        "--root",
+        &arg(&tmp),
+    ]);
+    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+
+    // k = 5: identity = Poseidon(5).
+    let identity = "19065150524771031435284970883882288895168425523179566388456001105768498065277";
+    let input = tmp.join("input.json");
+    std::fs::write(
+        &input,
+        format!(r#"{{"secret": "5", "identity": "{identity}", "receiver": 4660}}"#),
+    )
+    .expect("writable");
+    let out = tmp.join("proof");
+    let build_arg = arg(&build);
+    let keys_arg = arg(&tmp.join("keys"));
+    let prove = |input: &str| {
+        zkcredits(&[
+            "prove",
+            "slash",
+            "--input",
+            input,
+            "--out",
+            &arg(&out),
+            "--build-dir",
+            &build_arg,
+            "--keys-dir",
+            &keys_arg,
+        ])
+    };
+    let proved = prove(&arg(&input));
+    assert!(proved.status.success(), "{}", String::from_utf8_lossy(&proved.stderr));
+
+    let vk = arg(&tmp.join("circuits/artifacts/slash/verification_key.json"));
+    let verify = |public: &str| {
+        zkcredits(&[
+            "verify",
+            "slash",
+            "--proof",
+            &arg(&out.join("proof.json")),
+            "--public",
+            public,
+            "--vk",
+            &vk,
+        ])
+    };
+    let ok = verify(&arg(&out.join("public.json")));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
+
+    let tampered = tmp.join("tampered.json");
+    std::fs::write(&tampered, format!(r#"["{identity}", "4661"]"#)).expect("writable");
+    let refused = verify(&arg(&tampered));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not verify"));
+
+    // A secret that does not open the identity, and a malformed value, are refused clearly.
+    std::fs::write(
+        &input,
+        format!(r#"{{"secret": "6", "identity": "{identity}", "receiver": 1}}"#),
+    )
+    .expect("writable");
+    let unsatisfied = prove(&arg(&input));
+    assert_eq!(unsatisfied.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unsatisfied.stderr).contains("do not satisfy"));
+    std::fs::write(&input, r#"{"secret": "0x5", "identity": "1", "receiver": 1}"#)
+        .expect("writable");
+    let malformed = prove(&arg(&input));
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("not a decimal integer"));
+    std::fs::remove_dir_all(&tmp).expect("removable");
+}

@@ -45,6 +45,7 @@ pub(crate) struct SetupArgs {
     check: bool,
 }
 
+/// The protocol circuits, in the order their artifacts are written.
 const CIRCUITS: [&str; 3] = ["request", "exit", "slash"];
 
 impl Args {
@@ -144,8 +145,9 @@ impl SetupArgs {
             if !self.check {
                 std::fs::create_dir_all(&self.keys_dir)?;
                 let path = self.keys_dir.join(format!("{name}.pk.bin"));
+                // Uncompressed: `zkcredits prove` reads it back without decompressing every point.
                 let mut bytes = Vec::new();
-                ark_serialize::CanonicalSerialize::serialize_compressed(&key, &mut bytes)
+                ark_serialize::CanonicalSerialize::serialize_uncompressed(&key, &mut bytes)
                     .map_err(|e| eyre!("cannot serialize the {name} proving key: {e}"))?;
                 std::fs::write(&path, bytes)
                     .wrap_err_with(|| format!("cannot write {}", path.display()))?;

@@ -1,6 +1,7 @@
 //! The subcommands of `zkcredits`.
 
 mod circuits;
+mod prove;
 mod test_vectors;
 
 use clap::Subcommand;
@@ -15,6 +16,18 @@ pub(crate) enum Command {
     ///   zkcredits test-vectors --check --dir spec/vectors
     #[command(verbatim_doc_comment)]
     TestVectors(test_vectors::Args),
+    /// Prove one statement from a snarkjs-style input file.
+    ///
+    /// Examples:
+    ///   zkcredits prove slash --input input.json --out proof/
+    #[command(verbatim_doc_comment)]
+    Prove(prove::ProveArgs),
+    /// Verify a snarkjs-format proof and public signals.
+    ///
+    /// Examples:
+    ///   zkcredits verify slash --proof proof/proof.json --public proof/public.json
+    #[command(verbatim_doc_comment)]
+    Verify(prove::VerifyArgs),
     /// Circuit keys, verifiers and Groth16 vectors.
     #[command(subcommand)]
     Circuits(circuits::Args),
@@ -25,6 +38,8 @@ impl Command {
         match self {
             Self::TestVectors(args) => args.run(),
             Self::Circuits(args) => args.run(),
+            Self::Prove(args) => args.run(),
+            Self::Verify(args) => args.run(),
         }
     }
 }
