@@ -6,15 +6,19 @@
 
 use crate::{ProverError, WitnessCircuit};
 use ark_bn254::{Bn254, Fr, G1Projective};
-use ark_circom::CircomCircuit;
+use ark_circom::{CircomCircuit, CircomReduction, read_zkey};
 use ark_ec::{CurveGroup, VariableBaseMSM, pairing::Pairing};
 use ark_ff::{One, PrimeField, UniformRand, Zero};
-use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_groth16::{
+    Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
+    r1cs_to_qap::{LibsnarkReduction, R1CSToQAP},
+};
 use ark_snark::SNARK;
 use num_bigint::BigInt;
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use std::{fs::File, io::BufReader, path::Path};
 
 /// Domain of the seed expansion for development keys.
 const DEV_SETUP_DOMAIN: &[u8] = b"zkcredits/v1/INSECURE-dev-setup/";
@@ -39,9 +43,38 @@ pub fn insecure_dev_setup(
         .map_err(|e| ProverError::Setup(e.to_string()))
 }
 
-/// Computes the witness for `inputs` and proves it. Returns the proof and the public signals
-/// (circom order: outputs, then public inputs).
+/// Reads the proving key of a snarkjs `.zkey` (a key from a real ceremony). Proofs under it
+/// must be made with [`prove_with_zkey_key`]: snarkjs keys use circom's QAP reduction.
+pub fn import_zkey(path: &Path) -> Result<ProvingKey<Bn254>, ProverError> {
+    let file = File::open(path)
+        .map_err(|source| ProverError::Artifact { path: path.to_owned(), source })?;
+    let (key, _matrices) = read_zkey(&mut BufReader::new(file))
+        .map_err(|e| ProverError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
+    Ok(key)
+}
+
+/// Computes the witness for `inputs` and proves it under a key from [`insecure_dev_setup`].
+/// Returns the proof and the public signals (circom order: outputs, then public inputs).
 pub fn prove<R: RngCore + CryptoRng>(
+    key: &ProvingKey<Bn254>,
+    circuit: &mut WitnessCircuit,
+    inputs: Vec<(String, Vec<BigInt>)>,
+    rng: &mut R,
+) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
+    prove_with::<LibsnarkReduction, R>(key, circuit, inputs, rng)
+}
+
+/// As [`prove`], for a key imported from a snarkjs `.zkey` by [`import_zkey`].
+pub fn prove_with_zkey_key<R: RngCore + CryptoRng>(
+    key: &ProvingKey<Bn254>,
+    circuit: &mut WitnessCircuit,
+    inputs: Vec<(String, Vec<BigInt>)>,
+    rng: &mut R,
+) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
+    prove_with::<CircomReduction, R>(key, circuit, inputs, rng)
+}
+
+fn prove_with<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     key: &ProvingKey<Bn254>,
     circuit: &mut WitnessCircuit,
     inputs: Vec<(String, Vec<BigInt>)>,
@@ -50,8 +83,8 @@ pub fn prove<R: RngCore + CryptoRng>(
     let witness = circuit.calculate(inputs)?.into_values();
     let public = witness[1..=circuit.public_count()].to_vec();
     let full = CircomCircuit { r1cs: circuit.r1cs().clone(), witness: Some(witness) };
-    let proof =
-        Groth16::<Bn254>::prove(key, full, rng).map_err(|e| ProverError::Prove(e.to_string()))?;
+    let proof = Groth16::<Bn254, Q>::prove(key, full, rng)
+        .map_err(|e| ProverError::Prove(e.to_string()))?;
     Ok((proof, public))
 }
 

@@ -5,7 +5,9 @@ use eyre::{WrapErr, bail, eyre};
 use num_bigint::BigInt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use zkcredits_prover::{Verifier, WitnessCircuit, encoding, prove};
+use zkcredits_prover::{
+    Verifier, WitnessCircuit, encoding, import_zkey, prove, prove_with_zkey_key,
+};
 
 /// A protocol circuit.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -45,6 +47,9 @@ pub(crate) struct ProveArgs {
     /// Directory holding the proving keys written by `zkcredits circuits setup`.
     #[arg(long, value_name = "DIR", default_value = "build/keys")]
     keys_dir: PathBuf,
+    /// Prove with the key of a snarkjs `.zkey` from a ceremony instead of the dev key.
+    #[arg(long, value_name = "FILE", conflicts_with = "keys_dir")]
+    zkey: Option<PathBuf>,
 }
 
 /// Arguments of `zkcredits verify`.
@@ -105,16 +110,25 @@ impl ProveArgs {
         let name = self.circuit.name();
         let inputs = read_inputs(&self.input)?;
         let mut circuit = WitnessCircuit::load(&self.build_dir.join("circuits/main"), name)?;
-        let key_path = self.keys_dir.join(format!("{name}.pk.bin"));
-        let bytes = std::fs::read(&key_path).wrap_err_with(|| {
-            format!("cannot read the proving key {} (run `make verifiers` or `zkcredits circuits setup`)", key_path.display())
-        })?;
-        // Our own key file, written uncompressed by `circuits setup`: skip the per-point checks.
-        let key = ark_serialize::CanonicalDeserialize::deserialize_uncompressed_unchecked(
-            bytes.as_slice(),
-        )
-        .map_err(|e| eyre!("{} is not a proving key: {e}", key_path.display()))?;
-        let (proof, public) = prove(&key, &mut circuit, inputs, &mut rand::rngs::OsRng)?;
+        let mut rng = rand::rngs::OsRng;
+        let (proof, public) = match &self.zkey {
+            Some(zkey) => prove_with_zkey_key(&import_zkey(zkey)?, &mut circuit, inputs, &mut rng)?,
+            None => {
+                let key_path = self.keys_dir.join(format!("{name}.pk.bin"));
+                let bytes = std::fs::read(&key_path).wrap_err_with(|| {
+                    format!(
+                        "cannot read the proving key {} (run `make verifiers` or `zkcredits circuits setup`)",
+                        key_path.display()
+                    )
+                })?;
+                // Our own key file, written uncompressed by `circuits setup`: skip the point checks.
+                let key = ark_serialize::CanonicalDeserialize::deserialize_uncompressed_unchecked(
+                    bytes.as_slice(),
+                )
+                .map_err(|e| eyre!("{} is not a proving key: {e}", key_path.display()))?;
+                prove(&key, &mut circuit, inputs, &mut rng)?
+            }
+        };
         std::fs::create_dir_all(&self.out)?;
         for (file, value) in [
             ("proof.json", encoding::proof_to_json(&proof)),
