@@ -3,6 +3,7 @@
 //! verifiers of `exit` and `slash`, and the Groth16 vectors.
 
 use eyre::{WrapErr, bail, eyre};
+use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{Value, json};
@@ -74,13 +75,21 @@ impl SetupArgs {
         let circuits_dir = self.build_dir.join("circuits/main");
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         let mut manifest = serde_json::Map::new();
+        eprintln!(
+            "circuits: INSECURE dev setup from seed {:?}: never use these keys on a real network",
+            self.insecure_dev_seed
+        );
+        let progress = ProgressBar::new(CIRCUITS.len() as u64 * 2).with_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {bar:20} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        progress.enable_steady_tick(std::time::Duration::from_millis(200));
         for name in CIRCUITS {
+            progress.set_message(format!("{name}: generating keys"));
             let mut circuit = WitnessCircuit::load(&circuits_dir, name)?;
-            eprintln!(
-                "circuits: {name}: INSECURE dev setup from seed {:?}",
-                self.insecure_dev_seed
-            );
             let key = insecure_dev_setup(&circuit, self.insecure_dev_seed.as_bytes())?;
+            progress.inc(1);
+            progress.set_message(format!("{name}: proving the example"));
             let vk_json = encoding::verifying_key_to_json(&key.vk);
             let vk_text = pretty(&vk_json)?;
             let vk_hash = sha256_hex(vk_text.as_bytes());
@@ -152,7 +161,9 @@ impl SetupArgs {
                 std::fs::write(&path, bytes)
                     .wrap_err_with(|| format!("cannot write {}", path.display()))?;
             }
+            progress.inc(1);
         }
+        progress.finish_and_clear();
         files.push((
             self.root.join("circuits/artifacts/manifest.json"),
             pretty(&Value::Object(manifest))?,
