@@ -153,6 +153,13 @@ impl SetupArgs {
             }
             if !self.check {
                 std::fs::create_dir_all(&self.keys_dir)?;
+                // The example's inputs in snarkjs form, for `script/bench-snarkjs.sh`.
+                let input = Value::Object(inputs_json(&example(name).0));
+                std::fs::write(
+                    self.keys_dir.join(format!("{name}.example-input.json")),
+                    pretty(&input)?,
+                )
+                .wrap_err("cannot write the example input")?;
                 let path = self.keys_dir.join(format!("{name}.pk.bin"));
                 // Uncompressed: `zkcredits prove` reads it back without decompressing every point.
                 let mut bytes = Vec::new();
@@ -202,6 +209,18 @@ impl SetupArgs {
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// Circom inputs as a snarkjs input object (arrays stay flat; circom accepts them).
+fn inputs_json(inputs: &[(String, Vec<num_bigint::BigInt>)]) -> serde_json::Map<String, Value> {
+    inputs
+        .iter()
+        .map(|(name, values)| {
+            let strings: Vec<Value> = values.iter().map(|v| Value::String(v.to_string())).collect();
+            let value = if strings.len() == 1 { strings[0].clone() } else { Value::Array(strings) };
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// The example statement of a circuit and the public signals the primitives compute for it.
