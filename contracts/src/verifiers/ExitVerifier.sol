@@ -13,6 +13,11 @@ contract ExitVerifier {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     /// @dev BN254 base field.
     uint256 internal constant Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
+    /// @dev Gas for each precompile call (EIP-1108 prices with headroom): a precompile that fails
+    /// on an invalid point consumes all gas it was given, so the verifier never gives it more.
+    uint256 internal constant EC_ADD_GAS = 1000;
+    uint256 internal constant EC_MUL_GAS = 10_000;
+    uint256 internal constant PAIRING_GAS = 250_000;
 
     uint256 internal constant ALPHA_X = 19997103677814992649236157457009894127830491129570165471566079840824554054219;
     uint256 internal constant ALPHA_Y = 2861677754509008670759036121518669276265144686767319228117672331559948564477;
@@ -96,7 +101,7 @@ contract ExitVerifier {
             pC[0], pC[1], DELTA_X1, DELTA_X0, DELTA_Y1, DELTA_Y0
         ];
         bytes memory out;
-        (ok, out) = address(0x08).staticcall(abi.encodePacked(input));
+        (ok, out) = address(0x08).staticcall{gas: PAIRING_GAS}(abi.encodePacked(input));
         return ok && out.length == 32 && abi.decode(out, (uint256)) == 1;
     }
 
@@ -106,10 +111,10 @@ contract ExitVerifier {
         view
         returns (bool, uint256[2] memory)
     {
-        (bool ok, bytes memory out) = address(0x07).staticcall(abi.encode(p[0], p[1], s));
+        (bool ok, bytes memory out) = address(0x07).staticcall{gas: EC_MUL_GAS}(abi.encode(p[0], p[1], s));
         if (!ok || out.length != 64) return (false, acc);
         (uint256 x, uint256 y) = abi.decode(out, (uint256, uint256));
-        (ok, out) = address(0x06).staticcall(abi.encode(acc[0], acc[1], x, y));
+        (ok, out) = address(0x06).staticcall{gas: EC_ADD_GAS}(abi.encode(acc[0], acc[1], x, y));
         if (!ok || out.length != 64) return (false, acc);
         (x, y) = abi.decode(out, (uint256, uint256));
         return (true, [x, y]);

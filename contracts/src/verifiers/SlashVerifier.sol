@@ -13,6 +13,11 @@ contract SlashVerifier {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     /// @dev BN254 base field.
     uint256 internal constant Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
+    /// @dev Gas for each precompile call (EIP-1108 prices with headroom): a precompile that fails
+    /// on an invalid point consumes all gas it was given, so the verifier never gives it more.
+    uint256 internal constant EC_ADD_GAS = 1000;
+    uint256 internal constant EC_MUL_GAS = 10_000;
+    uint256 internal constant PAIRING_GAS = 250_000;
 
     uint256 internal constant ALPHA_X = 12552992288397068271579219830559053131505043148606777037267031045977909041888;
     uint256 internal constant ALPHA_Y = 644905651616167885528317318855546892237830148974686663188641994131739785772;
@@ -61,7 +66,7 @@ contract SlashVerifier {
             pC[0], pC[1], DELTA_X1, DELTA_X0, DELTA_Y1, DELTA_Y0
         ];
         bytes memory out;
-        (ok, out) = address(0x08).staticcall(abi.encodePacked(input));
+        (ok, out) = address(0x08).staticcall{gas: PAIRING_GAS}(abi.encodePacked(input));
         return ok && out.length == 32 && abi.decode(out, (uint256)) == 1;
     }
 
@@ -71,10 +76,10 @@ contract SlashVerifier {
         view
         returns (bool, uint256[2] memory)
     {
-        (bool ok, bytes memory out) = address(0x07).staticcall(abi.encode(p[0], p[1], s));
+        (bool ok, bytes memory out) = address(0x07).staticcall{gas: EC_MUL_GAS}(abi.encode(p[0], p[1], s));
         if (!ok || out.length != 64) return (false, acc);
         (uint256 x, uint256 y) = abi.decode(out, (uint256, uint256));
-        (ok, out) = address(0x06).staticcall(abi.encode(acc[0], acc[1], x, y));
+        (ok, out) = address(0x06).staticcall{gas: EC_ADD_GAS}(abi.encode(acc[0], acc[1], x, y));
         if (!ok || out.length != 64) return (false, acc);
         (x, y) = abi.decode(out, (uint256, uint256));
         return (true, [x, y]);
