@@ -3,15 +3,11 @@
 //!
 //! `make circuits && cargo bench -p zkcredits-prover`; the README and spec/03 report the table.
 
-use ark_bn254::Fr;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::{hint::black_box, path::PathBuf};
-use zkcredits_primitives::constants::SIGNER_TREE_DEPTH;
-use zkcredits_prover::{
-    Verifier, WitnessCircuit, fixtures, inputs::CircomInputs, insecure_dev_setup, prove,
-};
+use zkcredits_prover::{Verifier, WitnessCircuit, fixtures, insecure_dev_setup, prove};
 
 fn circuit(name: &str) -> WitnessCircuit {
     let build = std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(
@@ -21,20 +17,12 @@ fn circuit(name: &str) -> WitnessCircuit {
     WitnessCircuit::load(&build.join("circuits/main"), name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn example(name: &str) -> CircomInputs {
-    match name {
-        "request" => fixtures::RequestScenario::default().inputs().circom_inputs(SIGNER_TREE_DEPTH),
-        "exit" => fixtures::exit(false).circom_inputs(SIGNER_TREE_DEPTH).expect("covered"),
-        _ => fixtures::slash(Fr::from(0xabcd_u64)).circom_inputs(),
-    }
-}
-
 fn bench_circuits(c: &mut Criterion) {
     for name in ["request", "exit", "slash"] {
         let mut circuit = circuit(name);
         let key = insecure_dev_setup(&circuit, b"bench").expect("setup");
         let verifier = Verifier::new(&key.vk);
-        let inputs = example(name);
+        let (inputs, _) = fixtures::example(name).expect("every protocol circuit has an example");
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let mut group = c.benchmark_group(name);
         group.sample_size(20);

@@ -1,7 +1,9 @@
 //! Deterministic example statements for every circuit: what the tests, the benchmarks and the
 //! Groth16 vectors in `spec/vectors/groth16/` prove.
 
-use crate::inputs::{ExitInputs, RequestInputs, SlashInputs, SpendableState, StateSignature};
+use crate::inputs::{
+    CircomInputs, ExitInputs, RequestInputs, SlashInputs, SpendableState, StateSignature,
+};
 use ark_bn254::Fr;
 use zkcredits_primitives::{
     babyjubjub::Scalar,
@@ -141,4 +143,24 @@ pub fn slash(receiver: Fr) -> SlashInputs {
 
 fn example_secret(k: u64) -> Secret {
     Secret::new(Fr::from(k)).unwrap_or_else(|_| unreachable!("example secrets are non-zero"))
+}
+
+/// The example statement of a protocol circuit (`request`, `exit` or `slash`): its circom
+/// inputs and the public signals `zkcredits-primitives` computes for it. `None` for another name.
+pub fn example(circuit: &str) -> Option<(CircomInputs, Vec<Fr>)> {
+    match circuit {
+        "request" => {
+            let inputs = RequestScenario::default().inputs();
+            Some((inputs.circom_inputs(SIGNER_TREE_DEPTH), inputs.public_signals()))
+        }
+        "exit" => {
+            let inputs = exit(false);
+            Some((inputs.circom_inputs(SIGNER_TREE_DEPTH)?, inputs.public_signals()?))
+        }
+        "slash" => {
+            let inputs = slash(Fr::from(0xabcd_u64));
+            Some((inputs.circom_inputs(), inputs.public_signals()))
+        }
+        _ => None,
+    }
 }

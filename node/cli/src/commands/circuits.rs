@@ -9,7 +9,6 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use zkcredits_primitives::constants::SIGNER_TREE_DEPTH;
 use zkcredits_prover::{
     WitnessCircuit, encoding, fixtures, insecure_dev_setup, prove, solidity::render_verifier,
 };
@@ -94,7 +93,9 @@ impl SetupArgs {
             let vk_text = pretty(&vk_json)?;
             let vk_hash = sha256_hex(vk_text.as_bytes());
 
-            let (inputs, expected_public) = example(name);
+            let (inputs, expected_public) = fixtures::example(name)
+                .ok_or_else(|| eyre!("no example statement for circuit {name}"))?;
+            let example_input = Value::Object(inputs_json(&inputs));
             let mut rng =
                 ChaCha20Rng::from_seed(Sha256::digest(self.insecure_dev_seed.as_bytes()).into());
             let (proof, public) = prove(&key, &mut circuit, inputs, &mut rng)?;
@@ -154,10 +155,9 @@ impl SetupArgs {
             if !self.check {
                 std::fs::create_dir_all(&self.keys_dir)?;
                 // The example's inputs in snarkjs form, for `script/bench-snarkjs.sh`.
-                let input = Value::Object(inputs_json(&example(name).0));
                 std::fs::write(
                     self.keys_dir.join(format!("{name}.example-input.json")),
-                    pretty(&input)?,
+                    pretty(&example_input)?,
                 )
                 .wrap_err("cannot write the example input")?;
                 let path = self.keys_dir.join(format!("{name}.pk.bin"));
@@ -221,23 +221,4 @@ fn inputs_json(inputs: &[(String, Vec<num_bigint::BigInt>)]) -> serde_json::Map<
             (name.clone(), value)
         })
         .collect()
-}
-
-/// The example statement of a circuit and the public signals the primitives compute for it.
-fn example(name: &str) -> (Vec<(String, Vec<num_bigint::BigInt>)>, Vec<ark_bn254::Fr>) {
-    match name {
-        "request" => {
-            let inputs = fixtures::RequestScenario::default().inputs();
-            (inputs.circom_inputs(SIGNER_TREE_DEPTH), inputs.public_signals())
-        }
-        "exit" => {
-            let inputs = fixtures::exit(false);
-            let public = inputs.public_signals().unwrap_or_default();
-            (inputs.circom_inputs(SIGNER_TREE_DEPTH).unwrap_or_default(), public)
-        }
-        _ => {
-            let inputs = fixtures::slash(ark_bn254::Fr::from(0xabcd_u64));
-            (inputs.circom_inputs(), inputs.public_signals())
-        }
-    }
 }
