@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: gas test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check
@@ -56,8 +56,13 @@ clippy:
 test-rust: circuits circuits-test
 	$(CARGO) test --workspace --locked
 
+## test-forge: Foundry tests; fails when a gas snapshot in snapshots/ drifts
 test-forge:
-	forge test
+	FORGE_SNAPSHOT_CHECK=true forge test
+
+## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
+gas:
+	forge test --match-path 'contracts/test/gas/*'
 
 ## test-js: circomlibjs recomputes every vector
 test-js:

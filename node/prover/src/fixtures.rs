@@ -98,7 +98,7 @@ impl RequestScenario {
             path,
             state: SpendableState { opening, signature },
             eta: Scalar::from(123_456_789u64),
-            scope: scope(31337, &[0x42; 20]),
+            scope: scope(EXAMPLE_CHAIN_ID, &EXAMPLE_ESCROW),
             signer_root: signer_tree.root(),
             c_max: self.c_max,
             now: 1_900_000_000,
@@ -107,18 +107,62 @@ impl RequestScenario {
     }
 }
 
-/// An exit of a signed state (R = 1,234, n = 5, D = 10,000, C_MAX = 1,000); `unsettled` charges
-/// ticket 5 and exits with ticket 6.
+/// The chain id every example statement's `scope` is bound to (anvil's and Foundry's).
+pub const EXAMPLE_CHAIN_ID: u64 = 31337;
+
+/// The escrow address every example statement's `scope` is bound to: the first contract that
+/// [`EXAMPLE_DEPLOYER`] creates (the Foundry tests deploy the escrow from it).
+pub const EXAMPLE_ESCROW: [u8; 20] = [
+    0xd7, 0xc1, 0xb5, 0x4f, 0x90, 0x52, 0xe0, 0x32, 0xed, 0xc3, 0xa8, 0x46, 0xbb, 0x88, 0xaf, 0x4a,
+    0x58, 0xf0, 0x91, 0x14,
+];
+
+/// `keccak256("zkcredits/example-deployer")[12..]`, the account that deploys the example escrow.
+pub const EXAMPLE_DEPLOYER: [u8; 20] = [
+    0x8f, 0x81, 0x7c, 0xb6, 0x72, 0x56, 0x5b, 0x49, 0x7f, 0x9e, 0x55, 0x99, 0xbc, 0xf1, 0x71, 0x49,
+    0x05, 0x9f, 0xfe, 0xde,
+];
+
+/// The recipient of the example exits.
+pub const EXAMPLE_RECIPIENT: [u8; 20] = [0xab; 20];
+
+/// The one key of the exit examples' signer set.
+pub fn exit_signer() -> PrivateKey {
+    PrivateKey::from_bytes([3; 32])
+}
+
+/// The root of the exit examples' signer set.
+pub fn exit_signer_root() -> Fr {
+    exit_signer_tree().root()
+}
+
+fn exit_signer_tree() -> FixedMerkleTree {
+    FixedMerkleTree::new(SIGNER_TREE_DEPTH, &[exit_signer().public_key().signer_leaf()])
+        .expect("one leaf fits")
+}
+
+/// User `i` of the escrow examples: its secret and deposit. User 0 is the exit example's user.
+pub fn escrow_user(i: u8) -> (Secret, u128) {
+    const DEPOSITS: [u128; 3] = [10_000, 8_000, 25_000];
+    (example_secret(0xe417 + u64::from(i)), DEPOSITS[usize::from(i) % DEPOSITS.len()])
+}
+
+/// An exit of a signed state (R = 1,234, n = 5, C_MAX = 1,000) of escrow user 0 (D = 10,000);
+/// `unsettled` charges ticket 5 and exits with ticket 6.
 pub fn exit(unsettled: bool) -> ExitInputs {
-    let secret = example_secret(0xe417);
-    let signer = PrivateKey::from_bytes([3; 32]);
-    let signer_tree = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &[signer.public_key().signer_leaf()])
-        .expect("fits");
+    let (secret, deposit) = escrow_user(0);
+    exit_of(secret, deposit, unsettled)
+}
+
+/// The exit of `secret`'s deposit from the signed state R = 1,234, n = 5 (C_MAX = 1,000).
+pub fn exit_of(secret: Secret, deposit: u128, unsettled: bool) -> ExitInputs {
+    let signer = exit_signer();
+    let signer_tree = exit_signer_tree();
     let (signer_siblings, signer_indices) = signer_tree.path(0).expect("in set");
     let opening = StateOpening { refunded: 1_234, index: 5, blinding: Scalar::from(8u64) };
     ExitInputs {
         secret,
-        deposit: 10_000,
+        deposit,
         state: SpendableState {
             opening,
             signature: Some(StateSignature {
@@ -129,8 +173,8 @@ pub fn exit(unsettled: bool) -> ExitInputs {
             }),
         },
         unsettled,
-        recipient: [0xab; 20],
-        scope: scope(31337, &[0x42; 20]),
+        recipient: EXAMPLE_RECIPIENT,
+        scope: scope(EXAMPLE_CHAIN_ID, &EXAMPLE_ESCROW),
         signer_root: signer_tree.root(),
         c_max: 1_000,
     }

@@ -2,6 +2,8 @@
 //! from them that the repository commits: verifying keys, the artifact manifest, the Solidity
 //! verifiers of `exit` and `slash`, and the Groth16 vectors.
 
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::ProvingKey;
 use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -9,8 +11,10 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use zkcredits_primitives::{constants::SIGNER_TREE_DEPTH, rln::scope};
 use zkcredits_prover::{
-    WitnessCircuit, encoding, fixtures, insecure_dev_setup, prove, solidity::render_verifier,
+    WitnessCircuit, encoding, fixtures, inputs::SlashInputs, insecure_dev_setup, prove,
+    solidity::render_verifier,
 };
 
 /// Arguments of `zkcredits circuits`.
@@ -83,6 +87,9 @@ impl SetupArgs {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         progress.enable_steady_tick(std::time::Duration::from_millis(200));
+        let mut rng =
+            ChaCha20Rng::from_seed(Sha256::digest(self.insecure_dev_seed.as_bytes()).into());
+        let mut exit_and_slash = Vec::new();
         for name in CIRCUITS {
             progress.set_message(format!("{name}: generating keys"));
             let mut circuit = WitnessCircuit::load(&circuits_dir, name)?;
@@ -96,8 +103,6 @@ impl SetupArgs {
             let (inputs, expected_public) = fixtures::example(name)
                 .ok_or_else(|| eyre!("no example statement for circuit {name}"))?;
             let example_input = Value::Object(inputs_json(&inputs));
-            let mut rng =
-                ChaCha20Rng::from_seed(Sha256::digest(self.insecure_dev_seed.as_bytes()).into());
             let (proof, public) = prove(&key, &mut circuit, inputs, &mut rng)?;
             if public != expected_public {
                 bail!(
@@ -105,7 +110,7 @@ impl SetupArgs {
                 );
             }
             let mut tampered = public.clone();
-            tampered[0] += ark_bn254::Fr::from(1u64);
+            tampered[0] += Fr::from(1u64);
             files.push((
                 self.root.join(format!("spec/vectors/groth16/{name}.json")),
                 pretty(&json!({
@@ -115,7 +120,7 @@ impl SetupArgs {
                     "verification_key_sha256": vk_hash,
                     "public_signals": encoding::public_to_json(&public),
                     "proof": encoding::proof_to_json(&proof),
-                    "proof_compressed_hex": format!("0x{}", encoding::proof_to_bytes(&proof).iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                    "proof_compressed_hex": format!("0x{}", hex(&encoding::proof_to_bytes(&proof))),
                     "calldata": encoding::solidity_calldata(&proof, &public),
                     "invalid": [{ "description": "first public signal plus one", "public_signals": encoding::public_to_json(&tampered) }],
                 }))?,
@@ -169,7 +174,22 @@ impl SetupArgs {
                     .wrap_err_with(|| format!("cannot write {}", path.display()))?;
             }
             progress.inc(1);
+            if name != "request" {
+                exit_and_slash.push((key, circuit));
+            }
         }
+        progress.set_message("escrow vectors");
+        let [(exit_key, mut exit_circuit), (slash_key, mut slash_circuit)]: [_; 2] =
+            exit_and_slash.try_into().map_err(|_| eyre!("exit and slash keys are missing"))?;
+        files.push((
+            self.root.join("spec/vectors/groth16/escrow.json"),
+            pretty(&escrow_vectors(
+                (&exit_key, &mut exit_circuit),
+                (&slash_key, &mut slash_circuit),
+                &self.insecure_dev_seed,
+                &mut rng,
+            )?)?,
+        ));
         progress.finish_and_clear();
         files.push((
             self.root.join("circuits/artifacts/manifest.json"),
@@ -204,6 +224,65 @@ impl SetupArgs {
         }
         Ok(())
     }
+}
+
+/// Who the escrow vectors' slash proofs pay.
+const SLASH_RECEIVER: u64 = 0xabcd;
+
+/// Exit and slash proofs for the escrow users of `fixtures::escrow_user`, bound to the example
+/// escrow: what the Foundry tests of `CreditEscrow` submit.
+fn escrow_vectors(
+    (exit_key, exit_circuit): (&ProvingKey<Bn254>, &mut WitnessCircuit),
+    (slash_key, slash_circuit): (&ProvingKey<Bn254>, &mut WitnessCircuit),
+    seed: &str,
+    rng: &mut ChaCha20Rng,
+) -> eyre::Result<Value> {
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let (secret, deposit) = fixtures::escrow_user(i);
+        let slash = SlashInputs { secret, receiver: Fr::from(SLASH_RECEIVER) };
+        let (proof, public) = prove(slash_key, slash_circuit, slash.circom_inputs(), rng)?;
+        let mut exits = Vec::new();
+        for unsettled in [false, true] {
+            let exit = fixtures::exit_of(secret, deposit, unsettled);
+            let inputs = exit
+                .circom_inputs(SIGNER_TREE_DEPTH)
+                .ok_or_else(|| eyre!("escrow user {i} cannot afford its exit"))?;
+            let (proof, public) = prove(exit_key, exit_circuit, inputs, rng)?;
+            exits.push(json!({
+                "unsettled": unsettled,
+                "recipient": format!("0x{}", hex(&exit.recipient)),
+                "amount": public[3].to_string(),
+                "nullifier": public[4].to_string(),
+                "y": public[5].to_string(),
+                "calldata": encoding::solidity_calldata(&proof, &public),
+            }));
+        }
+        users.push(json!({
+            "identity": secret.commitment().to_string(),
+            "deposit": deposit.to_string(),
+            "slash": {
+                "receiver": format!("0x{SLASH_RECEIVER:040x}"),
+                "calldata": encoding::solidity_calldata(&proof, &public),
+            },
+            "exits": exits,
+        }));
+    }
+    Ok(json!({
+        "description": "Exit and slash proofs of three deposits in the escrow that `deployer` creates first (at `escrow`) on `chain_id`, under the INSECURE dev keys: what the Foundry tests of CreditEscrow submit. exits[0] settles every ticket (p = 0), exits[1] charges the last one (p = 1).",
+        "insecure_dev_seed": seed,
+        "chain_id": fixtures::EXAMPLE_CHAIN_ID,
+        "escrow": format!("0x{}", hex(&fixtures::EXAMPLE_ESCROW)),
+        "deployer": format!("0x{}", hex(&fixtures::EXAMPLE_DEPLOYER)),
+        "scope": scope(fixtures::EXAMPLE_CHAIN_ID, &fixtures::EXAMPLE_ESCROW).to_string(),
+        "c_max": "1000",
+        "signer_root": fixtures::exit_signer_root().to_string(),
+        "users": users,
+    }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn capitalize(s: &str) -> String {

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.28;
+
+import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
+import {CreditEscrow} from "../../../src/CreditEscrow.sol";
+import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
+import {EscrowTest} from "../../utils/EscrowTest.sol";
+import {FalseReturningToken, FeeOnTransferToken, BlockingToken, TestToken} from "../../utils/Tokens.sol";
+
+contract DepositTokenTest is EscrowTest {
+    TestToken internal token;
+
+    function setUp() public override {
+        super.setUp();
+        token = new TestToken();
+        escrow = new CreditEscrow(_parameters(address(token)), operator, exitSignerRoot);
+    }
+
+    function _escrowFor(TestToken t) internal returns (CreditEscrow e) {
+        e = new CreditEscrow(_parameters(address(t)), operator, exitSignerRoot);
+        t.mint(depositor, 10 * C_MAX);
+        vm.prank(depositor);
+        t.approve(address(e), type(uint256).max);
+    }
+
+    function test_RevertWhen_TheEscrowHoldsETH() external {
+        CreditEscrow ethEscrow = new CreditEscrow(_parameters(address(0)), operator, exitSignerRoot);
+        vm.expectRevert(ICreditEscrow.TokenNotAccepted.selector);
+        ethEscrow.depositToken(1, C_MAX);
+    }
+
+    function test_RevertWhen_TheIdentityAmountOrPriorDepositIsInvalid() external {
+        escrow = _escrowFor(token);
+        vm.startPrank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.InvalidIdentity.selector, 0));
+        escrow.depositToken(0, C_MAX);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.DepositBelowMinimum.selector, 1, C_MAX));
+        escrow.depositToken(1, 1);
+        uint256 tooLarge = uint256(type(uint96).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.DepositTooLarge.selector, tooLarge));
+        escrow.depositToken(1, tooLarge);
+        escrow.depositToken(1, C_MAX);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.IdentityAlreadyDeposited.selector, 1));
+        escrow.depositToken(1, C_MAX);
+    }
+
+    function test_RevertWhen_TheTokenRevertsTheTransfer() external {
+        BlockingToken bad = new BlockingToken();
+        CreditEscrow e = _escrowFor(bad);
+        bad.setBlocked(depositor);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TokenTransferFailed.selector, address(bad)));
+        e.depositToken(1, C_MAX);
+        assertEq(uint8(e.deposits(1).status), uint8(ICreditEscrow.Status.None), "nothing recorded");
+        (, uint256 size,) = e.tree();
+        assertEq(size, 0, "no leaf");
+    }
+
+    function test_RevertWhen_TheTokenReturnsFalse() external {
+        FalseReturningToken bad = new FalseReturningToken();
+        CreditEscrow e = _escrowFor(bad);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TokenTransferFailed.selector, address(bad)));
+        e.depositToken(1, C_MAX);
+    }
+
+    function test_RevertWhen_TheTokenTakesAFeeOnTransfer() external {
+        FeeOnTransferToken bad = new FeeOnTransferToken();
+        CreditEscrow e = _escrowFor(bad);
+        vm.prank(depositor);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICreditEscrow.TransferAmountMismatch.selector, 2 * C_MAX, 2 * C_MAX - 20)
+        );
+        e.depositToken(1, 2 * C_MAX);
+    }
+
+    function test_WhenTheTransferMovesTheAmount() external {
+        escrow = _escrowFor(token);
+        uint256 amount = 3 * C_MAX;
+        uint256 expiry = block.timestamp + NOTE_TTL;
+        uint256 leaf = PoseidonT4.hash([uint256(7), amount, expiry]);
+        vm.expectEmit(address(escrow));
+        emit ICreditEscrow.Deposited(7, amount, expiry, 0, leaf, leaf);
+        vm.prank(depositor);
+        escrow.depositToken(7, amount);
+        assertEq(token.balanceOf(address(escrow)), amount);
+        assertEq(token.balanceOf(depositor), 10 * C_MAX - amount);
+        assertEq(uint8(escrow.deposits(7).status), uint8(ICreditEscrow.Status.Active));
+    }
+
+    function test_SlashOfATokenDepositPaysInTokens() external {
+        // Slash proofs do not depend on the escrow's address: any deployment takes them.
+        escrow = _escrowFor(token);
+        token.mint(depositor, _vectorDeposit(0));
+        uint256 identity = _identity(0);
+        vm.prank(depositor);
+        escrow.depositToken(identity, _vectorDeposit(0));
+        _recordLeaf(identity, _vectorDeposit(0));
+        _slashUser(0);
+        assertEq(token.balanceOf(slashReceiver), SLASH_BOUNTY);
+        assertEq(token.balanceOf(treasury), _vectorDeposit(0) - SLASH_BOUNTY);
+        assertEq(token.balanceOf(address(escrow)), 0);
+    }
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.28;
+
+import {EscrowTest} from "../utils/EscrowTest.sol";
+
+/// @notice Gas of each escrow operation with real proofs, written to snapshots/CreditEscrow.json
+/// (`make gas` updates it; `make test` fails when it drifts). Tree-dependent operations are
+/// measured on a tree of 1 and of 1,024 leaves.
+contract EscrowGasTest is EscrowTest {
+    string internal constant GROUP = "CreditEscrow";
+
+    function setUp() public override {
+        super.setUp();
+        // Payees are existing accounts, as a treasury is: no new-account surcharge is measured.
+        vm.deal(treasury, 1);
+        vm.deal(slashReceiver, 1);
+        vm.deal(_exitCase(0, false).recipient, 1);
+    }
+
+    function _fill(uint256 from, uint256 leaves) internal {
+        for (uint256 i = from; i < from + leaves; i++) {
+            _deposit(_otherIdentity(i), C_MAX);
+        }
+    }
+
+    function _depositMeasured(string memory name) internal {
+        uint256 identity = _identity(0);
+        uint256 amount = _vectorDeposit(0);
+        vm.deal(depositor, amount);
+        vm.prank(depositor);
+        escrow.deposit{value: amount}(identity);
+        vm.snapshotGasLastCall(GROUP, name);
+        _recordLeaf(identity, amount);
+    }
+
+    function test_Gas_FirstDeposit() external {
+        _depositMeasured("deposit_first");
+    }
+
+    function test_Gas_DepositInto1024() external {
+        // Leaf 1,024 is the worst case up to that size: it opens a new level.
+        _fill(0, 1023);
+        _depositMeasured("deposit_1024th_leaf");
+    }
+
+    function test_Gas_DepositInto1000() external {
+        // Index 999 = 0b1111100111: a typical mix of hashed and stored levels.
+        _fill(0, 999);
+        _depositMeasured("deposit_1000th_leaf");
+    }
+
+    function test_Gas_SlashInTreeOf1() external {
+        _depositUser(0);
+        _slashMeasured("slash_tree_of_1");
+    }
+
+    function test_Gas_SlashInTreeOf1024() external {
+        _fill(0, 512);
+        _depositUser(0);
+        _fill(512, 511);
+        _slashMeasured("slash_tree_of_1024");
+    }
+
+    function _slashMeasured(string memory name) internal {
+        uint256 identity = _identity(0);
+        escrow.slash(identity, slashReceiver, _slashProof(0), _siblings(identity));
+        vm.snapshotGasLastCall(GROUP, name);
+    }
+
+    function test_Gas_RequestExitAndFinalize() external {
+        _depositUser(0);
+        ExitCase memory e = _exitCase(0, false);
+        escrow.requestExit(_identity(0), e.recipient, e.amount, e.nullifier, e.y, exitSignerRoot, e.proof);
+        vm.snapshotGasLastCall(GROUP, "requestExit");
+        vm.warp(block.timestamp + EXIT_DELAY);
+        escrow.finalizeExit(_identity(0));
+        vm.snapshotGasLastCall(GROUP, "finalizeExit");
+    }
+
+    function test_Gas_SweepExpired() external {
+        _depositUser(0);
+        vm.warp(block.timestamp + NOTE_TTL);
+        escrow.sweepExpired(_identity(0));
+        vm.snapshotGasLastCall(GROUP, "sweepExpired");
+    }
+}
