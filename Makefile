@@ -11,10 +11,10 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: gas test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: abi abi-check gas test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
-test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check
+test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
 	@echo "make test: all checks passed"
 
 ## setup: install the toolchain (Debian packages, pinned npm packages); idempotent
@@ -59,6 +59,15 @@ test-rust: circuits circuits-test
 ## test-forge: Foundry tests; fails when a gas snapshot in snapshots/ drifts
 test-forge:
 	FORGE_SNAPSHOT_CHECK=true forge test
+
+## abi: export the escrow ABI the Rust bindings (node/chain) are generated from
+abi:
+	forge inspect CreditEscrow abi --json > node/chain/abi/CreditEscrow.json
+
+abi-check:
+	@forge inspect CreditEscrow abi --json | diff -q - node/chain/abi/CreditEscrow.json >/dev/null \
+		|| { echo "node/chain/abi/CreditEscrow.json differs from the contract: run make abi and commit it"; exit 1; }
+	@echo "escrow ABI matches"
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:

@@ -1,0 +1,226 @@
+//! The escrow's calls as typed methods, and the one submitter every transaction goes through.
+
+use crate::{
+    bindings::{
+        CreditEscrow::{self, CreditEscrowInstance},
+        ICreditEscrow,
+    },
+    error::ChainError,
+    proof::{fr_to_u256, u256_to_fr},
+};
+use alloy::{
+    contract::SolCallBuilder,
+    primitives::{Address, TxHash, U256},
+    providers::Provider,
+    rpc::types::TransactionReceipt,
+    sol_types::{SolCall, SolEvent},
+};
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::Proof;
+use std::time::Duration;
+
+/// How transactions are submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitOptions {
+    /// Blocks to wait for after inclusion (1 = the including block).
+    pub confirmations: u64,
+    /// How long to wait for the receipt.
+    pub timeout: Duration,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        Self { confirmations: 1, timeout: Duration::from_secs(120) }
+    }
+}
+
+/// A mined transaction and the event it emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted<E> {
+    /// The transaction.
+    pub tx_hash: TxHash,
+    /// The block that included it.
+    pub block_number: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// The escrow event it emitted.
+    pub event: E,
+}
+
+/// The public inputs of an exit besides the proof (the escrow supplies `D`, `scope`, `C_MAX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitRequest {
+    /// The exiting identity.
+    pub identity: Fr,
+    /// Who is paid the amount.
+    pub recipient: Address,
+    /// What is left: `D + R − w·C_MAX`.
+    pub amount: U256,
+    /// The exit ticket's nullifier.
+    pub nullifier: Fr,
+    /// The exit ticket's share `y`.
+    pub y: Fr,
+    /// The signer root of the latest state.
+    pub signer_root: Fr,
+}
+
+/// A deployed escrow reached through `provider`.
+#[derive(Debug, Clone)]
+pub struct Escrow<P> {
+    instance: CreditEscrowInstance<P>,
+    options: SubmitOptions,
+}
+
+impl<P: Provider + Clone> Escrow<P> {
+    /// The escrow at `address`; transactions are signed by the provider's wallet.
+    pub fn new(address: Address, provider: P) -> Self {
+        Self { instance: CreditEscrow::new(address, provider), options: SubmitOptions::default() }
+    }
+
+    /// The same escrow with other submission options.
+    pub fn with_options(mut self, options: SubmitOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The escrow's address.
+    pub fn address(&self) -> Address {
+        *self.instance.address()
+    }
+
+    /// The generated contract instance, for calls this type does not wrap.
+    pub fn instance(&self) -> &CreditEscrowInstance<P> {
+        &self.instance
+    }
+
+    /// Deposits `amount` wei for `identity` (ETH escrows).
+    pub async fn deposit(
+        &self,
+        identity: Fr,
+        amount: U256,
+    ) -> Result<Submitted<CreditEscrow::Deposited>, ChainError> {
+        self.submit(self.instance.deposit(fr_to_u256(&identity)).value(amount)).await
+    }
+
+    /// Deposits `amount` of the escrow's token for `identity` (token escrows; approve first).
+    pub async fn deposit_token(
+        &self,
+        identity: Fr,
+        amount: U256,
+    ) -> Result<Submitted<CreditEscrow::Deposited>, ChainError> {
+        self.submit(self.instance.depositToken(fr_to_u256(&identity), amount)).await
+    }
+
+    /// Slashes `identity` with a proof bound to `receiver`; `siblings` are the leaf's LeanIMT
+    /// siblings in the current tree.
+    pub async fn slash(
+        &self,
+        identity: Fr,
+        receiver: Address,
+        proof: &Proof<Bn254>,
+        siblings: &[Fr],
+    ) -> Result<Submitted<CreditEscrow::Slashed>, ChainError> {
+        let siblings = siblings.iter().map(fr_to_u256).collect();
+        let proof = ICreditEscrow::Proof::from(proof);
+        self.submit(self.instance.slash(fr_to_u256(&identity), receiver, proof, siblings)).await
+    }
+
+    /// Requests an exit.
+    pub async fn request_exit(
+        &self,
+        exit: &ExitRequest,
+        proof: &Proof<Bn254>,
+    ) -> Result<Submitted<CreditEscrow::ExitRequested>, ChainError> {
+        self.submit(self.instance.requestExit(
+            fr_to_u256(&exit.identity),
+            exit.recipient,
+            exit.amount,
+            fr_to_u256(&exit.nullifier),
+            fr_to_u256(&exit.y),
+            fr_to_u256(&exit.signer_root),
+            ICreditEscrow::Proof::from(proof),
+        ))
+        .await
+    }
+
+    /// Finalizes `identity`'s exit after the delay.
+    pub async fn finalize_exit(
+        &self,
+        identity: Fr,
+    ) -> Result<Submitted<CreditEscrow::ExitFinalized>, ChainError> {
+        self.submit(self.instance.finalizeExit(fr_to_u256(&identity))).await
+    }
+
+    /// Sweeps `identity`'s expired note to the treasury.
+    pub async fn sweep_expired(
+        &self,
+        identity: Fr,
+    ) -> Result<Submitted<CreditEscrow::Swept>, ChainError> {
+        self.submit(self.instance.sweepExpired(fr_to_u256(&identity))).await
+    }
+
+    /// Sets the signer root (the provider's wallet must be the operator).
+    pub async fn set_signer_root(
+        &self,
+        root: Fr,
+    ) -> Result<Submitted<CreditEscrow::SignerRootSet>, ChainError> {
+        self.submit(self.instance.setSignerRoot(fr_to_u256(&root))).await
+    }
+
+    /// The deployment scope `Poseidon(chainId, escrow)`.
+    pub async fn scope(&self) -> Result<Fr, ChainError> {
+        u256_to_fr(self.instance.scope().call().await?)
+    }
+
+    /// The deployment parameters.
+    pub async fn parameters(&self) -> Result<ICreditEscrow::Parameters, ChainError> {
+        Ok(self.instance.parameters().call().await?)
+    }
+
+    /// The deposit of `identity`.
+    pub async fn deposit_record(
+        &self,
+        identity: Fr,
+    ) -> Result<ICreditEscrow::DepositRecord, ChainError> {
+        Ok(self.instance.deposits(fr_to_u256(&identity)).call().await?)
+    }
+
+    /// The tree's root, size and depth.
+    pub async fn tree(&self) -> Result<(Fr, u64, u64), ChainError> {
+        let tree = self.instance.tree().call().await?;
+        let small = |x: U256| {
+            u64::try_from(x).map_err(|_| ChainError::InvalidValue(format!("tree field {x}")))
+        };
+        Ok((u256_to_fr(tree.root)?, small(tree.size)?, small(tree.depth)?))
+    }
+
+    /// Estimates the call (a revert comes back decoded, nothing is sent), sends it, waits for
+    /// the receipt and the confirmations, and returns the event `E` it emitted.
+    async fn submit<C, E>(&self, call: SolCallBuilder<&P, C>) -> Result<Submitted<E>, ChainError>
+    where
+        C: SolCall + Send + Sync,
+        E: SolEvent,
+    {
+        // Estimating before the wallet's fillers run keeps a refused call from taking a nonce
+        // (a cached nonce spent on a transaction never sent would stall every later one).
+        let gas = call.estimate_gas().await?;
+        let pending = call.gas(gas.saturating_add(gas / 5)).send().await?;
+        let receipt: TransactionReceipt = pending
+            .with_required_confirmations(self.options.confirmations)
+            .with_timeout(Some(self.options.timeout))
+            .get_receipt()
+            .await?;
+        let tx_hash = receipt.transaction_hash;
+        if !receipt.status() {
+            return Err(ChainError::FailedOnChain(tx_hash));
+        }
+        let event =
+            receipt.decoded_log::<E>().ok_or(ChainError::MissingEvent(tx_hash, E::SIGNATURE))?.data;
+        Ok(Submitted {
+            tx_hash,
+            block_number: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+            event,
+        })
+    }
+}
