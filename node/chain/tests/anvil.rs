@@ -5,25 +5,31 @@ use alloy::{
     network::EthereumWallet,
     node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, U256},
-    providers::{Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use ark_bn254::Fr;
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::Proof;
 use rand::SeedableRng;
 use std::{path::PathBuf, process::Command};
 use zkcredits_chain::{
-    ChainError, Deployment, Escrow,
+    ChainError, Deployment, Escrow, ExitRequest,
     bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
     events::read_events,
     proof::{fr_to_u256, u256_to_fr},
 };
 use zkcredits_primitives::{
+    constants::SIGNER_TREE_DEPTH,
     field::fr_from_be_bytes_mod_order,
     identity::{Secret, leaf},
     merkle::LeanImt,
-    rln::scope,
+    rln::{Share, exit_x, payload_digest, recover_secret, request_x, scope},
 };
-use zkcredits_prover::{WitnessCircuit, inputs::SlashInputs, insecure_dev_setup, prove};
+use zkcredits_prover::{
+    WitnessCircuit, fixtures,
+    inputs::{ExitInputs, SlashInputs},
+    insecure_dev_setup, prove,
+};
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -58,10 +64,13 @@ fn deploy(anvil: &AnvilInstance) -> Deployment {
     Deployment::load(&file).expect("the script wrote the deployment")
 }
 
-fn slash_circuit() -> WitnessCircuit {
+/// The seed the committed verifiers' INSECURE dev keys come from.
+const DEV_SEED: &[u8] = b"zkcredits-dev";
+
+fn main_circuit(name: &str) -> WitnessCircuit {
     let build = std::env::var_os("ZKCREDITS_BUILD_DIR")
         .map_or_else(|| workspace().join("build"), PathBuf::from);
-    WitnessCircuit::load(&build.join("circuits/main"), "slash")
+    WitnessCircuit::load(&build.join("circuits/main"), name)
         .unwrap_or_else(|e| panic!("{e} (run `make circuits`)"))
 }
 
@@ -73,20 +82,49 @@ fn secret(k: u64) -> Secret {
     Secret::new(Fr::from(k)).expect("non-zero")
 }
 
-#[tokio::test]
-async fn deposit_then_slash_with_a_real_proof() {
+/// A fresh anvil with the escrow deployed by the deploy script, and a wallet of dev account 0.
+struct Devnet {
+    anvil: AnvilInstance,
+    deployment: Deployment,
+    provider: DynProvider,
+    escrow: Escrow<DynProvider>,
+}
+
+fn devnet() -> Devnet {
     let anvil = Anvil::new()
         .path(workspace().join("node_modules/.bin/anvil"))
         .try_spawn()
         .expect("anvil starts (make setup installs it)");
     let deployment = deploy(&anvil);
     assert_eq!(deployment.chain_id, 31337);
-
     let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(signer))
-        .connect_http(anvil.endpoint_url());
+        .connect_http(anvil.endpoint_url())
+        .erased();
     let escrow = Escrow::new(deployment.escrow, provider.clone());
+    Devnet { anvil, deployment, provider, escrow }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(
+            workspace().join(format!("build/deployments/test-{}.json", self.anvil.port())),
+        );
+    }
+}
+
+fn prove_slash(secret: Secret, receiver: Address) -> Proof<Bn254> {
+    let mut circuit = main_circuit("slash");
+    let key = insecure_dev_setup(&circuit, DEV_SEED).expect("setup");
+    let statement = SlashInputs { secret, receiver: address_fr(receiver) };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    prove(&key, &mut circuit, statement.circom_inputs(), &mut rng).expect("prove").0
+}
+
+#[tokio::test]
+async fn deposit_then_slash_with_a_real_proof() {
+    let Devnet { anvil, deployment, provider, escrow } = &devnet();
 
     // The scope the escrow computes is the one the primitives compute.
     let expected_scope = scope(31337, &deployment.escrow.0.0);
@@ -122,11 +160,7 @@ async fn deposit_then_slash_with_a_real_proof() {
     // Slash the middle deposit with a proof made now, under the dev key the verifier was
     // generated from, naming a receiver that is not the submitter.
     let receiver = anvil.addresses()[3];
-    let mut circuit = slash_circuit();
-    let key = insecure_dev_setup(&circuit, b"zkcredits-dev").expect("setup");
-    let statement = SlashInputs { secret: users[1], receiver: address_fr(receiver) };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let (proof, _) = prove(&key, &mut circuit, statement.circom_inputs(), &mut rng).expect("prove");
+    let proof = prove_slash(users[1], receiver);
     let siblings = tree.proof(1).expect("in tree").siblings;
 
     let before = provider.get_balance(receiver).await.expect("balance");
@@ -154,7 +188,7 @@ async fn deposit_then_slash_with_a_real_proof() {
 
     // The event reader returns the history in order.
     let head = provider.get_block_number().await.expect("head");
-    let events = read_events(&provider, deployment.escrow, deployment.deployment_block, head)
+    let events = read_events(provider, deployment.escrow, deployment.deployment_block, head)
         .await
         .expect("events");
     let kinds: Vec<&str> = events
@@ -171,7 +205,107 @@ async fn deposit_then_slash_with_a_real_proof() {
         kinds,
         ["OwnershipTransferred", "SignerRootSet", "Deposited", "Deposited", "Deposited", "Slashed"]
     );
-    let _ = std::fs::remove_file(
-        workspace().join(format!("build/deployments/test-{}.json", anvil.port())),
+}
+
+/// The exit statement of `secret`'s deposit in this deployment, from the example signed state
+/// (R = 1,234, n = 5) signed by the example signer set the deploy script defaults to.
+fn exit_statement(
+    devnet: &Devnet,
+    secret: Secret,
+    deposit: u128,
+    recipient: Address,
+) -> ExitInputs {
+    let mut exit = fixtures::exit_of(secret, deposit, false);
+    exit.scope = scope(31337, &devnet.deployment.escrow.0.0);
+    exit.c_max = devnet.deployment.c_max.parse().expect("decimal");
+    exit.recipient = recipient.0.0;
+    exit
+}
+
+#[tokio::test]
+async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share() {
+    let net = devnet();
+    let (provider, escrow) = (&net.provider, &net.escrow);
+    let deposit: u128 = 1_000_000_000_000_000;
+    let (honest, cheater) = (secret(21), secret(22));
+    let mut tree = LeanImt::new();
+    for user in [honest, cheater] {
+        let done = escrow.deposit(user.commitment(), U256::from(deposit)).await.expect("deposit");
+        tree.insert(u256_to_fr(done.event.leaf).expect("field")).expect("fits");
+    }
+    let mut circuit = main_circuit("exit");
+    let key = insecure_dev_setup(&circuit, DEV_SEED).expect("setup");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let recipient = net.anvil.addresses()[5];
+    let mut request = |exit: &ExitInputs| {
+        let inputs = exit.circom_inputs(SIGNER_TREE_DEPTH).expect("affordable");
+        let (proof, public) = prove(&key, &mut circuit, inputs, &mut rng).expect("prove");
+        let signals = exit.public_signals().expect("affordable");
+        assert_eq!(public, signals);
+        let request = ExitRequest {
+            identity: signals[1],
+            recipient,
+            amount: fr_to_u256(&signals[3]),
+            nullifier: signals[4],
+            y: signals[5],
+            signer_root: signals[7],
+        };
+        (request, proof)
+    };
+
+    // An honest exit pays D + R − n·C_MAX after EXIT_DELAY; the rest goes to the treasury.
+    let honest_exit = exit_statement(&net, honest, deposit, recipient);
+    let (exit_request, proof) = request(&honest_exit);
+    let requested = escrow.request_exit(&exit_request, &proof).await.expect("request exit");
+    let amount = U256::from(honest_exit.amount().expect("affordable"));
+    assert_eq!(requested.event.amount, amount);
+    let early = escrow.finalize_exit(honest.commitment()).await;
+    assert!(
+        matches!(&early, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::ExitDelayNotElapsed(_))),
+        "{early:?}"
+    );
+    let delay = net.deployment.exit_delay;
+    provider.raw_request::<_, i64>("evm_increaseTime".into(), (delay,)).await.expect("time");
+    provider.raw_request::<_, String>("evm_mine".into(), ()).await.expect("mine");
+    let before = provider.get_balance(recipient).await.expect("balance");
+    let finalized = escrow.finalize_exit(honest.commitment()).await.expect("finalize");
+    assert_eq!(finalized.event.amount, amount);
+    assert_eq!(finalized.event.toTreasury, U256::from(deposit) - amount);
+    assert_eq!(provider.get_balance(recipient).await.expect("balance") - before, amount);
+
+    // The cheater exits with ticket 5, which it had already spent on a request. A node holding
+    // that request's share recovers k from the ExitRequested event and slashes within the delay.
+    let cheater_exit = exit_statement(&net, cheater, deposit, recipient);
+    let (exit_request, proof) = request(&cheater_exit);
+    let requested = escrow.request_exit(&exit_request, &proof).await.expect("request exit");
+    let spent_share = Share::new(
+        &cheater,
+        &cheater_exit.scope,
+        cheater_exit.ticket(),
+        request_x(&Fr::from(99u64), &payload_digest(b"{}"), &Fr::from(3u64)),
+    );
+    let event = &requested.event;
+    let exit_share = Share {
+        nullifier: u256_to_fr(event.nullifier).expect("field"),
+        x: exit_x(&event.recipient.0.0, event.amount.to::<u128>()),
+        y: u256_to_fr(event.y).expect("field"),
+    };
+    let recovered = recover_secret(&spent_share, &exit_share).expect("one ticket, two x");
+    let recovered = Secret::new(recovered).expect("non-zero");
+    assert_eq!(recovered.commitment(), cheater.commitment());
+    let slasher = net.anvil.addresses()[6];
+    let siblings = tree.proof(1).expect("in tree").siblings;
+    escrow
+        .slash(cheater.commitment(), slasher, &prove_slash(recovered, slasher), &siblings)
+        .await
+        .expect("slash");
+    let record = escrow.deposit_record(cheater.commitment()).await.expect("record");
+    assert_eq!(record.status, 4, "Slashed");
+    provider.raw_request::<_, i64>("evm_increaseTime".into(), (delay,)).await.expect("time");
+    provider.raw_request::<_, String>("evm_mine".into(), ()).await.expect("mine");
+    let cancelled = escrow.finalize_exit(cheater.commitment()).await;
+    assert!(
+        matches!(&cancelled, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::NoPendingExit(_))),
+        "{cancelled:?}"
     );
 }
