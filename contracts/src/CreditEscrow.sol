@@ -156,11 +156,13 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         // Effects
         _deposits[identity].status = Status.Slashed;
         delete _pendingExits[identity];
-        uint256 root = _tree._remove(PoseidonT4.hash([identity, record.amount, record.expiry]), siblingNodes);
+        uint256 leaf = PoseidonT4.hash([identity, record.amount, record.expiry]);
+        uint256 leafIndex = _tree._indexOf(leaf);
+        uint256 root = _tree._remove(leaf, siblingNodes);
         _pushRoot(root);
         uint256 bounty = record.amount < SLASH_BOUNTY ? record.amount : SLASH_BOUNTY;
         uint256 toTreasury = record.amount - bounty;
-        emit Slashed(identity, receiver, bounty, toTreasury, root);
+        emit Slashed(identity, receiver, leafIndex, bounty, toTreasury, root);
         // Interactions
         _pay(receiver, bounty);
         _pay(TREASURY, toTreasury);

@@ -135,10 +135,18 @@ interface ICreditEscrow {
     /// @notice A deposit was slashed: its leaf was removed and its funds paid out.
     /// @param identity The slashed identity.
     /// @param receiver Who the proof named to receive the bounty.
+    /// @param leafIndex The index of the removed leaf (now zero).
     /// @param bounty `min(SLASH_BOUNTY, D)`, paid to `receiver`.
     /// @param toTreasury The rest of the deposit, paid to the treasury.
     /// @param root The tree root after the removal.
-    event Slashed(uint256 indexed identity, address indexed receiver, uint256 bounty, uint256 toTreasury, uint256 root);
+    event Slashed(
+        uint256 indexed identity,
+        address indexed receiver,
+        uint256 leafIndex,
+        uint256 bounty,
+        uint256 toTreasury,
+        uint256 root
+    );
 
     /// @notice An exit was requested. Nodes ingest `(nullifier, x, y)` with
     /// `x = Poseidon(TAG_EXIT, recipient, amount)` as the share of the exit ticket.

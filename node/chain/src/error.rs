@@ -41,6 +41,9 @@ pub enum ChainError {
     /// A value does not fit the contract's encoding.
     #[error("invalid value: {0}")]
     InvalidValue(String),
+    /// The node's storage failed.
+    #[error(transparent)]
+    Storage(#[from] zkcredits_storage::StorageError),
     /// A deployment file could not be read or parsed.
     #[error("deployment file {path}: {reason}")]
     Deployment {

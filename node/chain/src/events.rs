@@ -13,6 +13,10 @@ use alloy::{
 pub struct EscrowLog {
     /// The including block.
     pub block_number: u64,
+    /// Its hash.
+    pub block_hash: [u8; 32],
+    /// Its timestamp (unix seconds; zero when the node does not report it).
+    pub block_timestamp: u64,
     /// The log's index in the block.
     pub log_index: u64,
     /// The emitting transaction.
@@ -39,6 +43,8 @@ pub async fn read_events<P: Provider>(
                 .data;
             Ok(EscrowLog {
                 block_number: log.block_number.unwrap_or_default(),
+                block_hash: log.block_hash.unwrap_or_default().0,
+                block_timestamp: log.block_timestamp.unwrap_or_default(),
                 log_index: log.log_index.unwrap_or_default(),
                 tx_hash: log.transaction_hash.unwrap_or_default(),
                 event,

@@ -1,126 +1,23 @@
 //! Against a real anvil: deploy with `script/Deploy.s.sol`, deposit, decode reverts, slash with a
 //! real Groth16 proof made in Rust, and read the events back.
 
-use alloy::{
-    network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
-};
-use ark_bn254::{Bn254, Fr};
-use ark_groth16::Proof;
-use rand::SeedableRng;
-use std::{path::PathBuf, process::Command};
+mod common;
+
+use alloy::{primitives::U256, providers::Provider};
+use ark_bn254::Fr;
+use common::{Devnet, devnet, exit_statement, mine, prove_exit, prove_slash, secret};
 use zkcredits_chain::{
-    ChainError, Deployment, Escrow, ExitRequest,
+    ChainError,
     bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
     events::read_events,
     proof::{fr_to_u256, u256_to_fr},
 };
 use zkcredits_primitives::{
-    constants::SIGNER_TREE_DEPTH,
-    field::fr_from_be_bytes_mod_order,
     identity::{Secret, leaf},
     merkle::LeanImt,
     rln::{Share, exit_x, payload_digest, recover_secret, request_x, scope},
 };
-use zkcredits_prover::{
-    WitnessCircuit, fixtures,
-    inputs::{ExitInputs, SlashInputs},
-    insecure_dev_setup, prove,
-};
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tools_path() -> String {
-    let bin = workspace().join("node_modules/.bin");
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
-}
-
-/// Runs the deploy script against `anvil` and reads the deployment file it writes.
-fn deploy(anvil: &AnvilInstance) -> Deployment {
-    let dir = workspace().join("build/deployments");
-    std::fs::create_dir_all(&dir).expect("build/deployments is writable");
-    let file = dir.join(format!("test-{}.json", anvil.port()));
-    let key = format!("0x{}", alloy::hex::encode(anvil.keys()[0].to_bytes()));
-    let output = Command::new("forge")
-        .current_dir(workspace())
-        .env("PATH", tools_path())
-        .env("ZKCREDITS_DEPLOYMENT_FILE", &file)
-        .args(["script", "script/Deploy.s.sol", "--broadcast", "--rpc-url"])
-        .arg(anvil.endpoint())
-        .args(["--private-key", &key])
-        .output()
-        .expect("forge runs (make setup installs it)");
-    assert!(
-        output.status.success(),
-        "deploy failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Deployment::load(&file).expect("the script wrote the deployment")
-}
-
-/// The seed the committed verifiers' INSECURE dev keys come from.
-const DEV_SEED: &[u8] = b"zkcredits-dev";
-
-fn main_circuit(name: &str) -> WitnessCircuit {
-    let build = std::env::var_os("ZKCREDITS_BUILD_DIR")
-        .map_or_else(|| workspace().join("build"), PathBuf::from);
-    WitnessCircuit::load(&build.join("circuits/main"), name)
-        .unwrap_or_else(|e| panic!("{e} (run `make circuits`)"))
-}
-
-fn address_fr(address: Address) -> Fr {
-    fr_from_be_bytes_mod_order(address.as_slice())
-}
-
-fn secret(k: u64) -> Secret {
-    Secret::new(Fr::from(k)).expect("non-zero")
-}
-
-/// A fresh anvil with the escrow deployed by the deploy script, and a wallet of dev account 0.
-struct Devnet {
-    anvil: AnvilInstance,
-    deployment: Deployment,
-    provider: DynProvider,
-    escrow: Escrow<DynProvider>,
-}
-
-fn devnet() -> Devnet {
-    let anvil = Anvil::new()
-        .path(workspace().join("node_modules/.bin/anvil"))
-        .try_spawn()
-        .expect("anvil starts (make setup installs it)");
-    let deployment = deploy(&anvil);
-    assert_eq!(deployment.chain_id, 31337);
-    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let escrow = Escrow::new(deployment.escrow, provider.clone());
-    Devnet { anvil, deployment, provider, escrow }
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(
-            workspace().join(format!("build/deployments/test-{}.json", self.anvil.port())),
-        );
-    }
-}
-
-fn prove_slash(secret: Secret, receiver: Address) -> Proof<Bn254> {
-    let mut circuit = main_circuit("slash");
-    let key = insecure_dev_setup(&circuit, DEV_SEED).expect("setup");
-    let statement = SlashInputs { secret, receiver: address_fr(receiver) };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    prove(&key, &mut circuit, statement.circom_inputs(), &mut rng).expect("prove").0
-}
+use zkcredits_prover::inputs::ExitInputs;
 
 #[tokio::test]
 async fn deposit_then_slash_with_a_real_proof() {
@@ -207,21 +104,6 @@ async fn deposit_then_slash_with_a_real_proof() {
     );
 }
 
-/// The exit statement of `secret`'s deposit in this deployment, from the example signed state
-/// (R = 1,234, n = 5) signed by the example signer set the deploy script defaults to.
-fn exit_statement(
-    devnet: &Devnet,
-    secret: Secret,
-    deposit: u128,
-    recipient: Address,
-) -> ExitInputs {
-    let mut exit = fixtures::exit_of(secret, deposit, false);
-    exit.scope = scope(31337, &devnet.deployment.escrow.0.0);
-    exit.c_max = devnet.deployment.c_max.parse().expect("decimal");
-    exit.recipient = recipient.0.0;
-    exit
-}
-
 #[tokio::test]
 async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share() {
     let net = devnet();
@@ -233,25 +115,8 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
         let done = escrow.deposit(user.commitment(), U256::from(deposit)).await.expect("deposit");
         tree.insert(u256_to_fr(done.event.leaf).expect("field")).expect("fits");
     }
-    let mut circuit = main_circuit("exit");
-    let key = insecure_dev_setup(&circuit, DEV_SEED).expect("setup");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let recipient = net.anvil.addresses()[5];
-    let mut request = |exit: &ExitInputs| {
-        let inputs = exit.circom_inputs(SIGNER_TREE_DEPTH).expect("affordable");
-        let (proof, public) = prove(&key, &mut circuit, inputs, &mut rng).expect("prove");
-        let signals = exit.public_signals().expect("affordable");
-        assert_eq!(public, signals);
-        let request = ExitRequest {
-            identity: signals[1],
-            recipient,
-            amount: fr_to_u256(&signals[3]),
-            nullifier: signals[4],
-            y: signals[5],
-            signer_root: signals[7],
-        };
-        (request, proof)
-    };
+    let request = |exit: &ExitInputs| prove_exit(exit, recipient);
 
     // An honest exit pays D + R − n·C_MAX after EXIT_DELAY; the rest goes to the treasury.
     let honest_exit = exit_statement(&net, honest, deposit, recipient);
@@ -266,7 +131,7 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     );
     let delay = net.deployment.exit_delay;
     provider.raw_request::<_, i64>("evm_increaseTime".into(), (delay,)).await.expect("time");
-    provider.raw_request::<_, String>("evm_mine".into(), ()).await.expect("mine");
+    mine(provider).await;
     let before = provider.get_balance(recipient).await.expect("balance");
     let finalized = escrow.finalize_exit(honest.commitment()).await.expect("finalize");
     assert_eq!(finalized.event.amount, amount);
@@ -302,7 +167,7 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     let record = escrow.deposit_record(cheater.commitment()).await.expect("record");
     assert_eq!(record.status, 4, "Slashed");
     provider.raw_request::<_, i64>("evm_increaseTime".into(), (delay,)).await.expect("time");
-    provider.raw_request::<_, String>("evm_mine".into(), ()).await.expect("mine");
+    mine(provider).await;
     let cancelled = escrow.finalize_exit(cheater.commitment()).await;
     assert!(
         matches!(&cancelled, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::NoPendingExit(_))),

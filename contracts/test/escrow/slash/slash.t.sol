@@ -107,7 +107,7 @@ contract SlashTest is EscrowTest {
         uint256 rootBefore = _root();
 
         vm.expectEmit(address(escrow));
-        emit ICreditEscrow.Slashed(identity, slashReceiver, SLASH_BOUNTY, deposit - SLASH_BOUNTY, expectedRoot);
+        emit ICreditEscrow.Slashed(identity, slashReceiver, 1, SLASH_BOUNTY, deposit - SLASH_BOUNTY, expectedRoot);
         // Anyone may submit the proof; the bounty goes to the receiver it names.
         vm.prank(makeAddr("submitter"));
         escrow.slash(identity, slashReceiver, proof, siblings);

@@ -1,0 +1,179 @@
+//! Follows the escrow into a node's storage: replays its events from the deployment block,
+//! applies only blocks behind a confirmation depth, undoes reorged blocks, and records the exit
+//! tickets' shares so that reusing an exit ticket is a detected double spend.
+
+use crate::{
+    bindings::CreditEscrow::CreditEscrowEvents,
+    error::ChainError,
+    events::{EscrowLog, read_events},
+    proof::u256_to_fr,
+};
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, U256},
+    providers::Provider,
+};
+use ark_bn254::Fr;
+use std::collections::BTreeMap;
+use zkcredits_primitives::rln::{Share, exit_x};
+use zkcredits_storage::{ChainBlock, ChainStore, LeafUpdate, ShareOrigin, ShareStore, StoredShare};
+
+/// Where and how to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerConfig {
+    /// The escrow.
+    pub escrow: Address,
+    /// The first block to replay (the deployment block).
+    pub start_block: u64,
+    /// Blocks a block must be buried under before it is applied (0: apply the head).
+    pub confirmations: u64,
+    /// The most blocks one log query spans.
+    pub max_range: u64,
+}
+
+/// An exit share that conflicts with shares the node already held: the exit reuses a spent
+/// ticket, and the two shares reveal the owner's secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitConflict {
+    /// The exiting identity.
+    pub identity: Fr,
+    /// The exit ticket's share.
+    pub exit_share: StoredShare,
+    /// The other shares of the same nullifier.
+    pub others: Vec<StoredShare>,
+}
+
+/// What one synchronization step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Applied blocks up to and including this one (none when already up to date).
+    pub applied_through: Option<u64>,
+    /// Blocks above this one were rolled back because the chain reorganized.
+    pub rolled_back_to: Option<u64>,
+    /// Escrow events applied.
+    pub events: usize,
+    /// Exits that reuse a spent ticket.
+    pub exit_conflicts: Vec<ExitConflict>,
+}
+
+/// Follows one escrow into `store`.
+#[derive(Debug)]
+pub struct Follower<'a, P, S> {
+    provider: &'a P,
+    store: &'a S,
+    config: FollowerConfig,
+}
+
+impl<'a, P: Provider, S: ChainStore + ShareStore> Follower<'a, P, S> {
+    /// A follower of `config.escrow` writing into `store`.
+    pub fn new(provider: &'a P, store: &'a S, config: FollowerConfig) -> Self {
+        Self { provider, store, config }
+    }
+
+    /// One step: undo reorged blocks, then apply the confirmed blocks after the cursor (at most
+    /// `max_range` of them). Call it again until `applied_through` is `None` to catch up. An RPC
+    /// failure leaves the store as it was; the caller retries later and keeps serving from what
+    /// is stored.
+    pub async fn sync_once(&self) -> Result<SyncReport, ChainError> {
+        let mut report = SyncReport::default();
+        let head = self.provider.get_block_number().await?;
+        let safe = head.saturating_sub(self.config.confirmations);
+
+        while let Some(cursor) = self.store.cursor()? {
+            if self.block_hash(cursor.number).await? == Some(cursor.hash) {
+                break;
+            }
+            let target = cursor.number.saturating_sub(1);
+            self.store.rollback_to(target)?;
+            report.rolled_back_to = Some(target);
+        }
+
+        let from = self.store.cursor()?.map_or(self.config.start_block, |c| c.number + 1);
+        if from > safe {
+            return Ok(report);
+        }
+        let to = safe.min(from.saturating_add(self.config.max_range.max(1) - 1));
+        let mut blocks: BTreeMap<u64, Vec<EscrowLog>> = BTreeMap::new();
+        for log in read_events(self.provider, self.config.escrow, from, to).await? {
+            blocks.entry(log.block_number).or_default().push(log);
+        }
+        // The range's last block is recorded even without events, so the cursor advances.
+        blocks.entry(to).or_default();
+        for (number, logs) in blocks {
+            let hash = match logs.first() {
+                Some(log) => log.block_hash,
+                None => self.block_hash(number).await?.ok_or_else(|| {
+                    ChainError::Rpc(format!("block {number} vanished while syncing; retry"))
+                })?,
+            };
+            let mut block = ChainBlock { number, hash, ..ChainBlock::default() };
+            for log in &logs {
+                self.apply_event(&mut block, log, &mut report)?;
+            }
+            report.events += logs.len();
+            self.store.apply_block(&block)?;
+        }
+        report.applied_through = Some(to);
+        Ok(report)
+    }
+
+    fn apply_event(
+        &self,
+        block: &mut ChainBlock,
+        log: &EscrowLog,
+        report: &mut SyncReport,
+    ) -> Result<(), ChainError> {
+        match &log.event {
+            CreditEscrowEvents::Deposited(e) => {
+                block
+                    .leaves
+                    .push(LeafUpdate { index: small(e.leafIndex)?, leaf: u256_to_fr(e.leaf)? });
+                block.roots.push(u256_to_fr(e.root)?);
+            }
+            CreditEscrowEvents::Slashed(e) => {
+                block.leaves.push(LeafUpdate { index: small(e.leafIndex)?, leaf: Fr::from(0u64) });
+                block.roots.push(u256_to_fr(e.root)?);
+            }
+            CreditEscrowEvents::ExitRequested(e) => {
+                let amount = u128::try_from(e.amount)
+                    .map_err(|_| ChainError::InvalidValue(format!("exit amount {}", e.amount)))?;
+                let exit_share = StoredShare {
+                    share: Share {
+                        nullifier: u256_to_fr(e.nullifier)?,
+                        x: exit_x(&e.recipient.0.0, amount),
+                        y: u256_to_fr(e.y)?,
+                    },
+                    received_at: log.block_timestamp,
+                    origin: ShareOrigin::Exit { block: block.number },
+                };
+                self.store.record_share(&exit_share)?;
+                // Read back rather than trusting the outcome: after a crash and a replay the exit
+                // share is a replay of itself, and the conflict must still be reported.
+                let others: Vec<StoredShare> = self
+                    .store
+                    .shares(&exit_share.share.nullifier)?
+                    .into_iter()
+                    .filter(|s| s.share.x != exit_share.share.x)
+                    .collect();
+                if !others.is_empty() {
+                    report.exit_conflicts.push(ExitConflict {
+                        identity: u256_to_fr(e.identity)?,
+                        exit_share,
+                        others,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, ChainError> {
+        let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
+        Ok(block.map(|b| b.header.hash.0))
+    }
+}
+
+fn small(x: U256) -> Result<u64, ChainError> {
+    u64::try_from(x).map_err(|_| ChainError::InvalidValue(format!("leaf index {x}")))
+}

@@ -1,0 +1,139 @@
+//! The follower against a real anvil and a real RocksDB: replay from the deployment block, a
+//! reorg undone and replaced, the confirmation depth, exit shares that reveal a reused ticket,
+//! and an RPC outage that leaves the store untouched.
+
+mod common;
+
+use alloy::{
+    primitives::U256,
+    providers::{Provider, ProviderBuilder},
+};
+use ark_bn254::Fr;
+use common::{Devnet, devnet, exit_statement, mine, prove_exit, secret};
+use zkcredits_chain::{
+    ChainError,
+    follower::{Follower, FollowerConfig},
+    proof::u256_to_fr,
+};
+use zkcredits_primitives::rln::{Share, payload_digest, request_x};
+use zkcredits_storage::{ChainStore, RocksStorage, ShareOrigin, ShareStore, StoredShare};
+
+fn rocks() -> (tempfile::TempDir, RocksStorage) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = RocksStorage::open(dir.path(), false).expect("open");
+    (dir, store)
+}
+
+fn follow(net: &Devnet, confirmations: u64) -> FollowerConfig {
+    FollowerConfig {
+        escrow: net.deployment.escrow,
+        start_block: net.deployment.deployment_block,
+        confirmations,
+        max_range: 1_000,
+    }
+}
+
+#[tokio::test]
+async fn replays_follows_and_undoes_a_reorg() {
+    let net = devnet();
+    let (_dir, store) = rocks();
+    let follower = Follower::new(&net.provider, &store, follow(&net, 0));
+    let amount = U256::from(10u64).pow(U256::from(15u64));
+
+    let a = net.escrow.deposit(secret(1).commitment(), amount).await.expect("deposit a").event;
+    let report = follower.sync_once().await.expect("sync");
+    assert_eq!(report.events, 3, "the deployment's OwnershipTransferred and SignerRootSet, then A");
+    assert_eq!(store.leaves().expect("leaves"), vec![u256_to_fr(a.leaf).expect("field")]);
+    assert_eq!(store.recent_roots(1).expect("roots")[0].root, u256_to_fr(a.root).expect("field"));
+    assert_eq!(follower.sync_once().await.expect("sync").applied_through, None, "up to date");
+
+    // B lands, is followed, then the chain reorganizes to a branch where C lands instead.
+    let snapshot: U256 =
+        net.provider.raw_request("evm_snapshot".into(), ()).await.expect("snapshot");
+    let b = net.escrow.deposit(secret(2).commitment(), amount).await.expect("deposit b").event;
+    follower.sync_once().await.expect("sync");
+    assert_eq!(store.leaves().expect("leaves").len(), 2);
+    assert_eq!(store.leaves().expect("leaves")[1], u256_to_fr(b.leaf).expect("field"));
+    let reverted: bool =
+        net.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("revert");
+    assert!(reverted);
+    let c = net.reconnect().deposit(secret(3).commitment(), amount).await.expect("deposit c").event;
+    mine(&net.provider).await;
+    let report = follower.sync_once().await.expect("sync");
+    assert!(report.rolled_back_to.is_some(), "{report:?}");
+    let leaves = store.leaves().expect("leaves");
+    assert_eq!(
+        leaves,
+        vec![u256_to_fr(a.leaf).expect("field"), u256_to_fr(c.leaf).expect("field")]
+    );
+    let roots = store.recent_roots(10).expect("roots");
+    assert!(roots.iter().all(|r| r.root != u256_to_fr(b.root).expect("field")), "B's root is gone");
+    assert_eq!(roots[0].root, u256_to_fr(c.root).expect("field"));
+}
+
+#[tokio::test]
+async fn applies_only_confirmed_blocks() {
+    let net = devnet();
+    let (_dir, store) = rocks();
+    let follower = Follower::new(&net.provider, &store, follow(&net, 2));
+    let amount = U256::from(10u64).pow(U256::from(15u64));
+    net.escrow.deposit(secret(4).commitment(), amount).await.expect("deposit");
+    follower.sync_once().await.expect("sync");
+    assert!(store.leaves().expect("leaves").is_empty(), "the deposit is not buried yet");
+    mine(&net.provider).await;
+    mine(&net.provider).await;
+    let report = follower.sync_once().await.expect("sync");
+    assert_eq!(report.events, 3, "the deployment's two events and the deposit");
+    assert_eq!(store.leaves().expect("leaves").len(), 1);
+}
+
+#[tokio::test]
+async fn an_exit_reusing_a_spent_ticket_is_reported() {
+    let net = devnet();
+    let (_dir, store) = rocks();
+    let follower = Follower::new(&net.provider, &store, follow(&net, 0));
+    let cheater = secret(5);
+    let deposit: u128 = 1_000_000_000_000_000;
+    net.escrow.deposit(cheater.commitment(), U256::from(deposit)).await.expect("deposit");
+    let recipient = net.anvil.addresses()[4];
+    let exit = exit_statement(&net, cheater, deposit, recipient);
+
+    // The node served a request with the ticket the exit later uses.
+    let spent = StoredShare {
+        share: Share::new(
+            &cheater,
+            &exit.scope,
+            exit.ticket(),
+            request_x(&Fr::from(7u64), &payload_digest(b"{}"), &Fr::from(1u64)),
+        ),
+        received_at: 1,
+        origin: ShareOrigin::Request,
+    };
+    store.record_share(&spent).expect("record");
+
+    let (request, proof) = prove_exit(&exit, recipient);
+    net.escrow.request_exit(&request, &proof).await.expect("request exit");
+    let report = follower.sync_once().await.expect("sync");
+    assert_eq!(report.exit_conflicts.len(), 1, "{report:?}");
+    let conflict = &report.exit_conflicts[0];
+    assert_eq!(conflict.identity, cheater.commitment());
+    assert_eq!(conflict.others, vec![spent]);
+    assert!(matches!(conflict.exit_share.origin, ShareOrigin::Exit { .. }));
+    assert_eq!(store.shares(&conflict.exit_share.share.nullifier).expect("shares").len(), 2);
+}
+
+#[tokio::test]
+async fn an_rpc_outage_is_an_error_and_changes_nothing() {
+    let (_dir, store) = rocks();
+    // Nothing listens on port 9 of loopback.
+    let provider = ProviderBuilder::new().connect_http("http://127.0.0.1:9".parse().expect("url"));
+    let config = FollowerConfig {
+        escrow: alloy::primitives::Address::ZERO,
+        start_block: 0,
+        confirmations: 0,
+        max_range: 10,
+    };
+    let result = Follower::new(&provider, &store, config).sync_once().await;
+    assert!(matches!(result, Err(ChainError::Rpc(_))), "{result:?}");
+    assert_eq!(store.cursor().expect("cursor"), None);
+}

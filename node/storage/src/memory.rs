@@ -1,0 +1,184 @@
+//! Storage in memory, for tests and ephemeral nodes.
+
+use crate::{
+    ChainStore, SettlementStore, ShareStore, SlashStore,
+    codec::{BlockUndo, apply_leaves, newest},
+    error::StorageError,
+    types::{ChainBlock, ChainCursor, PendingSlash, RootRecord, ShareOutcome, StoredShare},
+};
+use ark_bn254::Fr;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Mutex, MutexGuard},
+};
+
+/// Everything in memory behind one lock; lost when dropped.
+#[derive(Default)]
+pub struct MemoryStorage {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    shares: HashMap<Fr, BTreeMap<Fr, StoredShare>>,
+    settlements: HashMap<Fr, Vec<u8>>,
+    leaves: Vec<Fr>,
+    roots: Vec<RootRecord>,
+    blocks: BTreeMap<u64, BlockUndo>,
+    slashes: BTreeMap<Fr, PendingSlash>,
+    final_below: u64,
+}
+
+impl std::fmt::Debug for MemoryStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStorage")
+    }
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied change: every method
+        // mutates only after its checks.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ShareStore for MemoryStorage {
+    fn record_share(&self, share: &StoredShare) -> Result<ShareOutcome, StorageError> {
+        let mut inner = self.lock();
+        let stored = inner.shares.entry(share.share.nullifier).or_default();
+        let outcome = ShareOutcome::classify(stored.values().cloned().collect(), share);
+        if !matches!(outcome, ShareOutcome::Replay(_)) {
+            stored.insert(share.share.x, share.clone());
+        }
+        Ok(outcome)
+    }
+
+    fn shares(&self, nullifier: &Fr) -> Result<Vec<StoredShare>, StorageError> {
+        Ok(self
+            .lock()
+            .shares
+            .get(nullifier)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+impl SettlementStore for MemoryStorage {
+    fn put_settlement(&self, nullifier: &Fr, settlement: &[u8]) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        match inner.settlements.get(nullifier) {
+            Some(existing) if existing.as_slice() != settlement => {
+                Err(StorageError::SettlementConflict)
+            }
+            Some(_) => Ok(()),
+            None => {
+                inner.settlements.insert(*nullifier, settlement.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    fn settlement(&self, nullifier: &Fr) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().settlements.get(nullifier).cloned())
+    }
+}
+
+impl ChainStore for MemoryStorage {
+    fn apply_block(&self, block: &ChainBlock) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        if let Some((&cursor, _)) = inner.blocks.last_key_value()
+            && block.number <= cursor
+        {
+            return Err(StorageError::BlockOutOfOrder { cursor, got: block.number });
+        }
+        let mut leaves = inner.leaves.clone();
+        let previous_leaves = apply_leaves(&mut leaves, &block.leaves)?;
+        inner.leaves = leaves;
+        inner
+            .roots
+            .extend(block.roots.iter().map(|root| RootRecord { block: block.number, root: *root }));
+        inner.blocks.insert(
+            block.number,
+            BlockUndo { hash: block.hash, previous_leaves, roots: block.roots.len() as u64 },
+        );
+        Ok(())
+    }
+
+    fn rollback_to(&self, number: u64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        if number + 1 < inner.final_below {
+            return Err(StorageError::RollbackBelowFinal {
+                target: number,
+                final_below: inner.final_below,
+            });
+        }
+        let undone: Vec<u64> = inner.blocks.range(number + 1..).map(|(n, _)| *n).rev().collect();
+        for n in undone {
+            let Some(undo) = inner.blocks.remove(&n) else { continue };
+            for (index, previous) in undo.previous_leaves.iter().rev() {
+                match previous {
+                    None => {
+                        inner.leaves.pop();
+                    }
+                    Some(leaf) => {
+                        if let Some(slot) =
+                            usize::try_from(*index).ok().and_then(|i| inner.leaves.get_mut(i))
+                        {
+                            *slot = *leaf;
+                        }
+                    }
+                }
+            }
+            inner.roots.retain(|r| r.block != n);
+        }
+        Ok(())
+    }
+
+    fn prune_below(&self, number: u64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.final_below = inner.final_below.max(number);
+        let kept = inner.blocks.split_off(&number);
+        // The newest pruned block stays as the cursor's anchor when nothing newer exists.
+        let anchor = inner.blocks.pop_last();
+        inner.blocks = kept;
+        if inner.blocks.is_empty()
+            && let Some((n, undo)) = anchor
+        {
+            inner.blocks.insert(n, BlockUndo { previous_leaves: Vec::new(), ..undo });
+        }
+        Ok(())
+    }
+
+    fn cursor(&self) -> Result<Option<ChainCursor>, StorageError> {
+        Ok(self
+            .lock()
+            .blocks
+            .last_key_value()
+            .map(|(n, u)| ChainCursor { number: *n, hash: u.hash }))
+    }
+
+    fn leaves(&self) -> Result<Vec<Fr>, StorageError> {
+        Ok(self.lock().leaves.clone())
+    }
+
+    fn recent_roots(&self, limit: usize) -> Result<Vec<RootRecord>, StorageError> {
+        Ok(newest(&self.lock().roots, limit))
+    }
+}
+
+impl SlashStore for MemoryStorage {
+    fn put_slash(&self, slash: &PendingSlash) -> Result<(), StorageError> {
+        self.lock().slashes.insert(slash.identity, slash.clone());
+        Ok(())
+    }
+
+    fn slashes(&self) -> Result<Vec<PendingSlash>, StorageError> {
+        Ok(self.lock().slashes.values().cloned().collect())
+    }
+}

@@ -1,0 +1,321 @@
+//! Storage in RocksDB: one column family per kind of record, one write batch per change.
+
+use crate::{
+    ChainStore, SettlementStore, ShareStore, SlashStore,
+    codec::{
+        BlockUndo, Reader, Writer, decode_share, decode_slash, decode_undo, encode_share,
+        encode_slash, encode_undo,
+    },
+    error::StorageError,
+    types::{ChainBlock, ChainCursor, PendingSlash, RootRecord, ShareOutcome, StoredShare},
+};
+use ark_bn254::Fr;
+use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use std::{collections::HashMap, path::Path, sync::Mutex};
+use zkcredits_primitives::field::fr_to_be_bytes;
+
+/// The layout version this build reads and writes; a data directory of another version is
+/// refused at open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const META: &str = "meta";
+const SHARES: &str = "shares";
+const SETTLEMENTS: &str = "settlements";
+const LEAVES: &str = "leaves";
+const ROOTS: &str = "roots";
+const BLOCKS: &str = "blocks";
+const SLASHES: &str = "slashes";
+const FAMILIES: [&str; 7] = [META, SHARES, SETTLEMENTS, LEAVES, ROOTS, BLOCKS, SLASHES];
+
+const KEY_SCHEMA: &[u8] = b"schema_version";
+const KEY_FINAL_BELOW: &[u8] = b"final_below";
+
+/// A node's state in a RocksDB directory.
+pub struct RocksStorage {
+    db: DB,
+    sync: bool,
+    /// Serializes read-check-write sequences (share classification, chain updates).
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for RocksStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStorage")
+            .field("path", &self.db.path())
+            .field("sync", &self.sync)
+            .finish()
+    }
+}
+
+impl RocksStorage {
+    /// Opens (or creates) the store in `path`. With `sync`, every write waits for the disk
+    /// (survives power loss); without, writes survive a crash of the process.
+    pub fn open(path: &Path, sync: bool) -> Result<Self, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let db = DB::open_cf(&options, path, FAMILIES)?;
+        let store = Self { db, sync, writer: Mutex::new(()) };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StorageError> {
+        match self.db.get_cf(self.cf(META)?, KEY_SCHEMA)? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_slice()).map(u32::from_be_bytes).map_err(
+                    |_| StorageError::Corrupt {
+                        what: "schema version",
+                        reason: format!("{} bytes", bytes.len()),
+                    },
+                )?;
+                if found != SCHEMA_VERSION {
+                    return Err(StorageError::SchemaMismatch { found, expected: SCHEMA_VERSION });
+                }
+                Ok(())
+            }
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(META)?, KEY_SCHEMA, SCHEMA_VERSION.to_be_bytes());
+                self.write(batch)
+            }
+        }
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::Database(format!("column family {name} is missing")))
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(self.sync);
+        Ok(self.db.write_opt(batch, &options)?)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn final_below(&self) -> Result<u64, StorageError> {
+        match self.db.get_cf(self.cf(META)?, KEY_FINAL_BELOW)? {
+            Some(bytes) => Reader::new("final block", &bytes).u64(),
+            None => Ok(0),
+        }
+    }
+
+    fn leaf_count(&self) -> Result<u64, StorageError> {
+        match self.db.iterator_cf(self.cf(LEAVES)?, IteratorMode::End).next() {
+            Some(entry) => Ok(Reader::new("leaf key", &entry?.0).u64()? + 1),
+            None => Ok(0),
+        }
+    }
+
+    /// Blocks with undo records, newest first, from `from` down.
+    fn blocks_desc(&self, from: u64) -> Result<Vec<(u64, BlockUndo)>, StorageError> {
+        let key = from.to_be_bytes();
+        self.db
+            .iterator_cf(self.cf(BLOCKS)?, IteratorMode::From(&key, Direction::Reverse))
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((Reader::new("block key", &key).u64()?, decode_undo(&value)?))
+            })
+            .collect()
+    }
+}
+
+fn share_key(share: &StoredShare) -> Vec<u8> {
+    Writer::default().fr(&share.share.nullifier).fr(&share.share.x).finish()
+}
+
+fn root_key(block: u64, position: u64) -> Vec<u8> {
+    Writer::default().u64(block).u64(position).finish()
+}
+
+impl ShareStore for RocksStorage {
+    fn record_share(&self, share: &StoredShare) -> Result<ShareOutcome, StorageError> {
+        let _guard = self.lock();
+        let outcome = ShareOutcome::classify(self.shares(&share.share.nullifier)?, share);
+        if !matches!(outcome, ShareOutcome::Replay(_)) {
+            let mut batch = WriteBatch::default();
+            batch.put_cf(self.cf(SHARES)?, share_key(share), encode_share(share));
+            self.write(batch)?;
+        }
+        Ok(outcome)
+    }
+
+    fn shares(&self, nullifier: &Fr) -> Result<Vec<StoredShare>, StorageError> {
+        let prefix = fr_to_be_bytes(nullifier);
+        self.db
+            .iterator_cf(self.cf(SHARES)?, IteratorMode::From(&prefix, Direction::Forward))
+            .map_while(|entry| match entry {
+                Ok((key, value)) if key.starts_with(&prefix) => Some(decode_share(&value)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e.into())),
+            })
+            .collect()
+    }
+}
+
+impl SettlementStore for RocksStorage {
+    fn put_settlement(&self, nullifier: &Fr, settlement: &[u8]) -> Result<(), StorageError> {
+        let _guard = self.lock();
+        let key = fr_to_be_bytes(nullifier);
+        match self.db.get_cf(self.cf(SETTLEMENTS)?, key)? {
+            Some(existing) if existing != settlement => Err(StorageError::SettlementConflict),
+            Some(_) => Ok(()),
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(SETTLEMENTS)?, key, settlement);
+                self.write(batch)
+            }
+        }
+    }
+
+    fn settlement(&self, nullifier: &Fr) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(SETTLEMENTS)?, fr_to_be_bytes(nullifier))?)
+    }
+}
+
+impl ChainStore for RocksStorage {
+    fn apply_block(&self, block: &ChainBlock) -> Result<(), StorageError> {
+        let _guard = self.lock();
+        if let Some(cursor) = self.cursor()?
+            && block.number <= cursor.number
+        {
+            return Err(StorageError::BlockOutOfOrder { cursor: cursor.number, got: block.number });
+        }
+        let mut size = self.leaf_count()?;
+        let mut written: HashMap<u64, Fr> = HashMap::new();
+        let mut previous_leaves = Vec::with_capacity(block.leaves.len());
+        let mut batch = WriteBatch::default();
+        for update in &block.leaves {
+            let previous = match update.index {
+                index if index == size => {
+                    size += 1;
+                    None
+                }
+                index if index < size => Some(match written.get(&index) {
+                    Some(leaf) => *leaf,
+                    None => self.leaf(index)?,
+                }),
+                index => return Err(StorageError::LeafIndexGap { index, size }),
+            };
+            previous_leaves.push((update.index, previous));
+            written.insert(update.index, update.leaf);
+            batch.put_cf(
+                self.cf(LEAVES)?,
+                update.index.to_be_bytes(),
+                fr_to_be_bytes(&update.leaf),
+            );
+        }
+        for (position, root) in block.roots.iter().enumerate() {
+            batch.put_cf(
+                self.cf(ROOTS)?,
+                root_key(block.number, position as u64),
+                fr_to_be_bytes(root),
+            );
+        }
+        let undo = BlockUndo { hash: block.hash, previous_leaves, roots: block.roots.len() as u64 };
+        batch.put_cf(self.cf(BLOCKS)?, block.number.to_be_bytes(), encode_undo(&undo));
+        self.write(batch)
+    }
+
+    fn rollback_to(&self, number: u64) -> Result<(), StorageError> {
+        let _guard = self.lock();
+        let final_below = self.final_below()?;
+        if number + 1 < final_below {
+            return Err(StorageError::RollbackBelowFinal { target: number, final_below });
+        }
+        let mut batch = WriteBatch::default();
+        for (n, undo) in self.blocks_desc(u64::MAX)?.into_iter().take_while(|(n, _)| *n > number) {
+            for (index, previous) in undo.previous_leaves.iter().rev() {
+                match previous {
+                    None => batch.delete_cf(self.cf(LEAVES)?, index.to_be_bytes()),
+                    Some(leaf) => {
+                        batch.put_cf(self.cf(LEAVES)?, index.to_be_bytes(), fr_to_be_bytes(leaf))
+                    }
+                }
+            }
+            batch.delete_range_cf(self.cf(ROOTS)?, root_key(n, 0), root_key(n + 1, 0));
+            batch.delete_cf(self.cf(BLOCKS)?, n.to_be_bytes());
+        }
+        self.write(batch)
+    }
+
+    fn prune_below(&self, number: u64) -> Result<(), StorageError> {
+        let _guard = self.lock();
+        let mut batch = WriteBatch::default();
+        let newest = self.blocks_desc(u64::MAX)?.into_iter().next().map(|(n, _)| n);
+        // The newest block stays: it is the cursor.
+        let end = newest.map_or(number, |n| number.min(n));
+        batch.delete_range_cf(self.cf(BLOCKS)?, 0u64.to_be_bytes(), end.to_be_bytes());
+        let final_below = self.final_below()?.max(number);
+        batch.put_cf(self.cf(META)?, KEY_FINAL_BELOW, final_below.to_be_bytes());
+        self.write(batch)
+    }
+
+    fn cursor(&self) -> Result<Option<ChainCursor>, StorageError> {
+        Ok(self
+            .blocks_desc(u64::MAX)?
+            .into_iter()
+            .next()
+            .map(|(number, undo)| ChainCursor { number, hash: undo.hash }))
+    }
+
+    fn leaves(&self) -> Result<Vec<Fr>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(LEAVES)?, IteratorMode::Start)
+            .map(|entry| {
+                let (_, value) = entry?;
+                let mut reader = Reader::new("leaf", &value);
+                let leaf = reader.fr()?;
+                reader.end()?;
+                Ok(leaf)
+            })
+            .collect()
+    }
+
+    fn recent_roots(&self, limit: usize) -> Result<Vec<RootRecord>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(ROOTS)?, IteratorMode::End)
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let block = Reader::new("root key", &key).u64()?;
+                let mut reader = Reader::new("root", &value);
+                let root = reader.fr()?;
+                reader.end()?;
+                Ok(RootRecord { block, root })
+            })
+            .collect()
+    }
+}
+
+impl RocksStorage {
+    fn leaf(&self, index: u64) -> Result<Fr, StorageError> {
+        let bytes = self.db.get_cf(self.cf(LEAVES)?, index.to_be_bytes())?.ok_or_else(|| {
+            StorageError::Corrupt {
+                what: "leaf",
+                reason: format!("leaf {index} is missing below the tree size"),
+            }
+        })?;
+        Reader::new("leaf", &bytes).fr()
+    }
+}
+
+impl SlashStore for RocksStorage {
+    fn put_slash(&self, slash: &PendingSlash) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(SLASHES)?, fr_to_be_bytes(&slash.identity), encode_slash(slash));
+        self.write(batch)
+    }
+
+    fn slashes(&self) -> Result<Vec<PendingSlash>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(SLASHES)?, IteratorMode::Start)
+            .map(|entry| decode_slash(&entry?.1))
+            .collect()
+    }
+}

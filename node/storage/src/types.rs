@@ -1,0 +1,132 @@
+//! The records a node stores.
+
+use ark_bn254::Fr;
+use zkcredits_primitives::{identity::Secret, rln::Share};
+
+/// Where a stored share came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareOrigin {
+    /// A request this node served.
+    Request,
+    /// A proven share received over gossip from the named peer.
+    Gossip {
+        /// The peer id, as libp2p prints it.
+        peer: String,
+    },
+    /// The exit ticket's share of an `ExitRequested` event in block `block`.
+    Exit {
+        /// The block of the event.
+        block: u64,
+    },
+}
+
+/// A share with when and where the node got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredShare {
+    /// The share.
+    pub share: Share,
+    /// Unix seconds at which the node accepted it.
+    pub received_at: u64,
+    /// Its origin.
+    pub origin: ShareOrigin,
+}
+
+/// What recording a share found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareOutcome {
+    /// The first share of its nullifier.
+    New,
+    /// A share with the same nullifier and `x` was stored: the same request again.
+    Replay(StoredShare),
+    /// Shares with the same nullifier and other `x` were stored: a double spend. They are
+    /// returned; the new share is stored too.
+    Conflict(Vec<StoredShare>),
+}
+
+impl ShareOutcome {
+    /// What recording `share` finds among the `stored` shares of its nullifier.
+    pub(crate) fn classify(stored: Vec<StoredShare>, share: &StoredShare) -> Self {
+        if let Some(same) = stored.iter().find(|s| s.share.x == share.share.x) {
+            return Self::Replay(same.clone());
+        }
+        if stored.is_empty() { Self::New } else { Self::Conflict(stored) }
+    }
+}
+
+/// One leaf write: an insertion at the next index or a removal (leaf zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafUpdate {
+    /// The leaf index.
+    pub index: u64,
+    /// The new leaf value (zero removes).
+    pub leaf: Fr,
+}
+
+/// The escrow changes of one block, applied together.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChainBlock {
+    /// The block number.
+    pub number: u64,
+    /// The block hash, to detect reorgs.
+    pub hash: [u8; 32],
+    /// Leaf insertions and removals, in log order.
+    pub leaves: Vec<LeafUpdate>,
+    /// The roots the escrow reported after each change, in log order.
+    pub roots: Vec<Fr>,
+}
+
+/// The last block applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainCursor {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: [u8; 32],
+}
+
+/// A tree root and the block it appeared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootRecord {
+    /// The block.
+    pub block: u64,
+    /// The root.
+    pub root: Fr,
+}
+
+/// Where a slash the node owes stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlashStatus {
+    /// Not submitted yet.
+    Pending,
+    /// Submitted in this transaction, not yet confirmed.
+    Submitted {
+        /// The transaction hash.
+        tx_hash: [u8; 32],
+    },
+    /// Confirmed on chain.
+    Done {
+        /// The transaction hash.
+        tx_hash: [u8; 32],
+    },
+    /// Given up, for this reason (for instance, someone else slashed first).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A slash of `identity`, with the secret recovered from two shares of one ticket. The secret
+/// is the cheater's; it is stored so a crash cannot lose the slash, and never logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSlash {
+    /// `Poseidon(k)`.
+    pub identity: Fr,
+    /// The recovered `k`.
+    pub secret: Secret,
+    /// The nullifier whose two shares revealed it.
+    pub nullifier: Fr,
+    /// Unix seconds of the detection.
+    pub detected_at: u64,
+    /// Where the slash stands.
+    pub status: SlashStatus,
+}

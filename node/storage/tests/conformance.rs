@@ -1,0 +1,292 @@
+//! One suite, run against the RocksDB and the in-memory storage.
+
+use ark_bn254::Fr;
+use std::sync::Arc;
+use zkcredits_primitives::{identity::Secret, rln::Share};
+use zkcredits_storage::{
+    ChainBlock, ChainCursor, ChainStore, LeafUpdate, MemoryStorage, PendingSlash, RocksStorage,
+    SettlementStore, ShareOrigin, ShareOutcome, ShareStore, SlashStatus, Storage, StorageError,
+    StoredShare,
+};
+
+fn share(nullifier: u64, x: u64, origin: ShareOrigin) -> StoredShare {
+    StoredShare {
+        share: Share { nullifier: Fr::from(nullifier), x: Fr::from(x), y: Fr::from(x * 7 + 1) },
+        received_at: 1_700_000_000 + x,
+        origin,
+    }
+}
+
+fn insert(index: u64, leaf: u64) -> LeafUpdate {
+    LeafUpdate { index, leaf: Fr::from(leaf) }
+}
+
+fn block(number: u64, leaves: Vec<LeafUpdate>, roots: &[u64]) -> ChainBlock {
+    ChainBlock {
+        number,
+        hash: [number as u8; 32],
+        leaves,
+        roots: roots.iter().map(|r| Fr::from(*r)).collect(),
+    }
+}
+
+fn shares_are_new_replayed_or_conflicting(store: &dyn Storage) {
+    let first = share(1, 10, ShareOrigin::Request);
+    assert_eq!(store.record_share(&first).expect("storage call"), ShareOutcome::New);
+    let mut again = first.clone();
+    again.received_at += 5;
+    again.origin = ShareOrigin::Gossip { peer: "12D3KooWpeer".into() };
+    assert_eq!(
+        store.record_share(&again).expect("storage call"),
+        ShareOutcome::Replay(first.clone())
+    );
+    assert_eq!(
+        store.shares(&Fr::from(1u64)).expect("storage call"),
+        vec![first.clone()],
+        "a replay writes nothing"
+    );
+
+    let conflicting = share(1, 11, ShareOrigin::Exit { block: 42 });
+    assert_eq!(
+        store.record_share(&conflicting).expect("storage call"),
+        ShareOutcome::Conflict(vec![first.clone()])
+    );
+    assert_eq!(
+        store.shares(&Fr::from(1u64)).expect("storage call"),
+        vec![first, conflicting],
+        "evidence kept"
+    );
+    assert!(store.shares(&Fr::from(2u64)).expect("storage call").is_empty());
+}
+
+fn settlements_are_written_once(store: &dyn Storage) {
+    let nullifier = Fr::from(9u64);
+    assert_eq!(store.settlement(&nullifier).expect("storage call"), None);
+    store.put_settlement(&nullifier, b"signed settlement").expect("storage call");
+    store.put_settlement(&nullifier, b"signed settlement").expect("storage call");
+    assert!(matches!(
+        store.put_settlement(&nullifier, b"another"),
+        Err(StorageError::SettlementConflict)
+    ));
+    assert_eq!(
+        store.settlement(&nullifier).expect("storage call").as_deref(),
+        Some(&b"signed settlement"[..])
+    );
+}
+
+fn chain_blocks_apply_and_roll_back(store: &dyn Storage) {
+    assert_eq!(store.cursor().expect("storage call"), None);
+    store
+        .apply_block(&block(10, vec![insert(0, 100), insert(1, 101)], &[1, 2]))
+        .expect("storage call");
+    store
+        .apply_block(&block(12, vec![insert(2, 102), insert(1, 0)], &[3, 4]))
+        .expect("storage call");
+    store.apply_block(&block(13, vec![], &[])).expect("storage call");
+    let leaf = |x: u64| Fr::from(x);
+    assert_eq!(store.leaves().expect("storage call"), vec![leaf(100), leaf(0), leaf(102)]);
+    assert_eq!(
+        store.cursor().expect("storage call"),
+        Some(ChainCursor { number: 13, hash: [13; 32] })
+    );
+    let roots: Vec<(u64, Fr)> = store
+        .recent_roots(3)
+        .expect("storage call")
+        .into_iter()
+        .map(|r| (r.block, r.root))
+        .collect();
+    assert_eq!(roots, vec![(12, leaf(4)), (12, leaf(3)), (10, leaf(2))]);
+
+    // Refused changes write nothing.
+    assert!(matches!(
+        store.apply_block(&block(13, vec![insert(3, 5)], &[9])),
+        Err(StorageError::BlockOutOfOrder { cursor: 13, got: 13 })
+    ));
+    assert!(matches!(
+        store.apply_block(&block(14, vec![insert(3, 5), insert(5, 6)], &[9])),
+        Err(StorageError::LeafIndexGap { index: 5, size: 4 })
+    ));
+    assert_eq!(store.leaves().expect("storage call").len(), 3);
+    assert_eq!(store.cursor().expect("storage call").map(|c| c.number), Some(13));
+
+    // A reorg back to block 11 undoes block 12's insertion, removal and roots.
+    store.rollback_to(11).expect("storage call");
+    assert_eq!(store.leaves().expect("storage call"), vec![leaf(100), leaf(101)]);
+    assert_eq!(
+        store.cursor().expect("storage call"),
+        Some(ChainCursor { number: 10, hash: [10; 32] })
+    );
+    assert_eq!(store.recent_roots(10).expect("storage call").len(), 2);
+    store.apply_block(&block(12, vec![insert(2, 202)], &[7])).expect("storage call");
+    assert_eq!(store.leaves().expect("storage call"), vec![leaf(100), leaf(101), leaf(202)]);
+
+    // Pruned blocks are final; the cursor survives pruning.
+    store.apply_block(&block(20, vec![insert(3, 303)], &[8])).expect("storage call");
+    store.prune_below(20).expect("storage call");
+    assert_eq!(store.cursor().expect("storage call").map(|c| c.number), Some(20));
+    assert!(matches!(store.rollback_to(15), Err(StorageError::RollbackBelowFinal { .. })));
+    store.prune_below(25).expect("storage call");
+    assert_eq!(
+        store.cursor().expect("storage call").map(|c| c.number),
+        Some(20),
+        "the cursor block stays"
+    );
+
+    let empty = store.recent_roots(0).expect("storage call");
+    assert!(empty.is_empty());
+}
+
+fn rollback_to_before_the_first_block_empties_the_tree(store: &dyn Storage) {
+    store
+        .apply_block(&block(5, vec![insert(0, 1), insert(1, 2), insert(0, 0)], &[1, 2, 3]))
+        .expect("storage call");
+    store.rollback_to(4).expect("storage call");
+    assert!(store.leaves().expect("storage call").is_empty());
+    assert_eq!(store.cursor().expect("storage call"), None);
+    assert!(store.recent_roots(5).expect("storage call").is_empty());
+}
+
+fn slashes_are_kept_and_updated(store: &dyn Storage) {
+    let secret = Secret::new(Fr::from(777u64)).expect("non-zero");
+    let mut slash = PendingSlash {
+        identity: secret.commitment(),
+        secret,
+        nullifier: Fr::from(3u64),
+        detected_at: 1_700_000_123,
+        status: SlashStatus::Pending,
+    };
+    store.put_slash(&slash).expect("storage call");
+    slash.status = SlashStatus::Submitted { tx_hash: [7; 32] };
+    store.put_slash(&slash).expect("storage call");
+    assert_eq!(store.slashes().expect("storage call"), vec![slash.clone()]);
+    slash.status = SlashStatus::Failed { reason: "already slashed by another node".into() };
+    store.put_slash(&slash).expect("storage call");
+    assert_eq!(store.slashes().expect("storage call"), vec![slash.clone()]);
+    assert!(!format!("{slash:?}").contains("777"), "the secret never shows in Debug");
+}
+
+fn concurrent_spends_of_one_ticket_are_classified_once(store: Arc<dyn Storage>) {
+    let threads: Vec<_> = (0..8u64)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .record_share(&share(77, 1000 + i, ShareOrigin::Request))
+                    .expect("storage call")
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().expect("thread")).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == ShareOutcome::New).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, ShareOutcome::Conflict(_))).count(), 7);
+
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store.record_share(&share(78, 5, ShareOrigin::Request)).expect("storage call")
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().expect("thread")).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == ShareOutcome::New).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, ShareOutcome::Replay(_))).count(), 7);
+}
+
+fn rocks() -> (tempfile::TempDir, RocksStorage) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = RocksStorage::open(dir.path(), false).expect("storage call");
+    (dir, store)
+}
+
+macro_rules! conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn shares() {
+                let (_keep, store) = $make;
+                shares_are_new_replayed_or_conflicting(&store);
+            }
+
+            #[test]
+            fn settlements() {
+                let (_keep, store) = $make;
+                settlements_are_written_once(&store);
+            }
+
+            #[test]
+            fn chain() {
+                let (_keep, store) = $make;
+                chain_blocks_apply_and_roll_back(&store);
+            }
+
+            #[test]
+            fn chain_rollback_to_empty() {
+                let (_keep, store) = $make;
+                rollback_to_before_the_first_block_empties_the_tree(&store);
+            }
+
+            #[test]
+            fn slashes() {
+                let (_keep, store) = $make;
+                slashes_are_kept_and_updated(&store);
+            }
+
+            #[test]
+            fn concurrency() {
+                let (_keep, store) = $make;
+                concurrent_spends_of_one_ticket_are_classified_once(Arc::new(store));
+            }
+        }
+    };
+}
+
+conformance!(in_memory, ((), MemoryStorage::new()));
+conformance!(on_rocksdb, rocks());
+
+#[test]
+fn rocksdb_keeps_everything_across_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = RocksStorage::open(dir.path(), true).expect("storage call");
+        store
+            .record_share(&share(1, 10, ShareOrigin::Gossip { peer: "peer".into() }))
+            .expect("storage call");
+        store.put_settlement(&Fr::from(1u64), b"s").expect("storage call");
+        store.apply_block(&block(3, vec![insert(0, 9)], &[9])).expect("storage call");
+    }
+    let store = RocksStorage::open(dir.path(), false).expect("storage call");
+    assert_eq!(
+        store.shares(&Fr::from(1u64)).expect("storage call"),
+        vec![share(1, 10, ShareOrigin::Gossip { peer: "peer".into() })]
+    );
+    assert_eq!(
+        store.settlement(&Fr::from(1u64)).expect("storage call").as_deref(),
+        Some(&b"s"[..])
+    );
+    assert_eq!(store.leaves().expect("storage call"), vec![Fr::from(9u64)]);
+    assert_eq!(store.cursor().expect("storage call").map(|c| c.number), Some(3));
+}
+
+#[test]
+fn rocksdb_refuses_another_schema_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(RocksStorage::open(dir.path(), false).expect("storage call"));
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_missing_column_families(true);
+        let families = ["meta", "shares", "settlements", "leaves", "roots", "blocks", "slashes"];
+        let db = rocksdb::DB::open_cf(&options, dir.path(), families).expect("storage call");
+        db.put_cf(
+            db.cf_handle("meta").expect("storage call"),
+            b"schema_version",
+            99u32.to_be_bytes(),
+        )
+        .expect("storage call");
+    }
+    let error = RocksStorage::open(dir.path(), false).expect_err("refused");
+    assert!(matches!(error, StorageError::SchemaMismatch { found: 99, expected: 1 }), "{error}");
+    assert!(error.to_string().contains("fresh data directory"));
+}
