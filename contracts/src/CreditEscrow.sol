@@ -106,7 +106,8 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         leafIndex = _recordDeposit(identity, amount);
         // Interactions
         uint256 before = _tokenBalance();
-        _callToken(abi.encodeCall(IERC20Minimal.transferFrom, (msg.sender, address(this), amount)));
+        bytes memory pull = abi.encodeCall(IERC20Minimal.transferFrom, (msg.sender, address(this), amount));
+        if (!_callToken(pull, gasleft())) revert TokenTransferFailed(TOKEN);
         uint256 received = _tokenBalance() - before;
         if (received != amount) revert TransferAmountMismatch(amount, received);
     }
@@ -297,8 +298,14 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
             }
             return success;
         }
-        bytes memory data = abi.encodeCall(IERC20Minimal.transfer, (to, amount));
+        return _callToken(abi.encodeCall(IERC20Minimal.transfer, (to, amount)), gasLimit);
+    }
+
+    /// @dev Calls the token; true when the call succeeded and returned `true` or nothing (tokens
+    /// that return nothing on success exist).
+    function _callToken(bytes memory data, uint256 gasLimit) internal returns (bool) {
         address token = TOKEN;
+        bool success;
         uint256 returned;
         uint256 returnSize;
         assembly ("memory-safe") {
@@ -307,19 +314,6 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
             returned := mload(0)
         }
         return success && (returnSize == 0 ? token.code.length > 0 : returned == 1);
-    }
-
-    function _callToken(bytes memory data) internal {
-        address token = TOKEN;
-        bool success;
-        uint256 returned;
-        uint256 returnSize;
-        assembly ("memory-safe") {
-            success := call(gas(), token, 0, add(data, 0x20), mload(data), 0, 0x20)
-            returnSize := returndatasize()
-            returned := mload(0)
-        }
-        if (!success || (returnSize == 0 ? token.code.length == 0 : returned != 1)) revert TokenTransferFailed(token);
     }
 
     function _tokenBalance() internal view returns (uint256) {

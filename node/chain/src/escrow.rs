@@ -6,7 +6,7 @@ use crate::{
         ICreditEscrow,
     },
     error::ChainError,
-    proof::{fr_to_u256, u256_to_fr},
+    proof::{fr_to_u256, u256_to_fr, u256_to_u64},
 };
 use alloy::{
     contract::SolCallBuilder,
@@ -188,10 +188,11 @@ impl<P: Provider + Clone> Escrow<P> {
     /// The tree's root, size and depth.
     pub async fn tree(&self) -> Result<(Fr, u64, u64), ChainError> {
         let tree = self.instance.tree().call().await?;
-        let small = |x: U256| {
-            u64::try_from(x).map_err(|_| ChainError::InvalidValue(format!("tree field {x}")))
-        };
-        Ok((u256_to_fr(tree.root)?, small(tree.size)?, small(tree.depth)?))
+        Ok((
+            u256_to_fr(tree.root)?,
+            u256_to_u64(tree.size, "tree size")?,
+            u256_to_u64(tree.depth, "tree depth")?,
+        ))
     }
 
     /// Estimates the call (a revert comes back decoded, nothing is sent), sends it, waits for

@@ -6,13 +6,9 @@ use crate::{
     bindings::CreditEscrow::CreditEscrowEvents,
     error::ChainError,
     events::{EscrowLog, read_events},
-    proof::u256_to_fr,
+    proof::{u256_to_fr, u256_to_u64},
 };
-use alloy::{
-    eips::BlockNumberOrTag,
-    primitives::{Address, U256},
-    providers::Provider,
-};
+use alloy::{eips::BlockNumberOrTag, primitives::Address, providers::Provider};
 use ark_bn254::Fr;
 use std::collections::BTreeMap;
 use zkcredits_primitives::rln::{Share, exit_x};
@@ -125,13 +121,17 @@ impl<'a, P: Provider, S: ChainStore + ShareStore> Follower<'a, P, S> {
     ) -> Result<(), ChainError> {
         match &log.event {
             CreditEscrowEvents::Deposited(e) => {
-                block
-                    .leaves
-                    .push(LeafUpdate { index: small(e.leafIndex)?, leaf: u256_to_fr(e.leaf)? });
+                block.leaves.push(LeafUpdate {
+                    index: u256_to_u64(e.leafIndex, "leaf index")?,
+                    leaf: u256_to_fr(e.leaf)?,
+                });
                 block.roots.push(u256_to_fr(e.root)?);
             }
             CreditEscrowEvents::Slashed(e) => {
-                block.leaves.push(LeafUpdate { index: small(e.leafIndex)?, leaf: Fr::from(0u64) });
+                block.leaves.push(LeafUpdate {
+                    index: u256_to_u64(e.leafIndex, "leaf index")?,
+                    leaf: Fr::from(0u64),
+                });
                 block.roots.push(u256_to_fr(e.root)?);
             }
             CreditEscrowEvents::ExitRequested(e) => {
@@ -172,8 +172,4 @@ impl<'a, P: Provider, S: ChainStore + ShareStore> Follower<'a, P, S> {
         let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
         Ok(block.map(|b| b.header.hash.0))
     }
-}
-
-fn small(x: U256) -> Result<u64, ChainError> {
-    u64::try_from(x).map_err(|_| ChainError::InvalidValue(format!("leaf index {x}")))
 }

@@ -8,7 +8,13 @@ use ark_groth16::Proof;
 
 /// A scalar field element as a `uint256`.
 pub fn fr_to_u256(x: &Fr) -> U256 {
-    U256::from_be_slice(&x.into_bigint().to_bytes_be())
+    field_to_u256(x)
+}
+
+/// A contract integer that must fit in 64 bits (a leaf index, a tree size); `what` names it in
+/// the error.
+pub(crate) fn u256_to_u64(x: U256, what: &str) -> Result<u64, ChainError> {
+    u64::try_from(x).map_err(|_| ChainError::InvalidValue(format!("{what} {x} exceeds 64 bits")))
 }
 
 /// A `uint256` as a scalar field element; an error when it is not below the field modulus.
@@ -21,8 +27,12 @@ pub fn u256_to_fr(x: U256) -> Result<Fr, ChainError> {
     Ok(fr)
 }
 
-fn fq(x: &Fq) -> U256 {
+fn field_to_u256<F: PrimeField>(x: &F) -> U256 {
     U256::from_be_slice(&x.into_bigint().to_bytes_be())
+}
+
+fn fq(x: &Fq) -> U256 {
+    field_to_u256(x)
 }
 
 /// The proof as the verifiers take it: `b` as `[[x.c1, x.c0], [y.c1, y.c0]]`.

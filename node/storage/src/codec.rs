@@ -3,7 +3,7 @@
 
 use crate::{
     error::StorageError,
-    types::{LeafUpdate, PendingSlash, RootRecord, ShareOrigin, SlashStatus, StoredShare},
+    types::{PendingSlash, ShareOrigin, SlashStatus, StoredShare},
 };
 use ark_bn254::Fr;
 use zkcredits_primitives::{
@@ -212,32 +212,4 @@ pub(crate) fn decode_slash(bytes: &[u8]) -> Result<PendingSlash, StorageError> {
     };
     r.end()?;
     Ok(PendingSlash { identity, secret, nullifier, detected_at, status })
-}
-
-/// Applies a block's leaf updates to `leaves`, returning the undo list.
-pub(crate) fn apply_leaves(
-    leaves: &mut Vec<Fr>,
-    updates: &[LeafUpdate],
-) -> Result<Vec<(u64, Option<Fr>)>, StorageError> {
-    let mut undo = Vec::with_capacity(updates.len());
-    for update in updates {
-        let size = leaves.len() as u64;
-        let slot = usize::try_from(update.index)
-            .map_err(|_| StorageError::LeafIndexGap { index: update.index, size })?;
-        if update.index == size {
-            leaves.push(update.leaf);
-            undo.push((update.index, None));
-        } else if let Some(existing) = leaves.get_mut(slot) {
-            undo.push((update.index, Some(*existing)));
-            *existing = update.leaf;
-        } else {
-            return Err(StorageError::LeafIndexGap { index: update.index, size });
-        }
-    }
-    Ok(undo)
-}
-
-/// Newest-first roots, at most `limit`.
-pub(crate) fn newest(roots: &[RootRecord], limit: usize) -> Vec<RootRecord> {
-    roots.iter().rev().take(limit).copied().collect()
 }

@@ -2,9 +2,11 @@
 
 use crate::{
     ChainStore, SettlementStore, ShareStore, SlashStore,
-    codec::{BlockUndo, apply_leaves, newest},
+    codec::BlockUndo,
     error::StorageError,
-    types::{ChainBlock, ChainCursor, PendingSlash, RootRecord, ShareOutcome, StoredShare},
+    types::{
+        ChainBlock, ChainCursor, LeafUpdate, PendingSlash, RootRecord, ShareOutcome, StoredShare,
+    },
 };
 use ark_bn254::Fr;
 use std::{
@@ -97,9 +99,7 @@ impl ChainStore for MemoryStorage {
         {
             return Err(StorageError::BlockOutOfOrder { cursor, got: block.number });
         }
-        let mut leaves = inner.leaves.clone();
-        let previous_leaves = apply_leaves(&mut leaves, &block.leaves)?;
-        inner.leaves = leaves;
+        let previous_leaves = apply_leaves(&mut inner.leaves, &block.leaves)?;
         inner
             .roots
             .extend(block.roots.iter().map(|root| RootRecord { block: block.number, root: *root }));
@@ -168,7 +168,7 @@ impl ChainStore for MemoryStorage {
     }
 
     fn recent_roots(&self, limit: usize) -> Result<Vec<RootRecord>, StorageError> {
-        Ok(newest(&self.lock().roots, limit))
+        Ok(self.lock().roots.iter().rev().take(limit).copied().collect())
     }
 }
 
@@ -181,4 +181,33 @@ impl SlashStore for MemoryStorage {
     fn slashes(&self) -> Result<Vec<PendingSlash>, StorageError> {
         Ok(self.lock().slashes.values().cloned().collect())
     }
+}
+
+/// Applies a block's leaf updates to `leaves`, returning the undo list. Every index is checked
+/// before anything changes, so a refused block leaves the tree as it was.
+fn apply_leaves(
+    leaves: &mut Vec<Fr>,
+    updates: &[LeafUpdate],
+) -> Result<Vec<(u64, Option<Fr>)>, StorageError> {
+    let mut size = leaves.len() as u64;
+    for update in updates {
+        match update.index {
+            index if index == size => size += 1,
+            index if index < size => {}
+            index => return Err(StorageError::LeafIndexGap { index, size }),
+        }
+    }
+    Ok(updates
+        .iter()
+        .map(|update| {
+            let slot = leaves.get_mut(usize::try_from(update.index).unwrap_or(usize::MAX));
+            match slot {
+                Some(existing) => (update.index, Some(std::mem::replace(existing, update.leaf))),
+                None => {
+                    leaves.push(update.leaf);
+                    (update.index, None)
+                }
+            }
+        })
+        .collect())
 }

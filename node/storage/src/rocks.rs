@@ -112,16 +112,19 @@ impl RocksStorage {
         }
     }
 
-    /// Blocks with undo records, newest first, from `from` down.
-    fn blocks_desc(&self, from: u64) -> Result<Vec<(u64, BlockUndo)>, StorageError> {
-        let key = from.to_be_bytes();
-        self.db
-            .iterator_cf(self.cf(BLOCKS)?, IteratorMode::From(&key, Direction::Reverse))
-            .map(|entry| {
-                let (key, value) = entry?;
-                Ok((Reader::new("block key", &key).u64()?, decode_undo(&value)?))
-            })
-            .collect()
+    /// Blocks with undo records, newest first, decoded as they are read.
+    fn blocks_newest_first(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(u64, BlockUndo), StorageError>> + '_, StorageError>
+    {
+        Ok(self.db.iterator_cf(self.cf(BLOCKS)?, IteratorMode::End).map(|entry| {
+            let (key, value) = entry?;
+            Ok((Reader::new("block key", &key).u64()?, decode_undo(&value)?))
+        }))
+    }
+
+    fn newest_block(&self) -> Result<Option<(u64, BlockUndo)>, StorageError> {
+        self.blocks_newest_first()?.next().transpose()
     }
 }
 
@@ -229,7 +232,11 @@ impl ChainStore for RocksStorage {
             return Err(StorageError::RollbackBelowFinal { target: number, final_below });
         }
         let mut batch = WriteBatch::default();
-        for (n, undo) in self.blocks_desc(u64::MAX)?.into_iter().take_while(|(n, _)| *n > number) {
+        for block in self.blocks_newest_first()? {
+            let (n, undo) = block?;
+            if n <= number {
+                break;
+            }
             for (index, previous) in undo.previous_leaves.iter().rev() {
                 match previous {
                     None => batch.delete_cf(self.cf(LEAVES)?, index.to_be_bytes()),
@@ -247,7 +254,7 @@ impl ChainStore for RocksStorage {
     fn prune_below(&self, number: u64) -> Result<(), StorageError> {
         let _guard = self.lock();
         let mut batch = WriteBatch::default();
-        let newest = self.blocks_desc(u64::MAX)?.into_iter().next().map(|(n, _)| n);
+        let newest = self.newest_block()?.map(|(n, _)| n);
         // The newest block stays: it is the cursor.
         let end = newest.map_or(number, |n| number.min(n));
         batch.delete_range_cf(self.cf(BLOCKS)?, 0u64.to_be_bytes(), end.to_be_bytes());
@@ -257,11 +264,7 @@ impl ChainStore for RocksStorage {
     }
 
     fn cursor(&self) -> Result<Option<ChainCursor>, StorageError> {
-        Ok(self
-            .blocks_desc(u64::MAX)?
-            .into_iter()
-            .next()
-            .map(|(number, undo)| ChainCursor { number, hash: undo.hash }))
+        Ok(self.newest_block()?.map(|(number, undo)| ChainCursor { number, hash: undo.hash }))
     }
 
     fn leaves(&self) -> Result<Vec<Fr>, StorageError> {

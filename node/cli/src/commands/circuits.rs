@@ -2,6 +2,7 @@
 //! from them that the repository commits: verifying keys, the artifact manifest, the Solidity
 //! verifiers of `exit` and `slash`, and the Groth16 vectors.
 
+use super::hex;
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::ProvingKey;
 use eyre::{WrapErr, bail, eyre};
@@ -120,7 +121,7 @@ impl SetupArgs {
                     "verification_key_sha256": vk_hash,
                     "public_signals": encoding::public_to_json(&public),
                     "proof": encoding::proof_to_json(&proof),
-                    "proof_compressed_hex": format!("0x{}", hex(&encoding::proof_to_bytes(&proof))),
+                    "proof_compressed_hex": hex(&encoding::proof_to_bytes(&proof)),
                     "calldata": encoding::solidity_calldata(&proof, &public),
                     "invalid": [{ "description": "first public signal plus one", "public_signals": encoding::public_to_json(&tampered) }],
                 }))?,
@@ -251,7 +252,7 @@ fn escrow_vectors(
             let (proof, public) = prove(exit_key, exit_circuit, inputs, rng)?;
             exits.push(json!({
                 "unsettled": unsettled,
-                "recipient": format!("0x{}", hex(&exit.recipient)),
+                "recipient": hex(&exit.recipient),
                 "amount": public[3].to_string(),
                 "nullifier": public[4].to_string(),
                 "y": public[5].to_string(),
@@ -272,17 +273,13 @@ fn escrow_vectors(
         "description": "Exit and slash proofs of three deposits in the escrow that `deployer` creates first (at `escrow`) on `chain_id`, under the INSECURE dev keys: what the Foundry tests of CreditEscrow submit. exits[0] settles every ticket (p = 0), exits[1] charges the last one (p = 1).",
         "insecure_dev_seed": seed,
         "chain_id": fixtures::EXAMPLE_CHAIN_ID,
-        "escrow": format!("0x{}", hex(&fixtures::EXAMPLE_ESCROW)),
-        "deployer": format!("0x{}", hex(&fixtures::EXAMPLE_DEPLOYER)),
+        "escrow": hex(&fixtures::EXAMPLE_ESCROW),
+        "deployer": hex(&fixtures::EXAMPLE_DEPLOYER),
         "scope": scope(fixtures::EXAMPLE_CHAIN_ID, &fixtures::EXAMPLE_ESCROW).to_string(),
         "c_max": "1000",
         "signer_root": fixtures::exit_signer_root().to_string(),
         "users": users,
     }))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn capitalize(s: &str) -> String {

@@ -6,6 +6,14 @@ mod test_vectors;
 
 use clap::Subcommand;
 
+/// Bytes as `0x`-prefixed lowercase hex, the vectors' byte-string format.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::from("0x"), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    })
+}
+
 /// A `zkcredits` subcommand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

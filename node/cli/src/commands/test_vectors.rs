@@ -3,6 +3,7 @@
 //! Every input is derived from a label with `SHA-256(label) mod p`, so the files are the same on
 //! every machine and every run. `--check` regenerates in memory and fails on any difference.
 
+use super::hex;
 use ark_ff::PrimeField;
 use eyre::{WrapErr, bail};
 use serde_json::{Value, json};
@@ -219,13 +220,6 @@ fn eddsa_vectors() -> Value {
     json!({
         "description": "EdDSA-Poseidon as circomlibjs signPoseidon: private keys are 32 bytes (hex), keys and nonces from BLAKE-512",
         "cases": cases,
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::from("0x"), |mut s, b| {
-        s.push_str(&format!("{b:02x}"));
-        s
     })
 }
 
