@@ -172,6 +172,11 @@ impl<P: Provider + Clone> Escrow<P> {
         u256_to_fr(self.instance.scope().call().await?)
     }
 
+    /// The current signer root.
+    pub async fn signer_root(&self) -> Result<Fr, ChainError> {
+        u256_to_fr(self.instance.signerRoot().call().await?)
+    }
+
     /// The deployment parameters.
     pub async fn parameters(&self) -> Result<ICreditEscrow::Parameters, ChainError> {
         Ok(self.instance.parameters().call().await?)

@@ -54,13 +54,13 @@ pub struct SyncReport {
 
 /// Follows one escrow into `store`.
 #[derive(Debug)]
-pub struct Follower<'a, P, S> {
+pub struct Follower<'a, P, S: ?Sized> {
     provider: &'a P,
     store: &'a S,
     config: FollowerConfig,
 }
 
-impl<'a, P: Provider, S: ChainStore + ShareStore> Follower<'a, P, S> {
+impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
     /// A follower of `config.escrow` writing into `store`.
     pub fn new(provider: &'a P, store: &'a S, config: FollowerConfig) -> Self {
         Self { provider, store, config }

@@ -15,7 +15,10 @@ use zkcredits_chain::{
     follower::{Follower, FollowerConfig},
     proof::u256_to_fr,
 };
-use zkcredits_primitives::rln::{Share, payload_digest, request_x};
+use zkcredits_primitives::{
+    babyjubjub::BASE8,
+    rln::{Share, payload_digest, request_x},
+};
 use zkcredits_storage::{ChainStore, RocksStorage, ShareOrigin, ShareStore, StoredShare};
 
 fn rocks() -> (tempfile::TempDir, RocksStorage) {
@@ -107,7 +110,7 @@ async fn an_exit_reusing_a_spent_ticket_is_reported() {
             request_x(&Fr::from(7u64), &payload_digest(b"{}"), &Fr::from(1u64)),
         ),
         received_at: 1,
-        origin: ShareOrigin::Request,
+        origin: ShareOrigin::Request { commitment: BASE8 },
     };
     store.record_share(&spent).expect("record");
 

@@ -9,20 +9,31 @@ pub use ark_bn254::Fr;
 
 /// Parses a canonical decimal string (as circom, snarkjs and the vectors write them).
 pub fn fr_from_dec(s: &str) -> Result<Fr, PrimitivesError> {
+    from_dec(s)
+}
+
+/// Prints a field element as a canonical decimal string.
+pub fn fr_to_dec(x: &Fr) -> String {
+    to_dec(x)
+}
+
+/// Parses a canonical decimal string into any prime field (`Fr`, or a Baby Jubjub scalar).
+pub fn from_dec<F: PrimeField>(s: &str) -> Result<F, PrimitivesError> {
     let err = || PrimitivesError::InvalidFieldElement(s.to_owned());
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err());
     }
     let n = BigUint::parse_bytes(s.as_bytes(), 10).ok_or_else(err)?;
-    if n >= Fr::MODULUS.into() {
+    if n >= F::MODULUS.into() {
         return Err(err());
     }
-    Ok(Fr::from(n))
+    Ok(F::from(n))
 }
 
-/// Prints a field element as a canonical decimal string.
-pub fn fr_to_dec(x: &Fr) -> String {
-    fr_to_biguint(x).to_string()
+/// Prints any prime-field element as a canonical decimal string.
+pub fn to_dec<F: PrimeField>(x: &F) -> String {
+    let n: BigUint = x.into_bigint().into();
+    n.to_string()
 }
 
 /// The canonical integer of a field element.

@@ -52,11 +52,17 @@ impl LeanImt {
         Self::default()
     }
 
-    /// A tree of the given leaves, inserted in order.
+    /// A tree of the given leaves, inserted in order; a zero leaf is one inserted and later
+    /// removed (no zero leaf can be inserted), so the escrow's leaf list rebuilds its tree.
     pub fn from_leaves(leaves: &[Fr]) -> Result<Self, TreeError> {
         let mut tree = Self::new();
         for leaf in leaves {
-            tree.insert(*leaf)?;
+            if *leaf == Fr::ZERO {
+                let index = tree.insert(Fr::from(1u64))?;
+                tree.remove(index)?;
+            } else {
+                tree.insert(*leaf)?;
+            }
         }
         Ok(tree)
     }
@@ -302,6 +308,13 @@ mod tests {
             }
             tree.remove(0).expect("in range");
             assert_eq!(tree.proof(n as usize - 1).expect("in range").root(), tree.root());
+            let mut stored = leaves(n);
+            stored[0] = Fr::ZERO;
+            assert_eq!(
+                LeanImt::from_leaves(&stored).expect("ok").root(),
+                tree.root(),
+                "a zero leaf rebuilds as removed"
+            );
         }
     }
 

@@ -13,6 +13,7 @@ use ark_groth16::{
     Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
     r1cs_to_qap::{LibsnarkReduction, R1CSToQAP},
 };
+use ark_serialize::CanonicalDeserialize;
 use ark_snark::SNARK;
 use num_bigint::BigInt;
 use rand::{CryptoRng, RngCore, SeedableRng};
@@ -86,6 +87,46 @@ fn prove_with<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     let proof = Groth16::<Bn254, Q>::prove(key, full, rng)
         .map_err(|e| ProverError::Prove(e.to_string()))?;
     Ok((proof, public))
+}
+
+/// A proving key with the QAP reduction it pairs with: our dev keys use arkworks' own,
+/// snarkjs `.zkey` keys circom's. Mixing them yields proofs that never verify.
+#[derive(Debug, Clone)]
+pub enum KeyFile {
+    /// A key written by `zkcredits circuits setup` (arkworks, uncompressed).
+    Dev(ProvingKey<Bn254>),
+    /// A key imported from a ceremony's `.zkey`.
+    Zkey(ProvingKey<Bn254>),
+}
+
+impl KeyFile {
+    /// Reads a key `zkcredits circuits setup` wrote (`<circuit>.pk.bin`).
+    pub fn read_dev(path: &Path) -> Result<Self, ProverError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| ProverError::Artifact { path: path.to_owned(), source })?;
+        // Our own key file, written uncompressed: skip the point checks, which take seconds.
+        let key = ProvingKey::deserialize_uncompressed_unchecked(bytes.as_slice())
+            .map_err(|e| ProverError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
+        Ok(Self::Dev(key))
+    }
+
+    /// Imports a ceremony's `.zkey`.
+    pub fn import_zkey(path: &Path) -> Result<Self, ProverError> {
+        import_zkey(path).map(Self::Zkey)
+    }
+
+    /// Computes the witness and proves with the key's reduction.
+    pub fn prove<R: RngCore + CryptoRng>(
+        &self,
+        circuit: &mut WitnessCircuit,
+        inputs: Vec<(String, Vec<BigInt>)>,
+        rng: &mut R,
+    ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
+        match self {
+            Self::Dev(key) => prove(key, circuit, inputs, rng),
+            Self::Zkey(key) => prove_with_zkey_key(key, circuit, inputs, rng),
+        }
+    }
 }
 
 /// A verifying key prepared once for many verifications.

@@ -22,5 +22,5 @@ pub mod solidity;
 pub mod witness;
 
 pub use error::ProverError;
-pub use groth16::{Verifier, import_zkey, insecure_dev_setup, prove, prove_with_zkey_key};
+pub use groth16::{KeyFile, Verifier, import_zkey, insecure_dev_setup, prove, prove_with_zkey_key};
 pub use witness::{Witness, WitnessCircuit};

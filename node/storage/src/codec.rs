@@ -7,6 +7,7 @@ use crate::{
 };
 use ark_bn254::Fr;
 use zkcredits_primitives::{
+    babyjubjub::Point,
     field::{fr_from_be_bytes_mod_order, fr_to_be_bytes},
     identity::Secret,
     rln::Share,
@@ -115,7 +116,7 @@ pub(crate) fn encode_share(s: &StoredShare) -> Vec<u8> {
     let w =
         Writer::default().fr(&s.share.nullifier).fr(&s.share.x).fr(&s.share.y).u64(s.received_at);
     match &s.origin {
-        ShareOrigin::Request => w.u8(0),
+        ShareOrigin::Request { commitment } => w.u8(0).fr(&commitment.x).fr(&commitment.y),
         ShareOrigin::Gossip { peer } => w.u8(1).string(peer),
         ShareOrigin::Exit { block } => w.u8(2).u64(*block),
     }
@@ -127,7 +128,14 @@ pub(crate) fn decode_share(bytes: &[u8]) -> Result<StoredShare, StorageError> {
     let share = Share { nullifier: r.fr()?, x: r.fr()?, y: r.fr()? };
     let received_at = r.u64()?;
     let origin = match r.u8()? {
-        0 => ShareOrigin::Request,
+        0 => {
+            let (x, y) = (r.fr()?, r.fr()?);
+            let commitment = Point::new(x, y).map_err(|_| StorageError::Corrupt {
+                what: "share",
+                reason: "request commitment is not on Baby Jubjub".into(),
+            })?;
+            ShareOrigin::Request { commitment }
+        }
         1 => ShareOrigin::Gossip { peer: r.string()? },
         2 => ShareOrigin::Exit { block: r.u64()? },
         tag => {

@@ -100,9 +100,11 @@ impl ChainStore for MemoryStorage {
             return Err(StorageError::BlockOutOfOrder { cursor, got: block.number });
         }
         let previous_leaves = apply_leaves(&mut inner.leaves, &block.leaves)?;
-        inner
-            .roots
-            .extend(block.roots.iter().map(|root| RootRecord { block: block.number, root: *root }));
+        inner.roots.extend(block.roots.iter().enumerate().map(|(position, root)| RootRecord {
+            block: block.number,
+            root: *root,
+            after_removal: block.removes_at(position),
+        }));
         inner.blocks.insert(
             block.number,
             BlockUndo { hash: block.hash, previous_leaves, roots: block.roots.len() as u64 },

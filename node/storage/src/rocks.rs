@@ -214,11 +214,9 @@ impl ChainStore for RocksStorage {
             );
         }
         for (position, root) in block.roots.iter().enumerate() {
-            batch.put_cf(
-                self.cf(ROOTS)?,
-                root_key(block.number, position as u64),
-                fr_to_be_bytes(root),
-            );
+            let mut value = fr_to_be_bytes(root).to_vec();
+            value.push(u8::from(block.removes_at(position)));
+            batch.put_cf(self.cf(ROOTS)?, root_key(block.number, position as u64), value);
         }
         let undo = BlockUndo { hash: block.hash, previous_leaves, roots: block.roots.len() as u64 };
         batch.put_cf(self.cf(BLOCKS)?, block.number.to_be_bytes(), encode_undo(&undo));
@@ -289,8 +287,9 @@ impl ChainStore for RocksStorage {
                 let block = Reader::new("root key", &key).u64()?;
                 let mut reader = Reader::new("root", &value);
                 let root = reader.fr()?;
+                let after_removal = reader.u8()? != 0;
                 reader.end()?;
-                Ok(RootRecord { block, root })
+                Ok(RootRecord { block, root, after_removal })
             })
             .collect()
     }

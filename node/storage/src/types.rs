@@ -1,13 +1,17 @@
 //! The records a node stores.
 
 use ark_bn254::Fr;
-use zkcredits_primitives::{identity::Secret, rln::Share};
+use zkcredits_primitives::{babyjubjub::Point, identity::Secret, rln::Share};
 
 /// Where a stored share came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShareOrigin {
     /// A request this node served.
-    Request,
+    Request {
+        /// The request's rerandomized state `A_anon`: what its settlement builds on, kept so a
+        /// request interrupted by a crash can still be settled.
+        commitment: Point,
+    },
     /// A proven share received over gossip from the named peer.
     Gossip {
         /// The peer id, as libp2p prints it.
@@ -71,7 +75,8 @@ pub struct ChainBlock {
     pub hash: [u8; 32],
     /// Leaf insertions and removals, in log order.
     pub leaves: Vec<LeafUpdate>,
-    /// The roots the escrow reported after each change, in log order.
+    /// The roots the escrow reported after each change, in log order: `roots[i]` is the root
+    /// after `leaves[i]`.
     pub roots: Vec<Fr>,
 }
 
@@ -91,6 +96,15 @@ pub struct RootRecord {
     pub block: u64,
     /// The root.
     pub root: Fr,
+    /// Whether a leaf removal (a slash) produced it: older roots still contain that leaf.
+    pub after_removal: bool,
+}
+
+impl ChainBlock {
+    /// Whether the change that produced `roots[position]` removed a leaf.
+    pub(crate) fn removes_at(&self, position: usize) -> bool {
+        self.leaves.get(position).is_some_and(|u| u.leaf == Fr::from(0u64))
+    }
 }
 
 /// Where a slash the node owes stands.

@@ -2,7 +2,7 @@
 
 use ark_bn254::Fr;
 use std::sync::Arc;
-use zkcredits_primitives::{identity::Secret, rln::Share};
+use zkcredits_primitives::{babyjubjub::BASE8, identity::Secret, rln::Share};
 use zkcredits_storage::{
     ChainBlock, ChainCursor, ChainStore, LeafUpdate, MemoryStorage, PendingSlash, RocksStorage,
     SettlementStore, ShareOrigin, ShareOutcome, ShareStore, SlashStatus, Storage, StorageError,
@@ -15,6 +15,10 @@ fn share(nullifier: u64, x: u64, origin: ShareOrigin) -> StoredShare {
         received_at: 1_700_000_000 + x,
         origin,
     }
+}
+
+fn request() -> ShareOrigin {
+    ShareOrigin::Request { commitment: BASE8 }
 }
 
 fn insert(index: u64, leaf: u64) -> LeafUpdate {
@@ -31,7 +35,7 @@ fn block(number: u64, leaves: Vec<LeafUpdate>, roots: &[u64]) -> ChainBlock {
 }
 
 fn shares_are_new_replayed_or_conflicting(store: &dyn Storage) {
-    let first = share(1, 10, ShareOrigin::Request);
+    let first = share(1, 10, request());
     assert_eq!(store.record_share(&first).expect("storage call"), ShareOutcome::New);
     let mut again = first.clone();
     again.received_at += 5;
@@ -89,13 +93,17 @@ fn chain_blocks_apply_and_roll_back(store: &dyn Storage) {
         store.cursor().expect("storage call"),
         Some(ChainCursor { number: 13, hash: [13; 32] })
     );
-    let roots: Vec<(u64, Fr)> = store
+    let roots: Vec<(u64, Fr, bool)> = store
         .recent_roots(3)
         .expect("storage call")
         .into_iter()
-        .map(|r| (r.block, r.root))
+        .map(|r| (r.block, r.root, r.after_removal))
         .collect();
-    assert_eq!(roots, vec![(12, leaf(4)), (12, leaf(3)), (10, leaf(2))]);
+    assert_eq!(
+        roots,
+        vec![(12, leaf(4), true), (12, leaf(3), false), (10, leaf(2), false)],
+        "the root after a removal is marked"
+    );
 
     // Refused changes write nothing.
     assert!(matches!(
@@ -170,9 +178,7 @@ fn concurrent_spends_of_one_ticket_are_classified_once(store: Arc<dyn Storage>) 
         .map(|i| {
             let store = store.clone();
             std::thread::spawn(move || {
-                store
-                    .record_share(&share(77, 1000 + i, ShareOrigin::Request))
-                    .expect("storage call")
+                store.record_share(&share(77, 1000 + i, request())).expect("storage call")
             })
         })
         .collect();
@@ -184,7 +190,7 @@ fn concurrent_spends_of_one_ticket_are_classified_once(store: Arc<dyn Storage>) 
         .map(|_| {
             let store = store.clone();
             std::thread::spawn(move || {
-                store.record_share(&share(78, 5, ShareOrigin::Request)).expect("storage call")
+                store.record_share(&share(78, 5, request())).expect("storage call")
             })
         })
         .collect();

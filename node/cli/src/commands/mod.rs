@@ -1,6 +1,8 @@
 //! The subcommands of `zkcredits`.
 
 mod circuits;
+mod keys;
+mod node;
 mod prove;
 mod test_vectors;
 
@@ -39,6 +41,19 @@ pub(crate) enum Command {
     /// Circuit keys, verifiers and Groth16 vectors.
     #[command(subcommand)]
     Circuits(circuits::Args),
+    /// Run a provider node in front of an OpenAI-compatible API.
+    ///
+    /// Examples:
+    ///   zkcredits node --config node.toml
+    ///   zkcredits node --config node.toml --listen 127.0.0.1:7787 --upstream http://127.0.0.1:8000
+    #[command(verbatim_doc_comment)]
+    Node(node::Args),
+    /// Key files.
+    ///
+    /// Examples:
+    ///   zkcredits keys signer new --out keys/signer.json
+    #[command(subcommand, verbatim_doc_comment)]
+    Keys(keys::Args),
 }
 
 impl Command {
@@ -48,6 +63,8 @@ impl Command {
             Self::Circuits(args) => args.run(),
             Self::Prove(args) => args.run(),
             Self::Verify(args) => args.run(),
+            Self::Node(args) => args.run(),
+            Self::Keys(args) => args.run(),
         }
     }
 }

@@ -5,9 +5,7 @@ use eyre::{WrapErr, bail, eyre};
 use num_bigint::BigInt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use zkcredits_prover::{
-    Verifier, WitnessCircuit, encoding, import_zkey, prove, prove_with_zkey_key,
-};
+use zkcredits_prover::{KeyFile, Verifier, WitnessCircuit, encoding};
 
 /// A protocol circuit.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -111,24 +109,16 @@ impl ProveArgs {
         let inputs = read_inputs(&self.input)?;
         let mut circuit = WitnessCircuit::load(&self.build_dir.join("circuits/main"), name)?;
         let mut rng = rand::rngs::OsRng;
-        let (proof, public) = match &self.zkey {
-            Some(zkey) => prove_with_zkey_key(&import_zkey(zkey)?, &mut circuit, inputs, &mut rng)?,
+        let key = match &self.zkey {
+            Some(zkey) => KeyFile::import_zkey(zkey)?,
             None => {
                 let key_path = self.keys_dir.join(format!("{name}.pk.bin"));
-                let bytes = std::fs::read(&key_path).wrap_err_with(|| {
-                    format!(
-                        "cannot read the proving key {} (run `make verifiers` or `zkcredits circuits setup`)",
-                        key_path.display()
-                    )
-                })?;
-                // Our own key file, written uncompressed by `circuits setup`: skip the point checks.
-                let key = ark_serialize::CanonicalDeserialize::deserialize_uncompressed_unchecked(
-                    bytes.as_slice(),
-                )
-                .map_err(|e| eyre!("{} is not a proving key: {e}", key_path.display()))?;
-                prove(&key, &mut circuit, inputs, &mut rng)?
+                KeyFile::read_dev(&key_path).wrap_err(
+                    "cannot read the proving key (run `make verifiers` or `zkcredits circuits setup`)",
+                )?
             }
         };
+        let (proof, public) = key.prove(&mut circuit, inputs, &mut rng)?;
         std::fs::create_dir_all(&self.out)?;
         for (file, value) in [
             ("proof.json", encoding::proof_to_json(&proof)),

@@ -1,0 +1,317 @@
+//! The HTTP API (spec/05): the paid routes, settlements, the payment description, metrics and
+//! health.
+
+use crate::{
+    Rejection,
+    envelope::{ENVELOPE_VERSION, PAYMENT_HEADER},
+    pipeline::{Admission, NodeState, Ticket},
+    settlement::{SETTLEMENT_EVENT, SETTLEMENT_HEADER, Settlement},
+    upstream::{SseUsage, wants_stream},
+};
+use axum::{
+    Json, Router,
+    body::{Body, to_bytes},
+    extract::{DefaultBodyLimit, Path, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+    routing::{any, get, post},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::{convert::Infallible, sync::Arc};
+use zkcredits_primitives::field::{fr_from_dec, fr_to_dec};
+
+/// The route a paid request came in on: how it is metered and where it goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `POST /v1/chat/completions`: metered from `usage`, streamed when asked.
+    Chat,
+    /// `/proxy/{path}`: forwarded to `{upstream}/{path}`, priced per request.
+    Proxy,
+}
+
+/// The node's routes.
+pub fn router(state: Arc<NodeState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/proxy/{*path}", any(proxy))
+        .route("/v1/settlements/{nullifier}", get(settlement))
+        .route("/v1/info", get(info))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        // The paid routes enforce `limits.max_body_bytes` themselves, with our error body.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+fn error_body(code: &str, message: &str) -> Value {
+    json!({ "error": { "code": code, "message": message, "type": "zkcredits" } })
+}
+
+fn settlement_header(settlement: &Settlement) -> HeaderValue {
+    HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(settlement.to_json().to_string()))
+        .unwrap_or_else(|_| unreachable!("base64url is a valid header value"))
+}
+
+/// How to pay this node: everything a client needs to build a request proof.
+fn payment_description(state: &NodeState) -> Value {
+    let root = *state.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    json!({
+        "envelopeVersion": ENVELOPE_VERSION,
+        "header": PAYMENT_HEADER,
+        "chainId": state.deployed.chain_id,
+        "escrow": state.deployed.escrow.to_string(),
+        "token": state.deployed.token.to_string(),
+        "scope": fr_to_dec(&state.deployed.scope),
+        "cMax": state.deployed.c_max.to_string(),
+        "signerRoot": fr_to_dec(&root),
+        "signers": state.signers.iter().map(|k| json!({"x": fr_to_dec(&k.0.x), "y": fr_to_dec(&k.0.y)})).collect::<Vec<_>>(),
+        "providerId": fr_to_dec(&state.provider_id),
+        "timeBucket": state.limits.time_bucket_secs,
+        "pricing": state.pricing.to_json(),
+    })
+}
+
+fn reject(state: &NodeState, rejection: &Rejection) -> Response {
+    state.metrics.rejected(rejection.reason());
+    let mut body = error_body(rejection.reason(), &rejection.to_string());
+    if *rejection == Rejection::PaymentRequired {
+        body["payment"] = payment_description(state);
+    }
+    (rejection.status(), Json(body)).into_response()
+}
+
+fn replayed(state: &NodeState, settlement: &Settlement) -> Response {
+    state.metrics.replayed();
+    let mut body = error_body(
+        "replayed_request",
+        "this request was served before; its settlement is attached and it is not served again",
+    );
+    body["settlement"] = settlement.to_json();
+    let mut response = (StatusCode::CONFLICT, Json(body)).into_response();
+    response.headers_mut().insert(SETTLEMENT_HEADER, settlement_header(settlement));
+    response
+}
+
+async fn chat(State(state): State<Arc<NodeState>>, headers: HeaderMap, body: Body) -> Response {
+    paid(state, Method::POST, "/v1/chat/completions".into(), headers, body, Route::Chat).await
+}
+
+async fn proxy(
+    State(state): State<Arc<NodeState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string());
+    paid(state, method, path, headers, body, Route::Proxy).await
+}
+
+async fn paid(
+    state: Arc<NodeState>,
+    method: Method,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Body,
+    route: Route,
+) -> Response {
+    let limit = state.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return reject(&state, &Rejection::BodyTooLarge { limit });
+    }
+    let Ok(body) = to_bytes(body, limit).await else {
+        return reject(&state, &Rejection::BodyTooLarge { limit });
+    };
+    let payment = headers.get(PAYMENT_HEADER).map(HeaderValue::as_bytes);
+    match state.admit(payment, method.as_str(), &path_and_query, &body).await {
+        Err(rejection) => reject(&state, &rejection),
+        Ok(Admission::Replay(settlement)) => replayed(&state, &settlement),
+        Ok(Admission::Serve(ticket)) => {
+            let upstream_path = match route {
+                Route::Chat => path_and_query,
+                Route::Proxy => path_and_query["/proxy".len()..].to_owned(),
+            };
+            let content_type = headers.get(header::CONTENT_TYPE).cloned();
+            // Served in its own task: a client hanging up must not leave the ticket unsettled.
+            let task = tokio::spawn(serve(
+                Arc::clone(&state),
+                ticket,
+                method,
+                upstream_path,
+                content_type,
+                body,
+                route,
+            ));
+            task.await.unwrap_or_else(|_| reject(&state, &Rejection::Internal))
+        }
+    }
+}
+
+async fn serve(
+    state: Arc<NodeState>,
+    ticket: Ticket,
+    method: Method,
+    path: String,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+    route: Route,
+) -> Response {
+    let streaming = route == Route::Chat && wants_stream(&body);
+    let response = match state.upstream.send(method, &path, content_type, body).await {
+        Ok(response) => response,
+        Err(e) => return upstream_failed(&state, ticket, &e.to_string()),
+    };
+    let status = response.status();
+    let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).cloned();
+    if streaming && status.is_success() {
+        return stream(state, ticket, status, response);
+    }
+    let bytes = match response.bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => return upstream_failed(&state, ticket, &e.to_string()),
+    };
+    let charge = match (route, status.is_success()) {
+        (Route::Chat, true) => state.pricing.charge(
+            serde_json::from_slice(&bytes)
+                .ok()
+                .and_then(|v: Value| crate::pricing::Usage::from_response(&v)),
+        ),
+        _ => state.pricing.flat_charge(),
+    };
+    let settlement = match ticket.settle(charge) {
+        Ok(settlement) => settlement,
+        Err(rejection) => return reject(&state, &rejection),
+    };
+    state.metrics.served();
+    let mut out = Response::builder().status(status);
+    if let Some(content_type) = content_type {
+        out = out.header(header::CONTENT_TYPE, content_type);
+    }
+    out.header(SETTLEMENT_HEADER, settlement_header(&settlement))
+        .body(Body::from(bytes))
+        .unwrap_or_else(|_| reject(&state, &Rejection::Internal))
+}
+
+/// The upstream could not be reached or broke off: the ticket is settled with a full refund.
+fn upstream_failed(state: &NodeState, ticket: Ticket, reason: &str) -> Response {
+    state.metrics.upstream_failed();
+    tracing::warn!("upstream failed: {reason}");
+    let settlement = match ticket.settle(0) {
+        Ok(settlement) => settlement,
+        Err(rejection) => return reject(state, &rejection),
+    };
+    let mut body = error_body(
+        "upstream_failed",
+        "the upstream API failed; the request is settled with a full refund",
+    );
+    body["settlement"] = settlement.to_json();
+    let mut response = (StatusCode::BAD_GATEWAY, Json(body)).into_response();
+    response.headers_mut().insert(SETTLEMENT_HEADER, settlement_header(&settlement));
+    response
+}
+
+/// Relays an event stream, then sends the settlement as a last event. The relay runs on its
+/// own, so the ticket is settled even when the client stops reading.
+fn stream(
+    state: Arc<NodeState>,
+    ticket: Ticket,
+    status: StatusCode,
+    response: reqwest::Response,
+) -> Response {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let relay_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut usage = SseUsage::default();
+        let mut chunks = response.bytes_stream();
+        let mut complete = true;
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    usage.feed(&chunk);
+                    // A client that went away stops receiving, not the metering.
+                    let _ = sender.send(chunk).await;
+                }
+                Err(e) => {
+                    tracing::warn!("upstream stream broke off: {e}");
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        // A broken stream is charged what was metered so far, or nothing.
+        let charge = match (complete, usage.usage) {
+            (false, None) => 0,
+            (_, usage) => relay_state.pricing.charge(usage),
+        };
+        if let Ok(settlement) = ticket.settle(charge) {
+            relay_state.metrics.served();
+            let event = format!("event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
+            let _ = sender.send(Bytes::from(event)).await;
+        }
+    });
+    let body = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (Ok::<_, Infallible>(chunk), receiver))
+    });
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| reject(&state, &Rejection::Internal))
+}
+
+async fn settlement(
+    State(state): State<Arc<NodeState>>,
+    Path(nullifier): Path<String>,
+) -> Response {
+    let Ok(nullifier) = fr_from_dec(&nullifier) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(error_body(
+                "malformed_nullifier",
+                "the nullifier must be a canonical decimal field element",
+            )),
+        )
+            .into_response();
+    };
+    match state.stored_settlement(&nullifier) {
+        Ok(Some(settlement)) => Json(settlement.to_json()).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(error_body("unknown_nullifier", "this node took no ticket with this nullifier")),
+        )
+            .into_response(),
+        Err(rejection) => {
+            (rejection.status(), Json(error_body(rejection.reason(), &rejection.to_string())))
+                .into_response()
+        }
+    }
+}
+
+async fn info(State(state): State<Arc<NodeState>>) -> Json<Value> {
+    Json(json!({
+        "node": { "name": "zkcredits", "version": env!("CARGO_PKG_VERSION") },
+        "payment": payment_description(&state),
+    }))
+}
+
+async fn metrics(State(state): State<Arc<NodeState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn healthz(State(state): State<Arc<NodeState>>) -> Json<Value> {
+    let roots = state.roots.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+    let block = state.store.cursor().ok().flatten().map(|c| c.number);
+    Json(json!({ "status": "ok", "chainBlock": block, "acceptedRoots": roots }))
+}

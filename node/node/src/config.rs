@@ -1,0 +1,300 @@
+//! The node's configuration: a TOML file (`node.example.toml` lists every key with its
+//! default), every key optional, validated once at start.
+
+use crate::NodeError;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::PathBuf};
+use zkcredits_primitives::{Fr, constants::TAG_EXIT, field::fr_from_dec};
+
+/// Everything a node is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// RocksDB data directory.
+    pub data_dir: PathBuf,
+    /// `providerId`, decimal: names this provider inside every request's `x`.
+    pub provider_id: String,
+    /// The escrow and the chain.
+    pub chain: ChainConfig,
+    /// The key that signs settlements and the set it belongs to.
+    pub signer: SignerConfig,
+    /// Circuit artifacts.
+    pub circuits: CircuitsConfig,
+    /// The provider's API the node fronts.
+    pub upstream: UpstreamConfig,
+    /// What requests cost.
+    pub pricing: PricingConfig,
+    /// Bounds on requests and on the work done per request.
+    pub limits: LimitsConfig,
+}
+
+/// The escrow and the chain it lives on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The deployment file `script/Deploy.s.sol` wrote.
+    pub deployment: PathBuf,
+    /// Blocks behind the head before the node applies a block.
+    pub confirmations: u64,
+    /// How often the node polls the chain.
+    pub poll_interval_ms: u64,
+    /// Most blocks read per `eth_getLogs`.
+    pub max_range: u64,
+    /// File holding the hex private key of the account that sends slashes. Empty: slashes are
+    /// recorded but not sent.
+    pub wallet_key_file: PathBuf,
+    /// Receives slash bounties. Empty: the wallet's address.
+    pub payout_address: String,
+}
+
+/// The settlement signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignerConfig {
+    /// The key file `zkcredits keys signer new` wrote.
+    pub key_file: PathBuf,
+    /// Every key of the signer set, in the escrow's signer-tree order, as `"x,y"` decimals.
+    /// Empty: the set is this node's key alone.
+    pub set: Vec<String>,
+}
+
+/// Circuit artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitsConfig {
+    /// The request circuit's verifying key (snarkjs JSON).
+    pub request_verifying_key: PathBuf,
+    /// Directory with the compiled circuits (`slash_js/slash.wasm`, `slash.r1cs`).
+    pub build_dir: PathBuf,
+    /// The slash proving key: a `.pk.bin` from `zkcredits circuits setup`, or a ceremony `.zkey`.
+    pub slash_proving_key: PathBuf,
+}
+
+/// The upstream API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL; request paths are appended (`/v1/chat/completions`).
+    pub url: String,
+    /// Bearer token sent upstream. Empty: none. Prefer the `ZKCREDITS_UPSTREAM_API_KEY`
+    /// environment variable.
+    pub api_key: String,
+    /// Seconds before an upstream call is abandoned (and settled with a full refund).
+    pub timeout_secs: u64,
+}
+
+/// Prices in token base units. A request's cost is rounded up to the smallest bucket that
+/// covers it, and is at most `C_MAX`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Charged for every request.
+    pub per_request: u64,
+    /// Per prompt token of the upstream's `usage`.
+    pub per_prompt_token: u64,
+    /// Per completion token of the upstream's `usage`.
+    pub per_completion_token: u64,
+    /// Charge classes in increasing order, each at most `C_MAX`. Empty: `C_MAX/128, C_MAX/64, …,
+    /// C_MAX/2, C_MAX`. Fewer classes leak fewer bits about a request through its refund.
+    pub buckets: Vec<u64>,
+}
+
+/// Bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Largest payment header accepted.
+    pub max_envelope_bytes: usize,
+    /// Length of the public time's rounding (`TIME_BUCKET`).
+    pub time_bucket_secs: u64,
+    /// How far the node's clock may be from a request's time bucket.
+    pub clock_tolerance_secs: u64,
+    /// Roots accepted: the newest this many, cut at the last slash.
+    pub root_window: usize,
+    /// Proofs waiting for verification before requests are refused as overloaded.
+    pub verify_queue: usize,
+    /// Threads verifying proofs. 0: one per core.
+    pub verify_workers: usize,
+    /// Most proofs checked in one batch.
+    pub verify_batch: usize,
+    /// Wait for the disk on every accepted request (survives power loss, costs an fsync).
+    pub sync_writes: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7787)),
+            data_dir: PathBuf::from("zkcredits-data"),
+            provider_id: "1".into(),
+            chain: ChainConfig::default(),
+            signer: SignerConfig::default(),
+            circuits: CircuitsConfig::default(),
+            upstream: UpstreamConfig::default(),
+            pricing: PricingConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            deployment: PathBuf::from("deployments/31337.json"),
+            confirmations: 2,
+            poll_interval_ms: 1_000,
+            max_range: 2_000,
+            wallet_key_file: PathBuf::new(),
+            payout_address: String::new(),
+        }
+    }
+}
+
+impl Default for SignerConfig {
+    fn default() -> Self {
+        Self { key_file: PathBuf::from("keys/signer.json"), set: Vec::new() }
+    }
+}
+
+impl Default for CircuitsConfig {
+    fn default() -> Self {
+        Self {
+            request_verifying_key: PathBuf::from(
+                "circuits/artifacts/request/verification_key.json",
+            ),
+            build_dir: PathBuf::from("build/circuits/main"),
+            slash_proving_key: PathBuf::from("build/keys/slash.pk.bin"),
+        }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self { url: "http://127.0.0.1:8000".into(), api_key: String::new(), timeout_secs: 300 }
+    }
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        Self { per_request: 0, per_prompt_token: 1, per_completion_token: 3, buckets: Vec::new() }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_envelope_bytes: 4 << 10,
+            time_bucket_secs: zkcredits_primitives::constants::DEFAULT_TIME_BUCKET,
+            clock_tolerance_secs: 300,
+            root_window: 32,
+            verify_queue: 1_024,
+            verify_workers: 0,
+            verify_batch: 16,
+            sync_writes: false,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &std::path::Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| NodeError::ConfigRead { path: path.to_owned(), source })?;
+        let config: Self = toml::from_str(&text)
+            .map_err(|e| NodeError::ConfigParse { path: path.to_owned(), reason: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that parsing cannot.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        self.provider_id()?;
+        let limits = &self.limits;
+        let positive = [
+            ("limits.max_body_bytes", limits.max_body_bytes as u64),
+            ("limits.max_envelope_bytes", limits.max_envelope_bytes as u64),
+            ("limits.time_bucket_secs", limits.time_bucket_secs),
+            ("limits.root_window", limits.root_window as u64),
+            ("limits.verify_queue", limits.verify_queue as u64),
+            ("limits.verify_batch", limits.verify_batch as u64),
+            ("chain.poll_interval_ms", self.chain.poll_interval_ms),
+            ("chain.max_range", self.chain.max_range),
+            ("upstream.timeout_secs", self.upstream.timeout_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(NodeError::ConfigValue { key, reason: "must be at least 1".into() });
+            }
+        }
+        if !self.pricing.buckets.windows(2).all(|w| w[0] < w[1]) {
+            return Err(NodeError::ConfigValue {
+                key: "pricing.buckets",
+                reason: "charge classes must be strictly increasing".into(),
+            });
+        }
+        if !(self.upstream.url.starts_with("http://") || self.upstream.url.starts_with("https://"))
+        {
+            return Err(NodeError::ConfigValue {
+                key: "upstream.url",
+                reason: format!("`{}` is not an http(s) URL", self.upstream.url),
+            });
+        }
+        Ok(())
+    }
+
+    /// The parsed `provider_id`.
+    pub fn provider_id(&self) -> Result<Fr, NodeError> {
+        let id = fr_from_dec(&self.provider_id).map_err(|_| NodeError::ConfigValue {
+            key: "provider_id",
+            reason: format!("`{}` is not a canonical decimal field element", self.provider_id),
+        })?;
+        if id == Fr::from(0u64) || id == Fr::from(TAG_EXIT) {
+            return Err(NodeError::ConfigValue {
+                key: "provider_id",
+                reason: "must be neither 0 nor TAG_EXIT (spec/01)".into(),
+            });
+        }
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_valid_and_lists_the_defaults() {
+        let example: NodeConfig =
+            toml::from_str(include_str!("../../../node.example.toml")).expect("example parses");
+        example.validate().expect("example is valid");
+        assert_eq!(example, NodeConfig::default());
+        let empty: NodeConfig = toml::from_str("").expect("every key is optional");
+        assert_eq!(empty, NodeConfig::default());
+    }
+
+    #[test]
+    fn bad_values_say_which_key() {
+        let cases = [
+            ("provider_id = \"0\"", "provider_id"),
+            ("provider_id = \"0x1\"", "provider_id"),
+            ("[limits]\nroot_window = 0", "limits.root_window"),
+            ("[pricing]\nbuckets = [5, 5]", "pricing.buckets"),
+            ("[upstream]\nurl = \"localhost:80\"", "upstream.url"),
+        ];
+        for (text, key) in cases {
+            let config: NodeConfig = toml::from_str(text).expect(text);
+            let err = config.validate().expect_err(text).to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let unknown = toml::from_str::<NodeConfig>("[limits]\nroot_windw = 3");
+        assert!(unknown.expect_err("typo").to_string().contains("root_windw"));
+    }
+}

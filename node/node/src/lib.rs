@@ -1,0 +1,373 @@
+//! The zkcredits provider node: it sits in front of a provider's API, accepts only requests
+//! paid with a valid, fresh, solvent ticket, serves each ticket once, signs the refund, and
+//! slashes whoever spends a ticket twice.
+//!
+//! ## Bird's eye view
+//!
+//! - [`config`]: the TOML configuration, every key defaulted (`node.example.toml`).
+//! - [`envelope`]: the payment envelope (proof, public signals, nonce) in the
+//!   `zkcredits-payment` header.
+//! - [`pipeline`]: the ordered checks of spec/05 ([`Rejection`] names each refusal), the
+//!   share written before serving, the settlement written before answering.
+//! - [`verify`]: the bounded, batching proof-verification pool.
+//! - [`upstream`] and [`pricing`]: forwarding, and metering from the upstream's `usage`.
+//! - [`settlement`]: the signed next state returned with every response.
+//! - [`slasher`]: recovered secrets stored, proven and submitted to the escrow.
+//! - [`api`]: the axum routes; [`metrics`]: Prometheus counters and histograms.
+//! - [`start`] wires it all: reads the deployment from the chain, follows the escrow's events
+//!   into RocksDB, serves until [`RunningNode::shutdown`].
+
+pub mod api;
+pub mod config;
+pub mod envelope;
+mod error;
+pub mod keys;
+pub mod metrics;
+pub mod pipeline;
+pub mod pricing;
+mod rejection;
+pub mod settlement;
+pub mod slasher;
+pub mod upstream;
+pub mod verify;
+
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use metrics::Metrics;
+pub use rejection::Rejection;
+
+use alloy::{
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use pipeline::{Deployed, NodeState};
+use slasher::{SlashSubmitter, Slasher};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{sync::watch, task::JoinHandle};
+use zkcredits_chain::{
+    ChainError, Deployment, Escrow,
+    follower::{Follower, FollowerConfig, SyncReport},
+};
+use zkcredits_primitives::{
+    constants::SIGNER_TREE_DEPTH, identity::Secret, merkle::FixedMerkleTree, rln,
+};
+use zkcredits_prover::{Verifier, encoding::verifying_key_from_json};
+use zkcredits_storage::{RocksStorage, Storage};
+
+/// Public signals of the request circuit.
+const REQUEST_PUBLIC_SIGNALS: usize = 10;
+
+/// Follows the escrow into the store, one step at a time, from the loop or on demand.
+struct ChainSync {
+    provider: DynProvider,
+    store: Arc<dyn Storage>,
+    follower: FollowerConfig,
+    state: Arc<NodeState>,
+    slasher: Arc<Slasher>,
+    step: tokio::sync::Mutex<()>,
+}
+
+impl ChainSync {
+    /// Syncs until caught up (or an error), then refreshes the roots and the signer root.
+    async fn catch_up(&self) -> Result<(), ChainError> {
+        let _one_at_a_time = self.step.lock().await;
+        let follower = Follower::new(&self.provider, &*self.store, self.follower);
+        loop {
+            let report = follower.sync_once().await?;
+            self.absorb(&report)?;
+            if report.applied_through.is_none() {
+                break;
+            }
+        }
+        let escrow = Escrow::new(self.follower.escrow, self.provider.clone());
+        let root = escrow.signer_root().await?;
+        *self.state.signer_root.write().unwrap_or_else(std::sync::PoisonError::into_inner) = root;
+        Ok(())
+    }
+
+    fn absorb(&self, report: &SyncReport) -> Result<(), ChainError> {
+        if let Some(block) = report.applied_through {
+            self.state.metrics.chain_block(block);
+        }
+        for conflict in &report.exit_conflicts {
+            let secret = conflict.others.iter().find_map(|other| {
+                rln::recover_secret(&other.share, &conflict.exit_share.share)
+                    .ok()
+                    .and_then(|k| Secret::new(k).ok())
+            });
+            if let Some(secret) = secret {
+                self.slasher.detected(
+                    secret,
+                    conflict.exit_share.share.nullifier,
+                    pipeline::unix_now(),
+                )?;
+            }
+        }
+        self.state.refresh_roots()?;
+        Ok(())
+    }
+
+    async fn run(&self, every: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.catch_up().await {
+                self.state.metrics.chain_error();
+                tracing::warn!("chain sync failed, serving from stored roots: {e}");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// A started node.
+pub struct RunningNode {
+    address: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+    chain: Arc<ChainSync>,
+    slasher: Arc<Slasher>,
+    store: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl RunningNode {
+    /// Where the API listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The node's storage.
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.store
+    }
+
+    /// Follows the chain up to its head now, rather than at the next poll.
+    pub async fn sync_chain(&self) -> Result<(), NodeError> {
+        Ok(self.chain.catch_up().await?)
+    }
+
+    /// Submits the pending slashes now.
+    pub async fn submit_slashes(&self) {
+        self.slasher.submit_pending().await;
+    }
+
+    /// Stops accepting connections, lets open requests finish, stops the background tasks.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        let served = self.server.await;
+        for task in self.background {
+            let _ = task.await;
+        }
+        match served {
+            Ok(result) => result.map_err(NodeError::Server),
+            Err(e) => Err(NodeError::Server(std::io::Error::other(e))),
+        }
+    }
+}
+
+fn value_error(key: &'static str, reason: impl Into<String>) -> NodeError {
+    NodeError::ConfigValue { key, reason: reason.into() }
+}
+
+fn read_wallet(path: &std::path::Path) -> Result<PrivateKeySigner, NodeError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| NodeError::KeyFile { path: path.to_owned(), reason: e.to_string() })?;
+    text.trim().parse().map_err(|_| NodeError::KeyFile {
+        path: path.to_owned(),
+        reason: "expected the hex private key of an Ethereum account".into(),
+    })
+}
+
+/// Starts a node: checks the deployment on chain against the config, opens the store, follows
+/// the chain to its head and serves the API.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    config.validate()?;
+    let provider_id = config.provider_id()?;
+    let deployment = Deployment::load(&config.chain.deployment)?;
+    let url =
+        config.chain.rpc_url.parse().map_err(|e| value_error("chain.rpc_url", format!("{e}")))?;
+    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let chain_id = provider.get_chain_id().await.map_err(ChainError::from)?;
+    if chain_id != deployment.chain_id {
+        return Err(NodeError::Deployment(format!(
+            "{} is chain {chain_id}, the deployment file names chain {}",
+            config.chain.rpc_url, deployment.chain_id
+        )));
+    }
+    let escrow = Escrow::new(deployment.escrow, provider.clone());
+    let scope = escrow.scope().await?;
+    if scope != rln::scope(chain_id, &deployment.escrow.0.0) {
+        return Err(NodeError::Deployment(format!(
+            "{} does not answer as a zkcredits escrow of this version",
+            deployment.escrow
+        )));
+    }
+    let parameters = escrow.parameters().await?;
+    let signer_root = escrow.signer_root().await?;
+    let deployed = Deployed {
+        chain_id,
+        escrow: deployment.escrow,
+        token: parameters.token,
+        scope,
+        c_max: parameters.cMax,
+    };
+
+    let signer = keys::read_signer_key(&config.signer.key_file)?;
+    let signers = if config.signer.set.is_empty() {
+        vec![signer.public_key()]
+    } else {
+        config
+            .signer
+            .set
+            .iter()
+            .map(|s| keys::public_key_from_str(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| value_error("signer.set", e))?
+    };
+    if !signers.contains(&signer.public_key()) {
+        return Err(value_error("signer.set", "does not contain this node's key"));
+    }
+    let leaves: Vec<_> = signers.iter().map(|k| k.signer_leaf()).collect();
+    let set_root = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &leaves)
+        .map_err(|e| value_error("signer.set", e.to_string()))?
+        .root();
+    if set_root != signer_root {
+        return Err(NodeError::Deployment(format!(
+            "the signer set (signer.set) has root {}, the escrow's signerRoot is {}: the operator \
+             sets it with setSignerRoot, or fix signer.set",
+            zkcredits_primitives::field::fr_to_dec(&set_root),
+            zkcredits_primitives::field::fr_to_dec(&signer_root),
+        )));
+    }
+
+    let vk_path = &config.circuits.request_verifying_key;
+    let vk_json: serde_json::Value = std::fs::read(vk_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            value_error(
+                "circuits.request_verifying_key",
+                format!("{} is not a readable verifying key JSON", vk_path.display()),
+            )
+        })?;
+    let verifier = Verifier::new(&verifying_key_from_json(&vk_json)?);
+    if verifier.public_count() != REQUEST_PUBLIC_SIGNALS {
+        return Err(value_error(
+            "circuits.request_verifying_key",
+            format!("has {} public inputs, the request circuit has 10", verifier.public_count()),
+        ));
+    }
+
+    let store: Arc<dyn Storage> =
+        Arc::new(RocksStorage::open(&config.data_dir, config.limits.sync_writes)?);
+    let metrics = Arc::new(Metrics::default());
+    let workers = match config.limits.verify_workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let pool = verify::VerificationPool::start(
+        verifier,
+        workers,
+        config.limits.verify_queue,
+        config.limits.verify_batch,
+        Arc::clone(&metrics),
+    );
+
+    let submitter = if config.chain.wallet_key_file.as_os_str().is_empty() {
+        tracing::warn!("no chain.wallet_key_file: double spends are recorded but not slashed");
+        None
+    } else {
+        let wallet = read_wallet(&config.chain.wallet_key_file)?;
+        let payout = if config.chain.payout_address.is_empty() {
+            wallet.address()
+        } else {
+            config.chain.payout_address.parse::<Address>().map_err(|_| {
+                value_error("chain.payout_address", "expected a 0x-prefixed 20-byte address")
+            })?
+        };
+        let (circuit, key) = slasher::load_slash_prover(
+            &config.circuits.build_dir,
+            &config.circuits.slash_proving_key,
+        )?;
+        Some(SlashSubmitter { wallet, payout, circuit: std::sync::Mutex::new(circuit), key })
+    };
+    let slasher = Arc::new(Slasher::new(
+        Arc::clone(&store),
+        config.chain.rpc_url.clone(),
+        deployment.escrow,
+        submitter,
+        Arc::clone(&metrics),
+    ));
+
+    let state = Arc::new(NodeState::new(
+        provider_id,
+        deployed,
+        signer_root,
+        signer,
+        signers,
+        pricing::Pricing::new(&config.pricing, deployed.c_max),
+        config.limits.clone(),
+        Arc::clone(&store),
+        pool,
+        Arc::clone(&metrics),
+        Arc::clone(&slasher),
+        upstream::Upstream::new(&config.upstream)?,
+    ));
+    state.refresh_roots()?;
+
+    let chain = Arc::new(ChainSync {
+        provider,
+        store: Arc::clone(&store),
+        follower: FollowerConfig {
+            escrow: deployment.escrow,
+            start_block: deployment.deployment_block,
+            confirmations: config.chain.confirmations,
+            max_range: config.chain.max_range,
+        },
+        state: Arc::clone(&state),
+        slasher: Arc::clone(&slasher),
+        step: tokio::sync::Mutex::new(()),
+    });
+    if let Err(e) = chain.catch_up().await {
+        tracing::warn!("initial chain sync failed, serving from stored roots: {e}");
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(NodeError::Server)?;
+    let address = listener.local_addr().map_err(NodeError::Server)?;
+    let (stop, stopped) = watch::channel(false);
+    let poll = Duration::from_millis(config.chain.poll_interval_ms);
+    let background = vec![
+        tokio::spawn({
+            let (chain, stopped) = (Arc::clone(&chain), stopped.clone());
+            async move { chain.run(poll, stopped).await }
+        }),
+        tokio::spawn({
+            let (slasher, stopped) = (Arc::clone(&slasher), stopped.clone());
+            async move { slasher.run(poll.max(Duration::from_secs(5)), stopped).await }
+        }),
+    ];
+    let mut shutdown = stopped;
+    let server = tokio::spawn(
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.changed().await;
+            })
+            .into_future(),
+    );
+    tracing::info!(%address, "zkcredits node serving");
+    Ok(RunningNode { address, stop, server, background, chain, slasher, store })
+}

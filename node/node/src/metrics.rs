@@ -1,0 +1,148 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+/// Every metric the node exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    served: Counter,
+    replayed: Counter,
+    rejected: Family<Reason, Counter>,
+    upstream_failures: Counter,
+    verification_seconds: Histogram,
+    batch_size: Histogram,
+    slashes: Family<Outcome, Counter>,
+    chain_block: Gauge,
+    chain_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("zkcredits");
+        let served = Counter::default();
+        let replayed = Counter::default();
+        let rejected = Family::<Reason, Counter>::default();
+        let upstream_failures = Counter::default();
+        let verification_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 12));
+        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 8));
+        let slashes = Family::<Outcome, Counter>::default();
+        let chain_block = Gauge::default();
+        let chain_errors = Counter::default();
+        registry.register("requests_served", "Paid requests served and settled", served.clone());
+        registry.register(
+            "requests_replayed",
+            "Requests answered with a stored settlement",
+            replayed.clone(),
+        );
+        registry.register(
+            "requests_rejected",
+            "Refused requests by reason (spec/05)",
+            rejected.clone(),
+        );
+        registry.register(
+            "upstream_failures",
+            "Upstream calls that failed (settled with a full refund)",
+            upstream_failures.clone(),
+        );
+        registry.register(
+            "proof_verification_seconds",
+            "Time per verification batch",
+            verification_seconds.clone(),
+        );
+        registry.register("proof_batch_size", "Proofs per verification batch", batch_size.clone());
+        registry.register("slashes", "Slashes by outcome", slashes.clone());
+        registry.register(
+            "chain_block",
+            "The newest block applied from the chain",
+            chain_block.clone(),
+        );
+        registry.register(
+            "chain_errors",
+            "Failed chain synchronisation steps",
+            chain_errors.clone(),
+        );
+        Self {
+            registry,
+            served,
+            replayed,
+            rejected,
+            upstream_failures,
+            verification_seconds,
+            batch_size,
+            slashes,
+            chain_block,
+            chain_errors,
+        }
+    }
+}
+
+impl Metrics {
+    /// A served request.
+    pub fn served(&self) {
+        self.served.inc();
+    }
+
+    /// A request answered from the settlement store.
+    pub fn replayed(&self) {
+        self.replayed.inc();
+    }
+
+    /// A refused request.
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// An upstream failure.
+    pub fn upstream_failed(&self) {
+        self.upstream_failures.inc();
+    }
+
+    /// One verification batch.
+    pub fn verified(&self, proofs: usize, seconds: f64) {
+        self.batch_size.observe(proofs as f64);
+        self.verification_seconds.observe(seconds);
+    }
+
+    /// A slash reached `outcome` (`detected`, `submitted`, `failed`).
+    pub fn slash(&self, outcome: &'static str) {
+        self.slashes.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// The chain follower applied `block`.
+    pub fn chain_block(&self, block: u64) {
+        self.chain_block.set(i64::try_from(block).unwrap_or(i64::MAX));
+    }
+
+    /// A chain step failed.
+    pub fn chain_error(&self) {
+        self.chain_errors.inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,327 @@
+//! The request pipeline (spec/05 §Checks): cheap checks first, the proof last, the share
+//! persisted before anything is served, the settlement persisted before it is returned.
+
+use crate::{
+    Metrics, Rejection,
+    config::LimitsConfig,
+    envelope::{PaymentEnvelope, request_digest},
+    pricing::Pricing,
+    settlement::Settlement,
+    slasher::Slasher,
+    upstream::Upstream,
+    verify::VerificationPool,
+};
+use alloy::primitives::Address;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, MutexGuard, RwLock},
+};
+use zkcredits_primitives::{
+    Fr,
+    babyjubjub::Point,
+    eddsa::{PrivateKey, PublicKey},
+    identity::Secret,
+    rln::{Share, recover_secret, request_x},
+};
+use zkcredits_storage::{ShareOrigin, ShareOutcome, Storage, StorageError, StoredShare};
+
+/// What the chain says about the deployment the node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployed {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The escrow.
+    pub escrow: Address,
+    /// The deposit token (zero: ETH).
+    pub token: Address,
+    /// `Poseidon(chainId, escrow)`.
+    pub scope: Fr,
+    /// `C_MAX`.
+    pub c_max: u64,
+}
+
+/// A request that passed every check: its share is stored and the node owes it a settlement.
+/// Dropping it without settling leaves the ticket to be settled with a full refund when the
+/// client asks again.
+#[derive(Debug)]
+pub struct Ticket {
+    node: Arc<NodeState>,
+    /// The ticket's nullifier.
+    pub nullifier: Fr,
+    /// The request's rerandomized state.
+    pub anon: Point,
+}
+
+impl Ticket {
+    /// Signs and persists the settlement for `charge`; the ticket is done.
+    pub fn settle(self, charge: u64) -> Result<Settlement, Rejection> {
+        self.node.persist_settlement(&self.nullifier, &self.anon, charge)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.node.inflight().remove(&self.nullifier);
+    }
+}
+
+/// What the pipeline decided for a request that is not refused.
+#[derive(Debug)]
+pub enum Admission {
+    /// Serve it.
+    Serve(Ticket),
+    /// The same request was served before: here is its settlement; do not serve again.
+    Replay(Settlement),
+}
+
+/// Everything the request path shares.
+pub struct NodeState {
+    pub(crate) provider_id: Fr,
+    pub(crate) deployed: Deployed,
+    pub(crate) signer: PrivateKey,
+    pub(crate) signers: Vec<PublicKey>,
+    pub(crate) pricing: Pricing,
+    pub(crate) limits: LimitsConfig,
+    pub(crate) store: Arc<dyn Storage>,
+    pub(crate) pool: VerificationPool,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) slasher: Arc<Slasher>,
+    pub(crate) upstream: Upstream,
+    /// The escrow's current signer root.
+    pub(crate) signer_root: RwLock<Fr>,
+    /// The accepted roots (spec/08 §Root window).
+    pub(crate) roots: RwLock<Vec<Fr>>,
+    /// Tickets being served right now.
+    inflight: Mutex<HashSet<Fr>>,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState").field("deployed", &self.deployed).finish_non_exhaustive()
+    }
+}
+
+fn internal(e: StorageError) -> Rejection {
+    tracing::error!("storage failed: {e}");
+    Rejection::Internal
+}
+
+/// Unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl NodeState {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        provider_id: Fr,
+        deployed: Deployed,
+        signer_root: Fr,
+        signer: PrivateKey,
+        signers: Vec<PublicKey>,
+        pricing: Pricing,
+        limits: LimitsConfig,
+        store: Arc<dyn Storage>,
+        pool: VerificationPool,
+        metrics: Arc<Metrics>,
+        slasher: Arc<Slasher>,
+        upstream: Upstream,
+    ) -> Self {
+        Self {
+            provider_id,
+            deployed,
+            signer,
+            signers,
+            pricing,
+            limits,
+            store,
+            pool,
+            metrics,
+            slasher,
+            upstream,
+            signer_root: RwLock::new(signer_root),
+            roots: RwLock::new(Vec::new()),
+            inflight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn inflight(&self) -> MutexGuard<'_, HashSet<Fr>> {
+        // The set stays consistent even if a holder panicked: each operation is one call.
+        self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Recomputes the root window from the store: the newest `root_window` roots, cut after
+    /// the newest root a slash produced (older roots still hold the slashed leaf).
+    pub(crate) fn refresh_roots(&self) -> Result<(), StorageError> {
+        let recent = self.store.recent_roots(self.limits.root_window)?;
+        let cut = recent.iter().position(|r| r.after_removal).map_or(recent.len(), |i| i + 1);
+        let window = recent[..cut].iter().map(|r| r.root).collect();
+        *self.roots.write().unwrap_or_else(std::sync::PoisonError::into_inner) = window;
+        Ok(())
+    }
+
+    fn check_time(&self, now: u64) -> Result<(), Rejection> {
+        let clock = unix_now();
+        let bucket = self.limits.time_bucket_secs;
+        let tolerance = self.limits.clock_tolerance_secs;
+        let floor = |t: u64| t - t % bucket;
+        let accepted = [
+            floor(clock.saturating_sub(tolerance)),
+            floor(clock),
+            floor(clock.saturating_add(tolerance)),
+        ];
+        if accepted.contains(&now) { Ok(()) } else { Err(Rejection::TimeOutOfRange { now, clock }) }
+    }
+
+    /// Runs every check on a paid request and, when it passes, stores its share.
+    pub async fn admit(
+        self: &Arc<Self>,
+        payment: Option<&[u8]>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<Admission, Rejection> {
+        let header = payment.ok_or(Rejection::PaymentRequired)?;
+        let envelope = PaymentEnvelope::decode(header, self.limits.max_envelope_bytes)
+            .map_err(|e| Rejection::MalformedEnvelope(e.0))?;
+        let s = envelope.statement;
+        if s.scope != self.deployed.scope {
+            return Err(Rejection::WrongScope);
+        }
+        if s.signer_root
+            != *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            return Err(Rejection::WrongSignerRoot);
+        }
+        if s.c_max != self.deployed.c_max {
+            return Err(Rejection::WrongCMax);
+        }
+        if !self.roots.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&s.root) {
+            return Err(Rejection::UnknownRoot);
+        }
+        self.check_time(s.now)?;
+        let x = request_x(
+            &self.provider_id,
+            &request_digest(method, path_and_query, body),
+            &envelope.nonce,
+        );
+        if x != s.x {
+            return Err(Rejection::XMismatch);
+        }
+
+        let share = Share { nullifier: s.nullifier, x, y: s.y };
+        let stored = self.store.shares(&s.nullifier).map_err(internal)?;
+        if stored.iter().any(|t| t.share.x == x) {
+            return self.replay(&s.nullifier);
+        }
+        // Two shares that recover a secret hashing to the nullifier are proof enough: no
+        // verification is spent on a cheater.
+        if let Some(rejection) = self.double_spend(&share, &stored)? {
+            return Err(rejection);
+        }
+
+        let valid = self
+            .pool
+            .verify(s.public_signals(), envelope.proof)
+            .await
+            .map_err(|_| Rejection::Overloaded)?;
+        if !valid {
+            return Err(Rejection::InvalidProof);
+        }
+
+        let record = StoredShare {
+            share,
+            received_at: unix_now(),
+            origin: ShareOrigin::Request { commitment: s.anon },
+        };
+        let outcome = {
+            let mut inflight = self.inflight();
+            let outcome = self.store.record_share(&record).map_err(internal)?;
+            if outcome == ShareOutcome::New {
+                inflight.insert(s.nullifier);
+            }
+            outcome
+        };
+        match outcome {
+            ShareOutcome::New => Ok(Admission::Serve(Ticket {
+                node: Arc::clone(self),
+                nullifier: s.nullifier,
+                anon: s.anon,
+            })),
+            ShareOutcome::Replay(_) => self.replay(&s.nullifier),
+            ShareOutcome::Conflict(others) => {
+                Err(self.double_spend(&share, &others)?.unwrap_or(Rejection::DoubleSpend))
+            }
+        }
+    }
+
+    /// When `share` and a stored share of its ticket reveal the secret, records the slash and
+    /// returns the refusal.
+    fn double_spend(
+        &self,
+        share: &Share,
+        stored: &[StoredShare],
+    ) -> Result<Option<Rejection>, Rejection> {
+        for other in stored {
+            let Ok(k) = recover_secret(&other.share, share) else { continue };
+            let Ok(secret) = Secret::new(k) else { continue };
+            self.slasher.detected(secret, share.nullifier, unix_now()).map_err(internal)?;
+            return Ok(Some(match other.origin {
+                ShareOrigin::Exit { .. } => Rejection::ExitedTicket,
+                _ => Rejection::DoubleSpend,
+            }));
+        }
+        Ok(None)
+    }
+
+    fn replay(&self, nullifier: &Fr) -> Result<Admission, Rejection> {
+        self.stored_settlement(nullifier)?.map(Admission::Replay).ok_or(Rejection::InProgress)
+    }
+
+    /// The settlement of a ticket this node took: stored, or made now with a full refund when
+    /// the node stopped between storing the share and settling (the request may or may not
+    /// have reached the upstream; the provider carries that risk, never the client).
+    /// `Err(InProgress)` while it is being served; `None` when the node took no such ticket.
+    pub fn stored_settlement(&self, nullifier: &Fr) -> Result<Option<Settlement>, Rejection> {
+        let inflight = self.inflight();
+        if inflight.contains(nullifier) {
+            return Err(Rejection::InProgress);
+        }
+        if let Some(bytes) = self.store.settlement(nullifier).map_err(internal)? {
+            return Settlement::from_bytes(&bytes).map(Some).map_err(|e| {
+                tracing::error!("stored settlement unreadable: {e}");
+                Rejection::Internal
+            });
+        }
+        let commitment =
+            self.store.shares(nullifier).map_err(internal)?.into_iter().find_map(|s| {
+                match s.origin {
+                    ShareOrigin::Request { commitment } => Some(commitment),
+                    _ => None,
+                }
+            });
+        drop(inflight);
+        commitment.map(|anon| self.persist_settlement(nullifier, &anon, 0)).transpose()
+    }
+
+    fn persist_settlement(
+        &self,
+        nullifier: &Fr,
+        anon: &Point,
+        charge: u64,
+    ) -> Result<Settlement, Rejection> {
+        let settlement =
+            Settlement::sign(&self.signer, *nullifier, anon, self.deployed.c_max, charge);
+        match self.store.put_settlement(nullifier, &settlement.to_bytes()) {
+            Ok(()) => Ok(settlement),
+            // Settled meanwhile (an interrupted ticket asked for twice): the first one stands.
+            Err(StorageError::SettlementConflict) => self
+                .store
+                .settlement(nullifier)
+                .map_err(internal)?
+                .and_then(|bytes| Settlement::from_bytes(&bytes).ok())
+                .ok_or(Rejection::Internal),
+            Err(e) => Err(internal(e)),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Why a request is refused. Each reason has a stable string shared by spec/05, the error
+//! body's `code`, the `reason` label of `zkcredits_requests_rejected_total` and the tests.
+
+use axum::http::StatusCode;
+
+/// A refused request, in the order the checks run (spec/05 §Checks).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The body is larger than `limits.max_body_bytes`.
+    #[error("the request body exceeds {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No payment header: the response describes how to pay.
+    #[error("this route is paid: send a proof in the `zkcredits-payment` header")]
+    PaymentRequired,
+    /// The payment header does not decode.
+    #[error("malformed payment envelope: {0}")]
+    MalformedEnvelope(String),
+    /// `scope` is not this deployment's.
+    #[error("the proof's scope is not this escrow's (another chain or escrow)")]
+    WrongScope,
+    /// `signerRoot` is not the escrow's.
+    #[error("the proof's signer root is not the escrow's current signer root")]
+    WrongSignerRoot,
+    /// `C_MAX` is not the escrow's.
+    #[error("the proof's C_MAX is not the escrow's")]
+    WrongCMax,
+    /// `root` is not in the root window.
+    #[error("the proof's tree root is not among the recent roots: prove against the newest root")]
+    UnknownRoot,
+    /// `now` is not the node's time bucket.
+    #[error("the proof's time {now} is not the current time bucket (node clock {clock})")]
+    TimeOutOfRange {
+        /// The proof's `now`.
+        now: u64,
+        /// The node's clock.
+        clock: u64,
+    },
+    /// `x` is not `Poseidon(providerId, payloadDigest, nonce)` of what was received.
+    #[error("x does not match this provider, the request bytes and the nonce")]
+    XMismatch,
+    /// The ticket was spent with another request: the deposit is being slashed.
+    #[error("this ticket was already spent on another request; the deposit will be slashed")]
+    DoubleSpend,
+    /// The ticket is the one an exit used: the deposit is being slashed.
+    #[error("this ticket was used by an exit; the deposit will be slashed")]
+    ExitedTicket,
+    /// The same request is being served right now.
+    #[error("this request is being served; fetch its settlement when it completes")]
+    InProgress,
+    /// The proof does not verify.
+    #[error("the request proof does not verify")]
+    InvalidProof,
+    /// The verification queue is full.
+    #[error("the node is overloaded; retry shortly")]
+    Overloaded,
+    /// The node failed (storage); nothing was served.
+    #[error("internal error; retry")]
+    Internal,
+}
+
+impl Rejection {
+    /// Every reason string, in check order.
+    pub const REASONS: [&'static str; 15] = [
+        "body_too_large",
+        "payment_required",
+        "malformed_envelope",
+        "wrong_scope",
+        "wrong_signer_root",
+        "wrong_c_max",
+        "unknown_root",
+        "time_out_of_range",
+        "x_mismatch",
+        "double_spend",
+        "exited_ticket",
+        "in_progress",
+        "invalid_proof",
+        "overloaded",
+        "internal",
+    ];
+
+    /// The stable reason string.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::PaymentRequired => "payment_required",
+            Self::MalformedEnvelope(_) => "malformed_envelope",
+            Self::WrongScope => "wrong_scope",
+            Self::WrongSignerRoot => "wrong_signer_root",
+            Self::WrongCMax => "wrong_c_max",
+            Self::UnknownRoot => "unknown_root",
+            Self::TimeOutOfRange { .. } => "time_out_of_range",
+            Self::XMismatch => "x_mismatch",
+            Self::DoubleSpend => "double_spend",
+            Self::ExitedTicket => "exited_ticket",
+            Self::InProgress => "in_progress",
+            Self::InvalidProof => "invalid_proof",
+            Self::Overloaded => "overloaded",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    pub const fn status(&self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+            Self::MalformedEnvelope(_)
+            | Self::WrongScope
+            | Self::WrongSignerRoot
+            | Self::WrongCMax
+            | Self::TimeOutOfRange { .. }
+            | Self::XMismatch
+            | Self::InvalidProof => StatusCode::BAD_REQUEST,
+            Self::UnknownRoot | Self::InProgress => StatusCode::CONFLICT,
+            Self::DoubleSpend | Self::ExitedTicket => StatusCode::FORBIDDEN,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The bounded proof-verification pool: worker threads take the proofs waiting in a bounded
+//! queue, up to `batch` at a time, and check them with one batched pairing check (random
+//! linear combination). A failed batch is re-checked proof by proof, so one bad proof costs
+//! its sender, never its neighbours. A full queue refuses at once instead of queueing forever.
+
+use crate::Metrics;
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::Proof;
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    time::Instant,
+};
+use tokio::sync::oneshot;
+use zkcredits_prover::Verifier;
+
+struct Job {
+    public: Vec<Fr>,
+    proof: Proof<Bn254>,
+    reply: oneshot::Sender<bool>,
+}
+
+/// The verification queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the verification queue is full")]
+pub struct Overloaded;
+
+/// Handle to the pool; the workers stop when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct VerificationPool {
+    queue: mpsc::SyncSender<Job>,
+}
+
+impl VerificationPool {
+    /// Starts `workers` threads (at least one) verifying against `verifier`, with `queue`
+    /// waiting proofs at most and batches of at most `batch`.
+    pub fn start(
+        verifier: Verifier,
+        workers: usize,
+        queue: usize,
+        batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let verifier = Arc::new(verifier);
+        for i in 0..workers.max(1) {
+            let (receiver, verifier, metrics) =
+                (Arc::clone(&receiver), Arc::clone(&verifier), Arc::clone(&metrics));
+            let spawned = std::thread::Builder::new()
+                .name(format!("zkcredits-verify-{i}"))
+                .spawn(move || work(&receiver, &verifier, batch.max(1), &metrics));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start verification thread {i}: {e}");
+            }
+        }
+        Self { queue: sender }
+    }
+
+    /// Verifies one proof; `Ok(false)` when it does not verify.
+    pub async fn verify(&self, public: Vec<Fr>, proof: Proof<Bn254>) -> Result<bool, Overloaded> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job { public, proof, reply }).map_err(|_| Overloaded)?;
+        // A worker that died without answering counts as a refusal, never as a pass.
+        Ok(answer.await.unwrap_or(false))
+    }
+}
+
+fn work(
+    receiver: &Mutex<mpsc::Receiver<Job>>,
+    verifier: &Verifier,
+    batch: usize,
+    metrics: &Metrics,
+) {
+    let mut rng = rand::thread_rng();
+    loop {
+        let jobs = {
+            let Ok(receiver) = receiver.lock() else { return };
+            let Ok(first) = receiver.recv() else { return };
+            let mut jobs = vec![first];
+            while jobs.len() < batch {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let started = Instant::now();
+        let batch_ok = jobs.len() > 1 && {
+            let items: Vec<_> = jobs.iter().map(|j| (j.public.clone(), j.proof.clone())).collect();
+            verifier.verify_batch(&items, &mut rng).is_ok()
+        };
+        let count = jobs.len();
+        for job in jobs {
+            let ok = batch_ok || verifier.verify(&job.public, &job.proof).is_ok();
+            // The requester may have gone away; nothing to do then.
+            let _ = job.reply.send(ok);
+        }
+        metrics.verified(count, started.elapsed().as_secs_f64());
+    }
+}
