@@ -12,12 +12,14 @@
 //!   depth, undoing reorged blocks and recording exit shares.
 //! - [`Deployment`]: the `deployments/<chainId>.json` file `script/Deploy.s.sol` writes.
 //! - [`proof`]: Groth16 proofs and field elements in the contract's encoding.
+//! - [`devnet`]: anvil with the escrow deployed by the deploy script, for tests and demos.
 //!
 //! This crate knows the contract's interface and, through `zkcredits-storage`'s traits, where
 //! chain state goes; nothing of circuits or networking.
 
 pub mod bindings;
 mod deployment;
+pub mod devnet;
 mod error;
 mod escrow;
 pub mod events;

@@ -5,7 +5,7 @@ mod common;
 
 use alloy::{primitives::U256, providers::Provider};
 use ark_bn254::Fr;
-use common::{Devnet, devnet, exit_statement, mine, prove_exit, prove_slash, secret};
+use common::{Devnet, devnet, exit_statement, prove_exit, prove_slash, secret};
 use zkcredits_chain::{
     ChainError,
     bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
@@ -21,7 +21,7 @@ use zkcredits_prover::inputs::ExitInputs;
 
 #[tokio::test]
 async fn deposit_then_slash_with_a_real_proof() {
-    let Devnet { anvil, deployment, provider, escrow } = &devnet();
+    let Devnet { anvil, deployment, provider, escrow, .. } = &devnet();
 
     // The scope the escrow computes is the one the primitives compute.
     let expected_scope = scope(31337, &deployment.escrow.0.0);
@@ -131,7 +131,7 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     );
     let delay = net.deployment.exit_delay;
     provider.raw_request::<_, i64>("evm_increaseTime".into(), (delay,)).await.expect("time");
-    mine(provider).await;
+    net.mine().await.expect("mine");
     let before = provider.get_balance(recipient).await.expect("balance");
     let finalized = escrow.finalize_exit(honest.commitment()).await.expect("finalize");
     assert_eq!(finalized.event.amount, amount);
@@ -167,7 +167,7 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     let record = escrow.deposit_record(cheater.commitment()).await.expect("record");
     assert_eq!(record.status, 4, "Slashed");
     provider.raw_request::<_, i64>("evm_increaseTime".into(), (delay,)).await.expect("time");
-    mine(provider).await;
+    net.mine().await.expect("mine");
     let cancelled = escrow.finalize_exit(cheater.commitment()).await;
     assert!(
         matches!(&cancelled, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::NoPendingExit(_))),

@@ -9,7 +9,7 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
 };
 use ark_bn254::Fr;
-use common::{Devnet, devnet, exit_statement, mine, prove_exit, secret};
+use common::{Devnet, devnet, exit_statement, prove_exit, secret};
 use zkcredits_chain::{
     ChainError,
     follower::{Follower, FollowerConfig},
@@ -60,8 +60,9 @@ async fn replays_follows_and_undoes_a_reorg() {
     let reverted: bool =
         net.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("revert");
     assert!(reverted);
-    let c = net.reconnect().deposit(secret(3).commitment(), amount).await.expect("deposit c").event;
-    mine(&net.provider).await;
+    let c =
+        net.escrow_as(0).deposit(secret(3).commitment(), amount).await.expect("deposit c").event;
+    net.mine().await.expect("mine");
     let report = follower.sync_once().await.expect("sync");
     assert!(report.rolled_back_to.is_some(), "{report:?}");
     let leaves = store.leaves().expect("leaves");
@@ -83,8 +84,8 @@ async fn applies_only_confirmed_blocks() {
     net.escrow.deposit(secret(4).commitment(), amount).await.expect("deposit");
     follower.sync_once().await.expect("sync");
     assert!(store.leaves().expect("leaves").is_empty(), "the deposit is not buried yet");
-    mine(&net.provider).await;
-    mine(&net.provider).await;
+    net.mine().await.expect("mine");
+    net.mine().await.expect("mine");
     let report = follower.sync_once().await.expect("sync");
     assert_eq!(report.events, 3, "the deployment's two events and the deposit");
     assert_eq!(store.leaves().expect("leaves").len(), 1);

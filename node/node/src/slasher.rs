@@ -67,6 +67,8 @@ pub struct Slasher {
     submitter: Option<SlashSubmitter>,
     metrics: Arc<Metrics>,
     wake: tokio::sync::Notify,
+    /// One submission pass at a time: two would race to slash one deposit.
+    pass: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Slasher {
@@ -84,7 +86,15 @@ impl Slasher {
         submitter: Option<SlashSubmitter>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, rpc_url, escrow, submitter, metrics, wake: tokio::sync::Notify::new() }
+        Self {
+            store,
+            rpc_url,
+            escrow,
+            submitter,
+            metrics,
+            wake: tokio::sync::Notify::new(),
+            pass: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Records the slash of the secret recovered from two shares of `nullifier` (unless one is
@@ -123,6 +133,7 @@ impl Slasher {
     /// One pass over the pending slashes.
     pub async fn submit_pending(&self) {
         let Some(submitter) = &self.submitter else { return };
+        let _one_pass = self.pass.lock().await;
         let pending = match self.store.slashes() {
             Ok(all) => all.into_iter().filter(|s| s.status == SlashStatus::Pending),
             Err(e) => {

@@ -99,3 +99,49 @@ fn work(
         metrics.verified(count, started.elapsed().as_secs_f64());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkcredits_prover::encoding::{proof_from_json, public_from_json, verifying_key_from_json};
+
+    fn vector() -> (Verifier, Vec<Fr>, Proof<Bn254>) {
+        let vector: serde_json::Value =
+            serde_json::from_str(include_str!("../../../spec/vectors/groth16/request.json"))
+                .expect("vector JSON");
+        let vk: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../circuits/artifacts/request/verification_key.json"
+        ))
+        .expect("vk JSON");
+        (
+            Verifier::new(&verifying_key_from_json(&vk).expect("vk")),
+            public_from_json(&vector["public_signals"]).expect("public"),
+            proof_from_json(&vector["proof"]).expect("proof"),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_isolate_a_bad_proof_and_a_full_queue_refuses() {
+        let (verifier, public, proof) = vector();
+        let mut wrong = public.clone();
+        wrong[9] += Fr::from(1u64);
+        let pool = VerificationPool::start(verifier.clone(), 1, 64, 8, Arc::default());
+        let answers = futures::future::join_all((0..16).map(|i| {
+            let public = if i == 5 { wrong.clone() } else { public.clone() };
+            pool.verify(public, proof.clone())
+        }))
+        .await;
+        for (i, answer) in answers.into_iter().enumerate() {
+            assert_eq!(answer, Ok(i != 5), "proof {i}");
+        }
+
+        // One slot, one worker, far more proofs at once than it can take: the rest are refused
+        // immediately rather than queued.
+        let small = VerificationPool::start(verifier, 1, 1, 1, Arc::default());
+        let answers =
+            futures::future::join_all((0..64).map(|_| small.verify(public.clone(), proof.clone())))
+                .await;
+        assert!(answers.contains(&Err(Overloaded)), "a full queue refuses");
+        assert!(answers.contains(&Ok(true)), "what was queued is verified");
+    }
+}

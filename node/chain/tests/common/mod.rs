@@ -2,18 +2,13 @@
 //! and real proofs under the dev keys the committed verifiers come from.
 #![allow(dead_code, unreachable_pub)]
 
-use alloy::{
-    network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
-    primitives::Address,
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
-};
+use alloy::primitives::Address;
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::Proof;
 use rand::SeedableRng;
-use std::{path::PathBuf, process::Command};
-use zkcredits_chain::{Deployment, Escrow, ExitRequest, proof::fr_to_u256};
+use std::path::PathBuf;
+pub use zkcredits_chain::devnet::Devnet;
+use zkcredits_chain::{ExitRequest, proof::fr_to_u256};
 use zkcredits_primitives::{
     constants::SIGNER_TREE_DEPTH, field::fr_from_be_bytes_mod_order, identity::Secret, rln::scope,
 };
@@ -25,35 +20,6 @@ use zkcredits_prover::{
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-pub fn tools_path() -> String {
-    let bin = workspace().join("node_modules/.bin");
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
-}
-
-/// Runs the deploy script against `anvil` and reads the deployment file it writes.
-pub fn deploy(anvil: &AnvilInstance) -> Deployment {
-    let dir = workspace().join("build/deployments");
-    std::fs::create_dir_all(&dir).expect("build/deployments is writable");
-    let file = dir.join(format!("test-{}.json", anvil.port()));
-    let key = format!("0x{}", alloy::hex::encode(anvil.keys()[0].to_bytes()));
-    let output = Command::new("forge")
-        .current_dir(workspace())
-        .env("PATH", tools_path())
-        .env("ZKCREDITS_DEPLOYMENT_FILE", &file)
-        .args(["script", "script/Deploy.s.sol", "--broadcast", "--rpc-url"])
-        .arg(anvil.endpoint())
-        .args(["--private-key", &key])
-        .output()
-        .expect("forge runs (make setup installs it)");
-    assert!(
-        output.status.success(),
-        "deploy failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Deployment::load(&file).expect("the script wrote the deployment")
 }
 
 /// The seed the committed verifiers' INSECURE dev keys come from.
@@ -74,49 +40,11 @@ pub fn secret(k: u64) -> Secret {
     Secret::new(Fr::from(k)).expect("non-zero")
 }
 
-/// A fresh anvil with the escrow deployed by the deploy script, and a wallet of dev account 0.
-pub struct Devnet {
-    pub anvil: AnvilInstance,
-    pub deployment: Deployment,
-    pub provider: DynProvider,
-    pub escrow: Escrow<DynProvider>,
-}
-
+/// A fresh anvil with the escrow deployed by the deploy script.
 pub fn devnet() -> Devnet {
-    let anvil = Anvil::new()
-        .path(workspace().join("node_modules/.bin/anvil"))
-        .try_spawn()
-        .expect("anvil starts (make setup installs it)");
-    let deployment = deploy(&anvil);
-    assert_eq!(deployment.chain_id, 31337);
-    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let escrow = Escrow::new(deployment.escrow, provider.clone());
-    Devnet { anvil, deployment, provider, escrow }
-}
-
-impl Devnet {
-    /// The escrow through a new wallet provider: its nonce cache starts from the chain, as
-    /// needed after `evm_revert` rewound the account's nonce.
-    pub fn reconnect(&self) -> Escrow<DynProvider> {
-        let signer: PrivateKeySigner = self.anvil.keys()[0].clone().into();
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(self.anvil.endpoint_url())
-            .erased();
-        Escrow::new(self.deployment.escrow, provider)
-    }
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(
-            workspace().join(format!("build/deployments/test-{}.json", self.anvil.port())),
-        );
-    }
+    let net = Devnet::start(&workspace(), &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(net.deployment.chain_id, 31337);
+    net
 }
 
 pub fn prove_slash(secret: Secret, receiver: Address) -> Proof<Bn254> {
@@ -140,11 +68,6 @@ pub fn exit_statement(
     exit.c_max = devnet.deployment.c_max.parse().expect("decimal");
     exit.recipient = recipient.0.0;
     exit
-}
-
-/// Mines one block.
-pub async fn mine(provider: &DynProvider) {
-    provider.raw_request::<_, String>("evm_mine".into(), ()).await.expect("mine");
 }
 
 /// A real exit proof of `exit` under the dev key, and the request the escrow takes with it.

@@ -1,0 +1,97 @@
+//! A small OpenAI-compatible upstream: it stands for the provider's business. It answers chat
+//! completions (streamed or not) with a `usage` derived from the request, echoes the generic
+//! route, sleeps when asked to, and counts every call by body.
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    http::header,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+pub struct Calls(Arc<Mutex<Vec<Bytes>>>);
+
+impl Calls {
+    /// How many calls carried exactly `body`.
+    pub fn count(&self, body: &[u8]) -> usize {
+        self.0.lock().expect("lock").iter().filter(|b| b.as_ref() == body).count()
+    }
+
+    /// Every call.
+    pub fn all(&self) -> Vec<Bytes> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+pub struct TestUpstream {
+    address: std::net::SocketAddr,
+    pub calls: Calls,
+}
+
+impl TestUpstream {
+    pub async fn start() -> Self {
+        let calls = Calls::default();
+        let state = calls.clone();
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { address, calls }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+/// Prompt tokens: bytes of the messages' content; completion tokens: fixed.
+pub const COMPLETION_TOKENS: u64 = 5;
+
+async fn chat(axum::extract::State(calls): axum::extract::State<Calls>, body: Bytes) -> Response {
+    calls.0.lock().expect("lock").push(body.clone());
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let prompt = request["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().map(|m| m["content"].as_str().map_or(0, str::len) as u64).sum());
+    if let Some(ms) = request["sleep_ms"].as_u64() {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    let usage = json!({"prompt_tokens": prompt, "completion_tokens": COMPLETION_TOKENS, "total_tokens": prompt + COMPLETION_TOKENS});
+    if request["stream"].as_bool() == Some(true) {
+        let chunks = [
+            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
+            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}),
+            json!({"object": "chat.completion.chunk", "choices": [], "usage": usage}),
+        ];
+        let mut text = String::new();
+        for chunk in chunks {
+            text.push_str(&format!("data: {chunk}\n\n"));
+        }
+        text.push_str("data: [DONE]\n\n");
+        return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from(text)).into_response();
+    }
+    Json(json!({
+        "object": "chat.completion",
+        "model": request["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+        "usage": usage,
+    }))
+    .into_response()
+}
+
+async fn embeddings(
+    axum::extract::State(calls): axum::extract::State<Calls>,
+    body: Bytes,
+) -> Json<Value> {
+    calls.0.lock().expect("lock").push(body);
+    Json(
+        json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}]}),
+    )
+}

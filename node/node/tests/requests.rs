@@ -1,0 +1,249 @@
+//! The node against a real anvil with the deployed escrow, real request proofs, RocksDB and a
+//! small OpenAI-compatible upstream: paid requests, replays, streaming, double spends slashed
+//! on chain, and every refusal with its reason.
+
+mod common;
+
+use alloy::providers::Provider;
+use common::{
+    Harness, PAYOUT_ACCOUNT, PROVIDER_ID, harness, now_bucket, prove_request, settlement_of,
+};
+use serde_json::Value;
+use std::time::Duration;
+use zkcredits_node::settlement::Settlement;
+use zkcredits_primitives::{Fr, field::fr_to_dec};
+use zkcredits_storage::SlashStatus;
+
+const CHAT: &str = "/v1/chat/completions";
+
+async fn json(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON body")
+}
+
+/// Asserts the status and the error code of a refusal.
+async fn refused(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body
+}
+
+/// The settlement event at the end of a streamed response.
+fn streamed_settlement(text: &str) -> Settlement {
+    let event = text
+        .split("\n\n")
+        .find_map(|e| e.strip_prefix("event: zkcredits.settlement\ndata: "))
+        .expect("a settlement event");
+    Settlement::from_bytes(event.as_bytes()).expect("settlement JSON")
+}
+
+async fn metrics(h: &Harness) -> String {
+    h.http.get(h.url("/metrics")).send().await.expect("metrics").text().await.expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are_slashed() {
+    let h = harness(|_| {}).await;
+    let c_max = h.c_max();
+    let mut alice = h.deposit(11, u128::from(c_max) * 10).await;
+    let mut bob = h.deposit(12, u128::from(c_max) * 10).await;
+
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#;
+    let unpaid = refused(h.send(CHAT, body, None).await, 402, "payment_required").await;
+    let payment = &unpaid["payment"];
+    assert_eq!(payment["scope"], h.net.deployment.scope);
+    assert_eq!(payment["cMax"], c_max.to_string());
+    assert_eq!(payment["signerRoot"], h.net.deployment.signer_root);
+    assert_eq!(payment["providerId"], PROVIDER_ID.to_string());
+    assert_eq!(payment["chainId"], 31337);
+    assert_eq!(payment["header"], "zkcredits-payment");
+
+    // Ticket 0 from the genesis state.
+    let paid = alice.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    let settlement = settlement_of(&response);
+    let reply = json(response).await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "Hello");
+    // 11 prompt tokens at 1 and 5 completion tokens at 3 cost 26: the smallest class, C_MAX/128.
+    assert_eq!((settlement.charge, settlement.refund), (c_max >> 7, c_max - (c_max >> 7)));
+    alice.apply(&h, &paid, &settlement);
+    assert_eq!(h.upstream.calls.count(body), 1);
+
+    // The same request again: its settlement, and the upstream is not called again.
+    let replay = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(settlement_of(&replay), settlement);
+    let replay = refused(replay, 409, "replayed_request").await;
+    assert_eq!(Settlement::from_json(&replay["settlement"]).expect("settlement"), settlement);
+    assert_eq!(h.upstream.calls.count(body), 1, "served once");
+    let nullifier = fr_to_dec(&paid.envelope.statement.nullifier);
+    let fetched =
+        h.http.get(h.url(&format!("/v1/settlements/{nullifier}"))).send().await.expect("answer");
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(Settlement::from_json(&json(fetched).await).expect("settlement"), settlement);
+    let unknown = h.http.get(h.url("/v1/settlements/12345")).send().await.expect("answer");
+    refused(unknown, 404, "unknown_nullifier").await;
+
+    // Ticket 1 from the signed state, streamed.
+    let stream_body = br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+    let paid_stream = alice.pay(&h, CHAT, stream_body);
+    let response = h.send(CHAT, stream_body, Some(&paid_stream.envelope)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.expect("stream");
+    assert!(text.contains(r#""content":"Hel""#) && text.contains("data: [DONE]"), "{text}");
+    let streamed = streamed_settlement(&text);
+    assert_eq!(streamed.charge, c_max >> 7);
+    let before_ticket_1 = alice.clone();
+    alice.apply(&h, &paid_stream, &streamed);
+    assert_eq!(alice.state.opening.index, 2);
+
+    // Bob proves against today's root; he sends it after the slash below.
+    let bob_body = br#"{"messages":[{"role":"user","content":"bob"}]}"#;
+    let bob_early = bob.pay(&h, CHAT, bob_body);
+
+    // Alice spends ticket 1 again on another request: refused, recovered, slashed.
+    let payout = h.net.anvil.addresses()[PAYOUT_ACCOUNT];
+    let balance_before = h.net.provider.get_balance(payout).await.expect("balance");
+    let other = br#"{"model":"m","messages":[{"role":"user","content":"something else"}]}"#;
+    let cheat = before_ticket_1.pay(&h, CHAT, other);
+    assert_eq!(cheat.envelope.statement.nullifier, paid_stream.envelope.statement.nullifier);
+    refused(h.send(CHAT, other, Some(&cheat.envelope)).await, 403, "double_spend").await;
+    assert_eq!(h.upstream.calls.count(other), 0, "a double spend is never served");
+
+    h.node.submit_slashes().await;
+    let slashes = h.node.store().slashes().expect("slashes");
+    assert_eq!(slashes.len(), 1);
+    assert_eq!(slashes[0].identity, alice.secret.commitment());
+    assert!(matches!(slashes[0].status, SlashStatus::Done { .. }), "{:?}", slashes[0].status);
+    let record = h.net.escrow.deposit_record(alice.secret.commitment()).await.expect("record");
+    assert_eq!(record.status, 4, "Slashed");
+    let bounty: u128 = h.net.deployment.slash_bounty.parse().expect("decimal");
+    let balance_after = h.net.provider.get_balance(payout).await.expect("balance");
+    assert_eq!(balance_after - balance_before, alloy::primitives::U256::from(bounty));
+
+    // The slash removed Alice's leaf: roots from before it leave the window at once.
+    h.node.sync_chain().await.expect("sync");
+    refused(h.send(CHAT, bob_body, Some(&bob_early.envelope)).await, 409, "unknown_root").await;
+    let bob_again = bob.pay(&h, CHAT, bob_body);
+    let response = h.send(CHAT, bob_body, Some(&bob_again.envelope)).await;
+    assert_eq!(response.status(), 200);
+    bob.apply(&h, &bob_again, &settlement_of(&response));
+    // Alice's leaf is gone: no membership proof of hers exists any more.
+    let (gone, _) = alice.inputs(&h, CHAT, body, now_bucket());
+    assert!(h.request_prover.prove(gone.circom_inputs(4)).is_err());
+
+    let metrics = metrics(&h).await;
+    for line in [
+        "zkcredits_requests_served_total 3",
+        "zkcredits_requests_replayed_total 1",
+        r#"zkcredits_requests_rejected_total{reason="double_spend"} 1"#,
+        r#"zkcredits_requests_rejected_total{reason="unknown_root"} 1"#,
+        r#"zkcredits_slashes_total{outcome="submitted"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_refuses_with_its_reason_and_stores_nothing() {
+    let h = harness(|c| c.limits.max_body_bytes = 2_048).await;
+    let c_max = h.c_max();
+    let user = h.deposit(21, u128::from(c_max) * 10).await;
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"check me"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+
+    refused(h.send(CHAT, &[b' '; 4_096], Some(&paid.envelope)).await, 413, "body_too_large").await;
+    let garbage = h
+        .http
+        .post(h.url(CHAT))
+        .header("zkcredits-payment", "not base64!")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("answer");
+    refused(garbage, 400, "malformed_envelope").await;
+
+    type Tamper = fn(&mut zkcredits_node::envelope::PaymentEnvelope);
+    let cases: [(Tamper, u16, &str); 7] = [
+        (|e| e.statement.scope += Fr::from(1u64), 400, "wrong_scope"),
+        (|e| e.statement.signer_root += Fr::from(1u64), 400, "wrong_signer_root"),
+        (|e| e.statement.c_max += 1, 400, "wrong_c_max"),
+        (|e| e.statement.root += Fr::from(1u64), 409, "unknown_root"),
+        (|e| e.statement.now -= 2 * 3_600, 400, "time_out_of_range"),
+        (|e| e.nonce += Fr::from(1u64), 400, "x_mismatch"),
+        (|e| e.statement.y += Fr::from(1u64), 400, "invalid_proof"),
+    ];
+    for (tamper, status, code) in cases {
+        let mut envelope = paid.envelope.clone();
+        tamper(&mut envelope);
+        refused(h.send(CHAT, body, Some(&envelope)).await, status, code).await;
+    }
+    // The body the proof covers is what is hashed: another body does not match x.
+    refused(h.send(CHAT, b"{}", Some(&paid.envelope)).await, 400, "x_mismatch").await;
+    assert!(h.upstream.calls.all().is_empty(), "nothing refused reached the upstream");
+
+    // Nothing was stored by the refusals: the genuine request is served.
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+
+    // An exit spends the exit ticket; reusing that ticket for a request is caught and slashed.
+    let carol = h.deposit(22, u128::from(c_max) * 3).await;
+    let (exit, proof) = carol.exit(&h, h.net.anvil.addresses()[5]);
+    h.net.escrow.request_exit(&exit, &proof).await.expect("exit requested");
+    h.node.sync_chain().await.expect("sync");
+    let reuse = carol.pay(&h, CHAT, body);
+    refused(h.send(CHAT, body, Some(&reuse.envelope)).await, 403, "exited_ticket").await;
+    h.node.submit_slashes().await;
+    let record = h.net.escrow.deposit_record(carol.secret.commitment()).await.expect("record");
+    assert_eq!(record.status, 4, "slashed while exiting");
+
+    // A replay while the first request is still being served.
+    let dave = h.deposit(23, u128::from(c_max) * 3).await;
+    let slow = br#"{"sleep_ms":1500,"messages":[]}"#;
+    let paid_slow = dave.pay(&h, CHAT, slow);
+    let (first, second) = tokio::join!(h.send(CHAT, slow, Some(&paid_slow.envelope)), async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        h.send(CHAT, slow, Some(&paid_slow.envelope)).await
+    });
+    refused(second, 409, "in_progress").await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(h.upstream.calls.count(slow), 1);
+
+    // The generic route forwards under /proxy and charges per request.
+    let mut erin = h.deposit(24, u128::from(c_max)).await;
+    let embed = br#"{"input":"x"}"#;
+    let (inputs, nonce) = erin.inputs(&h, "/proxy/v1/embeddings", embed, now_bucket());
+    let paid_embed = prove_request(&h, &inputs, nonce);
+    let response = h.send("/proxy/v1/embeddings", embed, Some(&paid_embed.envelope)).await;
+    assert_eq!(response.status(), 200);
+    let settlement = settlement_of(&response);
+    assert_eq!(settlement.charge, 0, "per_request is 0 by default");
+    assert_eq!(json(response).await["object"], "list");
+    erin.apply(&h, &paid_embed, &settlement);
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insolvent_and_expired_tickets_cannot_be_proven() {
+    let h = harness(|_| {}).await;
+    let c_max = h.c_max();
+    // A deposit of exactly C_MAX pays one request; after a charge, a second one is insolvent.
+    let mut user = h.deposit(31, u128::from(c_max)).await;
+    let body = br#"{"messages":[{"role":"user","content":"one"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    user.apply(&h, &paid, &settlement_of(&response));
+    let (insolvent, _) = user.inputs(&h, CHAT, body, now_bucket());
+    assert!(
+        h.request_prover.prove(insolvent.circom_inputs(4)).is_err(),
+        "(n+1)·C_MAX > D + R has no witness"
+    );
+    // An expired note: no proof with now ≥ E exists, and an older now is refused by the clock.
+    let (mut expired, _) = user.inputs(&h, CHAT, body, now_bucket());
+    expired.now = user.expiry - user.expiry % 3_600 + 3_600;
+    assert!(h.request_prover.prove(expired.circom_inputs(4)).is_err(), "now ≥ E has no witness");
+    h.node.shutdown().await.expect("clean shutdown");
+}
