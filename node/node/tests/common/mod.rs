@@ -316,8 +316,13 @@ impl User {
 
 /// Proves `inputs` and wraps the proof in an envelope.
 pub fn prove_request(h: &Harness, inputs: &RequestInputs, nonce: Fr) -> Paid {
+    prove_with(&h.request_prover, inputs, nonce)
+}
+
+/// As [`prove_request`], with a given prover (one per thread).
+pub fn prove_with(prover: &Prover, inputs: &RequestInputs, nonce: Fr) -> Paid {
     let (proof, public) =
-        h.request_prover.prove(inputs.circom_inputs(SIGNER_TREE_DEPTH)).expect("request proves");
+        prover.prove(inputs.circom_inputs(SIGNER_TREE_DEPTH)).expect("request proves");
     assert_eq!(public, inputs.public_signals());
     let statement = RequestStatement {
         root: public[0],

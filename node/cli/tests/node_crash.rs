@@ -1,0 +1,168 @@
+//! Crash safety of `zkcredits node`: the real binary is killed with SIGKILL at random points
+//! while requests are in flight, 20 times, and restarted on the same data directory. Every
+//! request that got a 2xx keeps its share and settlement; no ticket reaches the upstream twice.
+
+#[path = "../../node/tests/common/mod.rs"]
+mod common;
+
+use common::{Harness, Paid, Prover, User, node_config, settlement_of};
+use rand::{Rng, SeedableRng};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+use zkcredits_node::settlement::Settlement;
+use zkcredits_storage::{RocksStorage, SettlementStore, ShareStore};
+
+const ROUNDS: usize = 20;
+const PER_ROUND: usize = 2;
+const CHAT: &str = "/v1/chat/completions";
+
+/// Starts the binary and waits for its "listening" line.
+fn spawn_node(config: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkcredits"))
+        .args(["node", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let url = line
+        .trim()
+        .strip_prefix("zkcredits node listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
+    // One in-process node to deposit through and to read the tree from; the binary under test
+    // gets its own data directory.
+    let h: Harness = common::harness(|_| {}).await;
+    let c_max = h.c_max();
+    let mut users: Vec<User> = Vec::new();
+    for i in 0..ROUNDS * PER_ROUND {
+        users.push(h.deposit(1_000 + i as u64, u128::from(c_max) * 2).await);
+    }
+    let bodies: Vec<Vec<u8>> = (0..users.len())
+        .map(|i| {
+            let sleep = (i * 37) % 250;
+            format!(
+                r#"{{"sleep_ms":{sleep},"messages":[{{"role":"user","content":"crash {i}"}}]}}"#
+            )
+            .into_bytes()
+        })
+        .collect();
+    // Genesis tickets do not depend on settlements: prove them all first, on two threads.
+    let paid: Vec<Paid> = std::thread::scope(|scope| {
+        let halves: Vec<_> = (0..2)
+            .map(|part| {
+                let (users, bodies, h) = (&users, &bodies, &h);
+                scope.spawn(move || {
+                    let prover = Prover::load("request");
+                    (part..users.len())
+                        .step_by(2)
+                        .map(|i| {
+                            let (inputs, nonce) =
+                                users[i].inputs(h, CHAT, &bodies[i], common::now_bucket());
+                            (i, common::prove_with(&prover, &inputs, nonce))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Paid)> =
+            halves.into_iter().flat_map(|t| t.join().expect("prover thread")).collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, p)| p).collect()
+    });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = node_config(&h.net, dir.path(), &h.upstream.url());
+    let config_file = dir.path().join("node.toml");
+    std::fs::write(&config_file, toml::to_string(&config).expect("TOML")).expect("config file");
+    let client = reqwest::Client::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xc0ffee);
+    let mut answered: Vec<(usize, Settlement)> = Vec::new();
+
+    for round in 0..ROUNDS {
+        let (mut child, url) = spawn_node(&config_file);
+        let batch: Vec<usize> = (round * PER_ROUND..(round + 1) * PER_ROUND).collect();
+        let sends = batch.iter().map(|&i| {
+            client
+                .post(format!("{url}{CHAT}"))
+                .header("content-type", "application/json")
+                .header("zkcredits-payment", paid[i].envelope.encode())
+                .body(bodies[i].clone())
+                .send()
+        });
+        let kill_after = Duration::from_millis(rng.gen_range(0..600));
+        let requests = futures::future::join_all(sends);
+        tokio::pin!(requests);
+        let responses = tokio::select! {
+            responses = &mut requests => Some(responses),
+            () = tokio::time::sleep(kill_after) => None,
+        };
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        let responses = match responses {
+            Some(responses) => responses,
+            // Requests still open when the node died fail; those already answered count.
+            None => requests.await,
+        };
+        for (&i, response) in batch.iter().zip(responses) {
+            if let Ok(response) = response
+                && response.status().is_success()
+            {
+                answered.push((i, settlement_of(&response)));
+            }
+        }
+
+        // What a 2xx promised is on disk.
+        let store = RocksStorage::open(&config.data_dir, false).expect("reopens after SIGKILL");
+        for (i, settlement) in &answered {
+            let nullifier = paid[*i].envelope.statement.nullifier;
+            assert!(!store.shares(&nullifier).expect("read").is_empty(), "share of request {i}");
+            let stored = store.settlement(&nullifier).expect("read").expect("settlement kept");
+            assert_eq!(&Settlement::from_bytes(&stored).expect("decodes"), settlement);
+        }
+    }
+
+    // One more life: every request sent so far, sent again, is answered from storage.
+    let (mut child, url) = spawn_node(&config_file);
+    for (i, p) in paid.iter().enumerate() {
+        let response = client
+            .post(format!("{url}{CHAT}"))
+            .header("content-type", "application/json")
+            .header("zkcredits-payment", p.envelope.encode())
+            .body(bodies[i].clone())
+            .send()
+            .await
+            .expect("answer");
+        let status = response.status().as_u16();
+        if let Some((_, settlement)) = answered.iter().find(|(j, _)| *j == i) {
+            assert_eq!(status, 409, "request {i} was served; a replay is not");
+            assert_eq!(&settlement_of(&response), settlement);
+        } else {
+            // Never answered: served now if its share never reached the disk, or settled with
+            // a full refund if the node died while serving it. Either way, settled once.
+            assert!(status == 200 || status == 409, "request {i}: {status}");
+            let settlement = settlement_of(&response);
+            let s = &p.envelope.statement;
+            settlement.verify(&s.nullifier, &s.anon, c_max).expect("valid settlement");
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    for (i, body) in bodies.iter().enumerate() {
+        assert!(h.upstream.calls.count(body) <= 1, "request {i} reached the upstream twice");
+    }
+    assert!(!answered.is_empty(), "some requests completed between kills");
+    eprintln!("{} of {} requests answered before a kill", answered.len(), paid.len());
+}
