@@ -159,3 +159,25 @@ test("lean imt: roots with the lifting rule, proofs and removal by zeroing", () 
   const signers = [...v.signer_tree.leaves, ...Array(16 - v.signer_tree.leaves.length).fill("0")];
   assert.equal(rootOf(signers), v.signer_tree.root);
 });
+
+test("request flow: payload digests, x, the envelope encoding and a settlement", () => {
+  const v = load("request-flow.json");
+  for (const r of v.requests) {
+    const bytes = Buffer.concat([Buffer.from(`${r.method} ${r.path_and_query}\n`), hexBytes(r.body_hex)]);
+    assert.equal(sha256Fr(bytes).toString(), r.payload_digest);
+    assert.equal(hash([v.provider_id, r.payload_digest, v.nonce]), r.x);
+  }
+  const envelope = JSON.parse(Buffer.from(v.envelope.header, "base64url").toString("utf8"));
+  assert.deepEqual(envelope, v.envelope.json);
+
+  const s = v.settlement;
+  assert.deepEqual(JSON.parse(Buffer.from(s.header, "base64url").toString("utf8")), s.json);
+  assert.equal(BigInt(s.json.charge) + BigInt(s.json.refund), BigInt(s.c_max));
+  const gens = Object.fromEntries(load("babyjubjub.json").generators.map((g) => [g.name, pt(g.point)]));
+  const next = [pt(s.anon), mul(gens.G, s.json.refund), gens.N].reduce((a, b) => babyjub.addPoint(a, b));
+  assert.deepEqual(ptDec(next), s.json.next);
+  const pub = eddsa.prv2pub(hexBytes(s.signer_private_key));
+  assert.deepEqual(ptDec(pub), s.json.signer);
+  const sig = { R8: pt(s.json.signature.r8), S: BigInt(s.json.signature.s) };
+  assert.ok(eddsa.verifyPoseidon(F.e(BigInt(hash([s.json.next.x, s.json.next.y]))), sig, pub));
+});

@@ -81,6 +81,7 @@ pub(crate) fn generate() -> eyre::Result<Vec<(&'static str, String)>> {
         ("state.json", state_vectors()?),
         ("lean_imt.json", lean_imt_vectors()?),
         ("rln.json", rln_vectors()?),
+        ("request-flow.json", request_flow_vectors()?),
     ];
     files
         .into_iter()
@@ -381,6 +382,119 @@ fn rln_vectors() -> eyre::Result<Value> {
     Ok(json!({
         "description": "Identity, leaf, scope, RLN slope/nullifier/shares for two requests on one ticket, the recovered secret, and the exit message point",
         "cases": cases,
+    }))
+}
+
+/// The node's wire encodings (spec/05): request digests and `x`, a payment envelope, a signed
+/// settlement, charge classes.
+fn request_flow_vectors() -> eyre::Result<Value> {
+    use ark_ec::PrimeGroup;
+    use zkcredits_node::{
+        config::PricingConfig,
+        envelope::{PaymentEnvelope, RequestStatement, request_digest},
+        pricing::{Pricing, Usage},
+        settlement::Settlement,
+    };
+
+    let provider_id = fe("request-flow/provider");
+    let nonce = fe("request-flow/nonce");
+    let requests = [
+        (
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"m","messages":[{"role":"user","content":"hello"}]}"#,
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"m","messages":[{"role":"user","content":"hello"}],"stream":true}"#,
+        ),
+        ("GET", "/proxy/v1/models?limit=2", ""),
+    ];
+    let digests: Vec<Value> = requests
+        .iter()
+        .map(|(method, path, body)| {
+            let digest = request_digest(method, path, body.as_bytes());
+            json!({
+                "method": method,
+                "path_and_query": path,
+                "body_hex": hex(body.as_bytes()),
+                "payload_digest": dec(&digest),
+                "x": dec(&request_x(&provider_id, &digest, &nonce)),
+            })
+        })
+        .collect();
+
+    // An encoding vector: the proof points are fixed multiples of the generators, not a proof.
+    let proof = ark_groth16::Proof::<ark_bn254::Bn254> {
+        a: (ark_bn254::G1Projective::generator() * ark_bn254::Fr::from(2u64)).into(),
+        b: (ark_bn254::G2Projective::generator() * ark_bn254::Fr::from(3u64)).into(),
+        c: (ark_bn254::G1Projective::generator() * ark_bn254::Fr::from(5u64)).into(),
+    };
+    let anon = Generators::get().h.mul_scalar(&deterministic_scalar("request-flow/anon"));
+    let c_max = 100_000_000_000_000u64;
+    let envelope = PaymentEnvelope {
+        proof,
+        nonce,
+        statement: RequestStatement {
+            root: fe("request-flow/root"),
+            scope: scope(31337, &[0x42; 20]),
+            signer_root: fe("request-flow/signer-root"),
+            c_max,
+            now: 1_900_000_800,
+            x: request_x(
+                &provider_id,
+                &request_digest("POST", "/v1/chat/completions", b"{}"),
+                &nonce,
+            ),
+            anon,
+            nullifier: fe("request-flow/nullifier"),
+            y: fe("request-flow/y"),
+        },
+    };
+    let header = envelope.encode();
+    let envelope_json: Value = serde_json::from_slice(&base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &header,
+    )?)?;
+
+    let key = PrivateKey::from_bytes(fr_to_be_bytes(&fe("request-flow/signer")));
+    let settlement = Settlement::sign(&key, envelope.statement.nullifier, &anon, c_max, c_max >> 7);
+    let settlement_json = settlement.to_json();
+    let settlement_header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        settlement_json.to_string(),
+    );
+
+    let pricing = Pricing::new(&PricingConfig::default(), 1_024);
+    let charges: Vec<Value> = [None, Some((0, 0)), Some((10, 5)), Some((300, 100))]
+        .into_iter()
+        .map(|usage: Option<(u64, u64)>| {
+            let charge = pricing.charge(usage.map(|(prompt_tokens, completion_tokens)| Usage {
+                prompt_tokens,
+                completion_tokens,
+            }));
+            json!({
+                "usage": usage.map(|(p, c)| json!({"prompt_tokens": p, "completion_tokens": c})),
+                "charge": charge.to_string(),
+            })
+        })
+        .collect();
+
+    Ok(json!({
+        "description": "spec/05 encodings: payloadDigest and x of requests; a payment envelope (header value and its JSON; the proof points are fixed generator multiples, not a valid proof); a settlement signed by a fixed key (the refund, the next state A' = A_anon + refund·G + N, the signature); charges under the default classes for C_MAX = 1024 at 1 per prompt and 3 per completion token",
+        "provider_id": dec(&provider_id),
+        "nonce": dec(&nonce),
+        "requests": digests,
+        "envelope": { "header": header, "json": envelope_json },
+        "settlement": {
+            "signer_private_key": hex(key.as_bytes()),
+            "anon": point(&anon),
+            "c_max": c_max.to_string(),
+            "json": settlement_json,
+            "header": settlement_header,
+        },
+        "pricing": { "c_max": "1024", "buckets": pricing.buckets().iter().map(u64::to_string).collect::<Vec<_>>(), "charges": charges },
     }))
 }
 
