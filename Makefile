@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: abi abi-check gas test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: abi abi-check bench-node gas test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -68,6 +68,11 @@ abi-check:
 	@forge inspect CreditEscrow abi --json | diff -q - node/chain/abi/CreditEscrow.json >/dev/null \
 		|| { echo "node/chain/abi/CreditEscrow.json differs from the contract: run make abi and commit it"; exit 1; }
 	@echo "escrow ABI matches"
+
+## bench-node: requests per second through one node and the latency it adds (real anvil and
+## proofs; the proofs are made once and cached in ~/.cache/zkcredits/bench)
+bench-node: circuits
+	$(CARGO) bench --locked -p zkcredits-node --bench throughput
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:

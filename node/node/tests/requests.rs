@@ -148,7 +148,11 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_check_refuses_with_its_reason_and_stores_nothing() {
-    let h = harness(|c| c.limits.max_body_bytes = 2_048).await;
+    let h = harness(|c| {
+        c.limits.max_body_bytes = 2_048;
+        c.upstream.timeout_secs = 3;
+    })
+    .await;
     let c_max = h.c_max();
     let user = h.deposit(21, u128::from(c_max) * 10).await;
     let body = br#"{"model":"m","messages":[{"role":"user","content":"check me"}]}"#;
@@ -210,6 +214,16 @@ async fn every_check_refuses_with_its_reason_and_stores_nothing() {
     refused(second, 409, "in_progress").await;
     assert_eq!(first.status(), 200);
     assert_eq!(h.upstream.calls.count(slow), 1);
+
+    // An upstream that does not answer in time: the ticket is settled with a full refund.
+    let mut frank = h.deposit(25, u128::from(c_max) * 3).await;
+    let stuck = br#"{"sleep_ms":5000,"messages":[]}"#;
+    let paid_stuck = frank.pay(&h, CHAT, stuck);
+    let response = h.send(CHAT, stuck, Some(&paid_stuck.envelope)).await;
+    let settlement = settlement_of(&response);
+    assert_eq!((settlement.charge, settlement.refund), (0, c_max));
+    refused(response, 502, "upstream_failed").await;
+    frank.apply(&h, &paid_stuck, &settlement);
 
     // The generic route forwards under /proxy and charges per request.
     let mut erin = h.deposit(24, u128::from(c_max)).await;

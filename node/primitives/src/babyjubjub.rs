@@ -73,6 +73,61 @@ impl Projective {
     }
 }
 
+/// Multiples of one fixed point, precomputed so `e·P` costs one addition per 4 bits of `e` and
+/// no doubling: `table[w][j] = j·16^w·P`. Signing (`Base8`) and settling (`G`) use it; results
+/// equal [`Point::mul_biguint`]'s.
+pub struct FixedBase {
+    point: Point,
+    table: Vec<[Projective; 16]>,
+}
+
+impl std::fmt::Debug for FixedBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedBase")
+            .field("point", &self.point)
+            .field("bits", &(self.table.len() * 4))
+            .finish()
+    }
+}
+
+impl FixedBase {
+    /// The table of `point` for scalars of up to `bits` bits.
+    pub fn new(point: &Point, bits: u64) -> Self {
+        let mut base = Projective::from_affine(point);
+        let table = (0..bits.div_ceil(4))
+            .map(|_| {
+                let mut row = [Projective::IDENTITY; 16];
+                for j in 1..16 {
+                    row[j] = row[j - 1].add(&base);
+                }
+                base = row[15].add(&base);
+                row
+            })
+            .collect();
+        Self { point: *point, table }
+    }
+
+    /// `e·P`; scalars wider than the table fall back to double-and-add.
+    pub fn mul(&self, e: &BigUint) -> Point {
+        if e.bits() > self.table.len() as u64 * 4 {
+            return self.point.mul_biguint(e);
+        }
+        let mut acc = Projective::IDENTITY;
+        for (w, nibble) in e.to_bytes_le().iter().flat_map(|b| [b & 15, b >> 4]).enumerate() {
+            if nibble != 0 {
+                acc = acc.add(&self.table[w][usize::from(nibble)]);
+            }
+        }
+        acc.to_affine()
+    }
+
+    /// The table of `Base8` for subgroup scalars and EdDSA secrets (256 bits).
+    pub fn base8() -> &'static Self {
+        static TABLE: std::sync::OnceLock<FixedBase> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| Self::new(&BASE8, 256))
+    }
+}
+
 impl Point {
     /// Builds a point, checking the curve equation.
     pub fn new(x: Fr, y: Fr) -> Result<Self, PrimitivesError> {
@@ -213,6 +268,21 @@ impl Generators {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fixed_base_tables_agree_with_double_and_add() {
+        let table = FixedBase::new(&BASE8, 64);
+        for e in [0u128, 1, 15, 16, 255, 0xdead_beef, u128::from(u64::MAX)] {
+            let e = BigUint::from(e);
+            assert_eq!(table.mul(&e), BASE8.mul_biguint(&e), "{e}");
+        }
+        let wide = BigUint::from(u128::MAX) * 12_345u32;
+        assert_eq!(table.mul(&wide), BASE8.mul_biguint(&wide), "wider than the table");
+        let order: BigUint = Scalar::MODULUS.into();
+        assert_eq!(FixedBase::base8().mul(&order), IDENTITY);
+        let big = &order - 1u32;
+        assert_eq!(FixedBase::base8().mul(&big), BASE8.mul_biguint(&big));
+    }
+
     use super::*;
 
     #[test]

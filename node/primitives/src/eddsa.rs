@@ -6,7 +6,7 @@
 
 use crate::{
     Fr, PrimitivesError,
-    babyjubjub::{BASE8, Point, Scalar},
+    babyjubjub::{FixedBase, Point, Scalar},
     poseidon::poseidon_n,
 };
 use ark_ff::{BigInteger, PrimeField};
@@ -65,19 +65,19 @@ impl PrivateKey {
     /// The public key `A = (s >> 3)·Base8`.
     pub fn public_key(&self) -> PublicKey {
         let s = Self::secret_scalar(&self.expanded());
-        PublicKey(BASE8.mul_biguint(&(s >> 3)))
+        PublicKey(FixedBase::base8().mul(&(s >> 3)))
     }
 
     /// Signs a field element with a deterministic nonce.
     pub fn sign(&self, msg: &Fr) -> Signature {
         let expanded = self.expanded();
         let s = Self::secret_scalar(&expanded);
-        let a = BASE8.mul_biguint(&(&s >> 3));
+        let a = FixedBase::base8().mul(&(&s >> 3));
         let mut nonce_input = Vec::with_capacity(64);
         nonce_input.extend_from_slice(&expanded[32..]);
         nonce_input.extend_from_slice(&msg.into_bigint().to_bytes_le());
         let r = Scalar::from_le_bytes_mod_order(&Blake512::digest(&nonce_input));
-        let r8 = BASE8.mul_scalar(&r);
+        let r8 = FixedBase::base8().mul(&r.into_bigint().into());
         let hm = challenge(&r8, &a, msg);
         let s_sig = r + Scalar::from(hm) * Scalar::from(s);
         Signature { r8, s: s_sig }
@@ -96,7 +96,7 @@ impl PublicKey {
         if !sig.r8.is_on_curve() || !self.0.is_on_curve() {
             return Err(PrimitivesError::InvalidSignature);
         }
-        let left = BASE8.mul_scalar(&sig.s);
+        let left = FixedBase::base8().mul(&sig.s.into_bigint().into());
         let right = sig.r8.add(&self.0.mul_biguint(&(challenge(&sig.r8, &self.0, msg) * 8u32)));
         if left == right { Ok(()) } else { Err(PrimitivesError::InvalidSignature) }
     }

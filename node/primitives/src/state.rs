@@ -5,7 +5,7 @@
 
 use crate::{
     Fr,
-    babyjubjub::{Generators, Point, Scalar},
+    babyjubjub::{FixedBase, Generators, Point, Scalar},
     constants::{OWNER_TAG_BITS, TAG_STATE},
     identity::Secret,
     poseidon::poseidon_n,
@@ -63,8 +63,10 @@ pub fn rerandomize(a: &Point, eta: &Scalar) -> Point {
 
 /// The server's settlement update `A' = A_anon + r·G + 1·N`.
 pub fn settle(a_anon: &Point, refund: u128) -> Point {
+    static REFUNDS: std::sync::OnceLock<FixedBase> = std::sync::OnceLock::new();
     let g = Generators::get();
-    a_anon.add(&g.g.mul_u128(refund)).add(&g.n)
+    let refunds = REFUNDS.get_or_init(|| FixedBase::new(&g.g, 128));
+    a_anon.add(&refunds.mul(&BigUint::from(refund))).add(&g.n)
 }
 
 /// The message a signer signs for a state: `m = Poseidon(A.x, A.y)`.
