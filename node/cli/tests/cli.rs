@@ -141,3 +141,54 @@ fn prove_and_verify_a_slash_from_files() {
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("not a decimal integer"));
     std::fs::remove_dir_all(&tmp).expect("removable");
 }
+
+#[test]
+fn keys_signer_new_writes_a_private_key_file_once() {
+    let dir = std::env::temp_dir().join(format!("zkcredits-keys-{}", std::process::id()));
+    let file = dir.join("signer.json");
+    let path = file.to_str().expect("utf-8 path");
+    let out = zkcredits(&["keys", "signer", "new", "--out", path]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("signer.set entry") && stdout.contains("signer root"), "{stdout}");
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("written")).expect("JSON");
+    let secret = key["privateKey"].as_str().expect("privateKey");
+    assert!(!stdout.contains(secret.trim_start_matches("0x")), "the secret is not printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = zkcredits(&["keys", "signer", "new", "--out", path]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    std::fs::remove_dir_all(&dir).expect("removable");
+}
+
+#[test]
+fn node_config_errors_name_the_file_or_key() {
+    let dir = std::env::temp_dir().join(format!("zkcredits-node-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let arg = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_owned();
+    let missing = zkcredits(&["node", "--config", &arg(&dir.join("missing.toml"))]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("missing.toml"));
+
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, "[limits]\nroot_windw = 3\n").expect("writable");
+    let out = zkcredits(&["node", "--config", &arg(&typo)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("root_windw"));
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "provider_id = \"0\"\n").expect("writable");
+    let out = zkcredits(&["node", "--config", &arg(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("provider_id"));
+
+    let flag = zkcredits(&["node", "--listen", "not-an-address"]);
+    assert_eq!(flag.status.code(), Some(2), "a malformed flag is a usage error");
+    std::fs::remove_dir_all(&dir).expect("removable");
+}

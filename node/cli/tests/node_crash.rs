@@ -47,12 +47,13 @@ async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
     let h: Harness = common::harness(|_| {}).await;
     let c_max = h.c_max();
     let mut users: Vec<User> = Vec::new();
-    for i in 0..ROUNDS * PER_ROUND {
+    // One more user than the rounds need: its request is open when SIGTERM arrives at the end.
+    for i in 0..=ROUNDS * PER_ROUND {
         users.push(h.deposit(1_000 + i as u64, u128::from(c_max) * 2).await);
     }
     let bodies: Vec<Vec<u8>> = (0..users.len())
         .map(|i| {
-            let sleep = (i * 37) % 250;
+            let sleep = if i == ROUNDS * PER_ROUND { 1_500 } else { (i * 37) % 250 };
             format!(
                 r#"{{"sleep_ms":{sleep},"messages":[{{"role":"user","content":"crash {i}"}}]}}"#
             )
@@ -136,7 +137,8 @@ async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
 
     // One more life: every request sent so far, sent again, is answered from storage.
     let (mut child, url) = spawn_node(&config_file);
-    for (i, p) in paid.iter().enumerate() {
+    let last = paid.len() - 1;
+    for (i, p) in paid.iter().enumerate().take(last) {
         let response = client
             .post(format!("{url}{CHAT}"))
             .header("content-type", "application/json")
@@ -158,8 +160,29 @@ async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
             settlement.verify(&s.nullifier, &s.anon, c_max).expect("valid settlement");
         }
     }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+
+    // SIGTERM is a graceful stop: the open request finishes and is settled, then the node exits.
+    let open = client
+        .post(format!("{url}{CHAT}"))
+        .header("content-type", "application/json")
+        .header("zkcredits-payment", paid[last].envelope.encode())
+        .body(bodies[last].clone())
+        .send();
+    let terminate = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    let (response, ()) = tokio::join!(open, terminate);
+    let response = response.expect("the open request is answered");
+    assert_eq!(response.status(), 200);
+    let s = &paid[last].envelope.statement;
+    settlement_of(&response).verify(&s.nullifier, &s.anon, c_max).expect("settled");
+    assert!(child.wait().expect("exits").success(), "a graceful stop exits 0");
+
     for (i, body) in bodies.iter().enumerate() {
         assert!(h.upstream.calls.count(body) <= 1, "request {i} reached the upstream twice");
     }

@@ -67,6 +67,7 @@ async fn run() {
     let c_max = h.c_max();
 
     eprintln!("depositing for {requests} users at fixed block times…");
+    // Leaf `i` is user `i`'s and its expiry is its fixed block time plus NOTE_TTL.
     let mut users = Vec::with_capacity(requests);
     for i in 0..requests {
         let time = FIRST_DEPOSIT_TIME + i as u64;
@@ -79,18 +80,20 @@ async fn run() {
             1_000_000 + i as u64,
         ))
         .expect("non-zero");
-        let event = h
-            .net
-            .escrow
-            .deposit(secret.commitment(), alloy::primitives::U256::from(c_max))
-            .await
-            .expect("deposit")
-            .event;
+        let identity = zkcredits_chain::proof::fr_to_u256(&secret.commitment());
+        let call =
+            h.net.escrow.instance().deposit(identity).value(alloy::primitives::U256::from(c_max));
+        let hash = *call.send().await.expect("deposit sent").tx_hash();
+        // Mined before the next timestamp is set (polling the receipt directly is faster than
+        // a pending-transaction watcher).
+        while h.net.provider.get_transaction_receipt(hash).await.expect("receipt").is_none() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         users.push(common::User {
             secret,
             deposit: u128::from(c_max),
-            expiry: event.expiry.to::<u64>(),
-            leaf_index: event.leafIndex.to::<usize>(),
+            expiry: time + h.net.deployment.note_ttl,
+            leaf_index: i,
             state: zkcredits_prover::inputs::SpendableState {
                 opening: zkcredits_primitives::state::StateOpening::genesis(
                     zkcredits_primitives::babyjubjub::Scalar::from(7u64),
@@ -100,6 +103,15 @@ async fn run() {
         });
     }
     h.node.sync_chain().await.expect("sync");
+    let leaves = h.node.store().leaves().expect("leaves");
+    for (i, user) in users.iter().enumerate() {
+        let expected = zkcredits_primitives::identity::leaf(
+            user.secret.commitment(),
+            user.deposit,
+            user.expiry,
+        );
+        assert_eq!(leaves.get(i), Some(&expected), "deposit {i} is at its fixed time");
+    }
     let root = h.tree().root();
 
     let envelopes = cached_envelopes(&h, &users, root);

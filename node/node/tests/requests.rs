@@ -242,8 +242,8 @@ async fn every_check_refuses_with_its_reason_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insolvent_and_expired_tickets_cannot_be_proven() {
-    let h = harness(|_| {}).await;
+async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_does_not_stop_serving() {
+    let mut h = harness(|_| {}).await;
     let c_max = h.c_max();
     // A deposit of exactly C_MAX pays one request; after a charge, a second one is insolvent.
     let mut user = h.deposit(31, u128::from(c_max)).await;
@@ -261,5 +261,15 @@ async fn insolvent_and_expired_tickets_cannot_be_proven() {
     let (mut expired, _) = user.inputs(&h, CHAT, body, now_bucket());
     expired.now = user.expiry - user.expiry % 3_600 + 3_600;
     assert!(h.request_prover.prove(expired.circom_inputs(4)).is_err(), "now ≥ E has no witness");
+
+    // The chain goes away: the node keeps serving against the roots it has.
+    let other = h.deposit(32, u128::from(c_max) * 2).await;
+    h.net.anvil.child_mut().kill().expect("anvil stops");
+    assert!(h.node.sync_chain().await.is_err(), "the RPC is down");
+    let body = br#"{"messages":[{"role":"user","content":"offline chain"}]}"#;
+    let paid = other.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    assert!(metrics(&h).await.contains("zkcredits_chain_errors_total 1"));
     h.node.shutdown().await.expect("clean shutdown");
 }
