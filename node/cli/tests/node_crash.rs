@@ -5,7 +5,7 @@
 #[path = "../../node/tests/common/mod.rs"]
 mod common;
 
-use common::{Harness, Paid, Prover, User, node_config, settlement_of};
+use common::{Harness, User, node_config, settlement_of};
 use rand::{Rng, SeedableRng};
 use std::{
     io::{BufRead, BufReader},
@@ -60,29 +60,7 @@ async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
             .into_bytes()
         })
         .collect();
-    // Genesis tickets do not depend on settlements: prove them all first, on two threads.
-    let paid: Vec<Paid> = std::thread::scope(|scope| {
-        let halves: Vec<_> = (0..2)
-            .map(|part| {
-                let (users, bodies, h) = (&users, &bodies, &h);
-                scope.spawn(move || {
-                    let prover = Prover::load("request");
-                    (part..users.len())
-                        .step_by(2)
-                        .map(|i| {
-                            let (inputs, nonce) =
-                                users[i].inputs(h, CHAT, &bodies[i], common::now_bucket());
-                            (i, common::prove_with(&prover, &inputs, nonce))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, Paid)> =
-            halves.into_iter().flat_map(|t| t.join().expect("prover thread")).collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, p)| p).collect()
-    });
+    let paid = common::prove_all(&h, &users, CHAT, &bodies, common::now_bucket());
 
     let dir = tempfile::tempdir().expect("temp dir");
     let config = node_config(&h.net, dir.path(), &h.upstream.url());

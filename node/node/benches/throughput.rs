@@ -222,26 +222,11 @@ fn cached_envelopes(
     }
     eprintln!("proving {} requests once (cached in {})…", users.len(), file.display());
     let started = Instant::now();
-    let envelopes: Vec<String> = std::thread::scope(|scope| {
-        let parts: Vec<_> = (0..2)
-            .map(|part| {
-                scope.spawn(move || {
-                    let prover = common::Prover::load("request");
-                    (part..users.len())
-                        .step_by(2)
-                        .map(|i| {
-                            let (inputs, nonce) = users[i].inputs(h, CHAT, &body(i), 0);
-                            (i, common::prove_with(&prover, &inputs, nonce).envelope.encode())
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, String)> =
-            parts.into_iter().flat_map(|p| p.join().expect("prover thread")).collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, e)| e).collect()
-    });
+    let bodies: Vec<Vec<u8>> = (0..users.len()).map(body).collect();
+    let envelopes: Vec<String> = common::prove_all(h, users, CHAT, &bodies, 0)
+        .into_iter()
+        .map(|paid| paid.envelope.encode())
+        .collect();
     eprintln!("proved in {:.0} s", started.elapsed().as_secs_f64());
     std::fs::create_dir_all(&dir).expect("cache dir");
     std::fs::write(&file, envelopes.join("\n")).expect("cache file");

@@ -15,53 +15,13 @@ use zkcredits_primitives::{
     rln::payload_digest,
 };
 use zkcredits_prover::encoding::{proof_from_bytes, proof_to_bytes};
+pub use zkcredits_prover::inputs::RequestStatement;
 
 /// The header carrying the envelope.
 pub const PAYMENT_HEADER: &str = "zkcredits-payment";
 
 /// The envelope version this node speaks.
 pub const ENVELOPE_VERSION: u32 = 1;
-
-/// The public signals of a request proof, in meaning rather than circuit order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestStatement {
-    /// Identity-tree root the proof is against.
-    pub root: Fr,
-    /// Deployment scope.
-    pub scope: Fr,
-    /// Signer-set root.
-    pub signer_root: Fr,
-    /// `C_MAX`.
-    pub c_max: u64,
-    /// Public time, a multiple of the time bucket.
-    pub now: u64,
-    /// The message point.
-    pub x: Fr,
-    /// The rerandomized state `A_anon`.
-    pub anon: Point,
-    /// The ticket's nullifier.
-    pub nullifier: Fr,
-    /// `y = k + a·x`.
-    pub y: Fr,
-}
-
-impl RequestStatement {
-    /// The public signals in circuit order (spec/03).
-    pub fn public_signals(&self) -> Vec<Fr> {
-        vec![
-            self.root,
-            self.scope,
-            self.signer_root,
-            Fr::from(self.c_max),
-            Fr::from(self.now),
-            self.x,
-            self.anon.x,
-            self.anon.y,
-            self.nullifier,
-            self.y,
-        ]
-    }
-}
 
 /// A decoded envelope.
 #[derive(Debug, Clone, PartialEq)]

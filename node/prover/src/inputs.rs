@@ -90,6 +90,48 @@ impl SpendableState {
     }
 }
 
+/// The public signals of a request proof, in meaning rather than circuit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestStatement {
+    /// Identity-tree root the proof is against.
+    pub root: Fr,
+    /// Deployment scope.
+    pub scope: Fr,
+    /// Signer-set root.
+    pub signer_root: Fr,
+    /// `C_MAX`.
+    pub c_max: u64,
+    /// Public time, a multiple of the time bucket.
+    pub now: u64,
+    /// The message point.
+    pub x: Fr,
+    /// The rerandomized state `A_anon`.
+    pub anon: Point,
+    /// The ticket's nullifier.
+    pub nullifier: Fr,
+    /// `y = k + a·x`.
+    pub y: Fr,
+}
+
+impl RequestStatement {
+    /// The public signals in circuit order (spec/03): root, scope, signerRoot, cMax, now, x,
+    /// A_anon.x, A_anon.y, nullifier, y..
+    pub fn public_signals(&self) -> Vec<Fr> {
+        vec![
+            self.root,
+            self.scope,
+            self.signer_root,
+            Fr::from(self.c_max),
+            Fr::from(self.now),
+            self.x,
+            self.anon.x,
+            self.anon.y,
+            self.nullifier,
+            self.y,
+        ]
+    }
+}
+
 /// Everything the `request` circuit needs.
 #[derive(Debug, Clone)]
 pub struct RequestInputs {
@@ -120,23 +162,25 @@ pub struct RequestInputs {
 }
 
 impl RequestInputs {
-    /// The public signals in circuit order: root, scope, signerRoot, cMax, now, x, A_anon.x,
-    /// A_anon.y, nullifier, y.
-    pub fn public_signals(&self) -> Vec<Fr> {
-        let anon = rerandomize(&commit(&self.secret, &self.state.opening), &self.eta);
+    /// The public signals a proof of these inputs carries, computed with the primitives.
+    pub fn statement(&self) -> RequestStatement {
         let share = Share::new(&self.secret, &self.scope, self.state.opening.index, self.x);
-        vec![
-            self.root,
-            self.scope,
-            self.signer_root,
-            Fr::from(self.c_max),
-            Fr::from(self.now),
-            self.x,
-            anon.x,
-            anon.y,
-            share.nullifier,
-            share.y,
-        ]
+        RequestStatement {
+            root: self.root,
+            scope: self.scope,
+            signer_root: self.signer_root,
+            c_max: self.c_max,
+            now: self.now,
+            x: self.x,
+            anon: rerandomize(&commit(&self.secret, &self.state.opening), &self.eta),
+            nullifier: share.nullifier,
+            y: share.y,
+        }
+    }
+
+    /// The public signals in circuit order.
+    pub fn public_signals(&self) -> Vec<Fr> {
+        self.statement().public_signals()
     }
 
     /// The named circom inputs, public ones included.

@@ -13,7 +13,7 @@ use std::{
 use zkcredits_chain::{ExitRequest, devnet::Devnet};
 use zkcredits_node::{
     NodeConfig, RunningNode,
-    envelope::{PaymentEnvelope, RequestStatement, request_digest},
+    envelope::{PaymentEnvelope, request_digest},
     keys::write_signer_key,
     settlement::Settlement,
 };
@@ -323,18 +323,8 @@ pub fn prove_request(h: &Harness, inputs: &RequestInputs, nonce: Fr) -> Paid {
 pub fn prove_with(prover: &Prover, inputs: &RequestInputs, nonce: Fr) -> Paid {
     let (proof, public) =
         prover.prove(inputs.circom_inputs(SIGNER_TREE_DEPTH)).expect("request proves");
-    assert_eq!(public, inputs.public_signals());
-    let statement = RequestStatement {
-        root: public[0],
-        scope: public[1],
-        signer_root: public[2],
-        c_max: inputs.c_max,
-        now: inputs.now,
-        x: public[5],
-        anon: zkcredits_primitives::babyjubjub::Point::new(public[6], public[7]).expect("point"),
-        nullifier: public[8],
-        y: public[9],
-    };
+    let statement = inputs.statement();
+    assert_eq!(public, statement.public_signals(), "the circuit agrees with the primitives");
     Paid { envelope: PaymentEnvelope { proof, statement, nonce }, eta: inputs.eta }
 }
 
@@ -346,4 +336,35 @@ pub fn settlement_of(response: &reqwest::Response) -> Settlement {
         .decode(header.as_bytes())
         .expect("base64url");
     Settlement::from_bytes(&json).expect("settlement JSON")
+}
+
+/// Proves every user's request for `POST path` with its body at time `now`, on two threads
+/// (genesis tickets do not depend on settlements, so they can all be made ahead).
+pub fn prove_all(
+    h: &Harness,
+    users: &[User],
+    path: &str,
+    bodies: &[Vec<u8>],
+    now: u64,
+) -> Vec<Paid> {
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..2)
+            .map(|part| {
+                scope.spawn(move || {
+                    let prover = Prover::load("request");
+                    (part..users.len())
+                        .step_by(2)
+                        .map(|i| {
+                            let (inputs, nonce) = users[i].inputs(h, path, &bodies[i], now);
+                            (i, prove_with(&prover, &inputs, nonce))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Paid)> =
+            parts.into_iter().flat_map(|p| p.join().expect("prover thread")).collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, p)| p).collect()
+    })
 }
