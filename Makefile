@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: abi abi-check bench-node gas test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: abi abi-check bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -37,6 +37,16 @@ DEV_SEED ?= zkcredits-dev
 verifiers: circuits
 	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED)
 
+## keys: the INSECURE dev proving keys in build/keys that the node, the tests and the benchmarks
+## prove with (rebuilt when a circuit is recompiled; the committed artifacts it also derives go
+## to a scratch directory)
+DEV_KEYS := $(foreach c,request exit slash,$(ZKCREDITS_BUILD_DIR)/keys/$(c).pk.bin)
+keys: circuits $(DEV_KEYS)
+
+$(DEV_KEYS) &: $(foreach c,request exit slash,$(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).r1cs)
+	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED) \
+		--build-dir $(ZKCREDITS_BUILD_DIR) --keys-dir $(ZKCREDITS_BUILD_DIR)/keys --root $(ZKCREDITS_BUILD_DIR)/dev-setup >/dev/null
+
 ## verifiers-check: the committed circuit artifacts equal what the circuits generate
 verifiers-check: circuits
 	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED) --check
@@ -53,7 +63,7 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test-rust: circuits circuits-test
+test-rust: circuits circuits-test keys
 	$(CARGO) test --workspace --locked
 
 ## test-forge: Foundry tests; fails when a gas snapshot in snapshots/ drifts
@@ -71,7 +81,7 @@ abi-check:
 
 ## bench-node: requests per second through one node and the latency it adds (real anvil and
 ## proofs; the proofs are made once and cached in ~/.cache/zkcredits/bench)
-bench-node: circuits
+bench-node: keys
 	$(CARGO) bench --locked -p zkcredits-node --bench throughput
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
