@@ -12,6 +12,10 @@ circom=node_modules/.bin/circom2
 [ -x "$circom" ] || { echo "build-circuits: $circom missing; run script/setup.sh" >&2; exit 1; }
 mkdir -p "$out_dir"
 
+# The compiler that made these artifacts, for the artifact manifest (`zkcredits circuits setup`).
+compiler="$("$circom" --version 2>&1 | grep '^circom compiler') --O2"
+echo "$compiler" >"$out_dir/compiler.txt"
+
 shared_hash=$( (
   "$circom" --version 2>&1
   echo "--O2"

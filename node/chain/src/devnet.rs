@@ -52,7 +52,10 @@ impl Devnet {
             .env("PATH", path)
             .env("ZKCREDITS_DEPLOYMENT_FILE", &deployment_file)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .args(["script", "script/Deploy.s.sol", "--broadcast", "--rpc-url"])
+            // `--slow`: one transaction at a time, each confirmed before the next. Sent as a batch,
+            // a busy machine let anvil queue a later nonce while dropping an earlier one, and the
+            // script waited forever.
+            .args(["script", "script/Deploy.s.sol", "--broadcast", "--slow", "--rpc-url"])
             .arg(anvil.endpoint())
             .args(["--private-key", &key])
             .output()

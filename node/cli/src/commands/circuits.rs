@@ -91,6 +91,10 @@ impl SetupArgs {
         let mut rng =
             ChaCha20Rng::from_seed(Sha256::digest(self.insecure_dev_seed.as_bytes()).into());
         let mut exit_and_slash = Vec::new();
+        let compiler = String::from_utf8(read(&circuits_dir.join("compiler.txt"))?)
+            .wrap_err("compiler.txt is not UTF-8")?
+            .trim()
+            .to_owned();
         for name in CIRCUITS {
             progress.set_message(format!("{name}: generating keys"));
             let mut circuit = WitnessCircuit::load(&circuits_dir, name)?;
@@ -133,6 +137,7 @@ impl SetupArgs {
             manifest.insert(
                 name.to_owned(),
                 json!({
+                    "compiler": compiler,
                     "constraints": circuit.r1cs().constraints.len(),
                     "public_signals": circuit.public_count(),
                     "r1cs_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}.r1cs")))?),
