@@ -83,16 +83,29 @@ fn reject(state: &NodeState, rejection: &Rejection) -> Response {
     (rejection.status(), Json(body)).into_response()
 }
 
-fn replayed(state: &NodeState, settlement: &Settlement) -> Response {
-    state.metrics.replayed();
-    let mut body = error_body(
-        "replayed_request",
-        "this request was served before; its settlement is attached and it is not served again",
-    );
+/// An answer that is not the upstream's but settles the ticket: the settlement goes in the
+/// body and in the header.
+fn settled_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    settlement: &Settlement,
+) -> Response {
+    let mut body = error_body(code, message);
     body["settlement"] = settlement.to_json();
-    let mut response = (StatusCode::CONFLICT, Json(body)).into_response();
+    let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(SETTLEMENT_HEADER, settlement_header(settlement));
     response
+}
+
+fn replayed(state: &NodeState, settlement: &Settlement) -> Response {
+    state.metrics.replayed();
+    settled_error(
+        StatusCode::CONFLICT,
+        "replayed_request",
+        "this request was served before; its settlement is attached and it is not served again",
+        settlement,
+    )
 }
 
 async fn chat(State(state): State<Arc<NodeState>>, headers: HeaderMap, body: Body) -> Response {
@@ -207,14 +220,12 @@ fn upstream_failed(state: &NodeState, ticket: Ticket, reason: &str) -> Response 
         Ok(settlement) => settlement,
         Err(rejection) => return reject(state, &rejection),
     };
-    let mut body = error_body(
+    settled_error(
+        StatusCode::BAD_GATEWAY,
         "upstream_failed",
         "the upstream API failed; the request is settled with a full refund",
-    );
-    body["settlement"] = settlement.to_json();
-    let mut response = (StatusCode::BAD_GATEWAY, Json(body)).into_response();
-    response.headers_mut().insert(SETTLEMENT_HEADER, settlement_header(&settlement));
-    response
+        &settlement,
+    )
 }
 
 /// Relays an event stream, then sends the settlement as a last event. The relay runs on its

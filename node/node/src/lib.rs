@@ -313,20 +313,22 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Arc::clone(&metrics),
     ));
 
-    let state = Arc::new(NodeState::new(
+    let state = Arc::new(NodeState {
         provider_id,
         deployed,
-        signer_root,
         signer,
         signers,
-        pricing::Pricing::new(&config.pricing, deployed.c_max),
-        config.limits.clone(),
-        Arc::clone(&store),
+        pricing: pricing::Pricing::new(&config.pricing, deployed.c_max),
+        limits: config.limits.clone(),
+        store: Arc::clone(&store),
         pool,
-        Arc::clone(&metrics),
-        Arc::clone(&slasher),
-        upstream::Upstream::new(&config.upstream)?,
-    ));
+        metrics: Arc::clone(&metrics),
+        slasher: Arc::clone(&slasher),
+        upstream: upstream::Upstream::new(&config.upstream)?,
+        signer_root: std::sync::RwLock::new(signer_root),
+        roots: std::sync::RwLock::default(),
+        inflight: std::sync::Mutex::default(),
+    });
     state.refresh_roots()?;
 
     let chain = Arc::new(ChainSync {

@@ -92,7 +92,7 @@ pub struct NodeState {
     /// The accepted roots (spec/08 §Root window).
     pub(crate) roots: RwLock<Vec<Fr>>,
     /// Tickets being served right now.
-    inflight: Mutex<HashSet<Fr>>,
+    pub(crate) inflight: Mutex<HashSet<Fr>>,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -112,39 +112,6 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 impl NodeState {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        provider_id: Fr,
-        deployed: Deployed,
-        signer_root: Fr,
-        signer: PrivateKey,
-        signers: Vec<PublicKey>,
-        pricing: Pricing,
-        limits: LimitsConfig,
-        store: Arc<dyn Storage>,
-        pool: VerificationPool,
-        metrics: Arc<Metrics>,
-        slasher: Arc<Slasher>,
-        upstream: Upstream,
-    ) -> Self {
-        Self {
-            provider_id,
-            deployed,
-            signer,
-            signers,
-            pricing,
-            limits,
-            store,
-            pool,
-            metrics,
-            slasher,
-            upstream,
-            signer_root: RwLock::new(signer_root),
-            roots: RwLock::new(Vec::new()),
-            inflight: Mutex::new(HashSet::new()),
-        }
-    }
-
     fn inflight(&self) -> MutexGuard<'_, HashSet<Fr>> {
         // The set stays consistent even if a holder panicked: each operation is one call.
         self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

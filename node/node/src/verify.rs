@@ -86,15 +86,14 @@ fn work(
             jobs
         };
         let started = Instant::now();
-        let batch_ok = jobs.len() > 1 && {
-            let items: Vec<_> = jobs.iter().map(|j| (j.public.clone(), j.proof.clone())).collect();
-            verifier.verify_batch(&items, &mut rng).is_ok()
-        };
         let count = jobs.len();
-        for job in jobs {
-            let ok = batch_ok || verifier.verify(&job.public, &job.proof).is_ok();
+        let (items, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| ((j.public, j.proof), j.reply)).unzip();
+        let batch_ok = count > 1 && verifier.verify_batch(&items, &mut rng).is_ok();
+        for ((public, proof), reply) in items.iter().zip(replies) {
+            let ok = batch_ok || verifier.verify(public, proof).is_ok();
             // The requester may have gone away; nothing to do then.
-            let _ = job.reply.send(ok);
+            let _ = reply.send(ok);
         }
         metrics.verified(count, started.elapsed().as_secs_f64());
     }
