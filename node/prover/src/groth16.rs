@@ -82,11 +82,20 @@ fn prove_with<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
     let witness = circuit.calculate(inputs)?.into_values();
-    let public = witness[1..=circuit.public_count()].to_vec();
-    let full = CircomCircuit { r1cs: circuit.r1cs().clone(), witness: Some(witness) };
-    let proof = Groth16::<Bn254, Q>::prove(key, full, rng)
-        .map_err(|e| ProverError::Prove(e.to_string()))?;
-    Ok((proof, public))
+    let public_count = circuit.public_count();
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+    // The matrices were read once at load: no constraint system is synthesised per proof.
+    let proof = Groth16::<Bn254, Q>::create_proof_with_reduction_and_matrices(
+        key,
+        r,
+        s,
+        circuit.matrices(),
+        public_count + 1,
+        circuit.num_constraints(),
+        &witness,
+    )
+    .map_err(|e| ProverError::Prove(e.to_string()))?;
+    Ok((proof, witness[1..=public_count].to_vec()))
 }
 
 /// A proving key with the QAP reduction it pairs with: our dev keys use arkworks' own,

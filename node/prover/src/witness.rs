@@ -1,34 +1,171 @@
-//! Witness computation through circom's wasm witness calculator (ark-circom on wasmer).
+//! Witness computation through circom's wasm witness calculator, run on wasmer.
 //!
-//! Loading compiles the wasm once (about half a second); keep a [`WitnessCircuit`] per process
-//! and reuse it. Every witness is checked against the circuit's R1CS: ark-circom ignores the
-//! wasm's failed assertions, so without this check an unsatisfying witness would only surface as
-//! a proof that does not verify.
+//! We drive the calculator ourselves rather than through ark-circom's wrapper: its exports are
+//! resolved once into typed functions and the witness is read straight out of the module's memory,
+//! which takes the per-proof overhead from about 60 ms to well under one (the wasm's own field
+//! arithmetic is what remains). Loading compiles the wasm once (about half a second); keep a
+//! [`WitnessCircuit`] per process and reuse it. Every witness is checked against the circuit's
+//! R1CS: the calculator checks only the assertions it was compiled with, and a witness that
+//! does not satisfy the constraints would otherwise surface as a proof that does not verify.
 
 use crate::ProverError;
 use ark_bn254::Fr;
-use ark_circom::{
-    WitnessCalculator,
-    circom::{R1CS, R1CSFile},
-};
-use ark_ff::AdditiveGroup;
-use num_bigint::BigInt;
+use ark_circom::circom::{R1CS, R1CSFile};
+use ark_ff::{AdditiveGroup, BigInteger, PrimeField};
+use num_bigint::{BigInt, Sign};
 use std::{
     collections::{HashMap, HashSet},
     io::BufReader,
     path::{Path, PathBuf},
     sync::Arc,
 };
-use wasmer::Store;
+use wasmer::{Function, Instance, Memory, Module, RuntimeError, Store, TypedFunction, imports};
+
+/// Bytes of one field element in the calculator's shared memory (eight little-endian u32 words).
+const ELEMENT_BYTES: usize = 32;
+
+/// The exports of circom's witness calculator that we call, resolved once.
+struct Calculator {
+    memory: Memory,
+    shared: u64,
+    init: TypedFunction<i32, ()>,
+    set_input_signal: TypedFunction<(i32, i32, i32), ()>,
+    get_witness: TypedFunction<i32, ()>,
+    get_message_char: TypedFunction<(), i32>,
+    input_size: usize,
+    witness_size: usize,
+}
+
+impl Calculator {
+    fn new(store: &mut Store, module: &Module) -> Result<Self, String> {
+        let trap = |what: &'static str| {
+            move |code: i32| -> Result<(), RuntimeError> {
+                Err(RuntimeError::new(format!("{what} (circom exception code {code})")))
+            }
+        };
+        let ignore = || {};
+        let imports = imports! {
+            "runtime" => {
+                "exceptionHandler" => Function::new_typed(store, trap("the calculator stopped")),
+                "printErrorMessage" => Function::new_typed(store, ignore),
+                "writeBufferMessage" => Function::new_typed(store, ignore),
+                "showSharedRWMemory" => Function::new_typed(store, ignore),
+            }
+        };
+        let instance = Instance::new(store, module, &imports).map_err(|e| e.to_string())?;
+        let exports = &instance.exports;
+        let memory = exports.get_memory("memory").map_err(|e| e.to_string())?.clone();
+        macro_rules! export {
+            ($name:literal) => {
+                exports.get_typed_function(store, $name).map_err(|e| format!("{}: {e}", $name))?
+            };
+        }
+        let n32: TypedFunction<(), i32> = export!("getFieldNumLen32");
+        let raw_prime: TypedFunction<(), ()> = export!("getRawPrime");
+        let shared_start: TypedFunction<(), i32> = export!("getSharedRWMemoryStart");
+        let input_size: TypedFunction<(), i32> = export!("getInputSize");
+        let witness_size: TypedFunction<(), i32> = export!("getWitnessSize");
+        let call = |e: RuntimeError| e.to_string();
+        let calculator = Self {
+            memory,
+            shared: u64::try_from(shared_start.call(store).map_err(call)?)
+                .map_err(|_| "negative shared memory address".to_owned())?,
+            init: export!("init"),
+            set_input_signal: export!("setInputSignal"),
+            get_witness: export!("getWitness"),
+            get_message_char: export!("getMessageChar"),
+            input_size: usize::try_from(input_size.call(store).map_err(call)?).unwrap_or(0),
+            witness_size: usize::try_from(witness_size.call(store).map_err(call)?).unwrap_or(0),
+        };
+        if n32.call(store).map_err(call)? != 8 {
+            return Err("the circuit was not compiled for a 254-bit field".to_owned());
+        }
+        raw_prime.call(store).map_err(call)?;
+        let prime = calculator.read_element(store)?;
+        if prime != <Fr as PrimeField>::MODULUS.to_bytes_le() {
+            return Err("the circuit was compiled for another prime than BN254's scalar field \
+                        (compile with circom's default `--prime bn128`)"
+                .to_owned());
+        }
+        Ok(calculator)
+    }
+
+    /// The little-endian bytes in the shared read/write area.
+    fn read_element(&self, store: &Store) -> Result<Vec<u8>, String> {
+        let mut bytes = vec![0; ELEMENT_BYTES];
+        self.memory.view(store).read(self.shared, &mut bytes).map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+
+    fn run(&self, store: &mut Store, inputs: &[(u64, Vec<Fr>)]) -> Result<Vec<Fr>, String> {
+        self.init.call(store, 1).map_err(|e| e.to_string())?;
+        let mut set = 0;
+        for (hash, values) in inputs {
+            // circom addresses an input by the FNV-1a hash of its name, split in two words.
+            let (msb, lsb) = ((hash >> 32) as u32 as i32, *hash as u32 as i32);
+            for (position, value) in values.iter().enumerate() {
+                self.memory
+                    .view(store)
+                    .write(self.shared, &value.into_bigint().to_bytes_le())
+                    .map_err(|e| e.to_string())?;
+                let position = i32::try_from(position).map_err(|_| "input array too long")?;
+                self.set_input_signal
+                    .call(store, msb, lsb, position)
+                    .map_err(|e| self.explain(store, e))?;
+                set += 1;
+            }
+        }
+        if set < self.input_size {
+            return Err(format!(
+                "{} of the circuit's {} input values are missing",
+                self.input_size - set,
+                self.input_size
+            ));
+        }
+        let mut witness = Vec::with_capacity(self.witness_size);
+        let mut bytes = [0u8; ELEMENT_BYTES];
+        for i in 0..self.witness_size {
+            self.get_witness.call(store, i as i32).map_err(|e| e.to_string())?;
+            self.memory.view(store).read(self.shared, &mut bytes).map_err(|e| e.to_string())?;
+            witness.push(Fr::from_le_bytes_mod_order(&bytes));
+        }
+        Ok(witness)
+    }
+
+    /// A trap's message with what the calculator left in its message buffer (a failed
+    /// assertion names its template and line there).
+    fn explain(&self, store: &mut Store, error: RuntimeError) -> String {
+        let mut message = Vec::new();
+        while let Ok(c) = self.get_message_char.call(store) {
+            match u8::try_from(c) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if message.len() >= 512 => break,
+                Ok(c) => message.push(c),
+            }
+        }
+        let message = String::from_utf8_lossy(&message);
+        let message = message.trim();
+        if message.is_empty() { error.message() } else { format!("{}: {message}", error.message()) }
+    }
+}
+
+/// FNV-1a, 64 bits: how circom's calculator names input signals.
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// A compiled witness calculator and the signal names of its circuit.
 pub struct WitnessCircuit {
     store: Store,
-    calculator: WitnessCalculator,
+    calculator: Calculator,
     signals: Arc<HashMap<String, usize>>,
     /// Names of the main component's own signals (`x` for `main.x` and `main.x[3]`).
     top_level: HashSet<String>,
     r1cs: R1CS<Fr>,
+    /// The constraints as the prover reads them: rows of `(coefficient, wire)` for A, B and C.
+    matrices: [Vec<Vec<(Fr, usize)>>; 3],
     name: String,
 }
 
@@ -56,10 +193,9 @@ impl WitnessCircuit {
         let wasm = wasm.as_path();
         let bytes = std::fs::read(wasm)
             .map_err(|source| ProverError::Artifact { path: wasm.to_owned(), source })?;
-        let module = wasmer::Module::new(&store, bytes)
-            .map_err(|e| ProverError::Wasm { path: wasm.to_owned(), reason: e.to_string() })?;
-        let calculator = WitnessCalculator::from_module(&mut store, module)
-            .map_err(|e| ProverError::Wasm { path: wasm.to_owned(), reason: e.to_string() })?;
+        let wasm_error = |reason: String| ProverError::Wasm { path: wasm.to_owned(), reason };
+        let module = wasmer::Module::new(&store, bytes).map_err(|e| wasm_error(e.to_string()))?;
+        let calculator = Calculator::new(&mut store, &module).map_err(wasm_error)?;
         let signals = read_symbols(&dir.join(format!("{name}.sym")))?;
         let r1cs = read_r1cs(dir.join(format!("{name}.r1cs")))?;
         let top_level = signals
@@ -68,12 +204,26 @@ impl WitnessCircuit {
             .filter(|s| !s.contains('.'))
             .map(|s| s.split('[').next().unwrap_or(s).to_owned())
             .collect();
+        let matrices = [0, 1, 2].map(|m| {
+            r1cs.constraints
+                .iter()
+                .map(|abc| {
+                    let lc = match m {
+                        0 => &abc.0,
+                        1 => &abc.1,
+                        _ => &abc.2,
+                    };
+                    lc.iter().map(|&(wire, coeff)| (coeff, wire)).collect()
+                })
+                .collect()
+        });
         Ok(Self {
             store,
             calculator,
             signals: Arc::new(signals),
             top_level,
             r1cs,
+            matrices,
             name: name.to_owned(),
         })
     }
@@ -87,23 +237,28 @@ impl WitnessCircuit {
         if let Some((unknown, _)) = inputs.iter().find(|(name, _)| !self.top_level.contains(name)) {
             return Err(ProverError::UnknownSignal(unknown.clone()));
         }
+        let inputs: Vec<_> = inputs
+            .into_iter()
+            .map(|(name, values)| (fnv1a(&name), values.iter().map(input_to_fr).collect()))
+            .collect();
         let values = self
             .calculator
-            .calculate_witness_element::<Fr, _>(&mut self.store, inputs, true)
-            .map_err(|e| ProverError::Unsatisfied(first_line(&e.to_string())))?;
+            .run(&mut self.store, &inputs)
+            .map_err(|e| ProverError::Unsatisfied(first_line(&e)))?;
         self.check(&values)?;
         Ok(Witness { values, signals: Arc::clone(&self.signals) })
     }
 
     /// Checks every constraint on a full witness.
     fn check(&self, values: &[Fr]) -> Result<(), ProverError> {
-        let eval = |terms: &[(usize, Fr)]| {
-            terms.iter().try_fold(Fr::ZERO, |acc, (wire, coeff)| {
+        let eval = |terms: &[(Fr, usize)]| {
+            terms.iter().try_fold(Fr::ZERO, |acc, (coeff, wire)| {
                 values.get(*wire).map(|v| acc + *coeff * v)
             })
         };
-        let constraints = &self.r1cs.constraints;
-        for (i, (a, b, c)) in constraints.iter().enumerate() {
+        let [a, b, c] = &self.matrices;
+        let rows = a.iter().zip(b).zip(c);
+        for (i, ((a, b), c)) in rows.enumerate() {
             let holds = match (eval(a), eval(b), eval(c)) {
                 (Some(a), Some(b), Some(c)) => a * b == c,
                 _ => false,
@@ -111,7 +266,7 @@ impl WitnessCircuit {
             if !holds {
                 return Err(ProverError::Unsatisfied(format!(
                     "constraint {i} of {} does not hold",
-                    constraints.len()
+                    self.num_constraints()
                 )));
             }
         }
@@ -126,6 +281,16 @@ impl WitnessCircuit {
     /// The constraint system, with wires in witness order.
     pub fn r1cs(&self) -> &R1CS<Fr> {
         &self.r1cs
+    }
+
+    /// The A, B and C matrices, rows of `(coefficient, wire)`.
+    pub fn matrices(&self) -> &[Vec<Vec<(Fr, usize)>>; 3] {
+        &self.matrices
+    }
+
+    /// Number of constraints.
+    pub fn num_constraints(&self) -> usize {
+        self.matrices[0].len()
     }
 
     /// Number of public signals (outputs, then public inputs).
@@ -143,6 +308,13 @@ fn read_r1cs(path: PathBuf) -> Result<R1CS<Fr>, ProverError> {
     // circom's wasm writes the witness in wire order already.
     r1cs.wire_mapping = None;
     Ok(r1cs)
+}
+
+/// An input value reduced into the field, as circom's calculator reads negative numbers.
+fn input_to_fr(value: &BigInt) -> Fr {
+    let (sign, bytes) = value.to_bytes_le();
+    let magnitude = Fr::from_le_bytes_mod_order(&bytes);
+    if sign == Sign::Minus { -magnitude } else { magnitude }
 }
 
 fn first_line(s: &str) -> String {

@@ -84,6 +84,32 @@ fn a_misspelt_input_is_named() {
 }
 
 #[test]
+fn a_missing_input_is_counted() {
+    let mut circuit = slash_circuit();
+    let mut inputs = slash_inputs(Fr::one(), Fr::one(), Fr::one());
+    inputs.pop();
+    match circuit.calculate(inputs) {
+        Err(ProverError::Unsatisfied(reason)) => {
+            assert!(reason.contains("1 of the circuit's 3 input values are missing"), "{reason}");
+        }
+        other => panic!("expected a missing input to be reported, got {other:?}"),
+    }
+    // The calculator is reset per witness: the next complete call succeeds.
+    let k = Secret::new(Fr::from(5u64)).expect("non-zero");
+    circuit.calculate(slash_inputs(*k.expose(), k.commitment(), Fr::one())).expect("valid");
+}
+
+#[test]
+fn a_failed_assertion_names_its_template() {
+    let mut circuit = slash_circuit();
+    let k = Secret::new(Fr::from(5u64)).expect("non-zero");
+    match circuit.calculate(slash_inputs(*k.expose(), Fr::from(7u64), Fr::one())) {
+        Err(ProverError::Unsatisfied(reason)) => assert!(reason.contains("line"), "{reason}"),
+        other => panic!("expected the assertion to fail, got {other:?}"),
+    }
+}
+
+#[test]
 fn dev_setup_is_deterministic_per_seed() {
     let circuit = slash_circuit();
     let a = insecure_dev_setup(&circuit, b"seed").expect("setup");
