@@ -50,6 +50,22 @@ pub enum ProverError {
     /// Groth16 key generation failed.
     #[error("Groth16 setup failed: {0}")]
     Setup(String),
+    /// A proving key made for another circuit (or another build of it).
+    #[error(
+        "the proving key does not belong to this circuit: the key has {key_wires} wires and \
+         {key_public} public signals, the circuit {circuit_wires} and {circuit_public} \
+         (rebuild the key for this circuit build)"
+    )]
+    KeyMismatch {
+        /// Wires the key was made for.
+        key_wires: usize,
+        /// Public signals the key was made for.
+        key_public: usize,
+        /// Wires of the circuit.
+        circuit_wires: usize,
+        /// Public signals of the circuit.
+        circuit_public: usize,
+    },
     /// Groth16 proving failed.
     #[error("Groth16 proving failed: {0}")]
     Prove(String),

@@ -3,12 +3,13 @@
 //! ## Bird's eye view
 //!
 //! - [`witness`]: loads circom's wasm witness calculator once and computes witnesses by signal
-//!   name, through ark-circom on wasmer, checked against the R1CS.
+//!   name on wasmer (its field inversions patched to run natively), checked against the R1CS.
 //! - [`inputs`]: typed circuit inputs and the public signals they must produce.
 //! - [`encoding`]: compressed arkworks bytes and snarkjs-compatible JSON.
 //! - [`solidity`]: Solidity verifier contracts rendered from verifying keys.
 //! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
+//! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
 //! are called.
@@ -18,6 +19,8 @@ mod error;
 pub mod fixtures;
 pub mod groth16;
 pub mod inputs;
+pub mod msm;
+mod native_inverse;
 pub mod solidity;
 pub mod witness;
 

@@ -1,5 +1,5 @@
 //! The circom templates agree with `spec/vectors/`: each test harness in `circuits/test/` is run
-//! through ark-circom on the vectors' inputs and its outputs compared with the recorded values.
+//! through our witness calculator on the vectors' inputs and its outputs compared with the recorded values.
 //!
 //! Needs the harnesses compiled (`make circuits-test`, done by `make test`).
 

@@ -1,10 +1,10 @@
 //! `zkcredits circuits setup`: Groth16 keys for the protocol circuits, and everything derived
 //! from them that the repository commits: verifying keys, the artifact manifest, the Solidity
-//! verifiers of `exit` and `slash`, and the Groth16 vectors.
+//! verifiers of `exit` and `slash`, and the Groth16 vectors. The keys are either an INSECURE
+//! development setup from a seed or imported from the `.zkey` files of a snarkjs ceremony.
 
-use super::hex;
-use ark_bn254::{Bn254, Fr};
-use ark_groth16::ProvingKey;
+use super::{hex, prove::Circuit};
+use ark_bn254::Fr;
 use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -14,28 +14,35 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use zkcredits_primitives::{constants::SIGNER_TREE_DEPTH, rln::scope};
 use zkcredits_prover::{
-    WitnessCircuit, encoding, fixtures, inputs::SlashInputs, insecure_dev_setup, prove,
+    KeyFile, Verifier, WitnessCircuit, encoding, fixtures, inputs::SlashInputs, insecure_dev_setup,
     solidity::render_verifier,
 };
 
 /// Arguments of `zkcredits circuits`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Args {
-    /// Generate keys and the committed artifacts derived from them.
+    /// Generate or import keys and write the committed artifacts derived from them.
     ///
     /// Examples:
     ///   zkcredits circuits setup --insecure-dev-seed zkcredits-dev
     ///   zkcredits circuits setup --insecure-dev-seed zkcredits-dev --check
+    ///   zkcredits circuits setup --zkey request=request.zkey --zkey exit=exit.zkey \
+    ///     --zkey slash=slash.zkey
     #[command(verbatim_doc_comment)]
     Setup(SetupArgs),
 }
 
 /// Arguments of `zkcredits circuits setup`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("keys").required(true).args(["insecure_dev_seed", "zkey"]))]
 pub(crate) struct SetupArgs {
     /// Seed of a deterministic, INSECURE development setup: anyone who knows it can forge proofs.
-    #[arg(long, value_name = "SEED", required = true)]
-    insecure_dev_seed: String,
+    #[arg(long, value_name = "SEED")]
+    insecure_dev_seed: Option<String>,
+    /// A circuit's key from a snarkjs ceremony, as `CIRCUIT=FILE.zkey`; give one per circuit
+    /// (request, exit, slash). No `.pk.bin` is written: prove with `zkcredits prove --zkey`.
+    #[arg(long, value_name = "CIRCUIT=FILE", value_parser = parse_zkey)]
+    zkey: Vec<(Circuit, PathBuf)>,
     /// Directory holding the compiled circuits (`make circuits` writes `<dir>/circuits/main`).
     #[arg(long, value_name = "DIR", default_value = "build")]
     build_dir: PathBuf,
@@ -61,6 +68,127 @@ impl Args {
     }
 }
 
+fn parse_zkey(arg: &str) -> Result<(Circuit, PathBuf), String> {
+    let (circuit, file) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected CIRCUIT=FILE (e.g. request=request.zkey), got {arg:?}"))?;
+    let circuit = <Circuit as clap::ValueEnum>::from_str(circuit, false)
+        .map_err(|_| format!("unknown circuit {circuit:?}: expected request, exit or slash"))?;
+    Ok((circuit, PathBuf::from(file)))
+}
+
+/// Where the keys come from, and how the artifacts name them.
+enum KeySource {
+    /// A deterministic development setup.
+    Dev { seed: String },
+    /// A ceremony's `.zkey` per circuit, with the file's sha256.
+    Ceremony { zkeys: Vec<(&'static str, PathBuf, String)> },
+}
+
+impl KeySource {
+    fn from_args(args: &SetupArgs) -> eyre::Result<Self> {
+        if let Some(seed) = &args.insecure_dev_seed {
+            return Ok(Self::Dev { seed: seed.clone() });
+        }
+        let mut files = Vec::new();
+        for name in CIRCUITS {
+            let mut given = args.zkey.iter().filter(|(circuit, _)| circuit.name() == name);
+            let (Some((_, file)), None) = (given.next(), given.next()) else {
+                bail!(
+                    "give exactly one --zkey {name}=FILE (one key per circuit: request, exit, slash)"
+                );
+            };
+            files.push((name, file.clone()));
+        }
+        let mut zkeys = Vec::new();
+        for (name, file) in files {
+            let bytes = std::fs::read(&file)
+                .wrap_err_with(|| format!("cannot read the {name} key {}", file.display()))?;
+            zkeys.push((name, file, sha256_hex(&bytes)));
+        }
+        Ok(Self::Ceremony { zkeys })
+    }
+
+    fn banner(&self) -> String {
+        match self {
+            Self::Dev { seed } => format!(
+                "circuits: INSECURE dev setup from seed {seed:?}: never use these keys on a real network"
+            ),
+            Self::Ceremony { .. } => {
+                "circuits: keys imported from the ceremony's .zkey files".to_owned()
+            }
+        }
+    }
+
+    /// Seeds the randomness of the example proofs, so that `--check` reproduces them.
+    fn proof_seed(&self) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        match self {
+            Self::Dev { seed } => digest.update(seed.as_bytes()),
+            Self::Ceremony { zkeys } => zkeys.iter().for_each(|(_, _, hash)| digest.update(hash)),
+        }
+        digest.finalize().into()
+    }
+
+    fn zkey(&self, name: &str) -> Option<&(&'static str, PathBuf, String)> {
+        match self {
+            Self::Dev { .. } => None,
+            Self::Ceremony { zkeys } => zkeys.iter().find(|(n, _, _)| *n == name),
+        }
+    }
+
+    fn key(&self, name: &str, circuit: &WitnessCircuit) -> eyre::Result<KeyFile> {
+        match (self, self.zkey(name)) {
+            (Self::Dev { seed }, _) => {
+                Ok(KeyFile::Dev(insecure_dev_setup(circuit, seed.as_bytes())?))
+            }
+            (Self::Ceremony { .. }, Some((_, file, _))) => KeyFile::import_zkey(file)
+                .wrap_err_with(|| format!("cannot import the {name} key {}", file.display())),
+            (Self::Ceremony { .. }, None) => bail!("no --zkey for circuit {name}"),
+        }
+    }
+
+    /// How the keys of `names` are named in a vector file: the field and its value.
+    fn vector_field(&self, names: &[&str]) -> (&'static str, Value) {
+        match self {
+            Self::Dev { seed } => ("insecure_dev_seed", json!(seed)),
+            Self::Ceremony { .. } => {
+                let hashes: serde_json::Map<String, Value> = names
+                    .iter()
+                    .filter_map(|&name| Some((name.to_owned(), json!(self.zkey(name)?.2))))
+                    .collect();
+                match (names, hashes.values().next()) {
+                    ([_], Some(hash)) => ("zkey_sha256", hash.clone()),
+                    _ => ("zkey_sha256", Value::Object(hashes)),
+                }
+            }
+        }
+    }
+
+    /// "the INSECURE dev key" or "the ceremony key", for descriptions.
+    fn phrase(&self) -> &'static str {
+        match self {
+            Self::Dev { .. } => "the INSECURE dev key",
+            Self::Ceremony { .. } => "the ceremony key",
+        }
+    }
+
+    /// The manifest's `setup` entry and the verifier header's key line.
+    fn describe(&self, name: &str) -> String {
+        match (self, self.zkey(name)) {
+            (Self::Dev { seed }, _) => format!("INSECURE deterministic dev setup, seed {seed:?}"),
+            (Self::Ceremony { .. }, Some((_, file, hash))) => format!(
+                "snarkjs ceremony key {} (sha256 {hash})",
+                file.file_name().map_or_else(
+                    || file.display().to_string(),
+                    |f| f.to_string_lossy().into_owned()
+                )
+            ),
+            (Self::Ceremony { .. }, None) => "snarkjs ceremony key".to_owned(),
+        }
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -77,19 +205,16 @@ fn pretty(value: &Value) -> eyre::Result<String> {
 impl SetupArgs {
     fn run(self) -> eyre::Result<()> {
         let circuits_dir = self.build_dir.join("circuits/main");
+        let source = KeySource::from_args(&self)?;
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         let mut manifest = serde_json::Map::new();
-        eprintln!(
-            "circuits: INSECURE dev setup from seed {:?}: never use these keys on a real network",
-            self.insecure_dev_seed
-        );
+        eprintln!("{}", source.banner());
         let progress = ProgressBar::new(CIRCUITS.len() as u64 * 2).with_style(
             ProgressStyle::with_template("{spinner} [{elapsed}] {bar:20} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         progress.enable_steady_tick(std::time::Duration::from_millis(200));
-        let mut rng =
-            ChaCha20Rng::from_seed(Sha256::digest(self.insecure_dev_seed.as_bytes()).into());
+        let mut rng = ChaCha20Rng::from_seed(source.proof_seed());
         let mut exit_and_slash = Vec::new();
         let compiler = String::from_utf8(read(&circuits_dir.join("compiler.txt"))?)
             .wrap_err("compiler.txt is not UTF-8")?
@@ -98,37 +223,50 @@ impl SetupArgs {
         for name in CIRCUITS {
             progress.set_message(format!("{name}: generating keys"));
             let mut circuit = WitnessCircuit::load(&circuits_dir, name)?;
-            let key = insecure_dev_setup(&circuit, self.insecure_dev_seed.as_bytes())?;
+            let key = source.key(name, &circuit)?;
+            let vk = &key.proving_key().vk;
             progress.inc(1);
             progress.set_message(format!("{name}: proving the example"));
-            let vk_json = encoding::verifying_key_to_json(&key.vk);
+            let vk_json = encoding::verifying_key_to_json(vk);
             let vk_text = pretty(&vk_json)?;
             let vk_hash = sha256_hex(vk_text.as_bytes());
 
             let (inputs, expected_public) = fixtures::example(name)
                 .ok_or_else(|| eyre!("no example statement for circuit {name}"))?;
             let example_input = Value::Object(inputs_json(&inputs));
-            let (proof, public) = prove(&key, &mut circuit, inputs, &mut rng)?;
+            let (proof, public) = key.prove(&mut circuit, inputs, &mut rng)?;
             if public != expected_public {
                 bail!(
                     "circuit {name} computed public signals that differ from zkcredits-primitives"
                 );
             }
+            Verifier::new(vk)
+                .verify(&public, &proof)
+                .wrap_err_with(|| format!("the {name} example does not verify under its key"))?;
             let mut tampered = public.clone();
             tampered[0] += Fr::from(1u64);
+            let (key_field, key_value) = source.vector_field(&[name]);
+            let mut vector = json!({
+                "description": format!("A valid Groth16 proof of the {name} circuit under {}, and a tampered public signal that must be rejected", source.phrase()),
+                "circuit": name,
+            });
+            vector[key_field] = key_value;
+            for (field, value) in [
+                ("verification_key_sha256", json!(vk_hash)),
+                ("public_signals", encoding::public_to_json(&public)),
+                ("proof", encoding::proof_to_json(&proof)),
+                ("proof_compressed_hex", json!(hex(&encoding::proof_to_bytes(&proof)))),
+                ("calldata", encoding::solidity_calldata(&proof, &public)),
+                (
+                    "invalid",
+                    json!([{ "description": "first public signal plus one", "public_signals": encoding::public_to_json(&tampered) }]),
+                ),
+            ] {
+                vector[field] = value;
+            }
             files.push((
                 self.root.join(format!("spec/vectors/groth16/{name}.json")),
-                pretty(&json!({
-                    "description": format!("A valid Groth16 proof of the {name} circuit under the INSECURE dev key, and a tampered public signal that must be rejected"),
-                    "circuit": name,
-                    "insecure_dev_seed": self.insecure_dev_seed,
-                    "verification_key_sha256": vk_hash,
-                    "public_signals": encoding::public_to_json(&public),
-                    "proof": encoding::proof_to_json(&proof),
-                    "proof_compressed_hex": hex(&encoding::proof_to_bytes(&proof)),
-                    "calldata": encoding::solidity_calldata(&proof, &public),
-                    "invalid": [{ "description": "first public signal plus one", "public_signals": encoding::public_to_json(&tampered) }],
-                }))?,
+                pretty(&vector)?,
             ));
             files.push((
                 self.root.join(format!("circuits/artifacts/{name}/verification_key.json")),
@@ -138,29 +276,32 @@ impl SetupArgs {
                 name.to_owned(),
                 json!({
                     "compiler": compiler,
-                    "constraints": circuit.r1cs().constraints.len(),
+                    "constraints": circuit.num_constraints(),
                     "public_signals": circuit.public_count(),
                     "r1cs_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}.r1cs")))?),
                     "wasm_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}_js/{name}.wasm")))?),
                     "verification_key_sha256": vk_hash,
-                    "setup": format!("INSECURE deterministic dev setup, seed {:?}", self.insecure_dev_seed),
+                    "setup": source.describe(name),
                 }),
             );
             if name != "request" {
                 let contract = format!("{}Verifier", capitalize(name));
+                let key_line = match &source {
+                    KeySource::Dev { seed } => format!(
+                        "INSECURE development key from seed {seed:?}: never deploy it to a real network"
+                    ),
+                    KeySource::Ceremony { .. } => source.describe(name),
+                };
                 let header = [
                     format!("circuit: circuits/main/{name}.circom"),
                     format!(
                         "verifying key sha256: {vk_hash} (circuits/artifacts/{name}/verification_key.json)"
                     ),
-                    format!(
-                        "INSECURE development key from seed {:?}: never deploy it to a real network",
-                        self.insecure_dev_seed
-                    ),
+                    key_line,
                 ];
                 files.push((
                     self.root.join(format!("contracts/src/verifiers/{contract}.sol")),
-                    render_verifier(&contract, name, &key.vk, &header),
+                    render_verifier(&contract, name, vk, &header),
                 ));
             }
             if !self.check {
@@ -171,13 +312,16 @@ impl SetupArgs {
                     pretty(&example_input)?,
                 )
                 .wrap_err("cannot write the example input")?;
-                let path = self.keys_dir.join(format!("{name}.pk.bin"));
-                // Uncompressed: `zkcredits prove` reads it back without decompressing every point.
-                let mut bytes = Vec::new();
-                ark_serialize::CanonicalSerialize::serialize_uncompressed(&key, &mut bytes)
-                    .map_err(|e| eyre!("cannot serialize the {name} proving key: {e}"))?;
-                std::fs::write(&path, bytes)
-                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                // A ceremony's key stays in its .zkey (`zkcredits prove --zkey`).
+                if let KeyFile::Dev(key) = &key {
+                    let path = self.keys_dir.join(format!("{name}.pk.bin"));
+                    // Uncompressed: `zkcredits prove` reads it back without decompressing every point.
+                    let mut bytes = Vec::new();
+                    ark_serialize::CanonicalSerialize::serialize_uncompressed(key, &mut bytes)
+                        .map_err(|e| eyre!("cannot serialize the {name} proving key: {e}"))?;
+                    std::fs::write(&path, bytes)
+                        .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                }
             }
             progress.inc(1);
             if name != "request" {
@@ -192,7 +336,7 @@ impl SetupArgs {
             pretty(&escrow_vectors(
                 (&exit_key, &mut exit_circuit),
                 (&slash_key, &mut slash_circuit),
-                &self.insecure_dev_seed,
+                &source,
                 &mut rng,
             )?)?,
         ));
@@ -238,23 +382,23 @@ const SLASH_RECEIVER: u64 = 0xabcd;
 /// Exit and slash proofs for the escrow users of `fixtures::escrow_user`, bound to the example
 /// escrow: what the Foundry tests of `CreditEscrow` submit.
 fn escrow_vectors(
-    (exit_key, exit_circuit): (&ProvingKey<Bn254>, &mut WitnessCircuit),
-    (slash_key, slash_circuit): (&ProvingKey<Bn254>, &mut WitnessCircuit),
-    seed: &str,
+    (exit_key, exit_circuit): (&KeyFile, &mut WitnessCircuit),
+    (slash_key, slash_circuit): (&KeyFile, &mut WitnessCircuit),
+    source: &KeySource,
     rng: &mut ChaCha20Rng,
 ) -> eyre::Result<Value> {
     let mut users = Vec::new();
     for i in 0..3 {
         let (secret, deposit) = fixtures::escrow_user(i);
         let slash = SlashInputs { secret, receiver: Fr::from(SLASH_RECEIVER) };
-        let (proof, public) = prove(slash_key, slash_circuit, slash.circom_inputs(), rng)?;
+        let (proof, public) = slash_key.prove(slash_circuit, slash.circom_inputs(), rng)?;
         let mut exits = Vec::new();
         for unsettled in [false, true] {
             let exit = fixtures::exit_of(secret, deposit, unsettled);
             let inputs = exit
                 .circom_inputs(SIGNER_TREE_DEPTH)
                 .ok_or_else(|| eyre!("escrow user {i} cannot afford its exit"))?;
-            let (proof, public) = prove(exit_key, exit_circuit, inputs, rng)?;
+            let (proof, public) = exit_key.prove(exit_circuit, inputs, rng)?;
             exits.push(json!({
                 "unsettled": unsettled,
                 "recipient": hex(&exit.recipient),
@@ -274,17 +418,23 @@ fn escrow_vectors(
             "exits": exits,
         }));
     }
-    Ok(json!({
-        "description": "Exit and slash proofs of three deposits in the escrow that `deployer` creates first (at `escrow`) on `chain_id`, under the INSECURE dev keys: what the Foundry tests of CreditEscrow submit. exits[0] settles every ticket (p = 0), exits[1] charges the last one (p = 1).",
-        "insecure_dev_seed": seed,
-        "chain_id": fixtures::EXAMPLE_CHAIN_ID,
-        "escrow": hex(&fixtures::EXAMPLE_ESCROW),
-        "deployer": hex(&fixtures::EXAMPLE_DEPLOYER),
-        "scope": scope(fixtures::EXAMPLE_CHAIN_ID, &fixtures::EXAMPLE_ESCROW).to_string(),
-        "c_max": "1000",
-        "signer_root": fixtures::exit_signer_root().to_string(),
-        "users": users,
-    }))
+    let mut vectors = json!({
+        "description": format!("Exit and slash proofs of three deposits in the escrow that `deployer` creates first (at `escrow`) on `chain_id`, under {}s: what the Foundry tests of CreditEscrow submit. exits[0] settles every ticket (p = 0), exits[1] charges the last one (p = 1).", source.phrase()),
+    });
+    let (key_field, key_value) = source.vector_field(&["exit", "slash"]);
+    vectors[key_field] = key_value;
+    for (field, value) in [
+        ("chain_id", json!(fixtures::EXAMPLE_CHAIN_ID)),
+        ("escrow", json!(hex(&fixtures::EXAMPLE_ESCROW))),
+        ("deployer", json!(hex(&fixtures::EXAMPLE_DEPLOYER))),
+        ("scope", json!(scope(fixtures::EXAMPLE_CHAIN_ID, &fixtures::EXAMPLE_ESCROW).to_string())),
+        ("c_max", json!("1000")),
+        ("signer_root", json!(fixtures::exit_signer_root().to_string())),
+        ("users", json!(users)),
+    ] {
+        vectors[field] = value;
+    }
+    Ok(vectors)
 }
 
 fn capitalize(s: &str) -> String {

@@ -19,7 +19,7 @@ pub(crate) enum Circuit {
 }
 
 impl Circuit {
-    const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Request => "request",
             Self::Exit => "exit",

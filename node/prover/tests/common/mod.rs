@@ -1,4 +1,6 @@
 //! Helpers shared by the prover's integration tests.
+// Each test binary uses some of them.
+#![allow(dead_code)]
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Proof, VerifyingKey};
