@@ -147,6 +147,8 @@ fn ceremony_keys_make_artifacts_snarkjs_agrees_with() {
         &arg(&build_dir()),
         "--zkey",
         &arg(request_zkey),
+        "--manifest",
+        &arg(&tmp.join("circuits/artifacts/manifest.json")),
     ]);
     assert!(proved.status.success(), "{}", String::from_utf8_lossy(&proved.stderr));
     let verified = zkcredits(&[

@@ -85,7 +85,8 @@ fn prove_and_verify_a_slash_from_files() {
     let out = tmp.join("proof");
     let build_arg = arg(&build);
     let keys_arg = arg(&tmp.join("keys"));
-    let prove = |input: &str| {
+    let manifest_arg = arg(&tmp.join("circuits/artifacts/manifest.json"));
+    let prove_with = |input: &str, manifest: &str| {
         zkcredits(&[
             "prove",
             "slash",
@@ -97,10 +98,23 @@ fn prove_and_verify_a_slash_from_files() {
             &build_arg,
             "--keys-dir",
             &keys_arg,
+            "--manifest",
+            manifest,
         ])
     };
+    let prove = |input: &str| prove_with(input, &manifest_arg);
     let proved = prove(&arg(&input));
     assert!(proved.status.success(), "{}", String::from_utf8_lossy(&proved.stderr));
+
+    // The committed manifest records the dev key of another seed: this key is refused.
+    let committed = arg(&root.join("circuits/artifacts/manifest.json"));
+    let foreign = prove_with(&arg(&input), &committed);
+    assert_eq!(foreign.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&foreign.stderr);
+    assert!(
+        stderr.contains("slash.pk.bin does not match") && stderr.contains("make verifiers"),
+        "{stderr}"
+    );
 
     let vk = arg(&tmp.join("circuits/artifacts/slash/verification_key.json"));
     let verify = |public: &str| {

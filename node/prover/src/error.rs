@@ -33,6 +33,22 @@ pub enum ProverError {
         /// What the parser reported.
         reason: String,
     },
+    /// An artifact or key that is not the one the manifest records.
+    #[error(
+        "{artifact} does not match {manifest} (its sha256 is {actual}, the manifest records \
+         {expected}): rebuild with `make circuits` and `make keys`, point at the artifacts of \
+         this build, or run `make verifiers` if the circuits changed on purpose"
+    )]
+    ManifestMismatch {
+        /// The artifact or key file.
+        artifact: PathBuf,
+        /// The manifest.
+        manifest: PathBuf,
+        /// The recorded hash.
+        expected: String,
+        /// The file's hash.
+        actual: String,
+    },
     /// A `.sym` line is not `label,witness,component,name`.
     #[error("malformed symbol file {path} at line {line}")]
     Symbols {

@@ -5,6 +5,7 @@
 //! - [`witness`]: loads circom's wasm witness calculator once and computes witnesses by signal
 //!   name on wasmer (its field inversions patched to run natively), checked against the R1CS.
 //! - [`inputs`]: typed circuit inputs and the public signals they must produce.
+//! - [`manifest`]: the artifact manifest's hashes, checked when circuits and keys load.
 //! - [`encoding`]: compressed arkworks bytes and snarkjs-compatible JSON.
 //! - [`solidity`]: Solidity verifier contracts rendered from verifying keys.
 //! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
@@ -19,6 +20,7 @@ mod error;
 pub mod fixtures;
 pub mod groth16;
 pub mod inputs;
+pub mod manifest;
 pub mod msm;
 mod native_inverse;
 pub mod solidity;
@@ -26,4 +28,5 @@ pub mod witness;
 
 pub use error::ProverError;
 pub use groth16::{KeyFile, Verifier, import_zkey, insecure_dev_setup, prove, prove_with_zkey_key};
+pub use manifest::Manifest;
 pub use witness::{Witness, WitnessCircuit};

@@ -8,7 +8,11 @@
 //! R1CS: the calculator checks only the assertions it was compiled with, and a witness that
 //! does not satisfy the constraints would otherwise surface as a proof that does not verify.
 
-use crate::{ProverError, native_inverse};
+use crate::{
+    ProverError,
+    manifest::{Manifest, sha256_hex},
+    native_inverse,
+};
 use ark_bn254::Fr;
 use ark_circom::circom::{R1CS, R1CSFile};
 use ark_ff::{AdditiveGroup, BigInteger, PrimeField};
@@ -16,7 +20,6 @@ use num_bigint::{BigInt, Sign};
 use rayon::prelude::*;
 use std::{
     collections::{HashMap, HashSet},
-    io::BufReader,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -199,11 +202,32 @@ impl WitnessCircuit {
     /// Loads circuit `name` from a circom output directory: `<name>_js/<name>.wasm`,
     /// `<name>.sym` and `<name>.r1cs`.
     pub fn load(dir: &Path, name: &str) -> Result<Self, ProverError> {
+        Self::load_inner(dir, name, None)
+    }
+
+    /// As [`WitnessCircuit::load`], refusing a wasm or r1cs whose sha256 is not the manifest's.
+    pub fn load_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Self, ProverError> {
+        Self::load_inner(dir, name, Some(manifest))
+    }
+
+    fn load_inner(
+        dir: &Path,
+        name: &str,
+        manifest: Option<&Manifest>,
+    ) -> Result<Self, ProverError> {
+        let expected = manifest.map(|m| m.entry(name)).transpose()?;
         let wasm = dir.join(format!("{name}_js/{name}.wasm"));
         let mut store = Store::default();
         let wasm = wasm.as_path();
         let bytes = std::fs::read(wasm)
             .map_err(|source| ProverError::Artifact { path: wasm.to_owned(), source })?;
+        let r1cs_path = dir.join(format!("{name}.r1cs"));
+        let r1cs_bytes = std::fs::read(&r1cs_path)
+            .map_err(|source| ProverError::Artifact { path: r1cs_path.clone(), source })?;
+        if let (Some(manifest), Some(expected)) = (manifest, &expected) {
+            manifest.check(wasm, &expected.wasm_sha256, &sha256_hex(&bytes))?;
+            manifest.check(&r1cs_path, &expected.r1cs_sha256, &sha256_hex(&r1cs_bytes))?;
+        }
         let wasm_error = |reason: String| ProverError::Wasm { path: wasm.to_owned(), reason };
         let patched = native_inverse::patch(&bytes).map_err(wasm_error)?;
         let native_inverse = patched.is_some();
@@ -211,7 +235,7 @@ impl WitnessCircuit {
             .map_err(|e| wasm_error(e.to_string()))?;
         let calculator = Calculator::new(&mut store, &module).map_err(wasm_error)?;
         let signals = read_symbols(&dir.join(format!("{name}.sym")))?;
-        let r1cs = read_r1cs(dir.join(format!("{name}.r1cs")))?;
+        let r1cs = read_r1cs(r1cs_path, &r1cs_bytes)?;
         if calculator.witness_size != r1cs.num_inputs + r1cs.num_aux {
             return Err(ProverError::Malformed {
                 path: wasm.to_owned(),
@@ -332,10 +356,8 @@ impl WitnessCircuit {
     }
 }
 
-fn read_r1cs(path: PathBuf) -> Result<R1CS<Fr>, ProverError> {
-    let file = std::fs::File::open(&path)
-        .map_err(|source| ProverError::Artifact { path: path.clone(), source })?;
-    let r1cs = R1CSFile::<Fr>::new(BufReader::new(file))
+fn read_r1cs(path: PathBuf, bytes: &[u8]) -> Result<R1CS<Fr>, ProverError> {
+    let r1cs = R1CSFile::<Fr>::new(std::io::Cursor::new(bytes))
         .map_err(|e| ProverError::Malformed { path, reason: e.to_string() })?;
     let mut r1cs = R1CS::from(r1cs);
     // circom's wasm writes the witness in wire order already.

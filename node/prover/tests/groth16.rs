@@ -10,7 +10,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use zkcredits_primitives::identity::Secret;
 use zkcredits_prover::{
-    ProverError, Verifier, WitnessCircuit, groth16::fr_to_input, insecure_dev_setup, prove,
+    Manifest, ProverError, Verifier, WitnessCircuit, groth16::fr_to_input, insecure_dev_setup,
+    prove,
 };
 
 fn slash_circuit() -> WitnessCircuit {
@@ -146,5 +147,47 @@ fn batch_verification_accepts_valid_batches_and_refuses_one_bad_proof() {
     assert!(matches!(
         verifier.verify_batch(&batch, &mut rng),
         Err(ProverError::PublicInputCount { .. })
+    ));
+}
+
+#[test]
+fn the_manifest_admits_this_build_and_refuses_other_artifacts_and_keys() {
+    let manifest_path = common::workspace().join("circuits/artifacts/manifest.json");
+    let manifest = Manifest::read(&manifest_path).expect("the committed manifest");
+    let build = std::env::var_os("ZKCREDITS_BUILD_DIR")
+        .map_or_else(|| common::workspace().join("build"), std::path::PathBuf::from);
+    let dir = build.join("circuits/main");
+    for name in ["request", "exit", "slash"] {
+        WitnessCircuit::load_checked(&dir, name, &manifest).expect("this build is the manifest's");
+    }
+
+    // Another build's wasm is named with both hashes.
+    let tampered = std::env::temp_dir().join(format!("zkcredits-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(&tampered).expect("temp dir");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("readable")).expect("JSON");
+    json["slash"]["wasm_sha256"] = "00".repeat(32).into();
+    let tampered_path = tampered.join("manifest.json");
+    std::fs::write(&tampered_path, json.to_string()).expect("writable");
+    let other = Manifest::read(&tampered_path).expect("readable");
+    match WitnessCircuit::load_checked(&dir, "slash", &other) {
+        Err(ProverError::ManifestMismatch { artifact, expected, .. }) => {
+            assert!(artifact.ends_with("slash_js/slash.wasm"));
+            assert_eq!(expected, "00".repeat(32));
+        }
+        other => panic!("expected a manifest mismatch, got {other:?}"),
+    }
+    assert!(matches!(other.entry("withdraw"), Err(ProverError::Malformed { .. })));
+    std::fs::remove_dir_all(&tampered).expect("removable");
+
+    // The committed dev key's verifying key is the manifest's; a key from another seed is not.
+    let circuit = slash_circuit();
+    let key_file = std::path::Path::new("slash.pk.bin");
+    let committed = insecure_dev_setup(&circuit, b"zkcredits-dev").expect("setup");
+    manifest.check_verifying_key("slash", key_file, &committed.vk).expect("the dev key");
+    let foreign = insecure_dev_setup(&circuit, b"another seed").expect("setup");
+    assert!(matches!(
+        manifest.check_verifying_key("slash", key_file, &foreign.vk),
+        Err(ProverError::ManifestMismatch { .. })
     ));
 }

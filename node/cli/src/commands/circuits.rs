@@ -14,7 +14,10 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use zkcredits_primitives::{constants::SIGNER_TREE_DEPTH, rln::scope};
 use zkcredits_prover::{
-    KeyFile, Verifier, WitnessCircuit, encoding, fixtures, inputs::SlashInputs, insecure_dev_setup,
+    KeyFile, Verifier, WitnessCircuit, encoding, fixtures,
+    inputs::SlashInputs,
+    insecure_dev_setup,
+    manifest::{self, sha256_hex},
     solidity::render_verifier,
 };
 
@@ -189,10 +192,6 @@ impl KeySource {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn read(path: &Path) -> eyre::Result<Vec<u8>> {
     std::fs::read(path)
         .wrap_err_with(|| format!("cannot read {} (run `make circuits` first)", path.display()))
@@ -229,7 +228,7 @@ impl SetupArgs {
             progress.set_message(format!("{name}: proving the example"));
             let vk_json = encoding::verifying_key_to_json(vk);
             let vk_text = pretty(&vk_json)?;
-            let vk_hash = sha256_hex(vk_text.as_bytes());
+            let vk_hash = manifest::verifying_key_sha256(vk);
 
             let (inputs, expected_public) = fixtures::example(name)
                 .ok_or_else(|| eyre!("no example statement for circuit {name}"))?;

@@ -5,7 +5,7 @@ use eyre::{WrapErr, bail, eyre};
 use num_bigint::BigInt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use zkcredits_prover::{KeyFile, Verifier, WitnessCircuit, encoding};
+use zkcredits_prover::{KeyFile, Manifest, Verifier, WitnessCircuit, encoding};
 
 /// A protocol circuit.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -48,6 +48,9 @@ pub(crate) struct ProveArgs {
     /// Prove with the key of a snarkjs `.zkey` from a ceremony instead of the dev key.
     #[arg(long, value_name = "FILE", conflicts_with = "keys_dir")]
     zkey: Option<PathBuf>,
+    /// The artifact manifest the circuit and key must match (`zkcredits circuits setup` writes it).
+    #[arg(long, value_name = "FILE", default_value = "circuits/artifacts/manifest.json")]
+    manifest: PathBuf,
 }
 
 /// Arguments of `zkcredits verify`.
@@ -107,17 +110,22 @@ impl ProveArgs {
     pub(crate) fn run(self) -> eyre::Result<()> {
         let name = self.circuit.name();
         let inputs = read_inputs(&self.input)?;
-        let mut circuit = WitnessCircuit::load(&self.build_dir.join("circuits/main"), name)?;
+        let manifest = Manifest::read(&self.manifest)
+            .wrap_err("cannot read the artifact manifest (pass --manifest FILE)")?;
+        let mut circuit =
+            WitnessCircuit::load_checked(&self.build_dir.join("circuits/main"), name, &manifest)?;
         let mut rng = rand::rngs::OsRng;
-        let key = match &self.zkey {
-            Some(zkey) => KeyFile::import_zkey(zkey)?,
+        let (key, key_path) = match &self.zkey {
+            Some(zkey) => (KeyFile::import_zkey(zkey)?, zkey.clone()),
             None => {
                 let key_path = self.keys_dir.join(format!("{name}.pk.bin"));
-                KeyFile::read_dev(&key_path).wrap_err(
+                let key = KeyFile::read_dev(&key_path).wrap_err(
                     "cannot read the proving key (run `make verifiers` or `zkcredits circuits setup`)",
-                )?
+                )?;
+                (key, key_path)
             }
         };
+        manifest.check_verifying_key(name, &key_path, &key.proving_key().vk)?;
         let (proof, public) = key.prove(&mut circuit, inputs, &mut rng)?;
         std::fs::create_dir_all(&self.out)?;
         for (file, value) in [
