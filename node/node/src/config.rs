@@ -66,6 +66,8 @@ pub struct SignerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CircuitsConfig {
+    /// The artifact manifest the keys and the slash circuit must match.
+    pub manifest: PathBuf,
     /// The request circuit's verifying key (snarkjs JSON).
     pub request_verifying_key: PathBuf,
     /// Directory with the compiled circuits (`slash_js/slash.wasm`, `slash.r1cs`).
@@ -166,6 +168,7 @@ impl Default for SignerConfig {
 impl Default for CircuitsConfig {
     fn default() -> Self {
         Self {
+            manifest: PathBuf::from("circuits/artifacts/manifest.json"),
             request_verifying_key: PathBuf::from(
                 "circuits/artifacts/request/verification_key.json",
             ),

@@ -52,7 +52,7 @@ use zkcredits_chain::{
 use zkcredits_primitives::{
     constants::SIGNER_TREE_DEPTH, identity::Secret, merkle::FixedMerkleTree, rln,
 };
-use zkcredits_prover::{Verifier, encoding::verifying_key_from_json};
+use zkcredits_prover::{Manifest, Verifier, encoding::verifying_key_from_json};
 use zkcredits_storage::{RocksStorage, Storage};
 
 /// Public signals of the request circuit.
@@ -264,7 +264,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 format!("{} is not a readable verifying key JSON", vk_path.display()),
             )
         })?;
-    let verifier = Verifier::new(&verifying_key_from_json(&vk_json)?);
+    let manifest = Manifest::read(&config.circuits.manifest)
+        .map_err(|e| value_error("circuits.manifest", e.to_string()))?;
+    let request_key = verifying_key_from_json(&vk_json)?;
+    manifest
+        .check_verifying_key("request", vk_path, &request_key)
+        .map_err(|e| value_error("circuits.request_verifying_key", e.to_string()))?;
+    let verifier = Verifier::new(&request_key);
     if verifier.public_count() != REQUEST_PUBLIC_SIGNALS {
         return Err(value_error(
             "circuits.request_verifying_key",
@@ -302,6 +308,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let (circuit, key) = slasher::load_slash_prover(
             &config.circuits.build_dir,
             &config.circuits.slash_proving_key,
+            &manifest,
         )?;
         Some(SlashSubmitter { wallet, payout, circuit: std::sync::Mutex::new(circuit), key })
     };

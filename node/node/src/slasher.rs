@@ -21,7 +21,7 @@ use zkcredits_primitives::{
     identity::{Secret, leaf},
     merkle::LeanImt,
 };
-use zkcredits_prover::{KeyFile, WitnessCircuit, inputs::SlashInputs};
+use zkcredits_prover::{KeyFile, Manifest, WitnessCircuit, inputs::SlashInputs};
 use zkcredits_storage::{PendingSlash, SlashStatus, Storage, StorageError};
 
 /// Escrow statuses a deposit can be slashed in (`Active`, `Exiting`).
@@ -45,17 +45,19 @@ impl std::fmt::Debug for SlashSubmitter {
     }
 }
 
-/// Loads the slash circuit and key.
+/// Loads the slash circuit and key, both checked against the artifact manifest.
 pub fn load_slash_prover(
     build_dir: &Path,
-    key: &Path,
+    key_path: &Path,
+    manifest: &Manifest,
 ) -> Result<(WitnessCircuit, KeyFile), zkcredits_prover::ProverError> {
-    let circuit = WitnessCircuit::load(build_dir, "slash")?;
-    let key = if key.extension().is_some_and(|e| e == "zkey") {
-        KeyFile::import_zkey(key)?
+    let circuit = WitnessCircuit::load_checked(build_dir, "slash", manifest)?;
+    let key = if key_path.extension().is_some_and(|e| e == "zkey") {
+        KeyFile::import_zkey(key_path)?
     } else {
-        KeyFile::read_dev(key)?
+        KeyFile::read_dev(key_path)?
     };
+    manifest.check_verifying_key("slash", key_path, &key.proving_key().vk)?;
     Ok((circuit, key))
 }
 

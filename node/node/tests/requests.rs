@@ -281,3 +281,35 @@ async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_does_n
     assert!(errors >= 1, "{metrics}");
     h.node.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_and_circuits_of_another_build_are_refused_at_start() {
+    let net = common::devnet();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = common::node_config(&net, dir.path(), "http://127.0.0.1:9");
+    let committed: Value =
+        serde_json::from_slice(&std::fs::read(&config.circuits.manifest).expect("manifest"))
+            .expect("JSON");
+    // A manifest recording other hashes, as for keys from another setup.
+    let start_with = |circuit: &str, field: &str| {
+        let mut manifest = committed.clone();
+        manifest[circuit][field] = "ab".repeat(32).into();
+        let path = dir.path().join(format!("manifest-{circuit}-{field}.json"));
+        std::fs::write(&path, manifest.to_string()).expect("writable");
+        let mut config = config.clone();
+        config.circuits.manifest = path;
+        zkcredits_node::start(config)
+    };
+    for (circuit, field, named) in [
+        ("request", "verification_key_sha256", "circuits.request_verifying_key"),
+        ("slash", "verification_key_sha256", "slash.pk.bin does not match"),
+        ("slash", "wasm_sha256", "slash.wasm does not match"),
+    ] {
+        let error = start_with(circuit, field).await.expect_err("refused").to_string();
+        assert!(error.contains(named) && error.contains("ab".repeat(32).as_str()), "{error}");
+    }
+    let mut missing = config.clone();
+    missing.circuits.manifest = dir.path().join("no-manifest.json");
+    let error = zkcredits_node::start(missing).await.expect_err("refused").to_string();
+    assert!(error.contains("circuits.manifest"), "{error}");
+}

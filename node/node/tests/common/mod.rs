@@ -115,6 +115,7 @@ pub fn node_config(net: &Devnet, dir: &Path, upstream: &str) -> NodeConfig {
     config.chain.wallet_key_file = wallet;
     config.chain.payout_address = net.anvil.addresses()[PAYOUT_ACCOUNT].to_string();
     config.signer.key_file = key_file;
+    config.circuits.manifest = workspace().join("circuits/artifacts/manifest.json");
     config.circuits.request_verifying_key =
         workspace().join("circuits/artifacts/request/verification_key.json");
     config.circuits.build_dir = build().join("circuits/main");
