@@ -103,24 +103,45 @@ fn create_proof<Q: R1CSToQAP>(
 ) -> Result<Proof<Bn254>, ProverError> {
     let num_inputs = circuit.public_count() + 1;
     check_key_fits(key, circuit)?;
-    let h = Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-        circuit.matrices(),
-        num_inputs,
-        circuit.num_constraints(),
-        witness,
-    )
-    .map_err(|e| ProverError::Prove(e.to_string()))?;
     let bigints = |values: &[Fr]| values.par_iter().map(|v| v.into_bigint()).collect::<Vec<_>>();
-    let (h, wires) = (bigints(&h), bigints(&witness[1..]));
+    let wires = bigints(&witness[1..]);
     let aux = &wires[num_inputs - 1..];
     // Each sum over the wires starts from the query's entry for the constant wire.
     let query_sum = |query: &[G1Affine]| query[0] + msm(&query[1..], &wires);
+    // The quotient's FFTs leave cores idle; the sums that do not need it run beside them.
+    let (h_sum, (a_sum, (b1_sum, (b2_sum, l_sum)))) = rayon::join(
+        || {
+            Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
+                circuit.matrices(),
+                num_inputs,
+                circuit.num_constraints(),
+                witness,
+            )
+            .map(|h| msm(&key.h_query, &bigints(&h)))
+        },
+        || {
+            rayon::join(
+                || query_sum(&key.a_query),
+                || {
+                    rayon::join(
+                        || query_sum(&key.b_g1_query),
+                        || {
+                            rayon::join(
+                                || key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires),
+                                || msm(&key.l_query, aux),
+                            )
+                        },
+                    )
+                },
+            )
+        },
+    );
+    let h_sum = h_sum.map_err(|e| ProverError::Prove(e.to_string()))?;
     let vk = &key.vk;
-    let a = vk.alpha_g1 + query_sum(&key.a_query) + key.delta_g1 * r;
-    let b1 = key.beta_g1 + query_sum(&key.b_g1_query) + key.delta_g1 * s;
-    let b2 = vk.beta_g2 + key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires) + vk.delta_g2 * s;
-    let c =
-        msm(&key.l_query, aux) + msm(&key.h_query, &h) + a * s + b1 * r - key.delta_g1 * (r * s);
+    let a = vk.alpha_g1 + a_sum + key.delta_g1 * r;
+    let b1 = key.beta_g1 + b1_sum + key.delta_g1 * s;
+    let b2 = vk.beta_g2 + b2_sum + vk.delta_g2 * s;
+    let c = l_sum + h_sum + a * s + b1 * r - key.delta_g1 * (r * s);
     Ok(Proof { a: a.into_affine(), b: b2.into_affine(), c: c.into_affine() })
 }
 
