@@ -42,7 +42,7 @@ pub fn insecure_dev_setup(
         .chain_update(seed)
         .finalize();
     let mut rng = ChaCha20Rng::from_seed(digest.into());
-    let shape = CircomCircuit { r1cs: circuit.r1cs().clone(), witness: None };
+    let shape = CircomCircuit { r1cs: circuit.r1cs(), witness: None };
     Groth16::<Bn254>::generate_random_parameters_with_reduction(shape, &mut rng)
         .map_err(|e| ProverError::Setup(e.to_string()))
 }

@@ -176,7 +176,9 @@ pub struct WitnessCircuit {
     signals: Arc<HashMap<String, usize>>,
     /// Names of the main component's own signals (`x` for `main.x` and `main.x[3]`).
     top_level: HashSet<String>,
-    r1cs: R1CS<Fr>,
+    /// Wires of the constant 1 and the public signals.
+    num_inputs: usize,
+    num_wires: usize,
     /// The constraints as the prover reads them: rows of `(coefficient, wire)` for A, B and C.
     matrices: [Vec<Vec<(Fr, usize)>>; 3],
     name: String,
@@ -236,14 +238,14 @@ impl WitnessCircuit {
         let calculator = Calculator::new(&mut store, &module).map_err(wasm_error)?;
         let signals = read_symbols(&dir.join(format!("{name}.sym")))?;
         let r1cs = read_r1cs(r1cs_path, &r1cs_bytes)?;
-        if calculator.witness_size != r1cs.num_inputs + r1cs.num_aux {
+        let (num_inputs, num_wires) = (r1cs.num_inputs, r1cs.num_inputs + r1cs.num_aux);
+        if calculator.witness_size != num_wires {
             return Err(ProverError::Malformed {
                 path: wasm.to_owned(),
                 reason: format!(
-                    "the calculator computes {} wires, {name}.r1cs has {}: they come from \
-                     different builds",
+                    "the calculator computes {} wires, {name}.r1cs has {num_wires}: they come \
+                     from different builds",
                     calculator.witness_size,
-                    r1cs.num_inputs + r1cs.num_aux
                 ),
             });
         }
@@ -253,25 +255,19 @@ impl WitnessCircuit {
             .filter(|s| !s.contains('.'))
             .map(|s| s.split('[').next().unwrap_or(s).to_owned())
             .collect();
-        let matrices = [0, 1, 2].map(|m| {
-            r1cs.constraints
-                .iter()
-                .map(|abc| {
-                    let lc = match m {
-                        0 => &abc.0,
-                        1 => &abc.1,
-                        _ => &abc.2,
-                    };
-                    lc.iter().map(|&(wire, coeff)| (coeff, wire)).collect()
-                })
-                .collect()
-        });
+        let mut matrices: [Vec<Vec<(Fr, usize)>>; 3] = Default::default();
+        for (a, b, c) in r1cs.constraints {
+            for (matrix, lc) in matrices.iter_mut().zip([a, b, c]) {
+                matrix.push(lc.into_iter().map(|(wire, coeff)| (coeff, wire)).collect());
+            }
+        }
         Ok(Self {
             store,
             calculator,
             signals: Arc::new(signals),
             top_level,
-            r1cs,
+            num_inputs,
+            num_wires,
             matrices,
             name: name.to_owned(),
             native_inverse,
@@ -330,9 +326,18 @@ impl WitnessCircuit {
         &self.name
     }
 
-    /// The constraint system, with wires in witness order.
-    pub fn r1cs(&self) -> &R1CS<Fr> {
-        &self.r1cs
+    /// The constraint system in ark-circom's form, with wires in witness order (for key
+    /// generation; proving reads [`WitnessCircuit::matrices`]).
+    pub fn r1cs(&self) -> R1CS<Fr> {
+        let [a, b, c] = &self.matrices;
+        let lc = |row: &[(Fr, usize)]| row.iter().map(|&(coeff, wire)| (wire, coeff)).collect();
+        R1CS {
+            num_inputs: self.num_inputs,
+            num_aux: self.num_wires - self.num_inputs,
+            num_variables: self.num_wires,
+            constraints: a.iter().zip(b).zip(c).map(|((a, b), c)| (lc(a), lc(b), lc(c))).collect(),
+            wire_mapping: None,
+        }
     }
 
     /// The A, B and C matrices, rows of `(coefficient, wire)`.
@@ -342,7 +347,7 @@ impl WitnessCircuit {
 
     /// Number of wires: the constant 1, the public signals, then the private ones.
     pub fn num_wires(&self) -> usize {
-        self.r1cs.num_inputs + self.r1cs.num_aux
+        self.num_wires
     }
 
     /// Number of constraints.
@@ -352,7 +357,7 @@ impl WitnessCircuit {
 
     /// Number of public signals (outputs, then public inputs).
     pub fn public_count(&self) -> usize {
-        self.r1cs.num_inputs - 1
+        self.num_inputs - 1
     }
 }
 
