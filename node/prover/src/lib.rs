@@ -11,6 +11,7 @@
 //! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
+//! - `inversion`: Bernstein–Yang modular inversion for the witness calculator's divisions.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
 //! are called.
@@ -20,6 +21,7 @@ mod error;
 pub mod fixtures;
 pub mod groth16;
 pub mod inputs;
+mod inversion;
 pub mod manifest;
 pub mod msm;
 mod native_inverse;

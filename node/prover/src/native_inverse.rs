@@ -10,8 +10,9 @@
 //! The function is found by name in the module's name section, which circom writes; a module
 //! without it is left as it is and inverts in wasm.
 
+use crate::inversion::Inverter;
 use ark_bn254::Fr;
-use ark_ff::{AdditiveGroup, BigInteger, Field, PrimeField};
+use ark_ff::{BigInt, PrimeField};
 use wasm_encoder::reencode::{self, Reencode};
 use wasmer::{FunctionEnvMut, Memory, RuntimeError};
 
@@ -185,12 +186,35 @@ pub(crate) fn inverse_mod_prime(
     let (mut value, mut modulus) = ([0u8; 32], [0u8; 32]);
     view.read(address(x), &mut value).map_err(|e| RuntimeError::new(e.to_string()))?;
     view.read(address(m), &mut modulus).map_err(|e| RuntimeError::new(e.to_string()))?;
-    if modulus[..] != <Fr as PrimeField>::MODULUS.to_bytes_le()[..] {
+    if words(&modulus) != <Fr as PrimeField>::MODULUS.0 {
         return Err(RuntimeError::new("the calculator inverted modulo another number than p"));
     }
-    let inverse = Fr::from_le_bytes_mod_order(&value).inverse().unwrap_or(Fr::ZERO);
-    view.write(address(r), &inverse.into_bigint().to_bytes_le())
-        .map_err(|e| RuntimeError::new(e.to_string()))
+    let mut x = words(&value);
+    if BigInt(x) >= Fr::MODULUS {
+        x = Fr::from_le_bytes_mod_order(&value).into_bigint().0;
+    }
+    let inverse = FR_INVERTER.invert(x).unwrap_or([0; 4]);
+    view.write(address(r), &bytes(&inverse)).map_err(|e| RuntimeError::new(e.to_string()))
+}
+
+/// Inverts modulo the calculator's prime (arkworks' inversion is several times slower).
+const FR_INVERTER: Inverter = Inverter::new(<Fr as PrimeField>::MODULUS.0);
+
+/// Little-endian bytes as little-endian 64-bit words.
+fn words(bytes: &[u8; 32]) -> [u64; 4] {
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *word = chunk.iter().rev().fold(0, |acc, &byte| acc << 8 | u64::from(byte));
+    }
+    words
+}
+
+fn bytes(words: &[u64; 4]) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    bytes
 }
 
 #[cfg(test)]
