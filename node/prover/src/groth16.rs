@@ -84,7 +84,11 @@ fn prove_with<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
+    let t0 = std::time::Instant::now();
     let witness = circuit.calculate(inputs)?.into_values();
+    if std::env::var("TRACE").is_ok() {
+        eprintln!("witness done {:?}", t0.elapsed());
+    }
     let public_count = circuit.public_count();
     let (r, s) = (Fr::rand(rng), Fr::rand(rng));
     let proof = create_proof::<Q>(key, circuit, &witness, r, s)?;
@@ -104,6 +108,9 @@ fn create_proof<Q: R1CSToQAP>(
     let num_inputs = circuit.public_count() + 1;
     check_key_fits(key, circuit)?;
     let bigints = |values: &[Fr]| values.par_iter().map(|v| v.into_bigint()).collect::<Vec<_>>();
+    if std::env::var("TRACE").is_ok() {
+        eprintln!("  start {:?}", std::time::Instant::now());
+    }
     let wires = bigints(&witness[1..]);
     let aux = &wires[num_inputs - 1..];
     // Each sum over the wires starts from the query's entry for the constant wire.
@@ -117,18 +124,45 @@ fn create_proof<Q: R1CSToQAP>(
                 circuit.num_constraints(),
                 witness,
             )
-            .map(|h| msm(&key.h_query, &bigints(&h)))
+            .map(|h| {
+                if std::env::var("TRACE").is_ok() {
+                    eprintln!("  wm done {:?}", std::time::Instant::now());
+                }
+                let r = msm(&key.h_query, &bigints(&h));
+                if std::env::var("TRACE").is_ok() {
+                    eprintln!("  h done {:?}", std::time::Instant::now());
+                }
+                r
+            })
         },
         || {
             rayon::join(
-                || query_sum(&key.a_query),
+                || {
+                    let r = query_sum(&key.a_query);
+                    if std::env::var("TRACE").is_ok() {
+                        eprintln!("  a done {:?}", std::time::Instant::now());
+                    }
+                    r
+                },
                 || {
                     rayon::join(
                         || query_sum(&key.b_g1_query),
                         || {
                             rayon::join(
-                                || key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires),
-                                || msm(&key.l_query, aux),
+                                || {
+                                    let r = key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires);
+                                    if std::env::var("TRACE").is_ok() {
+                                        eprintln!("  b2 done {:?}", std::time::Instant::now());
+                                    }
+                                    r
+                                },
+                                || {
+                                    let r = msm(&key.l_query, aux);
+                                    if std::env::var("TRACE").is_ok() {
+                                        eprintln!("  l done {:?}", std::time::Instant::now());
+                                    }
+                                    r
+                                },
                             )
                         },
                     )
@@ -136,6 +170,9 @@ fn create_proof<Q: R1CSToQAP>(
             )
         },
     );
+    if std::env::var("TRACE").is_ok() {
+        eprintln!("  join done {:?}", std::time::Instant::now());
+    }
     let h_sum = h_sum.map_err(|e| ProverError::Prove(e.to_string()))?;
     let vk = &key.vk;
     let a = vk.alpha_g1 + a_sum + key.delta_g1 * r;

@@ -11,6 +11,7 @@
 //! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
+//! - `ifma`: field arithmetic eight elements at a time (AVX-512 IFMA) for the MSM and the NTT.
 //! - `inversion`: Bernstein–Yang modular inversion for the witness calculator's divisions.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
@@ -20,6 +21,8 @@ pub mod encoding;
 mod error;
 pub mod fixtures;
 pub mod groth16;
+#[cfg(target_arch = "x86_64")]
+mod ifma;
 pub mod inputs;
 mod inversion;
 pub mod manifest;

@@ -17,7 +17,7 @@ use ark_ff::{AdditiveGroup, Field, PrimeField, Zero};
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
-mod ifma;
+use crate::ifma;
 
 /// Below this many bases the bucket sorting does not pay off; arkworks' MSM is used.
 const SMALL_MSM: usize = 1 << 10;
@@ -85,10 +85,10 @@ where
         where
             P: SWCurveConfig<BaseField: Field<BasePrimeField = ark_bn254::Fq>>,
         {
-            let bases = ifma::Bases::<D>::new(bases);
+            let bases = ifma::buckets::Bases::<D>::new(bases);
             windows
                 .par_iter()
-                .map(|digits| weighted_sum(&ifma::bucket_sums::<P, D>(&bases, digits, buckets)))
+                .map(|digits| ifma::buckets::window_sum::<P, D>(&bases, digits, buckets))
                 .collect()
         }
         match P::BaseField::extension_degree() {
