@@ -5,16 +5,13 @@
 //! They exist for tests and local devnets only; production keys come from a ceremony.
 
 use crate::msm::{FixedBaseTables, msm};
+use crate::qap::{Reduction, quotient};
 use crate::{ProverError, WitnessCircuit};
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
-use ark_circom::{CircomCircuit, CircomReduction, read_zkey};
+use ark_circom::{CircomCircuit, read_zkey};
 use ark_ec::{CurveGroup, pairing::Pairing};
 use ark_ff::{One, PrimeField, UniformRand, Zero};
-use ark_groth16::{
-    Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey,
-    r1cs_to_qap::{LibsnarkReduction, R1CSToQAP},
-};
-use ark_poly::GeneralEvaluationDomain;
+use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
 use ark_serialize::CanonicalDeserialize;
 use ark_snark::SNARK;
 use num_bigint::BigInt;
@@ -65,7 +62,7 @@ pub fn prove<R: RngCore + CryptoRng>(
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
-    prove_with::<LibsnarkReduction, R>(key, circuit, inputs, rng)
+    prove_with(Reduction::Libsnark, key, circuit, inputs, rng)
 }
 
 /// As [`prove`], for a key imported from a snarkjs `.zkey` by [`import_zkey`].
@@ -75,30 +72,28 @@ pub fn prove_with_zkey_key<R: RngCore + CryptoRng>(
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
-    prove_with::<CircomReduction, R>(key, circuit, inputs, rng)
+    prove_with(Reduction::Circom, key, circuit, inputs, rng)
 }
 
-fn prove_with<Q: R1CSToQAP, R: RngCore + CryptoRng>(
+fn prove_with<R: RngCore + CryptoRng>(
+    reduction: Reduction,
     key: &ProvingKey<Bn254>,
     circuit: &mut WitnessCircuit,
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
-    let t0 = std::time::Instant::now();
     let witness = circuit.calculate(inputs)?.into_values();
-    if std::env::var("TRACE").is_ok() {
-        eprintln!("witness done {:?}", t0.elapsed());
-    }
     let public_count = circuit.public_count();
     let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    let proof = create_proof::<Q>(key, circuit, &witness, r, s)?;
+    let proof = create_proof(reduction, key, circuit, &witness, r, s)?;
     Ok((proof, witness[1..=public_count].to_vec()))
 }
 
 /// Groth16's prover on a full witness (wire 0 is the constant 1), with our MSM:
 /// `A = α + Σwᵢaᵢ + rδ`, `B = β + Σwᵢbᵢ + sδ`, `C = Σ_aux wᵢlᵢ + ΣhⱼHⱼ + sA + rB₁ − rsδ`.
 /// The constraint matrices were read once at load: no constraint system is synthesised.
-fn create_proof<Q: R1CSToQAP>(
+fn create_proof(
+    reduction: Reduction,
     key: &ProvingKey<Bn254>,
     circuit: &WitnessCircuit,
     witness: &[Fr],
@@ -108,9 +103,6 @@ fn create_proof<Q: R1CSToQAP>(
     let num_inputs = circuit.public_count() + 1;
     check_key_fits(key, circuit)?;
     let bigints = |values: &[Fr]| values.par_iter().map(|v| v.into_bigint()).collect::<Vec<_>>();
-    if std::env::var("TRACE").is_ok() {
-        eprintln!("  start {:?}", std::time::Instant::now());
-    }
     let wires = bigints(&witness[1..]);
     let aux = &wires[num_inputs - 1..];
     // Each sum over the wires starts from the query's entry for the constant wire.
@@ -118,51 +110,19 @@ fn create_proof<Q: R1CSToQAP>(
     // The quotient's FFTs leave cores idle; the sums that do not need it run beside them.
     let (h_sum, (a_sum, (b1_sum, (b2_sum, l_sum)))) = rayon::join(
         || {
-            Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-                circuit.matrices(),
-                num_inputs,
-                circuit.num_constraints(),
-                witness,
-            )
-            .map(|h| {
-                if std::env::var("TRACE").is_ok() {
-                    eprintln!("  wm done {:?}", std::time::Instant::now());
-                }
-                let r = msm(&key.h_query, &bigints(&h));
-                if std::env::var("TRACE").is_ok() {
-                    eprintln!("  h done {:?}", std::time::Instant::now());
-                }
-                r
-            })
+            quotient(reduction, circuit.matrices(), num_inputs, circuit.num_constraints(), witness)
+                .map(|h| msm(&key.h_query, &h))
         },
         || {
             rayon::join(
-                || {
-                    let r = query_sum(&key.a_query);
-                    if std::env::var("TRACE").is_ok() {
-                        eprintln!("  a done {:?}", std::time::Instant::now());
-                    }
-                    r
-                },
+                || query_sum(&key.a_query),
                 || {
                     rayon::join(
                         || query_sum(&key.b_g1_query),
                         || {
                             rayon::join(
-                                || {
-                                    let r = key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires);
-                                    if std::env::var("TRACE").is_ok() {
-                                        eprintln!("  b2 done {:?}", std::time::Instant::now());
-                                    }
-                                    r
-                                },
-                                || {
-                                    let r = msm(&key.l_query, aux);
-                                    if std::env::var("TRACE").is_ok() {
-                                        eprintln!("  l done {:?}", std::time::Instant::now());
-                                    }
-                                    r
-                                },
+                                || key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires),
+                                || msm(&key.l_query, aux),
                             )
                         },
                     )
@@ -170,10 +130,7 @@ fn create_proof<Q: R1CSToQAP>(
             )
         },
     );
-    if std::env::var("TRACE").is_ok() {
-        eprintln!("  join done {:?}", std::time::Instant::now());
-    }
-    let h_sum = h_sum.map_err(|e| ProverError::Prove(e.to_string()))?;
+    let h_sum = h_sum?;
     let vk = &key.vk;
     let a = vk.alpha_g1 + a_sum + key.delta_g1 * r;
     let b1 = key.beta_g1 + b1_sum + key.delta_g1 * s;

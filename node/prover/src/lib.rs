@@ -10,6 +10,7 @@
 //! - [`solidity`]: Solidity verifier contracts rendered from verifying keys.
 //! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
+//! - `qap`: the quotient polynomial of both R1CS-to-QAP reductions (arkworks', circom's).
 //! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
 //! - `ifma`: field arithmetic eight elements at a time (AVX-512 IFMA) for the MSM and the NTT.
 //! - `inversion`: Bernstein–Yang modular inversion for the witness calculator's divisions.
@@ -28,6 +29,7 @@ mod inversion;
 pub mod manifest;
 pub mod msm;
 mod native_inverse;
+mod qap;
 pub mod solidity;
 pub mod witness;
 

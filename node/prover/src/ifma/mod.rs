@@ -15,6 +15,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod buckets;
+pub(crate) mod ntt;
 
 use ark_ff::{AdditiveGroup, BigInt, Fp, MontBackend, MontConfig};
 use core::arch::x86_64::{
