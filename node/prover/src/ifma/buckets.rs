@@ -6,12 +6,13 @@ use super::{
     LANES, LIMBS, Limbs, Modulus, Vec52, add_base, available, element_of, lanes, limbs_of,
     mul_base, negate, splat_limbs, sub_base, subtract_if_above,
 };
+use crate::inversion::Inverter;
 use ark_bn254::{Fq, Fq2, FqConfig};
 use ark_ec::{
     AffineRepr, CurveGroup,
     short_weierstrass::{Affine, Projective, SWCurveConfig},
 };
-use ark_ff::{AdditiveGroup, Field, Zero};
+use ark_ff::{AdditiveGroup, BigInt, Field, PrimeField, Zero};
 use core::arch::x86_64::{
     __m512i, _mm512_i64gather_epi64, _mm512_i64scatter_epi64, _mm512_set_epi64,
     _mm512_setzero_si512,
@@ -265,6 +266,23 @@ where
     }
 }
 
+/// Inverts nonzero elements in place with one modular inversion (Montgomery's trick), done by
+/// our divsteps inverter: arkworks' inversion would cost as much as the rest of a round.
+fn batch_invert(values: &mut [Fq]) {
+    const INVERTER: Inverter = Inverter::new(<Fq as PrimeField>::MODULUS.0);
+    let mut prefixes = Vec::with_capacity(values.len());
+    let mut product = Fq::ONE;
+    for value in values.iter() {
+        prefixes.push(product);
+        product *= value;
+    }
+    let inverse = INVERTER.invert(product.into_bigint().0).unwrap_or_default();
+    let mut inverse = Fq::from_bigint(BigInt(inverse)).unwrap_or_default();
+    for (value, prefix) in values.iter_mut().zip(prefixes).rev() {
+        (*value, inverse) = (inverse * prefix, inverse * *value);
+    }
+}
+
 fn limbs_of_fq(a: Fq) -> Limbs {
     limbs_of(a)
 }
@@ -371,6 +389,8 @@ fn one<const D: usize>() -> Fe<D> {
 /// Inverts each lane (one arkworks batch inversion for the eight).
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn invert_lanes<const D: usize>(value: &Fe<D>) -> Fe<D> {
+    // Arkworks elements are built from canonical limbs only.
+    let value = canonical::<D>(value);
     let mut limbs = [[[0u64; LANES]; LIMBS]; D];
     for (c, component) in value.iter().enumerate() {
         for (l, limb) in component.iter().enumerate() {
@@ -384,14 +404,16 @@ fn invert_lanes<const D: usize>(value: &Fe<D>) -> Fe<D> {
     let mut components = [[Fq::ZERO; LANES]; D];
     if D == 1 {
         let mut values: [Fq; LANES] = std::array::from_fn(|lane| element(0, lane));
-        ark_ff::batch_inversion(&mut values);
+        batch_invert(&mut values);
         components[0] = values;
     } else {
-        let mut values: [Fq2; LANES] =
+        // (c₀ + c₁u)⁻¹ = (c₀ − c₁u)/(c₀² + c₁²) since u² = −1.
+        let values: [Fq2; LANES] =
             std::array::from_fn(|lane| Fq2::new(element(0, lane), element(1, lane)));
-        ark_ff::batch_inversion(&mut values);
-        components[0] = values.map(|v| v.c0);
-        components[1] = values.map(|v| v.c1);
+        let mut norms = values.map(|v| v.c0.square() + v.c1.square());
+        batch_invert(&mut norms);
+        components[0] = std::array::from_fn(|lane| values[lane].c0 * norms[lane]);
+        components[1] = std::array::from_fn(|lane| -values[lane].c1 * norms[lane]);
     }
     let mut out = [[_mm512_setzero_si512(); LIMBS]; D];
     for (c, component) in out.iter_mut().enumerate() {
@@ -483,7 +505,10 @@ mod tests {
                 })
             })
         };
-        let (a, b) = (load(a), load(b));
+        let (mut a, b) = (load(a), load(b));
+        // Inside a round values are below 2p, not canonical: a + p is the same element.
+        let modulus = splat_limbs(&Base::MODULUS);
+        a = a.map(|component| add_base::<FqConfig>(&component, &modulus));
         let result = match op {
             "mul" => mul::<2>(&a, &b),
             "square" => square::<2>(&a),
