@@ -165,33 +165,21 @@ fn shift_out(term: impl Fn(usize) -> i128) -> Signed {
 }
 
 fn add(a: &Signed, b: &Signed) -> Signed {
-    let mut out = [0; LIMBS];
-    let mut carry = 0i64;
-    for i in 0..LIMBS {
-        let sum = a[i] + b[i] + carry;
-        if i < LIMBS - 1 {
-            out[i] = sum & MASK;
-            carry = sum >> BATCH;
-        } else {
-            out[i] = sum;
-        }
-    }
-    out
+    carried(std::array::from_fn(|i| a[i] + b[i]))
 }
 
 fn negate(a: &Signed) -> Signed {
-    let mut out = [0; LIMBS];
-    let mut borrow = 0i64;
-    for i in 0..LIMBS {
-        let difference = borrow - a[i];
-        if i < LIMBS - 1 {
-            out[i] = difference & MASK;
-            borrow = difference >> BATCH;
-        } else {
-            out[i] = difference;
-        }
+    carried(a.map(|limb| -limb))
+}
+
+/// Moves each limb's bits above 62 into the next limb; the top limb keeps the sign.
+fn carried(mut limbs: Signed) -> Signed {
+    for i in 0..LIMBS - 1 {
+        let carry = limbs[i] >> BATCH;
+        limbs[i] &= MASK;
+        limbs[i + 1] += carry;
     }
-    out
+    limbs
 }
 
 const fn to_signed(words: [u64; 4]) -> Signed {

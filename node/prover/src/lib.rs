@@ -12,7 +12,9 @@
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //! - `qap`: the quotient polynomial of both R1CS-to-QAP reductions (arkworks', circom's).
 //! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
-//! - `ifma`: field arithmetic eight elements at a time (AVX-512 IFMA) for the MSM and the NTT.
+//! - `ifma`: field arithmetic eight elements at a time (AVX-512 IFMA) for the MSM and the NTT,
+//!   used where the CPU has it (detected at run time) unless `ZKCREDITS_PORTABLE_ARITHMETIC` is
+//!   set; elsewhere arkworks' arithmetic computes the same results.
 //! - `inversion`: Bernstein–Yang modular inversion for the witness calculator's divisions.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they

@@ -23,7 +23,7 @@ use core::arch::x86_64::{
     _mm512_madd52lo_epu64, _mm512_mask_blend_epi64, _mm512_set1_epi64, _mm512_setzero_si512,
     _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
 };
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::OnceLock};
 
 const LIMBS: usize = 5;
 const LANES: usize = 8;
@@ -46,9 +46,19 @@ impl<T: MontConfig<4>> Modulus<T> {
     const FACTOR: u64 = negated_inverse(T::MODULUS.0[0]);
 }
 
-/// Whether this CPU runs this module's instructions.
+/// Set (to anything) to use arkworks' arithmetic even where this module could run: to compare
+/// the two, or to rule this module out when something looks wrong.
+pub(crate) const PORTABLE_ARITHMETIC_ENV: &str = "ZKCREDITS_PORTABLE_ARITHMETIC";
+
+/// Whether this CPU runs this module's instructions and [`PORTABLE_ARITHMETIC_ENV`] is unset
+/// (read once per process).
 pub(crate) fn available() -> bool {
-    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512ifma")
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::env::var_os(PORTABLE_ARITHMETIC_ENV).is_none()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512ifma")
+    })
 }
 
 /// `a·2^260 mod p`, canonical: sixteen times arkworks' internal `a·2^256`.
