@@ -9,7 +9,7 @@
 use crate::ProverError;
 use ark_bn254::Fr;
 use ark_circom::CircomReduction;
-use ark_ff::{BigInt, FftField, Field, PrimeField};
+use ark_ff::{AdditiveGroup, BigInt, FftField, Field, PrimeField};
 use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
 use ark_poly::{EvaluationDomain, GeneralEvaluationDomain, Radix2EvaluationDomain};
 #[cfg(target_arch = "x86_64")]
@@ -27,7 +27,8 @@ pub(crate) enum Reduction {
 /// Constraint matrices as rows of `(coefficient, wire)`.
 type Matrices = [Vec<Vec<(Fr, usize)>>; 3];
 
-/// The quotient's scalars for the `H` query, as canonical integers.
+/// The quotient's scalars for the `H` query, as canonical integers. Refuses a witness that
+/// breaks a constraint (see [`evaluate_rows`]).
 pub(crate) fn quotient(
     reduction: Reduction,
     matrices: &Matrices,
@@ -35,11 +36,12 @@ pub(crate) fn quotient(
     num_constraints: usize,
     witness: &[Fr],
 ) -> Result<Vec<BigInt<4>>, ProverError> {
+    let rows = evaluate_rows(matrices, num_constraints, witness)?;
     #[cfg(target_arch = "x86_64")]
     {
         let size = (num_constraints + num_inputs).next_power_of_two();
         if crate::ifma::available() && size >= crate::ifma::ntt::MIN_SIZE {
-            return Ok(quotient_ifma(reduction, matrices, num_inputs, num_constraints, witness));
+            return Ok(quotient_ifma(reduction, rows, &witness[..num_inputs], size));
         }
     }
     let h = match reduction {
@@ -54,6 +56,37 @@ pub(crate) fn quotient(
     }
     .map_err(|e| ProverError::Prove(e.to_string()))?;
     Ok(h.iter().map(|h| h.into_bigint()).collect())
+}
+
+/// Every constraint row at the witness, `[A·z, B·z, C·z]`, after checking `(A·z)(B·z) = C·z`
+/// row by row (in parallel); the first row that breaks it, or names a wire the witness lacks,
+/// is refused by number.
+pub(crate) fn evaluate_rows(
+    matrices: &Matrices,
+    num_constraints: usize,
+    witness: &[Fr],
+) -> Result<[Vec<Fr>; 3], ProverError> {
+    use rayon::prelude::*;
+    let row = |terms: &Vec<(Fr, usize)>| {
+        terms.iter().try_fold(Fr::ZERO, |sum, (coefficient, wire)| {
+            witness.get(*wire).map(|value| sum + *coefficient * value)
+        })
+    };
+    let rows = |matrix: &Vec<Vec<(Fr, usize)>>| -> Option<Vec<Fr>> {
+        let rows: Option<Vec<Fr>> = matrix.par_iter().take(num_constraints).map(row).collect();
+        rows.filter(|rows| rows.len() == num_constraints)
+    };
+    let refuse = |i: usize| {
+        ProverError::Unsatisfied(format!("constraint {i} of {num_constraints} does not hold"))
+    };
+    let (Some(a), Some(b), Some(c)) = (rows(&matrices[0]), rows(&matrices[1]), rows(&matrices[2]))
+    else {
+        return Err(refuse(0));
+    };
+    match (0..num_constraints).into_par_iter().find_first(|&i| a[i] * b[i] != c[i]) {
+        Some(i) => Err(refuse(i)),
+        None => Ok([a, b, c]),
+    }
 }
 
 /// What a reduction needs for one domain size: its transforms, the factors applied between the
@@ -114,33 +147,19 @@ impl Tables {
     }
 }
 
-/// [`quotient`] with the transforms on IFMA lanes.
+/// [`quotient`] with the transforms on IFMA lanes, from the checked rows. Circom's reduction
+/// takes `(A·z)(B·z)` where arkworks' takes `C·z`: on checked rows they are equal.
 #[cfg(target_arch = "x86_64")]
 fn quotient_ifma(
     reduction: Reduction,
-    matrices: &Matrices,
-    num_inputs: usize,
-    num_constraints: usize,
-    witness: &[Fr],
+    [mut a, b, c]: [Vec<Fr>; 3],
+    inputs: &[Fr],
+    size: usize,
 ) -> Vec<BigInt<4>> {
     use crate::ifma::ntt::Poly;
-    use rayon::prelude::*;
 
-    let size = (num_constraints + num_inputs).next_power_of_two();
-    let row = |terms: &Vec<(Fr, usize)>| -> Fr {
-        terms.iter().map(|(coefficient, wire)| *coefficient * witness[*wire]).sum()
-    };
-    let rows = |matrix: &Vec<Vec<(Fr, usize)>>| -> Vec<Fr> {
-        matrix.par_iter().take(num_constraints).map(row).collect()
-    };
-    let mut a = rows(&matrices[0]);
     // The inputs' rows keep the public inputs independent of each other (libsnark, circom alike).
-    a.extend_from_slice(&witness[..num_inputs]);
-    let b = rows(&matrices[1]);
-    let c = match reduction {
-        Reduction::Libsnark => rows(&matrices[2]),
-        Reduction::Circom => a.iter().zip(&b).map(|(a, b)| *a * b).collect(),
-    };
+    a.extend_from_slice(inputs);
     let tables = Tables::cached(reduction, size);
     // Coefficients (inverse transform), shifted, evaluated on the shifted domain.
     let shifted = |values: &[Fr]| {
@@ -168,22 +187,29 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
-    /// Random sparse rows: the quotient is a function of any matrices and assignment, so both
-    /// paths must agree on these as on a real circuit's.
-    #[test]
-    fn both_paths_compute_the_same_quotient() {
-        let mut rng = ChaCha20Rng::seed_from_u64(41);
-        let (num_inputs, num_constraints, wires) = (3, 200, 150);
+    /// Random sparse rows for `A` and `B`, and `C` made to hold (one term on the constant wire).
+    fn satisfied_system(rng: &mut ChaCha20Rng) -> (Matrices, Vec<Fr>) {
+        let (num_constraints, wires) = (200, 150);
         let witness: Vec<Fr> =
-            std::iter::once(Fr::ONE).chain((1..wires).map(|_| Fr::rand(&mut rng))).collect();
-        let matrix = |rng: &mut ChaCha20Rng| -> Vec<Vec<(Fr, usize)>> {
+            std::iter::once(Fr::ONE).chain((1..wires).map(|_| Fr::rand(rng))).collect();
+        let mut matrix = || -> Vec<Vec<(Fr, usize)>> {
             (0..num_constraints)
                 .map(|i| {
                     (0..1 + i % 3).map(|k| (Fr::rand(rng), (i * 7 + k * 13) % wires)).collect()
                 })
                 .collect()
         };
-        let matrices = [matrix(&mut rng), matrix(&mut rng), matrix(&mut rng)];
+        let (a, b) = (matrix(), matrix());
+        let value = |row: &Vec<(Fr, usize)>| row.iter().map(|(c, w)| *c * witness[*w]).sum::<Fr>();
+        let c = a.iter().zip(&b).map(|(a, b)| vec![(value(a) * value(b), 0)]).collect();
+        ([a, b, c], witness)
+    }
+
+    #[test]
+    fn both_paths_compute_the_same_quotient() {
+        let mut rng = ChaCha20Rng::seed_from_u64(41);
+        let (matrices, witness) = satisfied_system(&mut rng);
+        let (num_inputs, num_constraints) = (3, 200);
         for reduction in [Reduction::Libsnark, Reduction::Circom] {
             let expected: Vec<BigInt<4>> = match reduction {
                 Reduction::Libsnark => LibsnarkReduction::witness_map_from_matrices::<
@@ -204,8 +230,26 @@ mod tests {
             .map(|h| h.into_bigint())
             .collect();
             let h = quotient(reduction, &matrices, num_inputs, num_constraints, &witness)
-                .expect("a domain of 256");
+                .expect("the system holds");
             assert_eq!(h, expected, "{reduction:?}");
         }
+    }
+
+    #[test]
+    fn a_broken_row_or_a_missing_wire_is_refused_by_number() {
+        let mut rng = ChaCha20Rng::seed_from_u64(42);
+        let (mut matrices, witness) = satisfied_system(&mut rng);
+        matrices[2][117][0].0 += Fr::ONE;
+        let refused = quotient(Reduction::Libsnark, &matrices, 3, 200, &witness);
+        assert!(
+            matches!(&refused, Err(ProverError::Unsatisfied(m)) if m == "constraint 117 of 200 does not hold"),
+            "{refused:?}"
+        );
+        matrices[2][117][0].0 -= Fr::ONE;
+        matrices[0][5].push((Fr::ONE, witness.len()));
+        assert!(matches!(
+            evaluate_rows(&matrices, 200, &witness),
+            Err(ProverError::Unsatisfied(_))
+        ));
     }
 }
