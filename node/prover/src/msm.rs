@@ -1,13 +1,17 @@
 //! Multi-scalar multiplication with buckets summed in affine coordinates.
 //!
 //! Pippenger's method splits each scalar into signed `c`-bit digits; in every window, base `i`
-//! goes into bucket `|digit|` (negated for a negative digit), the buckets are summed, and a
-//! running sum weights bucket `b` by `b`. The work is in summing buckets. We sort each window's
-//! points by bucket and add them pairwise, all buckets at once: every round halves each bucket's
-//! list and needs one field inversion for the whole round (Montgomery's batch trick), so an
-//! addition costs about six multiplications instead of the ten or more of a projective addition.
+//! goes into bucket `|digit|` (negated for a negative digit), the buckets are summed, and each
+//! bucket `b` is weighted by `b`. The work is in summing buckets. We sort each window's points
+//! by bucket and add them pairwise, all buckets at once: every round halves each bucket's list
+//! and needs one field inversion for the whole round (Montgomery's batch trick), so an addition
+//! costs about six multiplications instead of the ten or more of a projective addition.
 //! Buckets that many points share (circom witnesses are full of ones) take a logarithmic number
 //! of rounds instead of a sequential chain.
+//!
+//! Where the CPU has AVX-512 IFMA the rounds run eight additions at a time
+//! (`crate::ifma::buckets`, which also applies the weights by pairwise sums); elsewhere they run
+//! here with arkworks' arithmetic and a running sum applies the weights.
 
 use ark_ec::{
     AffineRepr, CurveGroup, VariableBaseMSM,
