@@ -108,7 +108,8 @@ fn create_proof(
     let aux = &wires[num_inputs - 1..];
     // Each sum over the wires starts from the query's entry for the constant wire.
     let query_sum = |query: &[G1Affine]| query[0] + msm(&query[1..], &wires);
-    // The quotient's FFTs leave cores idle; the sums that do not need it run beside them.
+    // The quotient (constraint rows, transforms, then its MSM) runs beside the four sums over
+    // the witness; a broken constraint is reported once they are done.
     let (h_sum, (a_sum, (b1_sum, (b2_sum, l_sum)))) = rayon::join(
         || {
             quotient(reduction, circuit.matrices(), num_inputs, circuit.num_constraints(), witness)
