@@ -103,8 +103,7 @@ fn create_proof(
 ) -> Result<Proof<Bn254>, ProverError> {
     let num_inputs = circuit.public_count() + 1;
     check_key_fits(key, circuit)?;
-    let bigints = |values: &[Fr]| values.par_iter().map(|v| v.into_bigint()).collect::<Vec<_>>();
-    let wires = bigints(&witness[1..]);
+    let wires: Vec<_> = witness[1..].par_iter().map(|v| v.into_bigint()).collect();
     let aux = &wires[num_inputs - 1..];
     // Each sum over the wires starts from the query's entry for the constant wire.
     let query_sum = |query: &[G1Affine]| query[0] + msm(&query[1..], &wires);

@@ -10,6 +10,8 @@
 //! (mod `M`). When `g` reaches zero, `f = ±gcd(M, x)`, so for `f = ±1` the inverse is `±d`.
 //! Timing depends on `x`; the witness is the prover's own, computed on its own machine.
 
+use crate::limbs;
+
 /// Bits per limb of [`Signed`] and divsteps per batch.
 const BATCH: u32 = 62;
 const MASK: i64 = (1 << BATCH) - 1;
@@ -39,13 +41,7 @@ struct Transition {
 impl Inverter {
     /// The inverter for an odd `modulus` (little-endian 64-bit words).
     pub(crate) const fn new(modulus: [u64; 4]) -> Self {
-        // Newton's iteration doubles the correct low bits: 1, 2, 4, …, 64.
-        let mut inverse = 1u64;
-        let mut i = 0;
-        while i < 6 {
-            inverse = inverse.wrapping_mul(2u64.wrapping_sub(modulus[0].wrapping_mul(inverse)));
-            i += 1;
-        }
+        let inverse = limbs::inverse_mod_word(modulus[0]);
         Self { modulus: to_signed(modulus), modulus_inverse: inverse & MASK as u64 }
     }
 
@@ -183,15 +179,11 @@ fn carried(mut limbs: Signed) -> Signed {
 }
 
 const fn to_signed(words: [u64; 4]) -> Signed {
+    let limbs = limbs::split(words, BATCH as usize);
     let mut out = [0; LIMBS];
     let mut i = 0;
     while i < LIMBS {
-        let (word, shift) = (62 * i / 64, 62 * i % 64);
-        let mut limb = words[word] >> shift;
-        if shift > 2 && word + 1 < 4 {
-            limb |= words[word + 1] << (64 - shift);
-        }
-        out[i] = (limb & MASK as u64) as i64;
+        out[i] = limbs[i] as i64;
         i += 1;
     }
     out
@@ -199,15 +191,7 @@ const fn to_signed(words: [u64; 4]) -> Signed {
 
 /// The words of a value in `[0, 2^256)`.
 fn from_signed(limbs: &Signed) -> [u64; 4] {
-    let mut words = [0u64; 4];
-    for (i, &limb) in limbs.iter().enumerate() {
-        let (word, shift) = (62 * i / 64, 62 * i % 64);
-        words[word] |= (limb as u64) << shift;
-        if shift > 2 && word + 1 < 4 {
-            words[word + 1] |= (limb as u64) >> (64 - shift);
-        }
-    }
-    words
+    limbs::join(&limbs.map(|limb| limb as u64), BATCH as usize)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //!   used where the CPU has it (detected at run time) unless `ZKCREDITS_PORTABLE_ARITHMETIC` is
 //!   set; elsewhere arkworks' arithmetic computes the same results.
 //! - `inversion`: Bernstein–Yang modular inversion for the witness calculator's divisions.
+//! - `limbs`: 256-bit integers as limbs of 52 or 62 bits, for `ifma` and `inversion`.
 //!
 //! This crate is optimized even in the dev profile: arkworks generics are compiled where they
 //! are called.
@@ -28,6 +29,7 @@ pub mod groth16;
 mod ifma;
 pub mod inputs;
 mod inversion;
+mod limbs;
 pub mod manifest;
 pub mod msm;
 mod native_inverse;

@@ -59,8 +59,8 @@ pub(crate) fn quotient(
 }
 
 /// Every constraint row at the witness, `[A·z, B·z, C·z]`, after checking `(A·z)(B·z) = C·z`
-/// row by row (in parallel); the first row that breaks it, or names a wire the witness lacks,
-/// is refused by number.
+/// row by row (in parallel); the first row that breaks it, or a row naming a wire the witness
+/// lacks, is refused by its number.
 pub(crate) fn evaluate_rows(
     matrices: &Matrices,
     num_constraints: usize,
@@ -72,17 +72,17 @@ pub(crate) fn evaluate_rows(
             witness.get(*wire).map(|value| sum + *coefficient * value)
         })
     };
-    let rows = |matrix: &Vec<Vec<(Fr, usize)>>| -> Option<Vec<Fr>> {
-        let rows: Option<Vec<Fr>> = matrix.par_iter().take(num_constraints).map(row).collect();
-        rows.filter(|rows| rows.len() == num_constraints)
-    };
     let refuse = |i: usize| {
         ProverError::Unsatisfied(format!("constraint {i} of {num_constraints} does not hold"))
     };
-    let (Some(a), Some(b), Some(c)) = (rows(&matrices[0]), rows(&matrices[1]), rows(&matrices[2]))
-    else {
-        return Err(refuse(0));
+    let rows = |matrix: &Vec<Vec<(Fr, usize)>>| -> Result<Vec<Fr>, ProverError> {
+        let rows: Vec<Fr> = (0..num_constraints)
+            .into_par_iter()
+            .map(|i| matrix.get(i).and_then(row).ok_or_else(|| refuse(i)))
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     };
+    let (a, b, c) = (rows(&matrices[0])?, rows(&matrices[1])?, rows(&matrices[2])?);
     match (0..num_constraints).into_par_iter().find_first(|&i| a[i] * b[i] != c[i]) {
         Some(i) => Err(refuse(i)),
         None => Ok([a, b, c]),
@@ -127,10 +127,13 @@ impl Tables {
             Reduction::Circom => domain(2 * size).group_gen(),
         };
         let bits = size.trailing_zeros();
-        let reversed = |r: usize| (r.reverse_bits() >> (usize::BITS - bits)) as u64;
+        let reversed = |r: usize| r.reverse_bits() >> (usize::BITS - bits);
         let size_inverse = domain(size).size_inv();
+        // factor·base^rev(r) at position r: the powers in order, read bit-reversed.
         let powers = |base: Fr, factor: Fr| -> Vec<Fr> {
-            (0..size).map(|r| factor * base.pow([reversed(r)])).collect()
+            let natural: Vec<Fr> =
+                std::iter::successors(Some(factor), |p| Some(*p * base)).take(size).collect();
+            (0..size).map(|r| natural[reversed(r)]).collect()
         };
         let unshift = (reduction == Reduction::Libsnark).then(|| {
             let vanishing = domain(size).evaluate_vanishing_polynomial(shift);

@@ -22,30 +22,45 @@ use core::arch::x86_64::{
 type Fe<const D: usize> = [Vec52; D];
 type Base = Modulus<FqConfig>;
 
-/// The bases of one MSM in limb form, each point as `x` then `y` (`D` components each).
+/// The bases of one MSM in limb form, each point as `x` then `y` (`D` components each), with
+/// every `−y` beside them for the windows' negative digits.
 pub(crate) struct Bases<const D: usize> {
     coords: Vec<u64>,
+    negated_y: Vec<u64>,
     zero: Vec<bool>,
 }
 
 impl<const D: usize> Bases<D> {
     const STRIDE: usize = 2 * D * LIMBS;
+    const COORDINATE: usize = D * LIMBS;
 
     pub(crate) fn new<P>(bases: &[Affine<P>]) -> Self
     where
         P: SWCurveConfig<BaseField: Field<BasePrimeField = Fq>>,
     {
         let mut coords = vec![0; bases.len() * Self::STRIDE];
+        let mut negated_y = vec![0; bases.len() * Self::COORDINATE];
         let mut zero = vec![false; bases.len()];
-        for ((base, slot), is_zero) in
-            bases.iter().zip(coords.chunks_exact_mut(Self::STRIDE)).zip(&mut zero)
+        for (((base, slot), negated), is_zero) in bases
+            .iter()
+            .zip(coords.chunks_exact_mut(Self::STRIDE))
+            .zip(negated_y.chunks_exact_mut(Self::COORDINATE))
+            .zip(&mut zero)
         {
             match base.xy() {
-                Some((x, y)) => write_point::<P, D>(&x, &y, slot),
+                Some((x, y)) => {
+                    write_point::<P, D>(&x, &y, slot);
+                    for (out, limbs) in negated
+                        .chunks_exact_mut(LIMBS)
+                        .zip(slot[Self::COORDINATE..].chunks_exact(LIMBS))
+                    {
+                        negate::<FqConfig>(limbs, out);
+                    }
+                }
                 None => *is_zero = true,
             }
         }
-        Self { coords, zero }
+        Self { coords, negated_y, zero }
     }
 }
 
@@ -87,15 +102,11 @@ where
         let point = &mut by_bucket.points[*slot * stride..(*slot + 1) * stride];
         let base = &bases.coords[i * stride..(i + 1) * stride];
         point[..half].copy_from_slice(&base[..half]);
-        if digit > 0 {
-            point[half..].copy_from_slice(&base[half..]);
+        point[half..].copy_from_slice(if digit > 0 {
+            &base[half..]
         } else {
-            for (out, limbs) in
-                point[half..].chunks_exact_mut(LIMBS).zip(base[half..].chunks_exact(LIMBS))
-            {
-                negate::<FqConfig>(limbs, out);
-            }
-        }
+            &bases.negated_y[i * half..(i + 1) * half]
+        });
         *slot += 1;
     }
     by_bucket.sum_pairwise::<P>();
@@ -247,8 +258,10 @@ where
     let stride = Bases::<D>::STRIDE;
     let point = &points[i * stride..(i + 1) * stride];
     let coordinate = |limbs: &[u64]| {
-        P::BaseField::from_base_prime_field_elems(limbs.chunks_exact(LIMBS).map(fq_of))
-            .unwrap_or_else(|| unreachable!("D components make one base-field element"))
+        P::BaseField::from_base_prime_field_elems(
+            limbs.chunks_exact(LIMBS).map(element_of::<FqConfig>),
+        )
+        .unwrap_or_else(|| unreachable!("D components make one base-field element"))
     };
     Affine::new_unchecked(coordinate(&point[..D * LIMBS]), coordinate(&point[D * LIMBS..]))
 }
@@ -262,7 +275,7 @@ where
         .chain(y.to_base_prime_field_elements())
         .zip(slot.chunks_exact_mut(LIMBS))
     {
-        out.copy_from_slice(&limbs_of_fq(component));
+        out.copy_from_slice(&limbs_of(component));
     }
 }
 
@@ -281,14 +294,6 @@ fn batch_invert(values: &mut [Fq]) {
     for (value, prefix) in values.iter_mut().zip(prefixes).rev() {
         (*value, inverse) = (inverse * prefix, inverse * *value);
     }
-}
-
-fn limbs_of_fq(a: Fq) -> Limbs {
-    limbs_of(a)
-}
-
-fn fq_of(limbs: &[u64]) -> Fq {
-    element_of(limbs)
 }
 
 /// Adds the pairs `(p, q)` of `points` into `sums[to]`, for pairs with `p ≠ ±q`, neither at
@@ -382,7 +387,7 @@ unsafe fn scatter<const D: usize>(data: &mut [u64], index: __m512i, offset: usiz
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn one<const D: usize>() -> Fe<D> {
     let mut out = [[_mm512_setzero_si512(); LIMBS]; D];
-    out[0] = splat_limbs(&limbs_of_fq(Fq::ONE));
+    out[0] = splat_limbs(&limbs_of(Fq::ONE));
     out
 }
 
@@ -399,7 +404,7 @@ fn invert_lanes<const D: usize>(value: &Fe<D>) -> Fe<D> {
     }
     let element = |c: usize, lane: usize| {
         let lane_limbs: Limbs = std::array::from_fn(|l| limbs[c][l][lane]);
-        fq_of(&lane_limbs)
+        element_of::<FqConfig>(&lane_limbs)
     };
     let mut components = [[Fq::ZERO; LANES]; D];
     if D == 1 {
@@ -417,7 +422,7 @@ fn invert_lanes<const D: usize>(value: &Fe<D>) -> Fe<D> {
     }
     let mut out = [[_mm512_setzero_si512(); LIMBS]; D];
     for (c, component) in out.iter_mut().enumerate() {
-        let per_lane = components[c].map(limbs_of_fq);
+        let per_lane = components[c].map(limbs_of);
         for (l, limb) in component.iter_mut().enumerate() {
             let v = |lane: usize| per_lane[lane][l] as i64;
             *limb = _mm512_set_epi64(v(7), v(6), v(5), v(4), v(3), v(2), v(1), v(0));
@@ -497,7 +502,7 @@ mod tests {
     #[target_feature(enable = "avx512f,avx512ifma")]
     fn lanewise_ifma(a: [Fq2; 8], b: [Fq2; 8], op: &str) -> [Fq2; 8] {
         let load = |values: [Fq2; 8]| -> Fe<2> {
-            let limbs = values.map(|v| [limbs_of_fq(v.c0), limbs_of_fq(v.c1)]);
+            let limbs = values.map(|v| [limbs_of(v.c0), limbs_of(v.c1)]);
             std::array::from_fn(|c| {
                 std::array::from_fn(|l| {
                     let v = |lane: usize| limbs[lane][c][l] as i64;
@@ -519,8 +524,9 @@ mod tests {
         let result = canonical::<2>(&result);
         let limbs: [[[u64; 8]; LIMBS]; 2] = result.map(|c| c.map(|v| lanes(v)));
         std::array::from_fn(|lane| {
-            let component =
-                |c: usize| fq_of(&std::array::from_fn::<u64, LIMBS, _>(|l| limbs[c][l][lane]));
+            let component = |c: usize| {
+                element_of::<FqConfig>(&std::array::from_fn::<u64, LIMBS, _>(|l| limbs[c][l][lane]))
+            };
             Fq2::new(component(0), component(1))
         })
     }

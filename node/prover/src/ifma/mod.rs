@@ -17,6 +17,7 @@
 pub(crate) mod buckets;
 pub(crate) mod ntt;
 
+use crate::limbs::{inverse_mod_word, join, split};
 use ark_ff::{AdditiveGroup, BigInt, Fp, MontBackend, MontConfig};
 use core::arch::x86_64::{
     __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask, _mm512_madd52hi_epu64,
@@ -40,10 +41,10 @@ type Field4<T> = Fp<MontBackend<T, 4>, 4>;
 pub(crate) struct Modulus<T>(PhantomData<T>);
 
 impl<T: MontConfig<4>> Modulus<T> {
-    const MODULUS: Limbs = split(T::MODULUS.0);
-    const TWICE: Limbs = split(double(T::MODULUS.0));
+    const MODULUS: Limbs = split(T::MODULUS.0, 52);
+    const TWICE: Limbs = split(double(T::MODULUS.0), 52);
     /// `-p⁻¹ mod 2^52`, the Montgomery reduction factor.
-    const FACTOR: u64 = negated_inverse(T::MODULUS.0[0]);
+    const FACTOR: u64 = inverse_mod_word(T::MODULUS.0[0]).wrapping_neg() & MASK;
 }
 
 /// Set (to anything) to use arkworks' arithmetic even where this module could run: to compare
@@ -67,13 +68,13 @@ fn limbs_of<T: MontConfig<4>>(a: Field4<T>) -> Limbs {
     for _ in 0..4 {
         x.double_in_place();
     }
-    split(x.0.0)
+    split(x.0.0, 52)
 }
 
 /// The element whose canonical limbs these are: arkworks' `a·2^256` is the limbs' `a·2^260`
 /// halved four times modulo `p`.
 fn element_of<T: MontConfig<4>>(limbs: &[u64]) -> Field4<T> {
-    let mut words = pack(limbs);
+    let mut words = join(limbs, 52);
     for _ in 0..4 {
         if words[0] & 1 == 1 {
             // Adding odd p makes it even; p < 2^254, so the sum does not leave 256 bits.
@@ -105,35 +106,6 @@ fn negate<T: MontConfig<4>>(y: &[u64], out: &mut [u64]) {
     }
 }
 
-/// 52-bit limbs of a 256-bit little-endian integer below `2^260`.
-const fn split(words: [u64; 4]) -> Limbs {
-    let mut limbs = [0; LIMBS];
-    let mut i = 0;
-    while i < LIMBS {
-        let (word, shift) = (52 * i / 64, 52 * i % 64);
-        let mut limb = words[word] >> shift;
-        if shift > 12 && word + 1 < 4 {
-            limb |= words[word + 1] << (64 - shift);
-        }
-        limbs[i] = limb & MASK;
-        i += 1;
-    }
-    limbs
-}
-
-/// The 256-bit integer of canonical limbs.
-fn pack(limbs: &[u64]) -> [u64; 4] {
-    let mut words = [0; 4];
-    for (i, &limb) in limbs.iter().enumerate() {
-        let (word, shift) = (52 * i / 64, 52 * i % 64);
-        words[word] |= limb << shift;
-        if shift > 12 && word + 1 < 4 {
-            words[word + 1] |= limb >> (64 - shift);
-        }
-    }
-    words
-}
-
 const fn double(words: [u64; 4]) -> [u64; 4] {
     [
         words[0] << 1,
@@ -141,17 +113,6 @@ const fn double(words: [u64; 4]) -> [u64; 4] {
         words[2] << 1 | words[1] >> 63,
         words[3] << 1 | words[2] >> 63,
     ]
-}
-
-const fn negated_inverse(low: u64) -> u64 {
-    // Newton's iteration doubles the correct low bits: 1, 2, 4, …, 64.
-    let mut inverse = 1u64;
-    let mut i = 0;
-    while i < 6 {
-        inverse = inverse.wrapping_mul(2u64.wrapping_sub(low.wrapping_mul(inverse)));
-        i += 1;
-    }
-    inverse.wrapping_neg() & MASK
 }
 
 #[target_feature(enable = "avx512f,avx512ifma")]
@@ -272,7 +233,7 @@ mod tests {
         for a in edges.into_iter().chain((0..100).map(|_| Field4::<T>::rand(&mut rng))) {
             assert_eq!(element_of::<T>(&limbs_of(a)), a);
         }
-        assert_eq!(pack(&Modulus::<T>::MODULUS), T::MODULUS.0);
+        assert_eq!(join(&Modulus::<T>::MODULUS, 52), T::MODULUS.0);
         let product = Modulus::<T>::MODULUS[0].wrapping_mul(Modulus::<T>::FACTOR) & MASK;
         assert_eq!(product, MASK, "p·(−p⁻¹) ≡ −1 mod 2^52");
     }

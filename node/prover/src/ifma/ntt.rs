@@ -8,9 +8,10 @@
 //! gathered so that each lane holds one run of eight.
 
 use super::{
-    LANES, LIMBS, Modulus, Vec52, add_base, available, lanes, limbs_of, mul_base, pack, splat,
-    sub_base, subtract_if_above,
+    LANES, LIMBS, Modulus, Vec52, add_base, available, lanes, limbs_of, mul_base, splat, sub_base,
+    subtract_if_above,
 };
+use crate::limbs::join;
 use ark_bn254::{Fr, FrConfig};
 use ark_ff::{BigInt, Field};
 use core::arch::x86_64::{
@@ -320,7 +321,7 @@ unsafe fn canonical_integers(poly: &Poly) -> Vec<BigInt<4>> {
         let per_limb = value.map(|limb| lanes(limb));
         out.extend((0..LANES).map(|lane| {
             let limbs: [u64; LIMBS] = std::array::from_fn(|l| per_limb[l][lane]);
-            BigInt(pack(&limbs))
+            BigInt(join(&limbs, 52))
         }));
     }
     out
