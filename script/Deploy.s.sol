@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Script} from "forge-std/Script.sol";
-import {CreditEscrow} from "../contracts/src/CreditEscrow.sol";
+import {CreditEscrow, IGroth16Verifier} from "../contracts/src/CreditEscrow.sol";
 import {ICreditEscrow} from "../contracts/src/interfaces/ICreditEscrow.sol";
 import {ExitVerifier} from "../contracts/src/verifiers/ExitVerifier.sol";
 import {SlashVerifier} from "../contracts/src/verifiers/SlashVerifier.sol";
@@ -19,25 +19,59 @@ import {SlashVerifier} from "../contracts/src/verifiers/SlashVerifier.sol";
 /// | `ZKCREDITS_EXIT_DELAY` | 86,400 s (one day) |
 /// | `ZKCREDITS_NOTE_TTL` | 2,592,000 s (30 days) |
 /// | `ZKCREDITS_SLASH_BOUNTY` | 1e15 |
-/// | `ZKCREDITS_TREASURY` | the deployer |
-/// | `ZKCREDITS_OPERATOR` | the deployer |
-/// | `ZKCREDITS_SIGNER_ROOT` | the example signer set of spec/vectors/groth16/escrow.json |
+/// | `ZKCREDITS_TREASURY` | the deployer (anvil only) |
+/// | `ZKCREDITS_OPERATOR` | the deployer (anvil only) |
+/// | `ZKCREDITS_SIGNER_ROOT` | the example signer set of spec/vectors/groth16/escrow.json (anvil only) |
 ///
-/// The verifiers carry the INSECURE development keys unless `make verifiers` was run with keys
-/// from a real ceremony.
+/// A value that does not fit its parameter's type is refused, never truncated. On any chain but
+/// anvil's (31337) the script also refuses to deploy without an explicit treasury, operator and
+/// signer root, with `SLASH_BOUNTY > C_MAX` (a self-slasher's edge would exceed one request;
+/// `ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX=true` overrides), and with verifiers whose keys come from
+/// the INSECURE development setup, under which anyone can forge proofs
+/// (`ZKCREDITS_ALLOW_INSECURE_VERIFIERS=true` overrides, for test networks).
+///
+/// Forge links the Poseidon libraries before this script runs: it deploys them through the
+/// deterministic CREATE2 factory at 0x4e59…956C (the one poseidon-solidity uses too) and reuses
+/// them where they exist, but compiled by our pinned solc, so not at poseidon-solidity's published
+/// addresses (spec/04-escrow-contract.md, "Deployment", says why this script cannot change that).
 contract Deploy is Script {
+    uint256 internal constant ANVIL_CHAIN_ID = 31_337;
+
     function run() external returns (CreditEscrow escrow) {
         ICreditEscrow.Parameters memory params = ICreditEscrow.Parameters({
             token: vm.envOr("ZKCREDITS_TOKEN", address(0)),
-            cMax: uint64(vm.envOr("ZKCREDITS_C_MAX", uint256(1e14))),
-            exitDelay: uint64(vm.envOr("ZKCREDITS_EXIT_DELAY", uint256(1 days))),
-            noteTtl: uint64(vm.envOr("ZKCREDITS_NOTE_TTL", uint256(30 days))),
-            slashBounty: uint128(vm.envOr("ZKCREDITS_SLASH_BOUNTY", uint256(1e15))),
+            // forge-lint: disable-next-line(unsafe-typecast) bounded by _envUint
+            cMax: uint64(_envUint("ZKCREDITS_C_MAX", 1e14, type(uint64).max)),
+            // forge-lint: disable-next-line(unsafe-typecast) bounded by _envUint
+            exitDelay: uint64(_envUint("ZKCREDITS_EXIT_DELAY", 1 days, type(uint64).max)),
+            // forge-lint: disable-next-line(unsafe-typecast) bounded by _envUint
+            noteTtl: uint64(_envUint("ZKCREDITS_NOTE_TTL", 30 days, type(uint64).max)),
+            // forge-lint: disable-next-line(unsafe-typecast) bounded by _envUint
+            slashBounty: uint128(_envUint("ZKCREDITS_SLASH_BOUNTY", 1e15, type(uint128).max)),
             treasury: address(0),
             exitVerifier: address(0),
             slashVerifier: address(0)
         });
-        uint256 signerRoot = vm.envOr("ZKCREDITS_SIGNER_ROOT", _exampleSignerRoot());
+        bool anvil = block.chainid == ANVIL_CHAIN_ID;
+        if (!anvil) {
+            _requireExplicit("ZKCREDITS_TREASURY");
+            _requireExplicit("ZKCREDITS_OPERATOR");
+            _requireExplicit("ZKCREDITS_SIGNER_ROOT");
+            if (params.slashBounty > params.cMax && !vm.envOr("ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX", false)) {
+                revert(
+                    string.concat(
+                        "Deploy: ZKCREDITS_SLASH_BOUNTY (",
+                        vm.toString(params.slashBounty),
+                        ") exceeds ZKCREDITS_C_MAX (",
+                        vm.toString(params.cMax),
+                        "): self-slashing would beat exiting by more than one request; set ",
+                        "ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX=true to deploy anyway"
+                    )
+                );
+            }
+        }
+        uint256 signerRoot =
+            anvil ? vm.envOr("ZKCREDITS_SIGNER_ROOT", _exampleSignerRoot()) : vm.envUint("ZKCREDITS_SIGNER_ROOT");
         uint256 deploymentBlock = block.number;
 
         vm.startBroadcast();
@@ -46,10 +80,56 @@ contract Deploy is Script {
         address operator = vm.envOr("ZKCREDITS_OPERATOR", deployer);
         params.exitVerifier = address(new ExitVerifier());
         params.slashVerifier = address(new SlashVerifier());
+        vm.stopBroadcast();
+
+        if (!anvil && !vm.envOr("ZKCREDITS_ALLOW_INSECURE_VERIFIERS", false)) {
+            _refuseInsecure(params.exitVerifier, "exit");
+            _refuseInsecure(params.slashVerifier, "slash");
+        }
+
+        vm.startBroadcast();
         escrow = new CreditEscrow(params, operator, signerRoot);
         vm.stopBroadcast();
 
         _write(escrow, params, operator, signerRoot, deploymentBlock);
+    }
+
+    /// @dev `name`'s value, or `fallbackValue` when unset; refuses values above `max` instead of
+    /// letting a cast truncate them.
+    function _envUint(string memory name, uint256 fallbackValue, uint256 max) internal view returns (uint256 value) {
+        value = vm.envOr(name, fallbackValue);
+        if (value > max) {
+            revert(
+                string.concat("Deploy: ", name, " = ", vm.toString(value), " exceeds its maximum ", vm.toString(max))
+            );
+        }
+    }
+
+    function _requireExplicit(string memory name) internal view {
+        if (!vm.envExists(name)) {
+            revert(
+                string.concat(
+                    "Deploy: set ",
+                    name,
+                    " explicitly on chain ",
+                    vm.toString(block.chainid),
+                    " (only anvil has defaults)"
+                )
+            );
+        }
+    }
+
+    function _refuseInsecure(address verifier, string memory circuit) internal view {
+        if (IGroth16Verifier(verifier).INSECURE_DEV_SETUP()) {
+            revert(
+                string.concat(
+                    "Deploy: the ",
+                    circuit,
+                    " verifier has INSECURE development keys (anyone can forge proofs); run `make verifiers` with ",
+                    "ceremony keys, or set ZKCREDITS_ALLOW_INSECURE_VERIFIERS=true on a test network"
+                )
+            );
+        }
     }
 
     function _exampleSignerRoot() internal view returns (uint256) {

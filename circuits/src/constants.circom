@@ -10,6 +10,9 @@ function TAG_STATE() { return 635638313560795420947436358328218725; }
 // ASCII "zkcredits.exit" as a big-endian integer.
 function TAG_EXIT() { return 2482962162346857113075923040102772; }
 
+// ASCII "zkcredits.ticket" as a big-endian integer.
+function TAG_TICKET() { return 162723408271563627762543708784323945844; }
+
 // G, hashed to the curve from "zkcredits/v1/generator/G" (counter 0).
 function GENERATOR_G() {
     return [

@@ -47,7 +47,7 @@ template Exit(SIGNER_DEPTH) {
     // refunded (128 bits) and index (32 bits) are range-checked inside the commitment.
     _ <== SignedState(SIGNER_DEPTH)(
         secret, refunded, index, blinding, isGenesis,
-        signerKey, signatureR8, signatureS, signerIndices, signerSiblings, signerRoot
+        signerKey, signatureR8, signatureS, signerIndices, signerSiblings, signerRoot, scope
     );
 
     unsettled * (unsettled - 1) === 0;

@@ -66,7 +66,7 @@ template Request(TREE_DEPTH, SIGNER_DEPTH) {
 
     signal commitment[2] <== SignedState(SIGNER_DEPTH)(
         secret, refunded, index, blinding, isGenesis,
-        signerKey, signatureR8, signatureS, signerIndices, signerSiblings, signerRoot
+        signerKey, signatureR8, signatureS, signerIndices, signerSiblings, signerRoot, scope
     );
     signal rerandomized[2] <== Rerandomize()(commitment, eta);
     rerandomized === anonCommitment;

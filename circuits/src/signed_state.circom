@@ -7,8 +7,9 @@ include "merkle.circom";
 include "state.circom";
 
 // A state the user may spend from: either genesis (R = 0, n = 0, no signature) or a commitment
-// A = R·G + n·N + t(k)·T + ρ·H whose message Poseidon(A.x, A.y) is signed by a key in the
-// signer set. The signature and the signer stay private; only signerRoot is public.
+// A = R·G + n·N + t(k)·T + ρ·H whose message Poseidon(A.x, A.y, scope) is signed by a key in
+// the signer set. The scope in the message binds the state to one deployment: a key in the
+// signer sets of two escrows signs states that only one of them accepts. The signature and the signer stay private; only signerRoot is public.
 // For genesis the signature inputs are unused: pass the identity point (0, 1) and S = 0.
 // Spec: spec/02-cryptography.md#state-commitments
 template SignedState(SIGNER_DEPTH) {
@@ -23,6 +24,7 @@ template SignedState(SIGNER_DEPTH) {
     signal input signerIndices[SIGNER_DEPTH];
     signal input signerSiblings[SIGNER_DEPTH];
     signal input signerRoot;
+    signal input scope;
     signal output commitment[2];
 
     isGenesis * (isGenesis - 1) === 0;
@@ -33,7 +35,7 @@ template SignedState(SIGNER_DEPTH) {
     commitment <== StateCommitment()(refunded, index, ownerTag, blinding);
 
     signal isSigned <== 1 - isGenesis;
-    signal message <== Poseidon(2)(commitment);
+    signal message <== Poseidon(3)([commitment[0], commitment[1], scope]);
     EdDSAPoseidonVerifier()(isSigned, signerKey[0], signerKey[1], signatureS, signatureR8[0], signatureR8[1], message);
 
     signal signerLeaf <== Poseidon(2)(signerKey);

@@ -3,7 +3,6 @@ pragma circom 2.1.5;
 
 include "circomlib/circuits/babyjub.circom";
 include "circomlib/circuits/bitify.circom";
-include "circomlib/circuits/escalarmulany.circom";
 include "circomlib/circuits/escalarmulfix.circom";
 include "circomlib/circuits/poseidon.circom";
 include "constants.circom";
@@ -15,16 +14,6 @@ template FixedScalarMul(BITS, BASE) {
 
     signal bits[BITS] <== Num2Bits(BITS)(scalar);
     out <== EscalarMulFix(BITS, BASE)(bits);
-}
-
-// e·P for a variable point and a scalar that must fit in `BITS` bits.
-template ScalarMul(BITS) {
-    signal input scalar;
-    signal input point[2];
-    signal output out[2];
-
-    signal bits[BITS] <== Num2Bits(BITS)(scalar);
-    out <== EscalarMulAny(BITS)(bits, point);
 }
 
 // The owner tag t = Poseidon(k, TAG_STATE) mod 2^248, taken from the canonical bits of the hash.

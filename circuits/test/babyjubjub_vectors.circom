@@ -3,7 +3,8 @@
 pragma circom 2.1.5;
 
 include "circomlib/circuits/babyjub.circom";
-include "../src/state.circom";
+include "circomlib/circuits/bitify.circom";
+include "circomlib/circuits/escalarmulany.circom";
 
 template BabyJubjubVectors() {
     signal input p[2];
@@ -12,7 +13,8 @@ template BabyJubjubVectors() {
     signal output sum[2];
     signal output product[2];
     (sum[0], sum[1]) <== BabyAdd()(p[0], p[1], q[0], q[1]);
-    product <== ScalarMul(251)(scalar, p);
+    signal scalarBits[251] <== Num2Bits(251)(scalar);
+    product <== EscalarMulAny(251)(scalarBits, p);
 }
 
 component main = BabyJubjubVectors();

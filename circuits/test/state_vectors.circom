@@ -13,6 +13,7 @@ template StateVectors() {
     signal input blinding;
     signal input eta;
     signal input refund;
+    signal input scope;
     signal output ownerTag;
     signal output commitment[2];
     signal output rerandomized[2];
@@ -28,7 +29,7 @@ template StateVectors() {
     (withRefund[0], withRefund[1]) <== BabyAdd()(rerandomized[0], rerandomized[1], refundG[0], refundG[1]);
     var N[2] = GENERATOR_N();
     (settled[0], settled[1]) <== BabyAdd()(withRefund[0], withRefund[1], N[0], N[1]);
-    message <== Poseidon(2)(settled);
+    message <== Poseidon(3)([settled[0], settled[1], scope]);
 }
 
 component main = StateVectors();

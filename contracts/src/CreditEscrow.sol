@@ -8,8 +8,20 @@ import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
 import {InternalLeanIMT, LeanIMTData} from "node_modules/@zk-kit/lean-imt.sol/InternalLeanIMT.sol";
 import {ICreditEscrow} from "./interfaces/ICreditEscrow.sol";
 
+/// @notice What every generated Groth16 verifier exposes beside `verifyProof`.
+interface IGroth16Verifier {
+    /// @notice Verifies an embedded known-good proof: false when this chain's precompiles would
+    /// reject valid proofs (repriced beyond the gas the verifier gives them, or missing).
+    function selfTest() external view returns (bool);
+
+    /// @notice True when the verifying key comes from the deterministic development setup, under
+    /// which anyone can forge proofs.
+    // forge-lint: disable-next-line(mixed-case-function) the generated constant's getter
+    function INSECURE_DEV_SETUP() external view returns (bool);
+}
+
 /// @notice The generated `exit` verifier's entry point.
-interface IExitVerifier {
+interface IExitVerifier is IGroth16Verifier {
     function verifyProof(
         uint256[2] calldata pA,
         uint256[2][2] calldata pB,
@@ -19,12 +31,12 @@ interface IExitVerifier {
 }
 
 /// @notice The generated `slash` verifier's entry point.
-interface ISlashVerifier {
+interface ISlashVerifier is IGroth16Verifier {
     function verifyProof(
         uint256[2] calldata pA,
         uint256[2][2] calldata pB,
         uint256[2] calldata pC,
-        uint256[2] calldata pubSignals
+        uint256[3] calldata pubSignals
     ) external view returns (bool);
 }
 
@@ -46,6 +58,9 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @notice The longest `NOTE_TTL` a deployment may choose (100 years), so every expiry fits
     /// in 40 bits.
     uint256 public constant MAX_NOTE_TTL = 100 * 365 days;
+    /// @notice The most leaves the tree takes: request proofs show paths of at most 20 levels
+    /// (a deeper path would push the request circuit past 2^14 constraints).
+    uint256 public constant TREE_CAPACITY = 2 ** 20;
 
     address internal immutable TOKEN;
     uint64 internal immutable C_MAX;
@@ -57,11 +72,25 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     ISlashVerifier internal immutable SLASH_VERIFIER;
     uint256 internal immutable SCOPE;
 
+    /// @dev Whether a root was ever the signer root, and when its revocation takes effect (0:
+    /// never revoked), read together by `requestExit`.
+    struct SignerRootState {
+        bool known;
+        uint64 revokedAt;
+    }
+
     LeanIMTData internal _tree;
     uint256[ROOT_HISTORY_SIZE] internal _rootHistory;
-    uint256 internal _rootCount;
+    // One slot: every deposit reads the pending removals (tail − head) and writes the root count.
+    // Each deposit and removal pushes one root and each identity is condemned at most once, so
+    // neither width can overflow with at most TREE_CAPACITY deposits.
+    uint128 internal _rootCount;
+    uint64 internal _removalHead;
+    uint64 internal _removalTail;
     uint256 public override signerRoot;
-    mapping(uint256 root => bool) internal _knownSignerRoots;
+    /// @dev Condemned identities in slash order; positions `[head, tail)` wait for `removeLeaf`.
+    mapping(uint256 position => uint256 identity) internal _removalQueue;
+    mapping(uint256 root => SignerRootState) internal _signerRoots;
     mapping(uint256 identity => DepositRecord) internal _deposits;
     mapping(uint256 identity => PendingExit) internal _pendingExits;
     mapping(address account => uint256) internal _claimable;
@@ -77,6 +106,8 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (params.exitVerifier.code.length == 0) revert InvalidParameter("exitVerifier");
         if (params.slashVerifier.code.length == 0) revert InvalidParameter("slashVerifier");
         if (params.token != address(0) && params.token.code.length == 0) revert InvalidParameter("token");
+        if (!_passesSelfTest(params.exitVerifier)) revert VerifierSelfTestFailed(params.exitVerifier);
+        if (!_passesSelfTest(params.slashVerifier)) revert VerifierSelfTestFailed(params.slashVerifier);
         TOKEN = params.token;
         C_MAX = params.cMax;
         EXIT_DELAY = params.exitDelay;
@@ -118,6 +149,11 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (_deposits[identity].status != Status.None) revert IdentityAlreadyDeposited(identity);
         if (amount < C_MAX) revert DepositBelowMinimum(amount, C_MAX);
         if (amount > type(uint96).max) revert DepositTooLarge(amount);
+        if (_tree.size == TREE_CAPACITY) revert TreeFull(TREE_CAPACITY);
+        // While a removal is pending only removals change the tree, so nobody can make its
+        // siblings stale by depositing in between.
+        uint256 pending = _removalTail - _removalHead;
+        if (pending != 0) revert LeafRemovalPending(pending);
         // Effects
         uint256 expiry = block.timestamp + NOTE_TTL;
         _deposits[identity] = DepositRecord({
@@ -126,7 +162,8 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
             // forge-lint: disable-next-line(unsafe-typecast) NOTE_TTL ≤ MAX_NOTE_TTL keeps it below 2^40
             expiry: uint40(expiry),
             status: Status.Active,
-            exitAmount: 0
+            exitAmount: 0,
+            leaf: LeafState.InTree
         });
         uint256 leaf = PoseidonT4.hash([identity, amount, expiry]);
         leafIndex = _tree.size;
@@ -140,33 +177,68 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------------------------------------
 
     /// @inheritdoc ICreditEscrow
-    function slash(uint256 identity, address receiver, Proof calldata proof, uint256[] calldata siblingNodes)
-        external
-        override
-        nonReentrant
-    {
-        // Checks
+    function slash(uint256 identity, address receiver, Proof calldata proof) external override nonReentrant {
+        // Checks: Active and Exiting deposits hold funds; an Exited leaf stays in the tree and a
+        // node that missed the exit might still serve it. A Swept note expired, so no request
+        // proof exists for it: condemning it would only pause deposits for nothing.
         DepositRecord memory record = _deposits[identity];
-        if (record.status != Status.Active && record.status != Status.Exiting) {
+        if (record.status == Status.None || record.status == Status.Swept || record.leaf != LeafState.InTree) {
             revert DepositNotSlashable(identity, record.status);
         }
         if (receiver == address(0)) revert ZeroAddress();
-        if (!SLASH_VERIFIER.verifyProof(proof.a, proof.b, proof.c, [identity, uint256(uint160(receiver))])) {
-            revert InvalidProof();
-        }
+        uint256[3] memory signals = [identity, uint256(uint160(receiver)), SCOPE];
+        if (!SLASH_VERIFIER.verifyProof(proof.a, proof.b, proof.c, signals)) revert InvalidProof();
         // Effects
-        _deposits[identity].status = Status.Slashed;
+        record.leaf = LeafState.Condemned;
+        _removalQueue[_removalTail++] = identity;
+        if (record.status == Status.Exited) {
+            _deposits[identity] = record;
+            emit LeafCondemned(identity);
+            return;
+        }
+        record.status = Status.Slashed;
+        _deposits[identity] = record;
         delete _pendingExits[identity];
-        uint256 leaf = PoseidonT4.hash([identity, record.amount, record.expiry]);
-        uint256 leafIndex = _tree._indexOf(leaf);
-        uint256 root = _tree._remove(leaf, siblingNodes);
-        _pushRoot(root);
         uint256 bounty = record.amount < SLASH_BOUNTY ? record.amount : SLASH_BOUNTY;
         uint256 toTreasury = record.amount - bounty;
-        emit Slashed(identity, receiver, leafIndex, bounty, toTreasury, root);
+        emit Slashed(identity, receiver, bounty, toTreasury);
         // Interactions
         _pay(receiver, bounty);
         _pay(TREASURY, toTreasury);
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function removeLeaf(uint256 identity, uint256[] calldata siblingNodes) external override nonReentrant {
+        // Checks
+        DepositRecord memory record = _deposits[identity];
+        if (record.leaf != LeafState.Condemned) revert LeafNotCondemned(identity);
+        // Only the oldest condemned leaf may go: removals never race, and siblings read for the
+        // head stay valid until it is removed (deposits wait, later slashes only queue).
+        uint64 head = _removalHead;
+        uint256 next = _removalQueue[head];
+        if (identity != next) revert RemovalOutOfOrder(next);
+        uint256 leaf = PoseidonT4.hash([identity, record.amount, record.expiry]);
+        uint256 leafIndex = _tree._indexOf(leaf);
+        uint256 expected = _siblingCount(leafIndex);
+        if (siblingNodes.length != expected) revert WrongSiblingCount(expected, siblingNodes.length);
+        // Effects: LeanIMT reverts with WrongSiblingNodes unless these are the current siblings.
+        uint256 root = _tree._remove(leaf, siblingNodes);
+        _pushRoot(root);
+        _deposits[identity].leaf = LeafState.Removed;
+        delete _removalQueue[head];
+        _removalHead = head + 1;
+        emit LeafRemoved(identity, leafIndex, root);
+    }
+
+    /// @dev How many siblings LeanIMT's update consumes for the leaf at `index`: one per level
+    /// where the node is a right child or has a right neighbour, so a wrong count reverts with a
+    /// named error instead of an out-of-bounds panic.
+    function _siblingCount(uint256 index) internal view returns (uint256 count) {
+        uint256 lastIndex = _tree.size - 1;
+        uint256 depth = _tree.depth;
+        for (uint256 level = 0; level < depth; level++) {
+            if ((index >> level) & 1 == 1 || index >> level != lastIndex >> level) count++;
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -189,7 +261,13 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (block.timestamp >= record.expiry) revert NoteExpired(identity, record.expiry);
         if (recipient == address(0)) revert ZeroAddress();
         if (amount > record.amount) revert ExitAmountExceedsDeposit(amount, record.amount);
-        if (!_knownSignerRoots[exitSignerRoot]) revert UnknownSignerRoot(exitSignerRoot);
+        SignerRootState memory rootState = _signerRoots[exitSignerRoot];
+        if (!rootState.known) revert UnknownSignerRoot(exitSignerRoot);
+        // A revoked root stays valid only for notes deposited before the announcement: they
+        // expire before `revokedAt`, so the expiry check above already ends their exits in time.
+        if (rootState.revokedAt != 0 && record.expiry >= rootState.revokedAt) {
+            revert RevokedSignerRoot(exitSignerRoot, rootState.revokedAt);
+        }
         if (nullifier >= SNARK_SCALAR_FIELD) revert PublicSignalOutsideField(nullifier);
         if (y >= SNARK_SCALAR_FIELD) revert PublicSignalOutsideField(y);
         uint256[9] memory signals = [
@@ -255,27 +333,59 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ICreditEscrow
+    function revokeSignerRoot(uint256 root) external override onlyOwner {
+        if (root == signerRoot) revert CannotRevokeCurrentSignerRoot(root);
+        SignerRootState memory state = _signerRoots[root];
+        if (!state.known) revert UnknownSignerRoot(root);
+        if (state.revokedAt != 0) revert SignerRootAlreadyRevoked(root, state.revokedAt);
+        // One NOTE_TTL: every note deposited before now expires first, so no holder of a state
+        // under the root is stranded; notes deposited from now on cannot use it at all.
+        uint256 effectiveAt = block.timestamp + NOTE_TTL;
+        // forge-lint: disable-next-line(unsafe-typecast) a timestamp plus at most MAX_NOTE_TTL
+        _signerRoots[root].revokedAt = uint64(effectiveAt);
+        emit SignerRootRevoked(root, effectiveAt);
+    }
+
+    /// @inheritdoc ICreditEscrow
     function claim(address to) external override nonReentrant {
-        // Checks
         if (to == address(0)) revert ZeroAddress();
-        uint256 amount = _claimable[msg.sender];
-        if (amount == 0) revert NothingToClaim(msg.sender);
+        _claim(msg.sender, to);
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function pushClaim(address account) external override nonReentrant {
+        _claim(account, account);
+    }
+
+    function _claim(address account, address to) internal {
+        // Checks
+        uint256 amount = _claimable[account];
+        if (amount == 0) revert NothingToClaim(account);
         // Effects
-        _claimable[msg.sender] = 0;
-        emit Claimed(msg.sender, to, amount);
+        _claimable[account] = 0;
+        emit Claimed(account, to, amount);
         // Interactions: unlike a push payout, a failed claim reverts and the claim stays.
         if (!_transferOut(to, amount, gasleft())) revert ClaimFailed(to, amount);
     }
 
     function _setSignerRoot(uint256 newRoot) internal {
         if (newRoot == 0 || newRoot >= SNARK_SCALAR_FIELD) revert InvalidSignerRoot(newRoot);
+        uint64 revokedAt = _signerRoots[newRoot].revokedAt;
+        if (revokedAt != 0) revert SignerRootAlreadyRevoked(newRoot, revokedAt);
         emit SignerRootSet(signerRoot, newRoot);
         signerRoot = newRoot;
-        _knownSignerRoots[newRoot] = true;
+        _signerRoots[newRoot].known = true;
+    }
+
+    /// @dev Calls `selfTest` without trusting the reply's encoding: anything but a 32-byte `true`
+    /// fails, as does a revert.
+    function _passesSelfTest(address verifier) internal view returns (bool) {
+        (bool success, bytes memory reply) = verifier.staticcall(abi.encodeCall(IGroth16Verifier.selfTest, ()));
+        return success && reply.length == 32 && abi.decode(reply, (uint256)) == 1;
     }
 
     function _pushRoot(uint256 root) internal {
-        uint256 count = _rootCount;
+        uint128 count = _rootCount;
         _rootHistory[count % ROOT_HISTORY_SIZE] = root;
         _rootCount = count + 1;
     }
@@ -345,7 +455,12 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc ICreditEscrow
     function isKnownSignerRoot(uint256 root) external view override returns (bool) {
-        return _knownSignerRoots[root];
+        return _signerRoots[root].known;
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function signerRootRevokedAt(uint256 root) external view override returns (uint256) {
+        return _signerRoots[root].revokedAt;
     }
 
     /// @inheritdoc ICreditEscrow
@@ -366,6 +481,17 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc ICreditEscrow
     function tree() external view override returns (uint256 root, uint256 size, uint256 depth) {
         return (_tree._root(), _tree.size, _tree.depth);
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function pendingRemovals() external view override returns (uint256) {
+        return _removalTail - _removalHead;
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function nextRemoval() external view override returns (uint256 identity) {
+        // Removed entries are deleted and identity 0 is never deposited: 0 means an empty queue.
+        return _removalQueue[_removalHead];
     }
 
     /// @inheritdoc ICreditEscrow

@@ -105,7 +105,7 @@ test("state commitments, rerandomization, settlement and signature", () => {
     assert.deepEqual(ptDec(settled), c.settled);
     assert.deepEqual(ptDec(commitOf(c.settled_opening)), c.settled);
     assert.equal(BigInt(c.settled_opening.blinding), mod(BigInt(c.opening.blinding) + BigInt(c.eta), SUB_ORDER));
-    const m = hash([c.settled.x, c.settled.y]);
+    const m = hash([c.settled.x, c.settled.y, c.scope]);
     assert.equal(m, c.settled_message);
     const sig = { R8: pt(c.settled_signature.r8), S: BigInt(c.settled_signature.s) };
     assert.ok(eddsa.verifyPoseidon(F.e(BigInt(m)), sig, pt(v.signer_public_key)));
@@ -118,7 +118,7 @@ test("rln: identity, leaf, scope, shares, recovery and exit point", () => {
     assert.equal(hash([c.identity, c.deposit, c.expiry]), c.leaf);
     assert.equal(hash([c.chain_id, BigInt(c.escrow)]), c.scope);
     assert.equal(hash([c.secret, c.scope, c.index]), c.slope);
-    assert.equal(hash([c.slope]), c.nullifier);
+    assert.equal(hash([c.slope, "0x" + Buffer.from("zkcredits.ticket").toString("hex")]), c.nullifier);
     for (const r of c.requests) {
       assert.equal(sha256Fr(hexBytes(r.payload_hex)).toString(), r.payload_digest);
       assert.equal(hash([c.provider_id, r.payload_digest, c.nonce]), r.x);
@@ -179,5 +179,5 @@ test("request flow: payload digests, x, the envelope encoding and a settlement",
   const pub = eddsa.prv2pub(hexBytes(s.signer_private_key));
   assert.deepEqual(ptDec(pub), s.json.signer);
   const sig = { R8: pt(s.json.signature.r8), S: BigInt(s.json.signature.s) };
-  assert.ok(eddsa.verifyPoseidon(F.e(BigInt(hash([s.json.next.x, s.json.next.y]))), sig, pub));
+  assert.ok(eddsa.verifyPoseidon(F.e(BigInt(hash([s.json.next.x, s.json.next.y, s.scope]))), sig, pub));
 });

@@ -49,21 +49,39 @@ contract EscrowGasTest is EscrowTest {
         _depositMeasured("deposit_1000th_leaf");
     }
 
-    function test_Gas_SlashInTreeOf1() external {
+    function test_Gas_Slash() external {
+        // A slash takes no siblings: its cost does not depend on the tree.
         _depositUser(0);
-        _slashMeasured("slash_tree_of_1");
+        escrow.slash(_identity(0), slashReceiver, _slashProof(0));
+        vm.snapshotGasLastCall(GROUP, "slash");
     }
 
-    function test_Gas_SlashInTreeOf1024() external {
+    function test_Gas_SlashOfAnExitedLeaf() external {
+        uint256 identity = _depositUser(0);
+        _requestExit(0, false);
+        vm.warp(block.timestamp + EXIT_DELAY);
+        escrow.finalizeExit(identity);
+        escrow.slash(identity, slashReceiver, _slashProof(0));
+        vm.snapshotGasLastCall(GROUP, "slash_condemns_exited_leaf");
+    }
+
+    function test_Gas_RemoveLeafInTreeOf1() external {
+        _depositUser(0);
+        _removeMeasured("removeLeaf_tree_of_1");
+    }
+
+    function test_Gas_RemoveLeafInTreeOf1024() external {
+        // Index 512 of 1,024: ten siblings, two hashes per level.
         _fill(0, 512);
         _depositUser(0);
         _fill(512, 511);
-        _slashMeasured("slash_tree_of_1024");
+        _removeMeasured("removeLeaf_tree_of_1024");
     }
 
-    function _slashMeasured(string memory name) internal {
+    function _removeMeasured(string memory name) internal {
         uint256 identity = _identity(0);
-        escrow.slash(identity, slashReceiver, _slashProof(0), _siblings(identity));
+        escrow.slash(identity, slashReceiver, _slashProof(0));
+        escrow.removeLeaf(identity, _siblings(identity));
         vm.snapshotGasLastCall(GROUP, name);
     }
 

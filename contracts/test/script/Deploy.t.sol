@@ -8,7 +8,8 @@ import {ICreditEscrow} from "../../src/interfaces/ICreditEscrow.sol";
 import {TestToken} from "../utils/Tokens.sol";
 
 /// @notice The deploy script takes every parameter from the environment, falls back to the
-/// anvil defaults, and writes a deployment file that describes what it deployed.
+/// anvil defaults, writes a deployment file that describes what it deployed, and refuses values
+/// that do not fit and, off anvil, implicit or unsafe parameters.
 contract DeployTest is Test {
     string internal file;
 
@@ -20,10 +21,21 @@ contract DeployTest is Test {
     }
 
     /// @dev One test: the environment is shared by every test of the process, so the defaults
-    /// are checked before the overrides are set.
+    /// and the refusals of unset parameters are checked before the overrides are set.
     function test_DeployFromDefaultsThenFromTheEnvironment() external {
         _checkDefaults();
+        _checkRefusalsOffAnvil();
         _checkOverrides();
+        _checkValuesThatDoNotFitAreRefused();
+    }
+
+    /// @dev Expects `run` to revert with a message containing `mention`.
+    function _expectRefusal(string memory mention) internal {
+        try new Deploy().run() returns (CreditEscrow) {
+            assertTrue(false, string.concat("deployed without refusing: ", mention));
+        } catch Error(string memory reason) {
+            assertTrue(vm.contains(reason, mention), reason);
+        }
     }
 
     function _checkDefaults() internal {
@@ -47,6 +59,31 @@ contract DeployTest is Test {
         assertEq(vm.parseJsonAddress(json, ".operator"), escrow.owner());
     }
 
+    function _checkRefusalsOffAnvil() internal {
+        vm.chainId(1);
+        _expectRefusal("set ZKCREDITS_TREASURY explicitly on chain 1");
+        vm.setEnv("ZKCREDITS_TREASURY", vm.toString(makeAddr("treasury")));
+        _expectRefusal("set ZKCREDITS_OPERATOR explicitly");
+        vm.setEnv("ZKCREDITS_OPERATOR", vm.toString(makeAddr("operator")));
+        _expectRefusal("set ZKCREDITS_SIGNER_ROOT explicitly");
+        vm.setEnv("ZKCREDITS_SIGNER_ROOT", "12345");
+
+        // The defaults pay a bounty of ten requests.
+        _expectRefusal("ZKCREDITS_SLASH_BOUNTY (1000000000000000) exceeds ZKCREDITS_C_MAX (100000000000000)");
+        vm.setEnv("ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX", "true");
+        _expectRefusal("the exit verifier has INSECURE development keys");
+        vm.setEnv("ZKCREDITS_ALLOW_INSECURE_VERIFIERS", "true");
+        CreditEscrow escrow = new Deploy().run();
+        assertEq(escrow.parameters().slashBounty, 1e15);
+        assertEq(vm.parseJsonUint(vm.readFile(file), ".chainId"), 1);
+
+        vm.setEnv("ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX", "false");
+        vm.setEnv("ZKCREDITS_SLASH_BOUNTY", "100000000000000");
+        assertEq(new Deploy().run().parameters().slashBounty, 1e14, "a bounty of C_MAX is allowed");
+        vm.setEnv("ZKCREDITS_ALLOW_INSECURE_VERIFIERS", "false");
+        vm.chainId(31_337);
+    }
+
     function _checkOverrides() internal {
         address token = address(new TestToken());
         vm.setEnv("ZKCREDITS_TOKEN", vm.toString(token));
@@ -68,5 +105,22 @@ contract DeployTest is Test {
         assertEq(escrow.owner(), makeAddr("operator"));
         assertEq(escrow.signerRoot(), 12_345);
         assertEq(vm.parseJsonAddress(vm.readFile(file), ".token"), token);
+    }
+
+    function _checkValuesThatDoNotFitAreRefused() internal {
+        // 20e18 wraps to about 1.55e18 in a plain uint64 cast.
+        vm.setEnv("ZKCREDITS_C_MAX", "20e18");
+        _expectRefusal("ZKCREDITS_C_MAX = 20000000000000000000 exceeds its maximum 18446744073709551615");
+        vm.setEnv("ZKCREDITS_C_MAX", "500");
+        vm.setEnv("ZKCREDITS_EXIT_DELAY", "18446744073709551616");
+        _expectRefusal("ZKCREDITS_EXIT_DELAY = 18446744073709551616 exceeds its maximum");
+        vm.setEnv("ZKCREDITS_EXIT_DELAY", "3600");
+        vm.setEnv("ZKCREDITS_NOTE_TTL", "18446744073709551616");
+        _expectRefusal("ZKCREDITS_NOTE_TTL = 18446744073709551616 exceeds its maximum");
+        vm.setEnv("ZKCREDITS_NOTE_TTL", "86400");
+        vm.setEnv("ZKCREDITS_SLASH_BOUNTY", "340282366920938463463374607431768211456");
+        _expectRefusal("ZKCREDITS_SLASH_BOUNTY = 340282366920938463463374607431768211456 exceeds its maximum");
+        vm.setEnv("ZKCREDITS_SLASH_BOUNTY", "250");
+        assertEq(new Deploy().run().parameters().cMax, 500);
     }
 }

@@ -8,10 +8,13 @@ import {ICreditEscrow} from "../../src/interfaces/ICreditEscrow.sol";
 import {ExitVerifier} from "../../src/verifiers/ExitVerifier.sol";
 import {SlashVerifier} from "../../src/verifiers/SlashVerifier.sol";
 import {LeanImtModel} from "./LeanImtModel.sol";
+import {TestToken} from "./Tokens.sol";
 
 /// @notice Deploys the escrow where the proofs of spec/vectors/groth16/escrow.json expect it
 /// (the example deployer's first contract on chain 31337), with the real generated verifiers,
-/// and keeps a model of the tree from which slash siblings and reference roots are computed.
+/// and keeps a model of the tree from which removal siblings and reference roots are computed.
+/// The vectors also hold proofs for the deployer's second contract, a token escrow
+/// (`_deployTokenEscrow`); every helper takes the proofs of the escrow under test.
 abstract contract EscrowTest is Test {
     /// @notice An exit statement from the vectors.
     struct ExitCase {
@@ -43,7 +46,7 @@ abstract contract EscrowTest is Test {
     /// @notice The signer root of the vector exits.
     uint256 internal exitSignerRoot;
 
-    /// @notice Every leaf ever inserted, zero once removed.
+    /// @notice Every leaf ever inserted into `escrow`, zero once removed.
     uint256[] internal modelLeaves;
     mapping(uint256 identity => uint256 index) internal modelIndex;
 
@@ -70,12 +73,21 @@ abstract contract EscrowTest is Test {
         });
     }
 
-    /// @dev Only the example deployer's first contract has the address the exit proofs'
-    /// scope names; later deployments still take slash proofs (they do not depend on scope).
+    /// @dev Deploys from the example deployer: its first contract (in `setUp`) is the ETH escrow
+    /// of the vectors, its second the token escrow; later ones have no proofs.
     function _deployEscrow(address token) internal returns (CreditEscrow deployed) {
         address deployer = vm.parseJsonAddress(vectors, ".deployer");
         vm.prank(deployer);
         deployed = new CreditEscrow(_parameters(token), operator, exitSignerRoot);
+    }
+
+    /// @notice Replaces `escrow` by the vectors' token escrow holding `token`, with an empty tree
+    /// model. Call once, after `setUp`.
+    function _deployTokenEscrow(TestToken token) internal {
+        escrow = _deployEscrow(address(token));
+        assertEq(address(escrow), vm.parseJsonAddress(vectors, ".token_escrow.escrow"), "the vectors' token escrow");
+        vm.label(address(escrow), "CreditEscrow (token)");
+        delete modelLeaves;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -84,6 +96,16 @@ abstract contract EscrowTest is Test {
 
     function _user(uint256 i) internal pure returns (string memory) {
         return string.concat(".users[", vm.toString(i), "]");
+    }
+
+    /// @notice Where the proofs for `escrow` are: the ETH escrow's at the top level, the token
+    /// escrow's under `.token_escrow` (identities and deposits are shared).
+    function _proofsOf(uint256 i) internal view returns (string memory) {
+        if (address(escrow) == vm.parseJsonAddress(vectors, ".escrow")) return _user(i);
+        if (address(escrow) == vm.parseJsonAddress(vectors, ".token_escrow.escrow")) {
+            return string.concat(".token_escrow", _user(i));
+        }
+        revert("EscrowTest: the vectors hold no proofs for this escrow");
     }
 
     function _identity(uint256 i) internal view returns (uint256) {
@@ -104,12 +126,15 @@ abstract contract EscrowTest is Test {
         proof.c = [c[0], c[1]];
     }
 
+    /// @notice User `i`'s slash proof for `escrow`, naming `slashReceiver`.
     function _slashProof(uint256 i) internal view returns (ICreditEscrow.Proof memory) {
-        return _proof(string.concat(_user(i), ".slash.calldata"));
+        string memory path = string.concat(_proofsOf(i), ".slash");
+        assertEq(vm.parseJsonAddress(vectors, string.concat(path, ".receiver")), slashReceiver, path);
+        return _proof(string.concat(path, ".calldata"));
     }
 
     function _exitCase(uint256 i, bool unsettled) internal view returns (ExitCase memory e) {
-        string memory path = string.concat(_user(i), ".exits[", unsettled ? "1" : "0", "]");
+        string memory path = string.concat(_proofsOf(i), ".exits[", unsettled ? "1" : "0", "]");
         e.recipient = vm.parseJsonAddress(vectors, string.concat(path, ".recipient"));
         e.amount = vm.parseJsonUint(vectors, string.concat(path, ".amount"));
         e.nullifier = vm.parseJsonUint(vectors, string.concat(path, ".nullifier"));
@@ -121,11 +146,21 @@ abstract contract EscrowTest is Test {
     // Actions that keep the tree model in step
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Deposits `amount` ETH for `identity` from `depositor`.
+    /// @notice Deposits `amount` for `identity` from `depositor`, in ETH or in the escrow's token
+    /// (a `TestToken`, minted for the occasion).
     function _deposit(uint256 identity, uint256 amount) internal returns (uint256 leafIndex) {
-        vm.deal(depositor, amount);
-        vm.prank(depositor);
-        leafIndex = escrow.deposit{value: amount}(identity);
+        address token = escrow.parameters().token;
+        if (token == address(0)) {
+            vm.deal(depositor, amount);
+            vm.prank(depositor);
+            leafIndex = escrow.deposit{value: amount}(identity);
+        } else {
+            TestToken(token).mint(depositor, amount);
+            vm.startPrank(depositor);
+            TestToken(token).approve(address(escrow), amount);
+            leafIndex = escrow.depositToken(identity, amount);
+            vm.stopPrank();
+        }
         _recordLeaf(identity, amount);
     }
 
@@ -140,15 +175,26 @@ abstract contract EscrowTest is Test {
         modelLeaves.push(PoseidonT4.hash([identity, amount, block.timestamp + NOTE_TTL]));
     }
 
+    /// @notice The leaf's siblings in the model, which removeLeaf takes.
     function _siblings(uint256 identity) internal view returns (uint256[] memory) {
         return LeanImtModel.siblings(modelLeaves, modelIndex[identity]);
     }
 
-    /// @notice Slashes vector user `i` with its proof, paying the vector receiver.
+    /// @notice Slashes vector user `i` with its proof, paying `slashReceiver`.
     function _slashUser(uint256 i) internal {
-        uint256 identity = _identity(i);
-        escrow.slash(identity, slashReceiver, _slashProof(i), _siblings(identity));
+        escrow.slash(_identity(i), slashReceiver, _slashProof(i));
+    }
+
+    /// @notice Removes `identity`'s condemned leaf with the model's siblings and zeroes it there.
+    function _removeLeaf(uint256 identity) internal {
+        escrow.removeLeaf(identity, _siblings(identity));
         modelLeaves[modelIndex[identity]] = 0;
+    }
+
+    /// @notice Slashes vector user `i` and removes its leaf, as the first node to see it would.
+    function _slashAndRemove(uint256 i) internal {
+        _slashUser(i);
+        _removeLeaf(_identity(i));
     }
 
     function _requestExit(uint256 i, bool unsettled) internal returns (ExitCase memory e) {
@@ -160,12 +206,22 @@ abstract contract EscrowTest is Test {
         return escrow.deposits(identity).status;
     }
 
+    function _leafState(uint256 identity) internal view returns (ICreditEscrow.LeafState) {
+        return escrow.deposits(identity).leaf;
+    }
+
     function _root() internal view returns (uint256 root) {
         (root,,) = escrow.tree();
     }
 
     function _modelRoot() internal view returns (uint256) {
         return LeanImtModel.root(modelLeaves);
+    }
+
+    /// @notice What `account` holds of the escrow's asset.
+    function _balanceOf(address account) internal view returns (uint256) {
+        address token = escrow.parameters().token;
+        return token == address(0) ? account.balance : TestToken(token).balanceOf(account);
     }
 
     /// @notice Identities unlike any vector user's, below the field.

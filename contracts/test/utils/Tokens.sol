@@ -30,8 +30,8 @@ contract BlockingToken is TestToken {
 
     mapping(address => bool) public blocked;
 
-    function setBlocked(address account) external {
-        blocked[account] = true;
+    function setBlocked(address account, bool isBlocked) external {
+        blocked[account] = isBlocked;
     }
 
     function _update(address from, address to, uint256 value) internal override {
@@ -72,5 +72,50 @@ contract ReenteringReceiver {
     receive() external payable {
         (bool ok,) = ESCROW.call(reentry);
         reentered = ok;
+    }
+}
+
+/// @notice A receiver that accepts ETH but needs more than the escrow's `PAYOUT_GAS` to do so,
+/// and has no way to call `claim`: only `pushClaim` can pay it.
+contract GasHungryReceiver {
+    uint256[8] public receipts;
+
+    receive() external payable {
+        for (uint256 i = 0; i < receipts.length; i++) {
+            receipts[i] += msg.value;
+        }
+    }
+}
+
+/// @notice Stands for verifiers whose `selfTest` fails: it returns false, reverts, burns all gas
+/// or replies with something other than a bool, as `mode` says.
+contract FailingSelfTestVerifier {
+    enum Mode {
+        ReturnsFalse,
+        Reverts,
+        BurnsAllGas,
+        RepliesGarbage
+    }
+
+    Mode public immutable MODE;
+
+    constructor(Mode mode) {
+        MODE = mode;
+    }
+
+    function selfTest() external view returns (bool) {
+        if (MODE == Mode.Reverts) revert("precompile missing");
+        if (MODE == Mode.BurnsAllGas) {
+            assembly ("memory-safe") {
+                invalid()
+            }
+        }
+        if (MODE == Mode.RepliesGarbage) {
+            assembly ("memory-safe") {
+                mstore(0, 2)
+                return(0, 32)
+            }
+        }
+        return false;
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
+import {IGroth16Verifier, ISlashVerifier} from "../../src/CreditEscrow.sol";
 import {ExitVerifier} from "../../src/verifiers/ExitVerifier.sol";
 import {SlashVerifier} from "../../src/verifiers/SlashVerifier.sol";
 
@@ -44,7 +45,27 @@ contract VerifiersTest is Test {
     }
 
     function _slash(Calldata memory c) internal view returns (bool) {
-        return slashVerifier.verifyProof(c.pA, c.pB, c.pC, [c.pubSignals[0], c.pubSignals[1]]);
+        uint256[3] memory pub = [c.pubSignals[0], c.pubSignals[1], c.pubSignals[2]];
+        return ISlashVerifier(address(slashVerifier)).verifyProof(c.pA, c.pB, c.pC, pub);
+    }
+
+    function test_SelfTestsPassOnThisChain() public view {
+        assertTrue(IGroth16Verifier(address(exitVerifier)).selfTest());
+        assertTrue(IGroth16Verifier(address(slashVerifier)).selfTest());
+    }
+
+    function test_DevelopmentKeysAreFlaggedInsecure() public view {
+        // The committed verifiers come from the deterministic dev setup (`make verifiers`).
+        assertTrue(IGroth16Verifier(address(exitVerifier)).INSECURE_DEV_SETUP());
+        assertTrue(IGroth16Verifier(address(slashVerifier)).INSECURE_DEV_SETUP());
+    }
+
+    function test_WhenThePairingPrecompileFails_SelfTestFails() public {
+        // A repriced ecPairing runs out of the gas the verifier gives it: the call fails, which
+        // is what the mock makes it do.
+        vm.mockCallRevert(address(0x08), bytes(""), bytes(""));
+        assertFalse(IGroth16Verifier(address(exitVerifier)).selfTest());
+        assertFalse(IGroth16Verifier(address(slashVerifier)).selfTest());
     }
 
     function test_ExitVerifierAcceptsTheVectorProof() public view {
@@ -55,6 +76,7 @@ contract VerifiersTest is Test {
 
     function test_SlashVerifierAcceptsTheVectorProof() public view {
         (, Calldata memory c) = _load("slash");
+        assertEq(c.pubSignals.length, 3);
         assertTrue(_slash(c));
     }
 
@@ -73,6 +95,12 @@ contract VerifiersTest is Test {
         assertFalse(_slash(c));
         (, c) = _load("slash");
         c.pubSignals[1] = uint256(uint160(address(this)));
+        assertFalse(_slash(c));
+    }
+
+    function test_WhenTheScopeChanges_SlashVerifierRejects() public view {
+        (, Calldata memory c) = _load("slash");
+        c.pubSignals[2] += 1;
         assertFalse(_slash(c));
     }
 

@@ -47,6 +47,15 @@ pub struct Submitted<E> {
     pub event: E,
 }
 
+/// What a landed slash did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlashEffect {
+    /// An Active or Exiting deposit was slashed and paid out.
+    Slashed(CreditEscrow::Slashed),
+    /// The leaf of an Exited or Swept deposit was condemned (nothing left to pay).
+    LeafCondemned(CreditEscrow::LeafCondemned),
+}
+
 /// The public inputs of an exit besides the proof (the escrow supplies `D`, `scope`, `C_MAX`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitRequest {
@@ -111,18 +120,54 @@ impl<P: Provider + Clone> Escrow<P> {
         self.submit(self.instance.depositToken(fr_to_u256(&identity), amount)).await
     }
 
-    /// Slashes `identity` with a proof bound to `receiver`; `siblings` are the leaf's LeanIMT
-    /// siblings in the current tree.
+    /// Slashes `identity` with a proof bound to `receiver` and this escrow's scope. No tree
+    /// state is involved, so no transaction in between can make it fail: an Active or Exiting
+    /// deposit is paid out ([`SlashEffect::Slashed`]), the leaf of an Exited or Swept one is
+    /// condemned ([`SlashEffect::LeafCondemned`]); either way the leaf then awaits
+    /// [`Escrow::remove_leaf`].
     pub async fn slash(
         &self,
         identity: Fr,
         receiver: Address,
         proof: &Proof<Bn254>,
-        siblings: &[Fr],
-    ) -> Result<Submitted<CreditEscrow::Slashed>, ChainError> {
-        let siblings = siblings.iter().map(fr_to_u256).collect();
+    ) -> Result<Submitted<SlashEffect>, ChainError> {
         let proof = ICreditEscrow::Proof::from(proof);
-        self.submit(self.instance.slash(fr_to_u256(&identity), receiver, proof, siblings)).await
+        let call = self.instance.slash(fr_to_u256(&identity), receiver, proof);
+        self.submit_with(call, "Slashed or LeafCondemned", |receipt| {
+            receipt
+                .decoded_log::<CreditEscrow::Slashed>()
+                .map(|log| SlashEffect::Slashed(log.data))
+                .or_else(|| {
+                    receipt
+                        .decoded_log::<CreditEscrow::LeafCondemned>()
+                        .map(|log| SlashEffect::LeafCondemned(log.data))
+                })
+        })
+        .await
+    }
+
+    /// Removes the condemned leaf of `identity`, which must be [`Escrow::next_removal`];
+    /// `siblings` are its LeanIMT siblings in the current tree. While a removal is pending only
+    /// the queue head can change the tree (deposits wait), so siblings read at the head stay
+    /// valid until it is removed.
+    pub async fn remove_leaf(
+        &self,
+        identity: Fr,
+        siblings: &[Fr],
+    ) -> Result<Submitted<CreditEscrow::LeafRemoved>, ChainError> {
+        let siblings = siblings.iter().map(fr_to_u256).collect();
+        self.submit(self.instance.removeLeaf(fr_to_u256(&identity), siblings)).await
+    }
+
+    /// The condemned identity whose leaf must be removed next (zero when none): the escrow
+    /// removes leaves in the order they were condemned.
+    pub async fn next_removal(&self) -> Result<Fr, ChainError> {
+        u256_to_fr(self.instance.nextRemoval().call().await?)
+    }
+
+    /// How many condemned leaves await removal (deposits are refused while any does).
+    pub async fn pending_removals(&self) -> Result<u64, ChainError> {
+        u256_to_u64(self.instance.pendingRemovals().call().await?, "pending removals")
     }
 
     /// Requests an exit.
@@ -177,6 +222,19 @@ impl<P: Provider + Clone> Escrow<P> {
         u256_to_fr(self.instance.signerRoot().call().await?)
     }
 
+    /// Whether `root` has ever been the signer root.
+    pub async fn is_known_signer_root(&self, root: Fr) -> Result<bool, ChainError> {
+        Ok(self.instance.isKnownSignerRoot(fr_to_u256(&root)).call().await?)
+    }
+
+    /// When the revocation of `root` takes effect (unix seconds), or 0 when none is scheduled.
+    pub async fn signer_root_revoked_at(&self, root: Fr) -> Result<u64, ChainError> {
+        u256_to_u64(
+            self.instance.signerRootRevokedAt(fr_to_u256(&root)).call().await?,
+            "revocation time",
+        )
+    }
+
     /// The deployment parameters.
     pub async fn parameters(&self) -> Result<ICreditEscrow::Parameters, ChainError> {
         Ok(self.instance.parameters().call().await?)
@@ -200,12 +258,29 @@ impl<P: Provider + Clone> Escrow<P> {
         ))
     }
 
-    /// Estimates the call (a revert comes back decoded, nothing is sent), sends it, waits for
-    /// the receipt and the confirmations, and returns the event `E` it emitted.
+    /// [`Escrow::submit_with`] for a call that emits the event `E`.
     async fn submit<C, E>(&self, call: SolCallBuilder<&P, C>) -> Result<Submitted<E>, ChainError>
     where
         C: SolCall + Send + Sync,
         E: SolEvent,
+    {
+        self.submit_with(call, E::SIGNATURE, |receipt| {
+            receipt.decoded_log::<E>().map(|log| log.data)
+        })
+        .await
+    }
+
+    /// Estimates the call (a revert comes back decoded, nothing is sent), sends it, waits for
+    /// the receipt and the confirmations, and returns what `event` finds in the receipt
+    /// (`expected` names it when it finds nothing).
+    async fn submit_with<C, E>(
+        &self,
+        call: SolCallBuilder<&P, C>,
+        expected: &'static str,
+        event: impl FnOnce(&TransactionReceipt) -> Option<E>,
+    ) -> Result<Submitted<E>, ChainError>
+    where
+        C: SolCall + Send + Sync,
     {
         // Estimating before the wallet's fillers run keeps a refused call from taking a nonce
         // (a cached nonce spent on a transaction never sent would stall every later one).
@@ -220,8 +295,7 @@ impl<P: Provider + Clone> Escrow<P> {
         if !receipt.status() {
             return Err(ChainError::FailedOnChain(tx_hash));
         }
-        let event =
-            receipt.decoded_log::<E>().ok_or(ChainError::MissingEvent(tx_hash, E::SIGNATURE))?.data;
+        let event = event(&receipt).ok_or(ChainError::MissingEvent(tx_hash, expected))?;
         Ok(Submitted {
             tx_hash,
             block_number: receipt.block_number.unwrap_or_default(),

@@ -127,7 +127,7 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
                 });
                 block.roots.push(u256_to_fr(e.root)?);
             }
-            CreditEscrowEvents::Slashed(e) => {
+            CreditEscrowEvents::LeafRemoved(e) => {
                 block.leaves.push(LeafUpdate {
                     index: u256_to_u64(e.leafIndex, "leaf index")?,
                     leaf: Fr::from(0u64),

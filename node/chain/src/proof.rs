@@ -13,7 +13,7 @@ pub fn fr_to_u256(x: &Fr) -> U256 {
 
 /// A contract integer that must fit in 64 bits (a leaf index, a tree size); `what` names it in
 /// the error.
-pub(crate) fn u256_to_u64(x: U256, what: &str) -> Result<u64, ChainError> {
+pub fn u256_to_u64(x: U256, what: &str) -> Result<u64, ChainError> {
     u64::try_from(x).map_err(|_| ChainError::InvalidValue(format!("{what} {x} exceeds 64 bits")))
 }
 

@@ -1,5 +1,5 @@
 //! Against a real anvil: deploy with `script/Deploy.s.sol`, deposit, decode reverts, slash with a
-//! real Groth16 proof made in Rust, and read the events back.
+//! real Groth16 proof made in Rust, remove the slashed leaf, and read the events back.
 
 mod common;
 
@@ -7,7 +7,7 @@ use alloy::{primitives::U256, providers::Provider};
 use ark_bn254::Fr;
 use common::{Devnet, devnet, exit_statement, prove_exit, prove_slash, secret};
 use zkcredits_chain::{
-    ChainError,
+    ChainError, SlashEffect,
     bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
     events::read_events,
     proof::{fr_to_u256, u256_to_fr},
@@ -21,7 +21,8 @@ use zkcredits_prover::inputs::ExitInputs;
 
 #[tokio::test]
 async fn deposit_then_slash_with_a_real_proof() {
-    let Devnet { anvil, deployment, provider, escrow, .. } = &devnet();
+    let net = devnet();
+    let Devnet { anvil, deployment, provider, escrow, .. } = &net;
 
     // The scope the escrow computes is the one the primitives compute.
     let expected_scope = scope(31337, &deployment.escrow.0.0);
@@ -55,29 +56,45 @@ async fn deposit_then_slash_with_a_real_proof() {
     }
 
     // Slash the middle deposit with a proof made now, under the dev key the verifier was
-    // generated from, naming a receiver that is not the submitter.
+    // generated from, naming a receiver that is not the submitter. No siblings: the slash
+    // cannot be made stale by anything that lands before it.
     let receiver = anvil.addresses()[3];
-    let proof = prove_slash(users[1], receiver);
-    let siblings = tree.proof(1).expect("in tree").siblings;
+    let proof = prove_slash(&net, users[1], receiver);
 
     let before = provider.get_balance(receiver).await.expect("balance");
-    let slashed =
-        escrow.slash(users[1].commitment(), receiver, &proof, &siblings).await.expect("slash");
+    let slashed = escrow.slash(users[1].commitment(), receiver, &proof).await.expect("slash");
     let bounty: U256 = deployment.slash_bounty.parse().expect("decimal");
-    assert_eq!(slashed.event.bounty, bounty.min(amount));
+    let SlashEffect::Slashed(event) = &slashed.event else { panic!("{:?}", slashed.event) };
+    assert_eq!(event.bounty, bounty.min(amount));
     assert_eq!(provider.get_balance(receiver).await.expect("balance") - before, bounty.min(amount));
+    assert_eq!(escrow.pending_removals().await.expect("view"), 1);
+
+    // Deposits wait for the removal, so only removals change the tree meanwhile.
+    let waiting = escrow.deposit(secret(14).commitment(), amount).await;
+    assert!(
+        matches!(&waiting, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::LeafRemovalPending(_))),
+        "{waiting:?}"
+    );
+    // A short sibling list is refused by its count, not by a panic.
+    let siblings = tree.proof(1).expect("in tree").siblings;
+    let short = escrow.remove_leaf(users[1].commitment(), &siblings[..1]).await;
+    assert!(
+        matches!(&short, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::WrongSiblingCount(_))),
+        "{short:?}"
+    );
+    let removed = escrow.remove_leaf(users[1].commitment(), &siblings).await.expect("remove");
     tree.remove(1).expect("remove");
-    assert_eq!(u256_to_fr(slashed.event.root).expect("field"), tree.root());
+    assert_eq!(u256_to_fr(removed.event.root).expect("field"), tree.root());
+    assert_eq!(escrow.pending_removals().await.expect("view"), 0);
 
     // A replay, even naming another receiver, finds the deposit gone; the proof does not open
     // another identity's deposit.
-    let stolen = escrow.slash(users[1].commitment(), anvil.addresses()[0], &proof, &siblings).await;
+    let stolen = escrow.slash(users[1].commitment(), anvil.addresses()[0], &proof).await;
     assert!(
         matches!(&stolen, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::DepositNotSlashable(_))),
         "{stolen:?}"
     );
-    let other_siblings = tree.proof(0).expect("in tree").siblings;
-    let wrong = escrow.slash(users[0].commitment(), receiver, &proof, &other_siblings).await;
+    let wrong = escrow.slash(users[0].commitment(), receiver, &proof).await;
     assert!(
         matches!(&wrong, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::InvalidProof(_))),
         "{wrong:?}"
@@ -95,12 +112,21 @@ async fn deposit_then_slash_with_a_real_proof() {
             CreditEscrowEvents::OwnershipTransferred(_) => "OwnershipTransferred",
             CreditEscrowEvents::Deposited(_) => "Deposited",
             CreditEscrowEvents::Slashed(_) => "Slashed",
+            CreditEscrowEvents::LeafRemoved(_) => "LeafRemoved",
             _ => "other",
         })
         .collect();
     assert_eq!(
         kinds,
-        ["OwnershipTransferred", "SignerRootSet", "Deposited", "Deposited", "Deposited", "Slashed"]
+        [
+            "OwnershipTransferred",
+            "SignerRootSet",
+            "Deposited",
+            "Deposited",
+            "Deposited",
+            "Slashed",
+            "LeafRemoved"
+        ]
     );
 }
 
@@ -110,10 +136,8 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     let (provider, escrow) = (&net.provider, &net.escrow);
     let deposit: u128 = 1_000_000_000_000_000;
     let (honest, cheater) = (secret(21), secret(22));
-    let mut tree = LeanImt::new();
     for user in [honest, cheater] {
-        let done = escrow.deposit(user.commitment(), U256::from(deposit)).await.expect("deposit");
-        tree.insert(u256_to_fr(done.event.leaf).expect("field")).expect("fits");
+        escrow.deposit(user.commitment(), U256::from(deposit)).await.expect("deposit");
     }
     let recipient = net.anvil.addresses()[5];
     let request = |exit: &ExitInputs| prove_exit(exit, recipient);
@@ -138,6 +162,38 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     assert_eq!(finalized.event.toTreasury, U256::from(deposit) - amount);
     assert_eq!(provider.get_balance(recipient).await.expect("balance") - before, amount);
 
+    // An exited leaf stays in the tree; a proof of its secret condemns it, paying nothing, so a
+    // node that would still serve the exited ticket stops accepting roots that hold it.
+    let observer = net.anvil.addresses()[7];
+    let before = provider.get_balance(observer).await.expect("balance");
+    let condemned = escrow
+        .slash(honest.commitment(), observer, &prove_slash(&net, honest, observer))
+        .await
+        .expect("condemn");
+    assert!(matches!(condemned.event, SlashEffect::LeafCondemned(_)), "{:?}", condemned.event);
+    assert_eq!(provider.get_balance(observer).await.expect("balance"), before);
+    let record = escrow.deposit_record(honest.commitment()).await.expect("record");
+    assert_eq!((record.status, record.leaf), (3, 1), "Exited, leaf Condemned");
+    let (_, size, _) = escrow.tree().await.expect("tree");
+    let mut leaves = Vec::new();
+    for log in read_events(
+        provider,
+        net.deployment.escrow,
+        net.deployment.deployment_block,
+        provider.get_block_number().await.expect("head"),
+    )
+    .await
+    .expect("events")
+    {
+        if let CreditEscrowEvents::Deposited(e) = log.event {
+            leaves.push(u256_to_fr(e.leaf).expect("field"));
+        }
+    }
+    assert_eq!(leaves.len() as u64, size);
+    let tree = LeanImt::from_leaves(&leaves).expect("fits");
+    let siblings = tree.proof(0).expect("in tree").siblings;
+    escrow.remove_leaf(honest.commitment(), &siblings).await.expect("remove");
+
     // The cheater exits with ticket 5, which it had already spent on a request. A node holding
     // that request's share recovers k from the ExitRequested event and slashes within the delay.
     let cheater_exit = exit_statement(&net, cheater, deposit, recipient);
@@ -159,9 +215,8 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     let recovered = Secret::new(recovered).expect("non-zero");
     assert_eq!(recovered.commitment(), cheater.commitment());
     let slasher = net.anvil.addresses()[6];
-    let siblings = tree.proof(1).expect("in tree").siblings;
     escrow
-        .slash(cheater.commitment(), slasher, &prove_slash(recovered, slasher), &siblings)
+        .slash(cheater.commitment(), slasher, &prove_slash(&net, recovered, slasher))
         .await
         .expect("slash");
     let record = escrow.deposit_record(cheater.commitment()).await.expect("record");

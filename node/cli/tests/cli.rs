@@ -104,7 +104,7 @@ fn prove_and_verify_a_slash_from_files() {
     let input = tmp.join("input.json");
     std::fs::write(
         &input,
-        format!(r#"{{"secret": "5", "identity": "{identity}", "receiver": 4660}}"#),
+        format!(r#"{{"secret": "5", "identity": "{identity}", "receiver": 4660, "scope": 31337}}"#),
     )
     .expect("writable");
     let out = tmp.join("proof");
@@ -159,7 +159,7 @@ fn prove_and_verify_a_slash_from_files() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
 
     let tampered = tmp.join("tampered.json");
-    std::fs::write(&tampered, format!(r#"["{identity}", "4661"]"#)).expect("writable");
+    std::fs::write(&tampered, format!(r#"["{identity}", "4661", "31337"]"#)).expect("writable");
     let refused = verify(&arg(&tampered));
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("does not verify"));
@@ -167,13 +167,13 @@ fn prove_and_verify_a_slash_from_files() {
     // A secret that does not open the identity, and a malformed value, are refused clearly.
     std::fs::write(
         &input,
-        format!(r#"{{"secret": "6", "identity": "{identity}", "receiver": 1}}"#),
+        format!(r#"{{"secret": "6", "identity": "{identity}", "receiver": 1, "scope": 1}}"#),
     )
     .expect("writable");
     let unsatisfied = prove(&arg(&input));
     assert_eq!(unsatisfied.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unsatisfied.stderr).contains("do not satisfy"));
-    std::fs::write(&input, r#"{"secret": "0x5", "identity": "1", "receiver": 1}"#)
+    std::fs::write(&input, r#"{"secret": "0x5", "identity": "1", "receiver": 1, "scope": 1}"#)
         .expect("writable");
     let malformed = prove(&arg(&input));
     assert_eq!(malformed.status.code(), Some(1));

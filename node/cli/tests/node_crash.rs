@@ -135,7 +135,7 @@ async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
             assert!(status == 200 || status == 409, "request {i}: {status}");
             let settlement = settlement_of(&response);
             let s = &p.envelope.statement;
-            settlement.verify(&s.nullifier, &s.anon, c_max).expect("valid settlement");
+            settlement.verify(&s.nullifier, &s.anon, &s.scope, c_max).expect("valid settlement");
         }
     }
 
@@ -158,7 +158,7 @@ async fn killed_nodes_lose_no_paid_request_and_serve_no_ticket_twice() {
     let response = response.expect("the open request is answered");
     assert_eq!(response.status(), 200);
     let s = &paid[last].envelope.statement;
-    settlement_of(&response).verify(&s.nullifier, &s.anon, c_max).expect("settled");
+    settlement_of(&response).verify(&s.nullifier, &s.anon, &s.scope, c_max).expect("settled");
     assert!(child.wait().expect("exits").success(), "a graceful stop exits 0");
 
     for (i, body) in bodies.iter().enumerate() {

@@ -100,6 +100,7 @@ async fn run() {
                 ),
                 signature: None,
             },
+            signer_root: common::signer_tree().root(),
         });
     }
     h.node.sync_chain().await.expect("sync");

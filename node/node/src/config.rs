@@ -60,6 +60,11 @@ pub struct SignerConfig {
     /// Every key of the signer set, in the escrow's signer-tree order, as `"x,y"` decimals.
     /// Empty: the set is this node's key alone.
     pub set: Vec<String>,
+    /// Earlier signer roots (decimal) whose states this node still takes after a rotation, so
+    /// users move their refunds under the current root with their next request. Each is dropped
+    /// as soon as the operator announces its revocation (`revokeSignerRoot`). Empty: only the
+    /// current root.
+    pub previous_roots: Vec<String>,
 }
 
 /// Circuit artifacts.
@@ -117,8 +122,11 @@ pub struct LimitsConfig {
     pub time_bucket_secs: u64,
     /// How far the node's clock may be from a request's time bucket.
     pub clock_tolerance_secs: u64,
-    /// Roots accepted: the newest this many, cut at the last slash.
+    /// Roots accepted: the newest this many, cut at the last leaf removal.
     pub root_window: usize,
+    /// Paid requests are refused (`chain_stale`) when the last successful chain step is older
+    /// than this: a node that no longer sees exits, slashes and removals must not keep signing.
+    pub max_chain_lag_secs: u64,
     /// Proofs waiting for verification before requests are refused as overloaded.
     pub verify_queue: usize,
     /// Threads verifying proofs. 0: one per core.
@@ -161,7 +169,11 @@ impl Default for ChainConfig {
 
 impl Default for SignerConfig {
     fn default() -> Self {
-        Self { key_file: PathBuf::from("keys/signer.json"), set: Vec::new() }
+        Self {
+            key_file: PathBuf::from("keys/signer.json"),
+            set: Vec::new(),
+            previous_roots: Vec::new(),
+        }
     }
 }
 
@@ -198,6 +210,7 @@ impl Default for LimitsConfig {
             time_bucket_secs: zkcredits_primitives::constants::DEFAULT_TIME_BUCKET,
             clock_tolerance_secs: 300,
             root_window: 32,
+            max_chain_lag_secs: 120,
             verify_queue: 1_024,
             verify_workers: 0,
             verify_batch: 16,
@@ -226,6 +239,7 @@ impl NodeConfig {
             ("limits.max_envelope_bytes", limits.max_envelope_bytes as u64),
             ("limits.time_bucket_secs", limits.time_bucket_secs),
             ("limits.root_window", limits.root_window as u64),
+            ("limits.max_chain_lag_secs", limits.max_chain_lag_secs),
             ("limits.verify_queue", limits.verify_queue as u64),
             ("limits.verify_batch", limits.verify_batch as u64),
             ("chain.poll_interval_ms", self.chain.poll_interval_ms),
@@ -236,6 +250,15 @@ impl NodeConfig {
             if value == 0 {
                 return Err(NodeError::ConfigValue { key, reason: "must be at least 1".into() });
             }
+        }
+        if limits.max_chain_lag_secs.saturating_mul(1_000) <= self.chain.poll_interval_ms {
+            return Err(NodeError::ConfigValue {
+                key: "limits.max_chain_lag_secs",
+                reason: format!(
+                    "must be longer than chain.poll_interval_ms ({} ms), or every request between two polls would be refused",
+                    self.chain.poll_interval_ms
+                ),
+            });
         }
         if !self.pricing.buckets.windows(2).all(|w| w[0] < w[1]) {
             return Err(NodeError::ConfigValue {
@@ -289,6 +312,11 @@ mod tests {
             ("provider_id = \"0\"", "provider_id"),
             ("provider_id = \"0x1\"", "provider_id"),
             ("[limits]\nroot_window = 0", "limits.root_window"),
+            ("[limits]\nmax_chain_lag_secs = 0", "limits.max_chain_lag_secs"),
+            (
+                "[limits]\nmax_chain_lag_secs = 2\n[chain]\npoll_interval_ms = 2000",
+                "limits.max_chain_lag_secs",
+            ),
             ("[pricing]\nbuckets = [5, 5]", "pricing.buckets"),
             ("[upstream]\nurl = \"localhost:80\"", "upstream.url"),
         ];

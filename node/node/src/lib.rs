@@ -50,7 +50,7 @@ use zkcredits_chain::{
     follower::{Follower, FollowerConfig, SyncReport},
 };
 use zkcredits_primitives::{
-    constants::SIGNER_TREE_DEPTH, identity::Secret, merkle::FixedMerkleTree, rln,
+    Fr, constants::SIGNER_TREE_DEPTH, identity::Secret, merkle::FixedMerkleTree, rln,
 };
 use zkcredits_prover::{Manifest, Verifier, encoding::verifying_key_from_json};
 use zkcredits_storage::{RocksStorage, Storage};
@@ -65,6 +65,8 @@ struct ChainSync {
     follower: FollowerConfig,
     state: Arc<NodeState>,
     slasher: Arc<Slasher>,
+    /// `signer.previous_roots`: accepted until their revocation is about to take effect.
+    previous_signer_roots: Vec<Fr>,
     step: tokio::sync::Mutex<()>,
 }
 
@@ -82,7 +84,23 @@ impl ChainSync {
         }
         let escrow = Escrow::new(self.follower.escrow, self.provider.clone());
         let root = escrow.signer_root().await?;
+        // A root is dropped the moment its revocation is announced: re-signing a state under
+        // it could carry a forgery made with a leaked key over to the current root.
+        let mut previous = Vec::with_capacity(self.previous_signer_roots.len());
+        for earlier in &self.previous_signer_roots {
+            if *earlier != root && escrow.signer_root_revoked_at(*earlier).await? == 0 {
+                previous.push(*earlier);
+            }
+        }
         *self.state.signer_root.write().unwrap_or_else(std::sync::PoisonError::into_inner) = root;
+        *self
+            .state
+            .previous_signer_roots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = previous;
+        self.state
+            .chain_synced_at
+            .store(pipeline::unix_now(), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -254,6 +272,23 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         )));
     }
 
+    let mut previous_signer_roots = Vec::with_capacity(config.signer.previous_roots.len());
+    for text in &config.signer.previous_roots {
+        let root = zkcredits_primitives::field::fr_from_dec(text).map_err(|e| {
+            value_error(
+                "signer.previous_roots",
+                format!("{text:?} is not a decimal field element: {e}"),
+            )
+        })?;
+        if !escrow.is_known_signer_root(root).await? {
+            return Err(value_error(
+                "signer.previous_roots",
+                format!("{text} was never the escrow's signer root"),
+            ));
+        }
+        previous_signer_roots.push(root);
+    }
+
     let vk_path = &config.circuits.request_verifying_key;
     let vk_json: serde_json::Value = std::fs::read(vk_path)
         .ok()
@@ -301,9 +336,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let payout = if config.chain.payout_address.is_empty() {
             wallet.address()
         } else {
-            config.chain.payout_address.parse::<Address>().map_err(|_| {
-                value_error("chain.payout_address", "expected a 0x-prefixed 20-byte address")
-            })?
+            config
+                .chain
+                .payout_address
+                .parse::<Address>()
+                .ok()
+                .filter(|address| !address.is_zero())
+                .ok_or_else(|| {
+                    value_error(
+                        "chain.payout_address",
+                        "expected a non-zero 0x-prefixed 20-byte address (the escrow refuses to pay the zero address)",
+                    )
+                })?
         };
         let (circuit, key) = slasher::load_slash_prover(
             &config.circuits.build_dir,
@@ -333,7 +377,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         slasher: Arc::clone(&slasher),
         upstream: upstream::Upstream::new(&config.upstream)?,
         signer_root: std::sync::RwLock::new(signer_root),
+        previous_signer_roots: std::sync::RwLock::default(),
         roots: std::sync::RwLock::default(),
+        chain_synced_at: std::sync::atomic::AtomicU64::new(0),
         inflight: std::sync::Mutex::default(),
     });
     state.refresh_roots()?;
@@ -349,6 +395,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         },
         state: Arc::clone(&state),
         slasher: Arc::clone(&slasher),
+        previous_signer_roots,
         step: tokio::sync::Mutex::new(()),
     });
     if let Err(e) = chain.catch_up().await {

@@ -14,7 +14,10 @@ use crate::{
 use alloy::primitives::Address;
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex, MutexGuard, RwLock},
+    sync::{
+        Arc, Mutex, MutexGuard, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 use zkcredits_primitives::{
     Fr,
@@ -89,8 +92,12 @@ pub struct NodeState {
     pub(crate) upstream: Upstream,
     /// The escrow's current signer root.
     pub(crate) signer_root: RwLock<Fr>,
+    /// Earlier signer roots still accepted (`signer.previous_roots` not yet revoked).
+    pub(crate) previous_signer_roots: RwLock<Vec<Fr>>,
     /// The accepted roots (spec/08 §Root window).
     pub(crate) roots: RwLock<Vec<Fr>>,
+    /// Unix seconds of the last chain step that caught up with the confirmed head.
+    pub(crate) chain_synced_at: AtomicU64,
     /// Tickets being served right now.
     pub(crate) inflight: Mutex<HashSet<Fr>>,
 }
@@ -157,11 +164,20 @@ impl NodeState {
         }
         if s.signer_root
             != *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+            && !self
+                .previous_signer_roots
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(&s.signer_root)
         {
             return Err(Rejection::WrongSignerRoot);
         }
         if s.c_max != self.deployed.c_max {
             return Err(Rejection::WrongCMax);
+        }
+        let age_secs = unix_now().saturating_sub(self.chain_synced_at.load(Ordering::Relaxed));
+        if age_secs > self.limits.max_chain_lag_secs {
+            return Err(Rejection::ChainStale { age_secs });
         }
         if !self.roots.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&s.root) {
             return Err(Rejection::UnknownRoot);
@@ -175,8 +191,11 @@ impl NodeState {
         if x != s.x {
             return Err(Rejection::XMismatch);
         }
-
         let share = Share { nullifier: s.nullifier, x, y: s.y };
+        if self.slasher.made_by_slashed(&share) {
+            return Err(Rejection::SlashedIdentity);
+        }
+
         let stored = self.store.shares(&s.nullifier).map_err(internal)?;
         if stored.iter().any(|t| t.share.x == x) {
             return self.replay(&s.nullifier);
@@ -277,8 +296,14 @@ impl NodeState {
         anon: &Point,
         charge: u64,
     ) -> Result<Settlement, Rejection> {
-        let settlement =
-            Settlement::sign(&self.signer, *nullifier, anon, self.deployed.c_max, charge);
+        let settlement = Settlement::sign(
+            &self.signer,
+            *nullifier,
+            anon,
+            &self.deployed.scope,
+            self.deployed.c_max,
+            charge,
+        );
         match self.store.put_settlement(nullifier, &settlement.to_bytes()) {
             Ok(()) => Ok(settlement),
             // Settled meanwhile (an interrupted ticket asked for twice): the first one stands.

@@ -21,12 +21,20 @@ pub enum Rejection {
     /// `scope` is not this deployment's.
     #[error("the proof's scope is not this escrow's (another chain or escrow)")]
     WrongScope,
-    /// `signerRoot` is not the escrow's.
-    #[error("the proof's signer root is not the escrow's current signer root")]
+    /// `signerRoot` is neither the escrow's current one nor an earlier one still accepted.
+    #[error(
+        "the proof's signer root is not the escrow's current signer root (nor an earlier one this node still accepts)"
+    )]
     WrongSignerRoot,
     /// `C_MAX` is not the escrow's.
     #[error("the proof's C_MAX is not the escrow's")]
     WrongCMax,
+    /// The node's view of the chain is too old to take payments.
+    #[error("the node has not followed the chain for {age_secs} s; retry shortly")]
+    ChainStale {
+        /// Seconds since the last successful chain step.
+        age_secs: u64,
+    },
     /// `root` is not in the root window.
     #[error("the proof's tree root is not among the recent roots: prove against the newest root")]
     UnknownRoot,
@@ -41,6 +49,9 @@ pub enum Rejection {
     /// `x` is not `Poseidon(providerId, payloadDigest, nonce)` of what was received.
     #[error("x does not match this provider, the request bytes and the nonce")]
     XMismatch,
+    /// The share was made by the secret of a deposit this node is slashing.
+    #[error("this identity double spent and is being slashed; it cannot pay any more")]
+    SlashedIdentity,
     /// The ticket was spent with another request: the deposit is being slashed.
     #[error("this ticket was already spent on another request; the deposit will be slashed")]
     DoubleSpend,
@@ -63,16 +74,18 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason string, in check order.
-    pub const REASONS: [&'static str; 15] = [
+    pub const REASONS: [&'static str; 17] = [
         "body_too_large",
         "payment_required",
         "malformed_envelope",
         "wrong_scope",
         "wrong_signer_root",
         "wrong_c_max",
+        "chain_stale",
         "unknown_root",
         "time_out_of_range",
         "x_mismatch",
+        "slashed_identity",
         "double_spend",
         "exited_ticket",
         "in_progress",
@@ -90,9 +103,11 @@ impl Rejection {
             Self::WrongScope => "wrong_scope",
             Self::WrongSignerRoot => "wrong_signer_root",
             Self::WrongCMax => "wrong_c_max",
+            Self::ChainStale { .. } => "chain_stale",
             Self::UnknownRoot => "unknown_root",
             Self::TimeOutOfRange { .. } => "time_out_of_range",
             Self::XMismatch => "x_mismatch",
+            Self::SlashedIdentity => "slashed_identity",
             Self::DoubleSpend => "double_spend",
             Self::ExitedTicket => "exited_ticket",
             Self::InProgress => "in_progress",
@@ -115,8 +130,8 @@ impl Rejection {
             | Self::XMismatch
             | Self::InvalidProof => StatusCode::BAD_REQUEST,
             Self::UnknownRoot | Self::InProgress => StatusCode::CONFLICT,
-            Self::DoubleSpend | Self::ExitedTicket => StatusCode::FORBIDDEN,
-            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SlashedIdentity | Self::DoubleSpend | Self::ExitedTicket => StatusCode::FORBIDDEN,
+            Self::ChainStale { .. } | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -62,8 +62,16 @@ pub enum SettlementError {
 }
 
 impl Settlement {
-    /// Settles the request whose rerandomized state is `anon` with `charge` (at most `c_max`).
-    pub fn sign(key: &PrivateKey, nullifier: Fr, anon: &Point, c_max: u64, charge: u64) -> Self {
+    /// Settles the request whose rerandomized state is `anon` with `charge` (at most `c_max`),
+    /// signing the next state for the deployment `scope`.
+    pub fn sign(
+        key: &PrivateKey,
+        nullifier: Fr,
+        anon: &Point,
+        scope: &Fr,
+        c_max: u64,
+        charge: u64,
+    ) -> Self {
         let charge = charge.min(c_max);
         let refund = c_max - charge;
         let next = settle(anon, u128::from(refund));
@@ -72,15 +80,22 @@ impl Settlement {
             charge,
             refund,
             next,
-            signature: key.sign(&state_message(&next)),
+            signature: key.sign(&state_message(&next, scope)),
             signer: key.public_key(),
         }
     }
 
     /// The client-side check: the settlement of `nullifier` for state `anon` under `c_max` adds
-    /// up, advances the state by its refund and one ticket, and is signed by `signer`.
-    /// (That `signer` is in the escrow's signer set is the client's next check.)
-    pub fn verify(&self, nullifier: &Fr, anon: &Point, c_max: u64) -> Result<(), SettlementError> {
+    /// up, advances the state by its refund and one ticket, and is signed by `signer` for the
+    /// deployment `scope`. (That `signer` is in the escrow's signer set is the client's next
+    /// check.)
+    pub fn verify(
+        &self,
+        nullifier: &Fr,
+        anon: &Point,
+        scope: &Fr,
+        c_max: u64,
+    ) -> Result<(), SettlementError> {
         if self.nullifier != *nullifier {
             return Err(SettlementError::WrongNullifier);
         }
@@ -95,7 +110,7 @@ impl Settlement {
             return Err(SettlementError::WrongState);
         }
         self.signer
-            .verify(&state_message(&self.next), &self.signature)
+            .verify(&state_message(&self.next, scope), &self.signature)
             .map_err(|_| SettlementError::BadSignature)
     }
 
@@ -206,28 +221,40 @@ mod tests {
         let key = PrivateKey::from_bytes([9; 32]);
         let anon = Generators::get().h.mul_u128(12_345);
         let nullifier = Fr::from(77u64);
-        let settlement = Settlement::sign(&key, nullifier, &anon, 1_000, 250);
+        let scope = Fr::from(31_337u64);
+        let settlement = Settlement::sign(&key, nullifier, &anon, &scope, 1_000, 250);
         assert_eq!((settlement.charge, settlement.refund), (250, 750));
-        settlement.verify(&nullifier, &anon, 1_000).expect("valid");
+        settlement.verify(&nullifier, &anon, &scope, 1_000).expect("valid");
         let decoded = Settlement::from_bytes(&settlement.to_bytes()).expect("decodes");
         assert_eq!(decoded, settlement);
 
-        let capped = Settlement::sign(&key, nullifier, &anon, 1_000, 5_000);
+        let capped = Settlement::sign(&key, nullifier, &anon, &scope, 1_000, 5_000);
         assert_eq!((capped.charge, capped.refund), (1_000, 0));
 
         assert_eq!(
-            settlement.verify(&Fr::from(78u64), &anon, 1_000),
+            settlement.verify(&Fr::from(78u64), &anon, &scope, 1_000),
             Err(SettlementError::WrongNullifier)
         );
         assert!(matches!(
-            settlement.verify(&nullifier, &anon, 999),
+            settlement.verify(&nullifier, &anon, &scope, 999),
             Err(SettlementError::Amounts { .. })
         ));
         let other = Generators::get().h.mul_u128(1);
-        assert_eq!(settlement.verify(&nullifier, &other, 1_000), Err(SettlementError::WrongState));
+        assert_eq!(
+            settlement.verify(&nullifier, &other, &scope, 1_000),
+            Err(SettlementError::WrongState)
+        );
+        // Signed for one deployment, worthless at another that trusts the same key.
+        assert_eq!(
+            settlement.verify(&nullifier, &anon, &Fr::from(1u64), 1_000),
+            Err(SettlementError::BadSignature)
+        );
         let mut forged = settlement;
         forged.signer = PrivateKey::from_bytes([8; 32]).public_key();
-        assert_eq!(forged.verify(&nullifier, &anon, 1_000), Err(SettlementError::BadSignature));
+        assert_eq!(
+            forged.verify(&nullifier, &anon, &scope, 1_000),
+            Err(SettlementError::BadSignature)
+        );
         assert!(Settlement::from_bytes(b"{}").is_err());
     }
 }

@@ -6,12 +6,13 @@ mod common;
 
 use alloy::providers::Provider;
 use common::{
-    Harness, PAYOUT_ACCOUNT, PROVIDER_ID, harness, now_bucket, prove_request, settlement_of,
+    Harness, PAYOUT_ACCOUNT, PROVIDER_ID, harness, node_signer, now_bucket, prove_request,
+    settlement_of, signer_tree,
 };
 use serde_json::Value;
 use std::time::Duration;
 use zkcredits_node::settlement::Settlement;
-use zkcredits_primitives::{Fr, field::fr_to_dec};
+use zkcredits_primitives::{Fr, field::fr_to_dec, merkle::FixedMerkleTree};
 use zkcredits_storage::SlashStatus;
 
 const CHAT: &str = "/v1/chat/completions";
@@ -122,7 +123,8 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
     let balance_after = h.net.provider.get_balance(payout).await.expect("balance");
     assert_eq!(balance_after - balance_before, alloy::primitives::U256::from(bounty));
 
-    // The slash removed Alice's leaf: roots from before it leave the window at once.
+    // The slasher removed Alice's leaf after the slash: roots from before the removal leave the
+    // window at once.
     h.node.sync_chain().await.expect("sync");
     refused(h.send(CHAT, bob_body, Some(&bob_early.envelope)).await, 409, "unknown_root").await;
     let bob_again = bob.pay(&h, CHAT, bob_body);
@@ -140,6 +142,7 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
         r#"zkcredits_requests_rejected_total{reason="double_spend"} 1"#,
         r#"zkcredits_requests_rejected_total{reason="unknown_root"} 1"#,
         r#"zkcredits_slashes_total{outcome="submitted"} 1"#,
+        r#"zkcredits_slashes_total{outcome="removed"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }
@@ -242,8 +245,10 @@ async fn every_check_refuses_with_its_reason_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_does_not_stop_serving() {
-    let mut h = harness(|_| {}).await;
+async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_is_bridged_then_refused()
+{
+    const MAX_CHAIN_LAG_SECS: u64 = 3;
+    let mut h = harness(|c| c.limits.max_chain_lag_secs = MAX_CHAIN_LAG_SECS).await;
     let c_max = h.c_max();
     // A deposit of exactly C_MAX pays one request; after a charge, a second one is insolvent.
     let mut user = h.deposit(31, u128::from(c_max)).await;
@@ -262,14 +267,24 @@ async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_does_n
     expired.now = user.expiry - user.expiry % 3_600 + 3_600;
     assert!(h.request_prover.prove(expired.circom_inputs(4)).is_err(), "now ≥ E has no witness");
 
-    // The chain goes away: the node keeps serving against the roots it has.
-    let other = h.deposit(32, u128::from(c_max) * 2).await;
-    h.net.anvil.child_mut().kill().expect("anvil stops");
-    assert!(h.node.sync_chain().await.is_err(), "the RPC is down");
+    // The chain goes away: the node keeps serving against the roots it has, for at most
+    // limits.max_chain_lag_secs after its last successful step.
+    let mut other = h.deposit(32, u128::from(c_max) * 2).await;
     let body = br#"{"messages":[{"role":"user","content":"offline chain"}]}"#;
     let paid = other.pay(&h, CHAT, body);
+    h.net.anvil.child_mut().kill().expect("anvil stops");
+    let killed = std::time::Instant::now();
+    assert!(h.node.sync_chain().await.is_err(), "the RPC is down");
     let response = h.send(CHAT, body, Some(&paid.envelope)).await;
     assert_eq!(response.status(), 200);
+    other.apply(&h, &paid, &settlement_of(&response));
+    let later = br#"{"messages":[{"role":"user","content":"still offline"}]}"#;
+    let paid_later = other.pay(&h, CHAT, later);
+    // Whole seconds on both sides of the comparison: wait well past the bound.
+    let stale_after = Duration::from_secs(MAX_CHAIN_LAG_SECS + 2);
+    tokio::time::sleep(stale_after.saturating_sub(killed.elapsed())).await;
+    refused(h.send(CHAT, later, Some(&paid_later.envelope)).await, 503, "chain_stale").await;
+    assert_eq!(h.upstream.calls.count(later), 0, "a stale node serves nothing");
     // The follower loop (every 200 ms here) counts its failed steps.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let metrics = metrics(&h).await;
@@ -279,6 +294,100 @@ async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_does_n
         .and_then(|v| v.parse().ok())
         .expect("chain error counter");
     assert!(errors >= 1, "{metrics}");
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caught_identity_cannot_pay_with_new_tickets_before_its_leaf_is_removed() {
+    // Without a wallet the node slashes nothing: the leaf stays in every root, as it does at
+    // any node between a slash and its removal.
+    let h = harness(|c| c.chain.wallet_key_file = std::path::PathBuf::new()).await;
+    let mut alice = h.deposit(51, u128::from(h.c_max()) * 10).await;
+    let before = alice.clone();
+    let body = br#"{"messages":[{"content":"first"}]}"#;
+    let paid = alice.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    alice.apply(&h, &paid, &settlement_of(&response));
+    let other = br#"{"messages":[{"content":"ticket 0 again"}]}"#;
+    let cheat = before.pay(&h, CHAT, other);
+    refused(h.send(CHAT, other, Some(&cheat.envelope)).await, 403, "double_spend").await;
+
+    // Her next ticket is fresh and her proof valid, but the node knows her secret now.
+    let next = br#"{"messages":[{"content":"ticket 1"}]}"#;
+    let paid = alice.pay(&h, CHAT, next);
+    refused(h.send(CHAT, next, Some(&paid.envelope)).await, 403, "slashed_identity").await;
+    assert_eq!(h.upstream.calls.count(next), 0);
+    // Anyone else still pays.
+    let bob = h.deposit(52, u128::from(h.c_max()) * 10).await;
+    let paid = bob.pay(&h, CHAT, next);
+    assert_eq!(h.send(CHAT, next, Some(&paid.envelope)).await.status(), 200);
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_signer_root_is_re_signed_under_the_new_one_until_its_revocation_is_announced() {
+    let first_root = signer_tree().root();
+    let h = harness(|c| c.signer.previous_roots = vec![fr_to_dec(&first_root)]).await;
+    let c_max = u128::from(h.c_max());
+    // Two users, each with a state signed under the first root.
+    let mut users = Vec::new();
+    for k in 41..43 {
+        let mut user = h.deposit(k, c_max * 5).await;
+        let body = format!(r#"{{"messages":[{{"content":"{k} before the rotation"}}]}}"#);
+        let paid = user.pay(&h, CHAT, body.as_bytes());
+        let response = h.send(CHAT, body.as_bytes(), Some(&paid.envelope)).await;
+        assert_eq!(response.status(), 200);
+        user.apply(&h, &paid, &settlement_of(&response));
+        users.push(user);
+    }
+    let [mut alice, bob]: [_; 2] = users.try_into().expect("two users");
+
+    // The operator rotates to a set of the node's key and another one.
+    let other = zkcredits_primitives::eddsa::PrivateKey::from_bytes([0x52; 32]);
+    let second = FixedMerkleTree::new(
+        4,
+        &[node_signer().public_key().signer_leaf(), other.public_key().signer_leaf()],
+    )
+    .expect("fits");
+    h.net.escrow.set_signer_root(second.root()).await.expect("rotate");
+    h.node.sync_chain().await.expect("sync");
+
+    // Alice's state is under the first root: still taken, and the settlement moves her under
+    // the second one, where her next request is proven.
+    let body = br#"{"messages":[{"content":"alice after the rotation"}]}"#;
+    let paid = alice.pay(&h, CHAT, body);
+    assert_eq!(paid.envelope.statement.signer_root, first_root);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    alice.apply_under(&h, &paid, &settlement_of(&response), &second);
+    let body = br#"{"messages":[{"content":"alice under the second root"}]}"#;
+    let paid = alice.pay(&h, CHAT, body);
+    assert_eq!(paid.envelope.statement.signer_root, second.root());
+    assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
+
+    // The operator announces the first root's revocation: from then on the node takes no state
+    // under it (it might be forged with a leaked key); Bob, who never moved, is refused and
+    // exits under that root instead (the escrow accepts it for notes older than the revocation).
+    let receipt = h
+        .net
+        .escrow
+        .instance()
+        .revokeSignerRoot(zkcredits_chain::proof::fr_to_u256(&first_root))
+        .send()
+        .await
+        .expect("revoke")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(receipt.status());
+    h.node.sync_chain().await.expect("sync");
+    let body = br#"{"messages":[{"content":"bob after the revocation"}]}"#;
+    let paid = bob.pay(&h, CHAT, body);
+    refused(h.send(CHAT, body, Some(&paid.envelope)).await, 400, "wrong_signer_root").await;
+    let (exit, proof) = bob.exit(&h, h.net.anvil.addresses()[5]);
+    assert_eq!(exit.signer_root, first_root);
+    h.net.escrow.request_exit(&exit, &proof).await.expect("bob exits under the revoked root");
     h.node.shutdown().await.expect("clean shutdown");
 }
 

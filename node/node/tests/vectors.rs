@@ -45,6 +45,10 @@ fn request_flow_vectors_decode_and_check() {
     let settlement = Settlement::from_json(&s["json"]).expect("settlement");
     let anon = Point::new(field(&s["anon"]["x"]), field(&s["anon"]["y"])).expect("point");
     let c_max: u64 = s["c_max"].as_str().expect("decimal").parse().expect("u64");
-    settlement.verify(&envelope.statement.nullifier, &anon, c_max).expect("valid settlement");
+    let scope = field(&s["scope"]);
+    assert_eq!(scope, envelope.statement.scope);
+    settlement
+        .verify(&envelope.statement.nullifier, &anon, &scope, c_max)
+        .expect("valid settlement");
     assert_eq!(settlement.to_json(), s["json"]);
 }

@@ -22,5 +22,10 @@ pub const TAG_STATE: u128 = ascii_tag("zkcredits.state");
 /// Tag of the exit share's `x`: `x_w = Poseidon(TAG_EXIT, recipient, amount)`.
 pub const TAG_EXIT: u128 = ascii_tag("zkcredits.exit");
 
+/// Tag of a ticket's nullifier: `nullifier = Poseidon(a, TAG_TICKET)`, so a nullifier is never
+/// the identity commitment `Poseidon(k')` of the slope `k' = a`.
+pub const TAG_TICKET: u128 = ascii_tag("zkcredits.ticket");
+
 /// Every domain tag with its name, for the spec and the vectors.
-pub const TAGS: [(&str, u128); 2] = [("TAG_STATE", TAG_STATE), ("TAG_EXIT", TAG_EXIT)];
+pub const TAGS: [(&str, u128); 3] =
+    [("TAG_STATE", TAG_STATE), ("TAG_EXIT", TAG_EXIT), ("TAG_TICKET", TAG_TICKET)];

@@ -5,7 +5,7 @@
 
 use crate::{
     Fr, RlnError,
-    constants::TAG_EXIT,
+    constants::{TAG_EXIT, TAG_TICKET},
     field::{fr_from_be_bytes_mod_order, sha256_to_fr},
     identity::Secret,
     poseidon::poseidon_n,
@@ -37,15 +37,15 @@ pub fn slope(k: &Secret, scope: &Fr, index: u32) -> Fr {
     poseidon_n([*k.expose(), *scope, Fr::from(index)])
 }
 
-/// `nullifier = Poseidon(a)`.
+/// `nullifier = Poseidon(a, TAG_TICKET)`.
 pub fn nullifier(slope: &Fr) -> Fr {
-    poseidon_n([*slope])
+    poseidon_n([*slope, Fr::from(TAG_TICKET)])
 }
 
 /// One point on a ticket's line, as a node stores and gossips it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
-    /// `Poseidon(a)`: identifies the ticket without revealing the identity.
+    /// `Poseidon(a, TAG_TICKET)`: identifies the ticket without revealing the identity.
     pub nullifier: Fr,
     /// The message point.
     pub x: Fr,
@@ -63,7 +63,7 @@ impl Share {
 
 /// Recovers `k = (y1·x2 − y2·x1)/(x2 − x1)` from two shares of one ticket.
 ///
-/// Checks the shares first: equal nullifiers, different `x`, and `Poseidon(slope) = nullifier`
+/// Checks the shares first: equal nullifiers, different `x`, and `nullifier(slope) = nullifier`
 /// where `slope = (y1 − y2)/(x1 − x2)`, so that a pair not made by one secret is refused.
 pub fn recover_secret(first: &Share, second: &Share) -> Result<Fr, RlnError> {
     if first.nullifier != second.nullifier {

@@ -69,9 +69,11 @@ pub fn settle(a_anon: &Point, refund: u128) -> Point {
     a_anon.add(&refunds.mul(&BigUint::from(refund))).add(&g.n)
 }
 
-/// The message a signer signs for a state: `m = Poseidon(A.x, A.y)`.
-pub fn state_message(a: &Point) -> Fr {
-    poseidon_n([a.x, a.y])
+/// The message a signer signs for a state of the deployment `scope`: `m = Poseidon(A.x, A.y,
+/// scope)`. The scope binds the signature to one escrow, so a key in the signer sets of two
+/// escrows signs states that only one of them accepts.
+pub fn state_message(a: &Point, scope: &Fr) -> Fr {
+    poseidon_n([a.x, a.y, *scope])
 }
 
 /// The solvency rule `(n + 1)·C_MAX ≤ D + R`, computed without wrapping.

@@ -156,7 +156,7 @@ fn state_vectors() {
         let next_opening = opening(&case["settled_opening"]);
         assert_eq!(open.settled(&eta, refund), Some(next_opening));
         assert_eq!(commit(&k, &next_opening), next);
-        let m = state_message(&next);
+        let m = state_message(&next, &fr(&case["scope"]));
         assert_eq!(m, fr(&case["settled_message"]));
         let sig = Signature {
             r8: point(&case["settled_signature"]["r8"]),

@@ -84,7 +84,10 @@ impl RequestScenario {
             let (signer_siblings, signer_indices) = signer_tree.path(1).expect("in set");
             StateSignature {
                 key: key.public_key(),
-                signature: key.sign(&state_message(&commit(&self.state_owner, &opening))),
+                signature: key.sign(&state_message(
+                    &commit(&self.state_owner, &opening),
+                    &scope(EXAMPLE_CHAIN_ID, &EXAMPLE_ESCROW),
+                )),
                 signer_siblings,
                 signer_indices,
             }
@@ -117,6 +120,13 @@ pub const EXAMPLE_ESCROW: [u8; 20] = [
     0x58, 0xf0, 0x91, 0x14,
 ];
 
+/// The second contract [`EXAMPLE_DEPLOYER`] creates: the token escrow of the Foundry tests, whose
+/// own scope the token escrow's example proofs are bound to.
+pub const EXAMPLE_TOKEN_ESCROW: [u8; 20] = [
+    0xbd, 0x9a, 0xd3, 0x9b, 0xd5, 0xf0, 0xff, 0x24, 0xd7, 0xc2, 0xa0, 0xb4, 0x22, 0x9e, 0xd1, 0x22,
+    0x55, 0xa9, 0x88, 0x00,
+];
+
 /// `keccak256("zkcredits/example-deployer")[12..]`, the account that deploys the example escrow.
 pub const EXAMPLE_DEPLOYER: [u8; 20] = [
     0x8f, 0x81, 0x7c, 0xb6, 0x72, 0x56, 0x5b, 0x49, 0x7f, 0x9e, 0x55, 0x99, 0xbc, 0xf1, 0x71, 0x49,
@@ -147,15 +157,16 @@ pub fn escrow_user(i: u8) -> (Secret, u128) {
     (example_secret(0xe417 + u64::from(i)), DEPOSITS[usize::from(i) % DEPOSITS.len()])
 }
 
-/// An exit of a signed state (R = 1,234, n = 5, C_MAX = 1,000) of escrow user 0 (D = 10,000);
-/// `unsettled` charges ticket 5 and exits with ticket 6.
+/// An exit of a signed state (R = 1,234, n = 5, C_MAX = 1,000) of escrow user 0 (D = 10,000)
+/// from the example escrow; `unsettled` charges ticket 5 and exits with ticket 6.
 pub fn exit(unsettled: bool) -> ExitInputs {
     let (secret, deposit) = escrow_user(0);
-    exit_of(secret, deposit, unsettled)
+    exit_of(secret, deposit, unsettled, scope(EXAMPLE_CHAIN_ID, &EXAMPLE_ESCROW))
 }
 
-/// The exit of `secret`'s deposit from the signed state R = 1,234, n = 5 (C_MAX = 1,000).
-pub fn exit_of(secret: Secret, deposit: u128, unsettled: bool) -> ExitInputs {
+/// The exit of `secret`'s deposit from the signed state R = 1,234, n = 5 (C_MAX = 1,000) of the
+/// deployment `scope`.
+pub fn exit_of(secret: Secret, deposit: u128, unsettled: bool, scope: Fr) -> ExitInputs {
     let signer = exit_signer();
     let signer_tree = exit_signer_tree();
     let (signer_siblings, signer_indices) = signer_tree.path(0).expect("in set");
@@ -167,22 +178,26 @@ pub fn exit_of(secret: Secret, deposit: u128, unsettled: bool) -> ExitInputs {
             opening,
             signature: Some(StateSignature {
                 key: signer.public_key(),
-                signature: signer.sign(&state_message(&commit(&secret, &opening))),
+                signature: signer.sign(&state_message(&commit(&secret, &opening), &scope)),
                 signer_siblings,
                 signer_indices,
             }),
         },
         unsettled,
         recipient: EXAMPLE_RECIPIENT,
-        scope: scope(EXAMPLE_CHAIN_ID, &EXAMPLE_ESCROW),
+        scope,
         signer_root: signer_tree.root(),
         c_max: 1_000,
     }
 }
 
-/// A slash of the exit example's identity, paying `receiver`.
+/// A slash of the exit example's identity at the example escrow, paying `receiver`.
 pub fn slash(receiver: Fr) -> SlashInputs {
-    SlashInputs { secret: exit(false).secret, receiver }
+    SlashInputs {
+        secret: exit(false).secret,
+        receiver,
+        scope: scope(EXAMPLE_CHAIN_ID, &EXAMPLE_ESCROW),
+    }
 }
 
 fn example_secret(k: u64) -> Secret {

@@ -46,7 +46,7 @@ fn many(name: &str, v: Vec<BigInt>) -> (String, Vec<BigInt>) {
 pub struct StateSignature {
     /// The signing key.
     pub key: PublicKey,
-    /// The signature on `Poseidon(A.x, A.y)`.
+    /// The signature on `Poseidon(A.x, A.y, scope)`.
     pub signature: Signature,
     /// The key's signer-set path: siblings bottom up.
     pub signer_siblings: Vec<Fr>,
@@ -294,12 +294,14 @@ pub struct SlashInputs {
     pub secret: Secret,
     /// Who receives the bounty (an address as a field element).
     pub receiver: Fr,
+    /// The deployment the slash is for: a proof for one escrow is refused by every other.
+    pub scope: Fr,
 }
 
 impl SlashInputs {
-    /// The public signals: identity, receiver.
+    /// The public signals: identity, receiver, scope.
     pub fn public_signals(&self) -> Vec<Fr> {
-        vec![self.secret.commitment(), self.receiver]
+        vec![self.secret.commitment(), self.receiver, self.scope]
     }
 
     /// The named circom inputs.
@@ -308,6 +310,7 @@ impl SlashInputs {
             one("secret", fe(self.secret.expose())),
             one("identity", fe(&self.secret.commitment())),
             one("receiver", fe(&self.receiver)),
+            one("scope", fe(&self.scope)),
         ]
     }
 }

@@ -142,6 +142,7 @@ fn state_transitions_match_vectors() {
             input("blinding", vec![int(&o["blinding"])]),
             input("eta", vec![int(&case["eta"])]),
             input("refund", vec![int(&case["refund"])]),
+            input("scope", vec![int(&case["scope"])]),
         ];
         let w = c.calculate(inputs).expect("witness");
         assert_eq!(

@@ -18,11 +18,17 @@ fn slash_circuit() -> WitnessCircuit {
     common::main_circuit("slash")
 }
 
+/// The scope the slash tests' proofs are bound to.
+fn test_scope() -> Fr {
+    Fr::from(31_337u64)
+}
+
 fn slash_inputs(secret: Fr, identity: Fr, receiver: Fr) -> Vec<(String, Vec<BigInt>)> {
     vec![
         ("secret".to_owned(), vec![fr_to_input(&secret)]),
         ("identity".to_owned(), vec![fr_to_input(&identity)]),
         ("receiver".to_owned(), vec![fr_to_input(&receiver)]),
+        ("scope".to_owned(), vec![fr_to_input(&test_scope())]),
     ]
 }
 
@@ -31,7 +37,7 @@ fn slash_proofs_verify_and_tampering_is_refused() {
     let mut circuit = slash_circuit();
     let key = insecure_dev_setup(&circuit, b"test seed").expect("setup");
     let verifier = Verifier::new(&key.vk);
-    assert_eq!(verifier.public_count(), 2);
+    assert_eq!(verifier.public_count(), 3);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
 
     let k = Secret::new(Fr::from(123_456u64)).expect("non-zero");
@@ -39,11 +45,12 @@ fn slash_proofs_verify_and_tampering_is_refused() {
     let (proof, public) =
         prove(&key, &mut circuit, slash_inputs(*k.expose(), k.commitment(), receiver), &mut rng)
             .expect("valid witness proves");
-    assert_eq!(public, vec![k.commitment(), receiver]);
+    assert_eq!(public, vec![k.commitment(), receiver, test_scope()]);
     verifier.verify(&public, &proof).expect("valid proof verifies");
     assert!(common::snarkjs_accepts("slash", &key.vk, &public, &proof));
 
-    // A proof for receiver X does not verify for receiver Y, and no public signal can change.
+    // A proof for receiver X does not verify for receiver Y, nor at another deployment (scope),
+    // and no public signal can change.
     for i in 0..public.len() {
         let mut tampered = public.clone();
         tampered[i] += Fr::one();
@@ -55,7 +62,7 @@ fn slash_proofs_verify_and_tampering_is_refused() {
 
     assert!(matches!(
         verifier.verify(&public[..1], &proof),
-        Err(ProverError::PublicInputCount { expected: 2, got: 1 })
+        Err(ProverError::PublicInputCount { expected: 3, got: 1 })
     ));
 }
 
@@ -88,10 +95,10 @@ fn a_misspelt_input_is_named() {
 fn a_missing_input_is_counted() {
     let mut circuit = slash_circuit();
     let mut inputs = slash_inputs(Fr::one(), Fr::one(), Fr::one());
-    inputs.pop();
+    inputs.remove(2);
     match circuit.calculate(inputs) {
         Err(ProverError::Unsatisfied(reason)) => {
-            assert!(reason.contains("1 of the circuit's 3 input values are missing"), "{reason}");
+            assert!(reason.contains("1 of the circuit's 4 input values are missing"), "{reason}");
         }
         other => panic!("expected a missing input to be reported, got {other:?}"),
     }

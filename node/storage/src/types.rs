@@ -112,12 +112,12 @@ impl ChainBlock {
 pub enum SlashStatus {
     /// Not submitted yet.
     Pending,
-    /// Submitted in this transaction, not yet confirmed.
+    /// The slash landed in this transaction; its leaf awaits removal.
     Submitted {
         /// The transaction hash.
         tx_hash: [u8; 32],
     },
-    /// Confirmed on chain.
+    /// The slash landed in this transaction and its leaf was removed.
     Done {
         /// The transaction hash.
         tx_hash: [u8; 32],

@@ -14,7 +14,7 @@ contract ClaimTest is EscrowTest {
         _depositUser(0);
         receiver = slashReceiver;
         vm.etch(receiver, address(new RejectingReceiver()).code);
-        _slashUser(0);
+        _slashAndRemove(0);
     }
 
     function test_RevertWhen_TheDestinationIsTheZeroAddress() external {
@@ -70,7 +70,7 @@ contract ClaimTest is EscrowTest {
         token.approve(address(tokenEscrow), amount);
         tokenEscrow.depositToken(7, amount);
         vm.stopPrank();
-        token.setBlocked(treasury);
+        token.setBlocked(treasury, true);
         vm.warp(block.timestamp + NOTE_TTL);
         tokenEscrow.sweepExpired(7);
         assertEq(uint8(tokenEscrow.deposits(7).status), uint8(ICreditEscrow.Status.Swept), "not blocked");

@@ -5,6 +5,7 @@ import {PoseidonT3} from "poseidon-solidity/PoseidonT3.sol";
 import {CreditEscrow} from "../../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
+import {FailingSelfTestVerifier, TestToken} from "../../utils/Tokens.sol";
 
 contract ConstructorTest is EscrowTest {
     function _expectInvalid(ICreditEscrow.Parameters memory p, string memory name) internal {
@@ -37,6 +38,40 @@ contract ConstructorTest is EscrowTest {
         _expectInvalid(_parameters(makeAddr("not a token")), "token");
     }
 
+    function _expectSelfTestFailure(address verifier) internal {
+        ICreditEscrow.Parameters memory p = _parameters(address(0));
+        p.exitVerifier = verifier;
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
+        new CreditEscrow(p, operator, exitSignerRoot);
+        p = _parameters(address(0));
+        p.slashVerifier = verifier;
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
+        new CreditEscrow(p, operator, exitSignerRoot);
+    }
+
+    function test_RevertWhen_AVerifiersSelfTestFails() external {
+        _expectSelfTestFailure(address(new FailingSelfTestVerifier(FailingSelfTestVerifier.Mode.ReturnsFalse)));
+        _expectSelfTestFailure(address(new FailingSelfTestVerifier(FailingSelfTestVerifier.Mode.Reverts)));
+        _expectSelfTestFailure(address(new FailingSelfTestVerifier(FailingSelfTestVerifier.Mode.RepliesGarbage)));
+        // A contract without selfTest, such as a verifier generated before it existed.
+        _expectSelfTestFailure(address(new TestToken()));
+    }
+
+    function test_RevertWhen_AVerifiersSelfTestBurnsAllGas() external {
+        // Each burn takes 63/64 of the gas left to the test: the 1/64 the escrow keeps is
+        // enough to revert with its error, but not for many more cases in one test.
+        _expectSelfTestFailure(address(new FailingSelfTestVerifier(FailingSelfTestVerifier.Mode.BurnsAllGas)));
+    }
+
+    function test_RevertWhen_ThePairingPrecompileFails() external {
+        // A repriced ecPairing runs out of the gas the verifier gives it (the verifier caps what
+        // each precompile call may burn): the call fails, which is what the mock makes it do, and
+        // the verifier's example proof no longer verifies.
+        vm.mockCallRevert(address(0x08), bytes(""), bytes(""));
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, exitVerifier));
+        new CreditEscrow(_parameters(address(0)), operator, exitSignerRoot);
+    }
+
     function test_RevertWhen_TheInitialSignerRootIsInvalid() external {
         ICreditEscrow.Parameters memory p = _parameters(address(0));
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.InvalidSignerRoot.selector, 0));
@@ -62,5 +97,7 @@ contract ConstructorTest is EscrowTest {
         assertEq(size, 0);
         assertEq(depth, 0);
         assertEq(escrow.recentRoots()[0], 0);
+        assertEq(escrow.pendingRemovals(), 0);
+        assertEq(escrow.TREE_CAPACITY(), 2 ** 20, "the request circuit's depth");
     }
 }

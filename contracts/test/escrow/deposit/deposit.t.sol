@@ -59,6 +59,46 @@ contract DepositTest is EscrowTest {
         escrow.deposit{value: amount}(1);
     }
 
+    /// @dev LeanIMT's `size` is the first word of `_tree`, the escrow's first own variable after
+    /// Ownable's owner and Ownable2Step's pending owner; `depth` follows. The test checks both
+    /// slots against `tree()` before writing them.
+    uint256 internal constant TREE_SIZE_SLOT = 2;
+
+    function test_RevertWhen_TheTreeIsFull() external {
+        _deposit(_otherIdentity(1), C_MAX);
+        bytes32 sizeSlot = bytes32(TREE_SIZE_SLOT);
+        bytes32 depthSlot = bytes32(TREE_SIZE_SLOT + 1);
+        _deposit(_otherIdentity(2), C_MAX);
+        (, uint256 size, uint256 depth) = escrow.tree();
+        assertEq(uint256(vm.load(address(escrow), sizeSlot)), size, "the size slot");
+        assertEq(uint256(vm.load(address(escrow), depthSlot)), depth, "the depth slot");
+
+        // Filling 2^20 leaves for real would take hours: skip to one leaf short of capacity.
+        uint256 capacity = escrow.TREE_CAPACITY();
+        vm.store(address(escrow), sizeSlot, bytes32(capacity - 1));
+        vm.store(address(escrow), depthSlot, bytes32(uint256(20)));
+        vm.deal(depositor, 2 * C_MAX);
+        vm.startPrank(depositor);
+        assertEq(escrow.deposit{value: C_MAX}(_otherIdentity(3)), capacity - 1, "the last leaf fits");
+        (, size, depth) = escrow.tree();
+        assertEq(size, capacity);
+        assertEq(depth, 20, "the request circuit's depth");
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TreeFull.selector, capacity));
+        escrow.deposit{value: C_MAX}(_otherIdentity(4));
+    }
+
+    function test_RevertWhen_ALeafRemovalIsPending() external {
+        uint256 slashed = _depositUser(0);
+        _slashUser(0);
+        vm.deal(depositor, C_MAX);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, 1));
+        escrow.deposit{value: C_MAX}(_otherIdentity(1));
+        _removeLeaf(slashed);
+        _deposit(_otherIdentity(1), C_MAX);
+        assertEq(_root(), _modelRoot());
+    }
+
     function test_WhenTheDepositIsValid() external {
         _deposit(_otherIdentity(1), 2 * C_MAX);
         uint256 identity = _identity(0);

@@ -47,7 +47,7 @@ contract DepositTokenTest is EscrowTest {
     function test_RevertWhen_TheTokenRevertsTheTransfer() external {
         BlockingToken bad = new BlockingToken();
         CreditEscrow e = _escrowFor(bad);
-        bad.setBlocked(depositor);
+        bad.setBlocked(depositor, true);
         vm.prank(depositor);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TokenTransferFailed.selector, address(bad)));
         e.depositToken(1, C_MAX);
@@ -88,17 +88,38 @@ contract DepositTokenTest is EscrowTest {
         assertEq(uint8(escrow.deposits(7).status), uint8(ICreditEscrow.Status.Active));
     }
 
+    function test_RevertWhen_ALeafRemovalIsPending() external {
+        _deployTokenEscrow(token);
+        uint256 identity = _depositUser(0);
+        _slashUser(0);
+        token.mint(depositor, C_MAX);
+        vm.startPrank(depositor);
+        token.approve(address(escrow), C_MAX);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, 1));
+        escrow.depositToken(1, C_MAX);
+        vm.stopPrank();
+        _removeLeaf(identity);
+        _deposit(1, C_MAX);
+        assertEq(_root(), _modelRoot());
+    }
+
     function test_SlashOfATokenDepositPaysInTokens() external {
-        // Slash proofs do not depend on the escrow's address: any deployment takes them.
-        escrow = _escrowFor(token);
-        token.mint(depositor, _vectorDeposit(0));
-        uint256 identity = _identity(0);
-        vm.prank(depositor);
-        escrow.depositToken(identity, _vectorDeposit(0));
-        _recordLeaf(identity, _vectorDeposit(0));
+        _deployTokenEscrow(token);
+        _depositUser(0);
         _slashUser(0);
         assertEq(token.balanceOf(slashReceiver), SLASH_BOUNTY);
         assertEq(token.balanceOf(treasury), _vectorDeposit(0) - SLASH_BOUNTY);
+        assertEq(token.balanceOf(address(escrow)), 0);
+    }
+
+    function test_ExitOfATokenDepositPaysInTokens() external {
+        _deployTokenEscrow(token);
+        uint256 identity = _depositUser(0);
+        ExitCase memory e = _requestExit(0, false);
+        vm.warp(block.timestamp + EXIT_DELAY);
+        escrow.finalizeExit(identity);
+        assertEq(token.balanceOf(e.recipient), e.amount);
+        assertEq(token.balanceOf(treasury), _vectorDeposit(0) - e.amount);
         assertEq(token.balanceOf(address(escrow)), 0);
     }
 }

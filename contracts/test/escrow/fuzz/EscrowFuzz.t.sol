@@ -20,20 +20,35 @@ contract EscrowFuzzTest is EscrowTest {
         amount = bound(amount, C_MAX, type(uint96).max);
         uint256 identity = _identity(0);
         _deposit(identity, amount);
-        _slashUser(0);
+        _slashAndRemove(0);
         uint256 bounty = amount < SLASH_BOUNTY ? amount : SLASH_BOUNTY;
         assertEq(slashReceiver.balance, bounty);
         assertEq(treasury.balance, amount - bounty);
         assertEq(address(escrow).balance, 0);
+        assertEq(_root(), 0, "the only leaf is zeroed");
     }
 
     function testFuzz_RevertWhen_TheSlashNamesAnotherReceiver(address receiver) external {
         vm.assume(receiver != slashReceiver && receiver != address(0));
         uint256 identity = _depositUser(0);
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.slash(identity, receiver, proof, siblings);
+        escrow.slash(identity, receiver, proof);
+    }
+
+    /// forge-config: default.fuzz.runs = 64
+    function testFuzz_RevertWhen_TheRemovalHasAnyOtherNumberOfSiblings(uint256 leaves, uint256 given) external {
+        leaves = bound(leaves, 0, 20);
+        uint256 identity = _depositUser(0);
+        for (uint256 i = 0; i < leaves; i++) {
+            _deposit(_otherIdentity(i), C_MAX);
+        }
+        _slashUser(0);
+        uint256 expected = _siblings(identity).length;
+        given = bound(given, 0, 8);
+        vm.assume(given != expected);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.WrongSiblingCount.selector, expected, given));
+        escrow.removeLeaf(identity, new uint256[](given));
     }
 
     function testFuzz_FinalizeExitOnlyAfterTheDelay(uint256 wait) external {
@@ -59,6 +74,37 @@ contract EscrowFuzzTest is EscrowTest {
         ExitCase memory e = _exitCase(1, false);
         if (block.timestamp >= expiry) {
             vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.NoteExpired.selector, identity, expiry));
+        }
+        escrow.requestExit(identity, e.recipient, e.amount, e.nullifier, e.y, exitSignerRoot, e.proof);
+    }
+
+    /// @dev A revoked root serves exactly the notes deposited before the announcement, for as long
+    /// as they can exit at all.
+    function testFuzz_RevokedRootServesOnlyNotesDepositedBeforeTheAnnouncement(
+        uint256 gap,
+        bool depositFirst,
+        uint256 wait
+    ) external {
+        gap = bound(gap, 0, NOTE_TTL);
+        vm.prank(operator);
+        escrow.setSignerRoot(777);
+        if (depositFirst) _depositUser(0);
+        vm.warp(block.timestamp + gap);
+        vm.prank(operator);
+        escrow.revokeSignerRoot(exitSignerRoot);
+        uint256 effectiveAt = block.timestamp + NOTE_TTL;
+        if (!depositFirst) _depositUser(0);
+        uint256 identity = _identity(0);
+        uint256 expiry = escrow.deposits(identity).expiry;
+        vm.warp(block.timestamp + bound(wait, 0, NOTE_TTL));
+
+        ExitCase memory e = _exitCase(0, false);
+        if (block.timestamp >= expiry) {
+            vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.NoteExpired.selector, identity, expiry));
+        } else if (!depositFirst || gap == 0) {
+            vm.expectRevert(
+                abi.encodeWithSelector(ICreditEscrow.RevokedSignerRoot.selector, exitSignerRoot, effectiveAt)
+            );
         }
         escrow.requestExit(identity, e.recipient, e.amount, e.nullifier, e.y, exitSignerRoot, e.proof);
     }

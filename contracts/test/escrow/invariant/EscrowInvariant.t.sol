@@ -2,33 +2,46 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
+import {console} from "forge-std/console.sol";
 import {CreditEscrow} from "../../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowHandler} from "./EscrowHandler.sol";
 
-/// @notice What must hold after any sequence of deposits, slashes, exits, sweeps and time jumps.
-contract EscrowInvariantTest is Test {
+/// @notice What must hold after any sequence of valid, invalid and racing actions (see
+/// {EscrowHandler}), for an ETH escrow and an ERC-20 escrow.
+abstract contract EscrowInvariantTest is Test {
     EscrowHandler internal handler;
     CreditEscrow internal escrow;
 
+    function _useToken() internal pure virtual returns (bool);
+
     function setUp() public {
-        handler = new EscrowHandler();
+        handler = new EscrowHandler(_useToken());
         handler.setUp();
         escrow = CreditEscrow(handler.escrowAddress());
-        bytes4[] memory selectors = new bytes4[](7);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = EscrowHandler.deposit.selector;
-        selectors[1] = EscrowHandler.depositUser.selector;
-        selectors[2] = EscrowHandler.slash.selector;
-        selectors[3] = EscrowHandler.requestExit.selector;
+        selectors[1] = EscrowHandler.slash.selector;
+        selectors[2] = EscrowHandler.requestExit.selector;
+        selectors[3] = EscrowHandler.doubleExit.selector;
         selectors[4] = EscrowHandler.finalizeExit.selector;
         selectors[5] = EscrowHandler.sweep.selector;
-        selectors[6] = EscrowHandler.warp.selector;
+        selectors[6] = EscrowHandler.removeLeaf.selector;
+        selectors[7] = EscrowHandler.removeSecondInLine.selector;
+        selectors[8] = EscrowHandler.raceDepositAndSlash.selector;
+        selectors[9] = EscrowHandler.raceExitAndSlash.selector;
+        selectors[10] = EscrowHandler.claim.selector;
+        selectors[11] = EscrowHandler.pushClaim.selector;
+        selectors[12] = EscrowHandler.setBehaviour.selector;
+        selectors[13] = EscrowHandler.revokeExitSignerRoot.selector;
+        selectors[14] = EscrowHandler.warp.selector;
+        selectors[15] = EscrowHandler.slashTwo.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
 
     /// @notice The escrow holds exactly the Active and Exiting deposits plus deferred payouts.
-    function invariant_BalanceEqualsLiveDeposits() external view {
+    function invariant_BalanceEqualsLiveDepositsPlusClaimable() external view {
         uint256 live;
         for (uint256 i = 0; i < handler.identityCount(); i++) {
             ICreditEscrow.DepositRecord memory record = escrow.deposits(handler.identities(i));
@@ -40,27 +53,76 @@ contract EscrowInvariantTest is Test {
         for (uint256 i = 0; i < handler.payeeCount(); i++) {
             deferred += escrow.claimable(handler.payee(i));
         }
-        assertEq(address(escrow).balance, live + deferred);
+        assertEq(handler.assetBalance(address(escrow)), live + deferred);
     }
 
-    /// @notice No account receives more than the deposits it was a payee of.
-    function invariant_NoAccountReceivesMoreThanItsDeposits() external view {
+    /// @notice Every payee was paid, or can claim, exactly the sum of its shares: `min(bounty, D)`
+    /// to a slash's receiver and the rest to the treasury, `exitAmount` to an exit's recipient
+    /// and `D − exitAmount` to the treasury, `D` of a sweep to the treasury.
+    function invariant_EveryPayeeGetsExactlyItsShares() external view {
         for (uint256 i = 0; i < handler.payeeCount(); i++) {
             address account = handler.payee(i);
-            assertLe(account.balance, handler.entitled(account));
+            uint256 held = handler.assetBalance(account) + escrow.claimable(account) + handler.withdrawn(account);
+            assertEq(held, handler.owed(account));
         }
     }
 
-    /// @notice A deposit leaves Active at most once.
-    function invariant_ADepositLeavesActiveAtMostOnce() external view {
+    /// @notice Every deposit's status and leaf state are the model's: no transition the model
+    /// forbids ever happened.
+    function invariant_StatusAndLeafFollowTheModel() external view {
         for (uint256 i = 0; i < handler.identityCount(); i++) {
-            assertLe(handler.timesLeftActive(handler.identities(i)), 1);
+            uint256 identity = handler.identities(i);
+            ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
+            assertEq(uint8(record.status), uint8(handler.ghostStatus(identity)));
+            assertEq(uint8(record.leaf), uint8(handler.ghostLeaf(identity)));
         }
     }
 
-    /// @notice The incremental root equals the root recomputed from the live leaves.
+    /// @notice `pendingRemovals` counts the condemned leaves.
+    function invariant_PendingRemovalsCountTheCondemnedLeaves() external view {
+        uint256 condemned;
+        for (uint256 i = 0; i < handler.identityCount(); i++) {
+            if (escrow.deposits(handler.identities(i)).leaf == ICreditEscrow.LeafState.Condemned) condemned++;
+        }
+        assertEq(escrow.pendingRemovals(), condemned);
+        assertEq(escrow.pendingRemovals(), handler.ghostPendingRemovals());
+    }
+
+    /// @notice `nextRemoval` is the oldest condemned leaf not yet removed, 0 when none waits.
+    function invariant_NextRemovalIsTheOldestCondemnedLeaf() external view {
+        uint256 next = escrow.nextRemoval();
+        assertEq(next, handler.ghostNextRemoval());
+        if (escrow.pendingRemovals() == 0) {
+            assertEq(next, 0);
+        } else {
+            assertEq(uint8(escrow.deposits(next).leaf), uint8(ICreditEscrow.LeafState.Condemned));
+        }
+    }
+
+    /// @notice The incremental root equals the root recomputed from every leaf ever inserted,
+    /// removed ones zeroed.
     function invariant_TreeRootEqualsTheModel() external view {
         (uint256 root,,) = escrow.tree();
         assertEq(root, handler.modelRoot());
+    }
+
+    /// @notice Which expected reverts the run exercised (`forge test -vv` shows them).
+    function afterInvariant() external view {
+        for (uint256 i = 0; i < handler.revertSelectorCount(); i++) {
+            bytes4 selector = handler.revertSelector(i);
+            console.log("expected revert", vm.toString(abi.encodePacked(selector)), handler.expectedReverts(selector));
+        }
+    }
+}
+
+contract EthEscrowInvariantTest is EscrowInvariantTest {
+    function _useToken() internal pure override returns (bool) {
+        return false;
+    }
+}
+
+contract TokenEscrowInvariantTest is EscrowInvariantTest {
+    function _useToken() internal pure override returns (bool) {
+        return true;
     }
 }

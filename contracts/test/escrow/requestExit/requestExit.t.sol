@@ -74,6 +74,21 @@ contract RequestExitTest is EscrowTest {
         _submit(exit, 12_345);
     }
 
+    function test_RevertWhen_TheSignerRootWasRevokedAtOrBeforeTheDeposit() external {
+        vm.startPrank(operator);
+        escrow.setSignerRoot(777);
+        escrow.revokeSignerRoot(exitSignerRoot);
+        vm.stopPrank();
+        uint256 effectiveAt = block.timestamp + NOTE_TTL;
+        uint256 later = _depositUser(1);
+        ExitCase memory e = _exitCase(1, false);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.RevokedSignerRoot.selector, exitSignerRoot, effectiveAt));
+        escrow.requestExit(later, e.recipient, e.amount, e.nullifier, e.y, exitSignerRoot, e.proof);
+        // `identity` was deposited in the same second as well, so the root is refused for it too.
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.RevokedSignerRoot.selector, exitSignerRoot, effectiveAt));
+        _submit(exit, exitSignerRoot);
+    }
+
     function test_RevertWhen_TheNullifierOrYIsNotBelowTheField() external {
         ExitCase memory e = exit;
         e.nullifier += FIELD;

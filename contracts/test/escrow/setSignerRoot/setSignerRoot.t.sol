@@ -21,6 +21,17 @@ contract SetSignerRootTest is EscrowTest {
         escrow.setSignerRoot(FIELD);
     }
 
+    function test_RevertWhen_TheRootWasRevoked() external {
+        vm.startPrank(operator);
+        escrow.setSignerRoot(5);
+        escrow.revokeSignerRoot(exitSignerRoot);
+        uint256 effectiveAt = block.timestamp + NOTE_TTL;
+        vm.expectRevert(
+            abi.encodeWithSelector(ICreditEscrow.SignerRootAlreadyRevoked.selector, exitSignerRoot, effectiveAt)
+        );
+        escrow.setSignerRoot(exitSignerRoot);
+    }
+
     function test_WhenTheOperatorSetsAValidRoot() external {
         vm.expectEmit(address(escrow));
         emit ICreditEscrow.SignerRootSet(exitSignerRoot, 5);

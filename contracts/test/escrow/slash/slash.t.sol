@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {WrongSiblingNodes} from "node_modules/@zk-kit/lean-imt.sol/InternalLeanIMT.sol";
+import {CreditEscrow} from "../../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
 import {RejectingReceiver} from "../../utils/Tokens.sol";
@@ -16,110 +16,118 @@ contract SlashTest is EscrowTest {
         _deposit(_otherIdentity(2), 2 * C_MAX);
     }
 
-    function test_RevertWhen_TheDepositIsNeitherActiveNorExiting() external {
+    function _expectNotSlashable(uint256 id, ICreditEscrow.Status status) internal {
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.DepositNotSlashable.selector, id, status));
+    }
+
+    function test_RevertWhen_TheIdentityHasNoDeposit() external {
         ICreditEscrow.Proof memory proof = _slashProof(1);
         uint256 unknown = _identity(1);
-        vm.expectRevert(
-            abi.encodeWithSelector(ICreditEscrow.DepositNotSlashable.selector, unknown, ICreditEscrow.Status.None)
-        );
-        escrow.slash(unknown, slashReceiver, proof, new uint256[](0));
+        _expectNotSlashable(unknown, ICreditEscrow.Status.None);
+        escrow.slash(unknown, slashReceiver, proof);
     }
 
-    function test_RevertWhen_ItIsReplayed() external {
+    function test_RevertWhen_TheDepositWasSlashed() external {
         _slashUser(0);
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
-        vm.expectRevert(
-            abi.encodeWithSelector(ICreditEscrow.DepositNotSlashable.selector, identity, ICreditEscrow.Status.Slashed)
-        );
-        escrow.slash(identity, slashReceiver, proof, siblings);
+        _expectNotSlashable(identity, ICreditEscrow.Status.Slashed);
+        escrow.slash(identity, slashReceiver, proof);
+        _removeLeaf(identity);
+        _expectNotSlashable(identity, ICreditEscrow.Status.Slashed);
+        escrow.slash(identity, slashReceiver, proof);
     }
 
-    function test_RevertWhen_TheDepositExited() external {
+    function test_RevertWhen_ItsExitedLeafWasCondemned() external {
         _requestExit(0, false);
         vm.warp(block.timestamp + EXIT_DELAY);
         escrow.finalizeExit(identity);
+        _slashUser(0);
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
-        vm.expectRevert(
-            abi.encodeWithSelector(ICreditEscrow.DepositNotSlashable.selector, identity, ICreditEscrow.Status.Exited)
-        );
-        escrow.slash(identity, slashReceiver, proof, siblings);
+        _expectNotSlashable(identity, ICreditEscrow.Status.Exited);
+        escrow.slash(identity, slashReceiver, proof);
+        _removeLeaf(identity);
+        _expectNotSlashable(identity, ICreditEscrow.Status.Exited);
+        escrow.slash(identity, slashReceiver, proof);
     }
 
     function test_RevertWhen_TheDepositWasSwept() external {
+        // An expired note has no request proof left to stop: condemning its leaf would only
+        // hand a griefer a free deposit pause.
         vm.warp(block.timestamp + NOTE_TTL);
         escrow.sweepExpired(identity);
+        uint256 rootBefore = _root();
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
-        vm.expectRevert(
-            abi.encodeWithSelector(ICreditEscrow.DepositNotSlashable.selector, identity, ICreditEscrow.Status.Swept)
-        );
-        escrow.slash(identity, slashReceiver, proof, siblings);
+        _expectNotSlashable(identity, ICreditEscrow.Status.Swept);
+        escrow.slash(identity, slashReceiver, proof);
+        assertEq(uint8(_leafState(identity)), uint8(ICreditEscrow.LeafState.InTree), "the leaf stays");
+        assertEq(escrow.pendingRemovals(), 0, "deposits are not paused");
+        assertEq(_root(), rootBefore);
+        _deposit(_otherIdentity(3), C_MAX);
     }
 
     function test_RevertWhen_TheReceiverIsTheZeroAddress() external {
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
         vm.expectRevert(ICreditEscrow.ZeroAddress.selector);
-        escrow.slash(identity, address(0), proof, siblings);
+        escrow.slash(identity, address(0), proof);
     }
 
     function test_RevertWhen_TheProofNamesAnotherReceiver() external {
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
         // A front-runner who copies the proof cannot redirect the bounty.
         vm.prank(makeAddr("front-runner"));
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.slash(identity, makeAddr("front-runner"), proof, siblings);
+        escrow.slash(identity, makeAddr("front-runner"), proof);
     }
 
     function test_RevertWhen_TheProofIsForAnotherIdentity() external {
         uint256 other = _depositUser(1);
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(other);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.slash(other, slashReceiver, proof, siblings);
+        escrow.slash(other, slashReceiver, proof);
+    }
+
+    function test_RevertWhen_TheEscrowIsAnotherDeployment() external {
+        ICreditEscrow.Proof memory proof = _slashProof(0);
+        escrow = new CreditEscrow(_parameters(address(0)), operator, exitSignerRoot);
+        delete modelLeaves;
+        _depositUser(0);
+        vm.expectRevert(ICreditEscrow.InvalidProof.selector);
+        escrow.slash(identity, slashReceiver, proof);
     }
 
     function test_RevertWhen_TheProofIsAltered() external {
         ICreditEscrow.Proof memory proof = _slashProof(0);
         proof.a = proof.c;
-        uint256[] memory siblings = _siblings(identity);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.slash(identity, slashReceiver, proof, siblings);
+        escrow.slash(identity, slashReceiver, proof);
     }
 
-    function test_RevertWhen_TheSiblingsDoNotMatchTheTree() external {
-        ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
-        siblings[0] += 1;
-        vm.expectRevert(WrongSiblingNodes.selector);
-        escrow.slash(identity, slashReceiver, proof, siblings);
-    }
-
-    function test_WhenTheProofVerifies() external {
+    function test_WhenTheDepositIsActive() external {
         uint256 deposit = _vectorDeposit(0);
         ICreditEscrow.Proof memory proof = _slashProof(0);
-        uint256[] memory siblings = _siblings(identity);
-        modelLeaves[modelIndex[identity]] = 0;
-        uint256 expectedRoot = _modelRoot();
         uint256 rootBefore = _root();
 
         vm.expectEmit(address(escrow));
-        emit ICreditEscrow.Slashed(identity, slashReceiver, 1, SLASH_BOUNTY, deposit - SLASH_BOUNTY, expectedRoot);
+        emit ICreditEscrow.Slashed(identity, slashReceiver, SLASH_BOUNTY, deposit - SLASH_BOUNTY);
         // Anyone may submit the proof; the bounty goes to the receiver it names.
         vm.prank(makeAddr("submitter"));
-        escrow.slash(identity, slashReceiver, proof, siblings);
+        escrow.slash(identity, slashReceiver, proof);
 
-        assertEq(uint8(_status(identity)), uint8(ICreditEscrow.Status.Slashed));
+        ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
+        assertEq(uint8(record.status), uint8(ICreditEscrow.Status.Slashed));
+        assertEq(uint8(record.leaf), uint8(ICreditEscrow.LeafState.Condemned));
+        assertEq(escrow.pendingRemovals(), 1);
+        assertEq(escrow.nextRemoval(), identity, "queued for removal");
         assertEq(slashReceiver.balance, SLASH_BOUNTY, "bounty");
         assertEq(treasury.balance, deposit - SLASH_BOUNTY, "treasury");
         assertEq(makeAddr("submitter").balance, 0, "submitter");
         assertEq(address(escrow).balance, 3 * C_MAX, "the other deposits stay");
-        assertEq(_root(), expectedRoot, "the leaf is zeroed");
-        assertTrue(escrow.isRecentRoot(rootBefore), "older roots stay in the history; nodes drop them");
-        assertEq(escrow.recentRoots()[0], expectedRoot);
+        assertEq(_root(), rootBefore, "the leaf waits for removeLeaf");
+
+        vm.deal(depositor, C_MAX);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, 1));
+        escrow.deposit{value: C_MAX}(_otherIdentity(3));
     }
 
     function test_WhenTheDepositIsExiting() external {
@@ -136,28 +144,56 @@ contract SlashTest is EscrowTest {
     function test_WhenTheDepositIsBelowTheBounty() external {
         uint256 small = _identity(1);
         _deposit(small, SLASH_BOUNTY - 1);
-        escrow.slash(small, slashReceiver, _slashProof(1), _siblings(small));
+        escrow.slash(small, slashReceiver, _slashProof(1));
         assertEq(slashReceiver.balance, SLASH_BOUNTY - 1);
         assertEq(treasury.balance, 0);
     }
 
     function test_WhenTheReceiverRejectsETH() external {
-        RejectingReceiver rejecting = new RejectingReceiver();
-        vm.etch(slashReceiver, address(rejecting).code);
+        vm.etch(slashReceiver, address(new RejectingReceiver()).code);
         _slashUser(0);
         assertEq(slashReceiver.balance, 0);
         assertEq(escrow.claimable(slashReceiver), SLASH_BOUNTY, "deferred");
         assertEq(treasury.balance, _vectorDeposit(0) - SLASH_BOUNTY, "the treasury is still paid");
     }
 
-    function test_SlashingSeveralLeavesKeepsTheTreeInStepWithTheModel() external {
-        uint256 second = _depositUser(1);
-        uint256 third = _depositUser(2);
-        _slashUser(2);
-        _slashUser(0);
+    function test_WhenAnotherLeafIsAlreadyCondemned() external {
+        uint256 first = _depositUser(1);
         _slashUser(1);
+        _slashUser(0);
+        assertEq(escrow.pendingRemovals(), 2);
+        assertEq(escrow.nextRemoval(), first, "the older condemnation stays first");
+    }
+
+    function test_WhenADepositLandsFirstInTheSameBlock() external {
+        // The attack that siblings allowed: a deposit ahead of the slash changed the tree it was
+        // checked against. Without siblings the slash does not depend on the tree.
+        _deposit(_otherIdentity(3), C_MAX);
+        _slashUser(0);
+        assertEq(uint8(_status(identity)), uint8(ICreditEscrow.Status.Slashed));
+        _removeLeaf(identity);
         assertEq(_root(), _modelRoot());
-        assertEq(uint8(_status(second)), uint8(ICreditEscrow.Status.Slashed));
-        assertEq(uint8(_status(third)), uint8(ICreditEscrow.Status.Slashed));
+    }
+
+    function test_WhenTheDepositExited() external {
+        ExitCase memory e = _requestExit(0, false);
+        vm.warp(block.timestamp + EXIT_DELAY);
+        escrow.finalizeExit(identity);
+        uint256 treasuryBefore = treasury.balance;
+        uint256 rootBefore = _root();
+
+        vm.expectEmit(address(escrow));
+        emit ICreditEscrow.LeafCondemned(identity);
+        _slashUser(0);
+
+        ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
+        assertEq(uint8(record.status), uint8(ICreditEscrow.Status.Exited), "status kept");
+        assertEq(uint8(record.leaf), uint8(ICreditEscrow.LeafState.Condemned));
+        assertEq(record.exitAmount, e.amount);
+        assertEq(escrow.pendingRemovals(), 1);
+        assertEq(escrow.nextRemoval(), identity, "queued for removal");
+        assertEq(slashReceiver.balance, 0, "no bounty");
+        assertEq(treasury.balance, treasuryBefore, "nothing moves");
+        assertEq(_root(), rootBefore);
     }
 }

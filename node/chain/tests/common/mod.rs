@@ -47,10 +47,15 @@ pub fn devnet() -> Devnet {
     net
 }
 
-pub fn prove_slash(secret: Secret, receiver: Address) -> Proof<Bn254> {
+/// A real slash proof of `secret` for the devnet's escrow, paying `receiver`.
+pub fn prove_slash(devnet: &Devnet, secret: Secret, receiver: Address) -> Proof<Bn254> {
     let mut circuit = main_circuit("slash");
     let key = insecure_dev_setup(&circuit, DEV_SEED).expect("setup");
-    let statement = SlashInputs { secret, receiver: address_fr(receiver) };
+    let statement = SlashInputs {
+        secret,
+        receiver: address_fr(receiver),
+        scope: scope(31337, &devnet.deployment.escrow.0.0),
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     prove(&key, &mut circuit, statement.circom_inputs(), &mut rng).expect("prove").0
 }
@@ -63,8 +68,8 @@ pub fn exit_statement(
     deposit: u128,
     recipient: Address,
 ) -> ExitInputs {
-    let mut exit = fixtures::exit_of(secret, deposit, false);
-    exit.scope = scope(31337, &devnet.deployment.escrow.0.0);
+    let mut exit =
+        fixtures::exit_of(secret, deposit, false, scope(31337, &devnet.deployment.escrow.0.0));
     exit.c_max = devnet.deployment.c_max.parse().expect("decimal");
     exit.recipient = recipient.0.0;
     exit

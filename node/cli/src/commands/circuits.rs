@@ -18,7 +18,7 @@ use zkcredits_prover::{
     inputs::SlashInputs,
     insecure_dev_setup,
     manifest::{self, sha256_hex},
-    solidity::render_verifier,
+    solidity::{VerifierProvenance, render_verifier},
 };
 
 /// Arguments of `zkcredits circuits`.
@@ -300,7 +300,16 @@ impl SetupArgs {
                 ];
                 files.push((
                     self.root.join(format!("contracts/src/verifiers/{contract}.sol")),
-                    render_verifier(&contract, name, vk, &header),
+                    render_verifier(
+                        &contract,
+                        name,
+                        vk,
+                        &VerifierProvenance {
+                            header: &header,
+                            insecure_dev_setup: matches!(source, KeySource::Dev { .. }),
+                            example: (&proof, &public),
+                        },
+                    ),
                 ));
             }
             if !self.check {
@@ -379,46 +388,53 @@ impl SetupArgs {
 const SLASH_RECEIVER: u64 = 0xabcd;
 
 /// Exit and slash proofs for the escrow users of `fixtures::escrow_user`, bound to the example
-/// escrow: what the Foundry tests of `CreditEscrow` submit.
+/// escrow and to the example token escrow (the deployer's second contract): what the Foundry
+/// tests of `CreditEscrow` submit.
 fn escrow_vectors(
     (exit_key, exit_circuit): (&KeyFile, &mut WitnessCircuit),
     (slash_key, slash_circuit): (&KeyFile, &mut WitnessCircuit),
     source: &KeySource,
     rng: &mut ChaCha20Rng,
 ) -> eyre::Result<Value> {
-    let mut users = Vec::new();
-    for i in 0..3 {
-        let (secret, deposit) = fixtures::escrow_user(i);
-        let slash = SlashInputs { secret, receiver: Fr::from(SLASH_RECEIVER) };
-        let (proof, public) = slash_key.prove(slash_circuit, slash.circom_inputs(), rng)?;
-        let mut exits = Vec::new();
-        for unsettled in [false, true] {
-            let exit = fixtures::exit_of(secret, deposit, unsettled);
-            let inputs = exit
-                .circom_inputs(SIGNER_TREE_DEPTH)
-                .ok_or_else(|| eyre!("escrow user {i} cannot afford its exit"))?;
-            let (proof, public) = exit_key.prove(exit_circuit, inputs, rng)?;
-            exits.push(json!({
-                "unsettled": unsettled,
-                "recipient": hex(&exit.recipient),
-                "amount": public[3].to_string(),
-                "nullifier": public[4].to_string(),
-                "y": public[5].to_string(),
-                "calldata": encoding::solidity_calldata(&proof, &public),
+    let mut prove_users = |escrow: &[u8; 20]| -> eyre::Result<Vec<Value>> {
+        let scope = scope(fixtures::EXAMPLE_CHAIN_ID, escrow);
+        let mut users = Vec::new();
+        for i in 0..3 {
+            let (secret, deposit) = fixtures::escrow_user(i);
+            let slash = SlashInputs { secret, receiver: Fr::from(SLASH_RECEIVER), scope };
+            let (proof, public) = slash_key.prove(slash_circuit, slash.circom_inputs(), rng)?;
+            let mut exits = Vec::new();
+            for unsettled in [false, true] {
+                let exit = fixtures::exit_of(secret, deposit, unsettled, scope);
+                let inputs = exit
+                    .circom_inputs(SIGNER_TREE_DEPTH)
+                    .ok_or_else(|| eyre!("escrow user {i} cannot afford its exit"))?;
+                let (proof, public) = exit_key.prove(exit_circuit, inputs, rng)?;
+                exits.push(json!({
+                    "unsettled": unsettled,
+                    "recipient": hex(&exit.recipient),
+                    "amount": public[3].to_string(),
+                    "nullifier": public[4].to_string(),
+                    "y": public[5].to_string(),
+                    "calldata": encoding::solidity_calldata(&proof, &public),
+                }));
+            }
+            users.push(json!({
+                "identity": secret.commitment().to_string(),
+                "deposit": deposit.to_string(),
+                "slash": {
+                    "receiver": format!("0x{SLASH_RECEIVER:040x}"),
+                    "calldata": encoding::solidity_calldata(&proof, &public),
+                },
+                "exits": exits,
             }));
         }
-        users.push(json!({
-            "identity": secret.commitment().to_string(),
-            "deposit": deposit.to_string(),
-            "slash": {
-                "receiver": format!("0x{SLASH_RECEIVER:040x}"),
-                "calldata": encoding::solidity_calldata(&proof, &public),
-            },
-            "exits": exits,
-        }));
-    }
+        Ok(users)
+    };
+    let users = prove_users(&fixtures::EXAMPLE_ESCROW)?;
+    let token_users = prove_users(&fixtures::EXAMPLE_TOKEN_ESCROW)?;
     let mut vectors = json!({
-        "description": format!("Exit and slash proofs of three deposits in the escrow that `deployer` creates first (at `escrow`) on `chain_id`, under {}s: what the Foundry tests of CreditEscrow submit. exits[0] settles every ticket (p = 0), exits[1] charges the last one (p = 1).", source.phrase()),
+        "description": format!("Exit and slash proofs of three deposits in the escrow that `deployer` creates first (at `escrow`) on `chain_id`, and in the one it creates second (`token_escrow`, the same users), under {}s: what the Foundry tests of CreditEscrow submit. exits[0] settles every ticket (p = 0), exits[1] charges the last one (p = 1).", source.phrase()),
     });
     let (key_field, key_value) = source.vector_field(&["exit", "slash"]);
     vectors[key_field] = key_value;
@@ -430,6 +446,14 @@ fn escrow_vectors(
         ("c_max", json!("1000")),
         ("signer_root", json!(fixtures::exit_signer_root().to_string())),
         ("users", json!(users)),
+        (
+            "token_escrow",
+            json!({
+                "escrow": hex(&fixtures::EXAMPLE_TOKEN_ESCROW),
+                "scope": scope(fixtures::EXAMPLE_CHAIN_ID, &fixtures::EXAMPLE_TOKEN_ESCROW).to_string(),
+                "users": token_users,
+            }),
+        ),
     ] {
         vectors[field] = value;
     }

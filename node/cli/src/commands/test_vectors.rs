@@ -250,10 +250,12 @@ fn state_vectors() -> eyre::Result<Value> {
             .settled(&eta, refund)
             .ok_or_else(|| eyre::eyre!("vector {i} leaves the opening's range"))?;
         eyre::ensure!(commit(&k, &next_opening) == next, "settlement of vector {i} does not open");
-        let m = state_message(&next);
+        let scope = scope(31_337, &[0x5a; 20]);
+        let m = state_message(&next, &scope);
         let sig = key.sign(&m);
         cases.push(json!({
             "secret": dec(k.expose()),
+            "scope": dec(&scope),
             "owner_tag": owner_tag(&k).to_string(),
             "opening": opening_json(&opening),
             "commitment": point(&a),
@@ -267,7 +269,7 @@ fn state_vectors() -> eyre::Result<Value> {
         }));
     }
     Ok(json!({
-        "description": "State commitments A = R*G + n*N + t*T + rho*H, rerandomization A + eta*H, settlement A_anon + r*G + N and its signed message Poseidon(A.x, A.y)",
+        "description": "State commitments A = R*G + n*N + t*T + rho*H, rerandomization A + eta*H, settlement A_anon + r*G + N and its signed message Poseidon(A.x, A.y, scope)",
         "signer_public_key": point(&key.public_key().0),
         "cases": cases,
     }))
@@ -459,7 +461,14 @@ fn request_flow_vectors() -> eyre::Result<Value> {
     )?)?;
 
     let key = PrivateKey::from_bytes(fr_to_be_bytes(&fe("request-flow/signer")));
-    let settlement = Settlement::sign(&key, envelope.statement.nullifier, &anon, c_max, c_max >> 7);
+    let settlement = Settlement::sign(
+        &key,
+        envelope.statement.nullifier,
+        &anon,
+        &envelope.statement.scope,
+        c_max,
+        c_max >> 7,
+    );
     let settlement_json = settlement.to_json();
     let settlement_header = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -482,7 +491,7 @@ fn request_flow_vectors() -> eyre::Result<Value> {
         .collect();
 
     Ok(json!({
-        "description": "spec/05 encodings: payloadDigest and x of requests; a payment envelope (header value and its JSON; the proof points are fixed generator multiples, not a valid proof); a settlement signed by a fixed key (the refund, the next state A' = A_anon + refund·G + N, the signature); charges under the default classes for C_MAX = 1024 at 1 per prompt and 3 per completion token",
+        "description": "spec/05 encodings: payloadDigest and x of requests; a payment envelope (header value and its JSON; the proof points are fixed generator multiples, not a valid proof); a settlement signed by a fixed key (the refund, the next state A' = A_anon + refund·G + N, the signature on Poseidon(A'.x, A'.y, scope) with the envelope's scope); charges under the default classes for C_MAX = 1024 at 1 per prompt and 3 per completion token",
         "provider_id": dec(&provider_id),
         "nonce": dec(&nonce),
         "requests": digests,
@@ -490,6 +499,7 @@ fn request_flow_vectors() -> eyre::Result<Value> {
         "settlement": {
             "signer_private_key": hex(key.as_bytes()),
             "anon": point(&anon),
+            "scope": dec(&envelope.statement.scope),
             "c_max": c_max.to_string(),
             "json": settlement_json,
             "header": settlement_header,

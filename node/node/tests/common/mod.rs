@@ -49,7 +49,8 @@ pub fn node_signer() -> PrivateKey {
     PrivateKey::from_bytes([0x51; 32])
 }
 
-fn signer_tree() -> FixedMerkleTree {
+/// The signer set the devnet starts with: the node's key alone.
+pub fn signer_tree() -> FixedMerkleTree {
     FixedMerkleTree::new(SIGNER_TREE_DEPTH, &[node_signer().public_key().signer_leaf()])
         .expect("one key fits")
 }
@@ -186,6 +187,7 @@ impl Harness {
                 opening: StateOpening::genesis(Scalar::from(k)),
                 signature: None,
             },
+            signer_root: signer_tree().root(),
         }
     }
 
@@ -225,6 +227,8 @@ pub struct User {
     pub expiry: u64,
     pub leaf_index: usize,
     pub state: SpendableState,
+    /// The signer root the state is signed under (any root for genesis).
+    pub signer_root: Fr,
 }
 
 /// A request ready to send, with what the client keeps to check and apply its settlement.
@@ -249,7 +253,7 @@ impl User {
             state: self.state.clone(),
             eta: Scalar::rand(&mut rand::rngs::OsRng),
             scope: h.scope(),
-            signer_root: signer_tree().root(),
+            signer_root: self.signer_root,
             c_max: h.c_max(),
             now,
             x,
@@ -265,10 +269,24 @@ impl User {
 
     /// Checks a settlement for `paid` and moves to the state it signs.
     pub fn apply(&mut self, h: &Harness, paid: &Paid, settlement: &Settlement) {
+        self.apply_under(h, paid, settlement, &signer_tree());
+    }
+
+    /// [`User::apply`] when the escrow's signer set is `signers` (the node's key at index 0).
+    pub fn apply_under(
+        &mut self,
+        h: &Harness,
+        paid: &Paid,
+        settlement: &Settlement,
+        signers: &FixedMerkleTree,
+    ) {
         let s = &paid.envelope.statement;
-        settlement.verify(&s.nullifier, &s.anon, h.c_max()).expect("the settlement checks out");
+        settlement
+            .verify(&s.nullifier, &s.anon, &h.scope(), h.c_max())
+            .expect("the settlement checks out");
         assert_eq!(settlement.signer, node_signer().public_key());
-        let (signer_siblings, signer_indices) = signer_tree().path(0).expect("in set");
+        let (signer_siblings, signer_indices) = signers.path(0).expect("in set");
+        self.signer_root = signers.root();
         self.state = SpendableState {
             opening: self
                 .state
@@ -297,7 +315,7 @@ impl User {
             unsettled: false,
             recipient: recipient.0.0,
             scope: h.scope(),
-            signer_root: signer_tree().root(),
+            signer_root: self.signer_root,
             c_max: h.c_max(),
         };
         let (proof, signals) = Prover::load("exit")
