@@ -24,8 +24,8 @@ import {SlashVerifier} from "../contracts/src/verifiers/SlashVerifier.sol";
 /// | `ZKCREDITS_SIGNER_ROOT` | the example signer set of spec/vectors/groth16/escrow.json (anvil only) |
 ///
 /// A value that does not fit its parameter's type is refused, never truncated. On any chain but
-/// anvil's (31337) the script also refuses to deploy without an explicit treasury, operator and
-/// signer root, with `SLASH_BOUNTY > C_MAX` (a self-slasher's edge would exceed one request;
+/// anvil's (31337) the script also refuses to deploy without every parameter set explicitly (the
+/// defaults are ETH-sized: a token escrow would silently charge 1e14 base units), with `SLASH_BOUNTY > C_MAX` (a self-slasher's edge would exceed one request;
 /// `ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX=true` overrides), and with verifiers whose keys come from
 /// the INSECURE development setup, under which anyone can forge proofs
 /// (`ZKCREDITS_ALLOW_INSECURE_VERIFIERS=true` overrides, for test networks).
@@ -54,9 +54,19 @@ contract Deploy is Script {
         });
         bool anvil = block.chainid == ANVIL_CHAIN_ID;
         if (!anvil) {
-            _requireExplicit("ZKCREDITS_TREASURY");
-            _requireExplicit("ZKCREDITS_OPERATOR");
-            _requireExplicit("ZKCREDITS_SIGNER_ROOT");
+            string[8] memory required = [
+                "ZKCREDITS_TOKEN",
+                "ZKCREDITS_C_MAX",
+                "ZKCREDITS_EXIT_DELAY",
+                "ZKCREDITS_NOTE_TTL",
+                "ZKCREDITS_SLASH_BOUNTY",
+                "ZKCREDITS_TREASURY",
+                "ZKCREDITS_OPERATOR",
+                "ZKCREDITS_SIGNER_ROOT"
+            ];
+            for (uint256 i = 0; i < required.length; i++) {
+                _requireExplicit(required[i]);
+            }
             if (params.slashBounty > params.cMax && !vm.envOr("ZKCREDITS_FORCE_BOUNTY_ABOVE_C_MAX", false)) {
                 revert(
                     string.concat(
@@ -69,6 +79,12 @@ contract Deploy is Script {
                     )
                 );
             }
+            // Before anything is broadcast: the constant is in the code, so a local deployment
+            // tells, and a refused run costs no gas.
+            if (!vm.envOr("ZKCREDITS_ALLOW_INSECURE_VERIFIERS", false)) {
+                _refuseInsecure(address(new ExitVerifier()), "exit");
+                _refuseInsecure(address(new SlashVerifier()), "slash");
+            }
         }
         uint256 signerRoot =
             anvil ? vm.envOr("ZKCREDITS_SIGNER_ROOT", _exampleSignerRoot()) : vm.envUint("ZKCREDITS_SIGNER_ROOT");
@@ -80,14 +96,6 @@ contract Deploy is Script {
         address operator = vm.envOr("ZKCREDITS_OPERATOR", deployer);
         params.exitVerifier = address(new ExitVerifier());
         params.slashVerifier = address(new SlashVerifier());
-        vm.stopBroadcast();
-
-        if (!anvil && !vm.envOr("ZKCREDITS_ALLOW_INSECURE_VERIFIERS", false)) {
-            _refuseInsecure(params.exitVerifier, "exit");
-            _refuseInsecure(params.slashVerifier, "slash");
-        }
-
-        vm.startBroadcast();
         escrow = new CreditEscrow(params, operator, signerRoot);
         vm.stopBroadcast();
 

@@ -61,12 +61,21 @@ contract DeployTest is Test {
 
     function _checkRefusalsOffAnvil() internal {
         vm.chainId(1);
-        _expectRefusal("set ZKCREDITS_TREASURY explicitly on chain 1");
-        vm.setEnv("ZKCREDITS_TREASURY", vm.toString(makeAddr("treasury")));
-        _expectRefusal("set ZKCREDITS_OPERATOR explicitly");
-        vm.setEnv("ZKCREDITS_OPERATOR", vm.toString(makeAddr("operator")));
-        _expectRefusal("set ZKCREDITS_SIGNER_ROOT explicitly");
-        vm.setEnv("ZKCREDITS_SIGNER_ROOT", "12345");
+        // Every parameter must be explicit, in this order; the values are anvil's defaults.
+        string[2][8] memory required = [
+            ["ZKCREDITS_TOKEN", vm.toString(address(0))],
+            ["ZKCREDITS_C_MAX", "100000000000000"],
+            ["ZKCREDITS_EXIT_DELAY", "86400"],
+            ["ZKCREDITS_NOTE_TTL", "2592000"],
+            ["ZKCREDITS_SLASH_BOUNTY", "1000000000000000"],
+            ["ZKCREDITS_TREASURY", vm.toString(makeAddr("treasury"))],
+            ["ZKCREDITS_OPERATOR", vm.toString(makeAddr("operator"))],
+            ["ZKCREDITS_SIGNER_ROOT", "12345"]
+        ];
+        for (uint256 i = 0; i < required.length; i++) {
+            _expectRefusal(string.concat("set ", required[i][0], " explicitly on chain 1"));
+            vm.setEnv(required[i][0], required[i][1]);
+        }
 
         // The defaults pay a bounty of ten requests.
         _expectRefusal("ZKCREDITS_SLASH_BOUNTY (1000000000000000) exceeds ZKCREDITS_C_MAX (100000000000000)");
