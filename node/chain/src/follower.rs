@@ -1,6 +1,9 @@
 //! Follows the escrow into a node's storage: replays its events from the deployment block,
 //! applies only blocks behind a confirmation depth, undoes reorged blocks, and records the exit
-//! tickets' shares so that reusing an exit ticket is a detected double spend.
+//! tickets' shares so that reusing an exit ticket is a detected double spend. Every RPC read of
+//! a step happens before its first write, and each block's leaves, roots, exit shares and the
+//! slashes they reveal are written in one batch: a failure or a crash never leaves a block half
+//! applied or a revealed secret unrecorded.
 
 use crate::{
     bindings::CreditEscrow::CreditEscrowEvents,
@@ -11,8 +14,14 @@ use crate::{
 use alloy::{eips::BlockNumberOrTag, primitives::Address, providers::Provider};
 use ark_bn254::Fr;
 use std::collections::BTreeMap;
-use zkcredits_primitives::rln::{Share, exit_x};
-use zkcredits_storage::{ChainBlock, ChainStore, LeafUpdate, ShareOrigin, ShareStore, StoredShare};
+use zkcredits_primitives::{
+    identity::Secret,
+    rln::{Share, exit_x, recover_secret},
+};
+use zkcredits_storage::{
+    ChainBlock, ChainStore, LeafUpdate, PendingSlash, ShareOrigin, ShareStore, SlashStatus,
+    StoredShare,
+};
 
 /// Where and how to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +37,7 @@ pub struct FollowerConfig {
 }
 
 /// An exit share that conflicts with shares the node already held: the exit reuses a spent
-/// ticket, and the two shares reveal the owner's secret.
+/// ticket, and the two shares reveal the owner's secret (its slash is stored with the block).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitConflict {
     /// The exiting identity.
@@ -89,19 +98,27 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
             return Ok(report);
         }
         let to = safe.min(from.saturating_add(self.config.max_range.max(1) - 1));
+        // The range end's hash before and after the logs: equal, the logs are of that chain (a
+        // reorg below `to` changes `to`'s hash); different, the step is retried.
+        let end_hash = self.existing_block_hash(to).await?;
         let mut blocks: BTreeMap<u64, Vec<EscrowLog>> = BTreeMap::new();
         for log in read_events(self.provider, self.config.escrow, from, to).await? {
             blocks.entry(log.block_number).or_default().push(log);
         }
+        if self.existing_block_hash(to).await? != end_hash {
+            return Err(ChainError::Rpc(format!(
+                "the chain reorganized at or below block {to} while syncing; retry"
+            )));
+        }
         // The range's last block is recorded even without events, so the cursor advances.
         blocks.entry(to).or_default();
         for (number, logs) in blocks {
-            let hash = match logs.first() {
-                Some(log) => log.block_hash,
-                None => self.block_hash(number).await?.ok_or_else(|| {
-                    ChainError::Rpc(format!("block {number} vanished while syncing; retry"))
-                })?,
-            };
+            let hash = logs.first().map_or(end_hash, |log| log.block_hash);
+            if logs.iter().any(|log| log.block_hash != hash) || (number == to && hash != end_hash) {
+                return Err(ChainError::Rpc(format!(
+                    "logs of block {number} come from different branches; retry"
+                )));
+            }
             let mut block = ChainBlock { number, hash, ..ChainBlock::default() };
             for log in &logs {
                 self.apply_event(&mut block, log, &mut report)?;
@@ -146,26 +163,48 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
                     received_at: log.block_timestamp,
                     origin: ShareOrigin::Exit { block: block.number },
                 };
-                self.store.record_share(&exit_share)?;
-                // Read back rather than trusting the outcome: after a crash and a replay the exit
-                // share is a replay of itself, and the conflict must still be reported.
+                let nullifier = exit_share.share.nullifier;
+                // The stored shares and those earlier in this block.
                 let others: Vec<StoredShare> = self
                     .store
-                    .shares(&exit_share.share.nullifier)?
+                    .shares(&nullifier)?
                     .into_iter()
+                    .chain(block.shares.iter().filter(|s| s.share.nullifier == nullifier).cloned())
                     .filter(|s| s.share.x != exit_share.share.x)
                     .collect();
-                if !others.is_empty() {
-                    report.exit_conflicts.push(ExitConflict {
-                        identity: u256_to_fr(e.identity)?,
-                        exit_share,
-                        others,
+                block.shares.push(exit_share.clone());
+                if others.is_empty() {
+                    return Ok(());
+                }
+                let secret = others.iter().find_map(|other| {
+                    recover_secret(&other.share, &exit_share.share)
+                        .ok()
+                        .and_then(|k| Secret::new(k).ok())
+                });
+                if let Some(secret) = secret {
+                    block.slashes.push(PendingSlash {
+                        identity: secret.commitment(),
+                        secret,
+                        nullifier,
+                        detected_at: log.block_timestamp,
+                        status: SlashStatus::Pending,
                     });
                 }
+                report.exit_conflicts.push(ExitConflict {
+                    identity: u256_to_fr(e.identity)?,
+                    exit_share,
+                    others,
+                });
             }
             _ => {}
         }
         Ok(())
+    }
+
+    async fn existing_block_hash(&self, number: u64) -> Result<[u8; 32], ChainError> {
+        self.block_hash(number)
+            .await?
+            .ok_or_else(|| ChainError::Rpc(format!("block {number} vanished while syncing; retry")))
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, ChainError> {

@@ -1,6 +1,7 @@
 //! The follower against a real anvil and a real RocksDB: replay from the deployment block, a
-//! reorg undone and replaced, the confirmation depth, exit shares that reveal a reused ticket,
-//! and an RPC outage that leaves the store untouched.
+//! reorg undone and replaced, the confirmation depth, exit shares that reveal a reused ticket
+//! (and the slash stored with them), a reorged-away exit, and an RPC outage that leaves the
+//! store untouched.
 
 mod common;
 
@@ -19,7 +20,9 @@ use zkcredits_primitives::{
     babyjubjub::BASE8,
     rln::{Share, payload_digest, request_x},
 };
-use zkcredits_storage::{ChainStore, RocksStorage, ShareOrigin, ShareStore, StoredShare};
+use zkcredits_storage::{
+    ChainStore, RocksStorage, ShareOrigin, ShareStore, SlashStatus, SlashStore, StoredShare,
+};
 
 fn rocks() -> (tempfile::TempDir, RocksStorage) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -124,6 +127,45 @@ async fn an_exit_reusing_a_spent_ticket_is_reported() {
     assert_eq!(conflict.others, vec![spent]);
     assert!(matches!(conflict.exit_share.origin, ShareOrigin::Exit { .. }));
     assert_eq!(store.shares(&conflict.exit_share.share.nullifier).expect("shares").len(), 2);
+    // The slash is stored with the block that revealed it: no later failure or crash of the
+    // node can lose it.
+    let slashes = store.slashes().expect("slashes");
+    assert_eq!(slashes.len(), 1);
+    assert_eq!(slashes[0].identity, cheater.commitment());
+    assert_eq!(slashes[0].secret, cheater);
+    assert_eq!(slashes[0].status, SlashStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_reorged_away_exit_leaves_no_share_behind() {
+    let net = devnet();
+    let (_dir, store) = rocks();
+    let follower = Follower::new(&net.provider, &store, follow(&net, 0));
+    let user = secret(6);
+    let deposit: u128 = 1_000_000_000_000_000;
+    net.escrow.deposit(user.commitment(), U256::from(deposit)).await.expect("deposit");
+    follower.sync_once().await.expect("sync");
+    let recipient = net.anvil.addresses()[4];
+    let exit = exit_statement(&net, user, deposit, recipient);
+    let (request, proof) = prove_exit(&exit, recipient);
+
+    let snapshot: U256 =
+        net.provider.raw_request("evm_snapshot".into(), ()).await.expect("snapshot");
+    net.escrow.request_exit(&request, &proof).await.expect("request exit");
+    follower.sync_once().await.expect("sync");
+    assert_eq!(store.shares(&request.nullifier).expect("shares").len(), 1, "the exit's share");
+
+    // The exit is reorged away: had its share stayed, the owner's honest use of that ticket
+    // would later look like a double spend and get them slashed.
+    let reverted: bool =
+        net.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("revert");
+    assert!(reverted);
+    net.mine().await.expect("mine");
+    net.mine().await.expect("mine");
+    let report = follower.sync_once().await.expect("sync");
+    assert!(report.rolled_back_to.is_some(), "{report:?}");
+    assert!(store.shares(&request.nullifier).expect("shares").is_empty());
+    assert!(store.slashes().expect("slashes").is_empty());
 }
 
 #[tokio::test]

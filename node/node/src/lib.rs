@@ -49,9 +49,7 @@ use zkcredits_chain::{
     ChainError, Deployment, Escrow,
     follower::{Follower, FollowerConfig, SyncReport},
 };
-use zkcredits_primitives::{
-    Fr, constants::SIGNER_TREE_DEPTH, identity::Secret, merkle::FixedMerkleTree, rln,
-};
+use zkcredits_primitives::{Fr, constants::SIGNER_TREE_DEPTH, merkle::FixedMerkleTree, rln};
 use zkcredits_prover::{Manifest, Verifier, encoding::verifying_key_from_json};
 use zkcredits_storage::{RocksStorage, Storage};
 
@@ -108,19 +106,9 @@ impl ChainSync {
         if let Some(block) = report.applied_through {
             self.state.metrics.chain_block(block);
         }
-        for conflict in &report.exit_conflicts {
-            let secret = conflict.others.iter().find_map(|other| {
-                rln::recover_secret(&other.share, &conflict.exit_share.share)
-                    .ok()
-                    .and_then(|k| Secret::new(k).ok())
-            });
-            if let Some(secret) = secret {
-                self.slasher.detected(
-                    secret,
-                    conflict.exit_share.share.nullifier,
-                    pipeline::unix_now(),
-                )?;
-            }
+        // The follower stored their slashes with their blocks.
+        if !report.exit_conflicts.is_empty() {
+            self.slasher.recorded(report.exit_conflicts.len());
         }
         self.state.refresh_roots()?;
         Ok(())

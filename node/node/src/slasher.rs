@@ -163,6 +163,17 @@ impl Slasher {
         Ok(())
     }
 
+    /// Takes up `count` slashes the chain follower stored with their blocks (exits that reuse a
+    /// spent ticket).
+    pub fn recorded(&self, count: usize) {
+        for _ in 0..count {
+            self.metrics.slash("detected");
+        }
+        self.refresh_open_secrets();
+        tracing::warn!(count, "exits reusing spent tickets detected; slashing");
+        self.wake.notify_one();
+    }
+
     /// Submits pending slashes now and whenever woken or every `retry`, until `stop` fires.
     pub async fn run(&self, retry: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
         let mut stop = stop;

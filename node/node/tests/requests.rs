@@ -368,7 +368,9 @@ async fn an_earlier_signer_root_is_re_signed_under_the_new_one_until_its_revocat
 
     // The operator announces the first root's revocation: from then on the node takes no state
     // under it (it might be forged with a leaked key); Bob, who never moved, is refused and
-    // exits under that root instead (the escrow accepts it for notes older than the revocation).
+    // exits under that root instead (the escrow accepts it for notes older than the revocation,
+    // to the second: one passes first).
+    h.net.provider.raw_request::<_, i64>("evm_increaseTime".into(), (1,)).await.expect("time");
     let receipt = h
         .net
         .escrow

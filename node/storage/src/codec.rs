@@ -155,6 +155,8 @@ pub(crate) struct BlockUndo {
     pub(crate) hash: [u8; 32],
     pub(crate) previous_leaves: Vec<(u64, Option<Fr>)>,
     pub(crate) roots: u64,
+    /// The `(nullifier, x)` of the shares the block added (not those it found stored already).
+    pub(crate) added_shares: Vec<(Fr, Fr)>,
 }
 
 pub(crate) fn encode_undo(u: &BlockUndo) -> Vec<u8> {
@@ -165,6 +167,10 @@ pub(crate) fn encode_undo(u: &BlockUndo) -> Vec<u8> {
             None => w.u8(0),
             Some(leaf) => w.u8(1).fr(leaf),
         };
+    }
+    w = w.u64(u.added_shares.len() as u64);
+    for (nullifier, x) in &u.added_shares {
+        w = w.fr(nullifier).fr(x);
     }
     w.finish()
 }
@@ -183,8 +189,13 @@ pub(crate) fn decode_undo(bytes: &[u8]) -> Result<BlockUndo, StorageError> {
         };
         previous_leaves.push((index, previous));
     }
+    let count = r.u64()?;
+    let mut added_shares = Vec::new();
+    for _ in 0..count {
+        added_shares.push((r.fr()?, r.fr()?));
+    }
     r.end()?;
-    Ok(BlockUndo { hash, previous_leaves, roots })
+    Ok(BlockUndo { hash, previous_leaves, roots, added_shares })
 }
 
 pub(crate) fn encode_slash(s: &PendingSlash) -> Vec<u8> {

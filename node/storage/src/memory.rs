@@ -105,9 +105,25 @@ impl ChainStore for MemoryStorage {
             root: *root,
             after_removal: block.removes_at(position),
         }));
+        let mut added_shares = Vec::new();
+        for share in &block.shares {
+            let stored = inner.shares.entry(share.share.nullifier).or_default();
+            if let std::collections::btree_map::Entry::Vacant(slot) = stored.entry(share.share.x) {
+                slot.insert(share.clone());
+                added_shares.push((share.share.nullifier, share.share.x));
+            }
+        }
+        for slash in &block.slashes {
+            inner.slashes.entry(slash.identity).or_insert_with(|| slash.clone());
+        }
         inner.blocks.insert(
             block.number,
-            BlockUndo { hash: block.hash, previous_leaves, roots: block.roots.len() as u64 },
+            BlockUndo {
+                hash: block.hash,
+                previous_leaves,
+                roots: block.roots.len() as u64,
+                added_shares,
+            },
         );
         Ok(())
     }
@@ -137,6 +153,11 @@ impl ChainStore for MemoryStorage {
                     }
                 }
             }
+            for (nullifier, x) in &undo.added_shares {
+                if let Some(stored) = inner.shares.get_mut(nullifier) {
+                    stored.remove(x);
+                }
+            }
             inner.roots.retain(|r| r.block != n);
         }
         Ok(())
@@ -152,7 +173,10 @@ impl ChainStore for MemoryStorage {
         if inner.blocks.is_empty()
             && let Some((n, undo)) = anchor
         {
-            inner.blocks.insert(n, BlockUndo { previous_leaves: Vec::new(), ..undo });
+            inner.blocks.insert(
+                n,
+                BlockUndo { previous_leaves: Vec::new(), added_shares: Vec::new(), ..undo },
+            );
         }
         Ok(())
     }

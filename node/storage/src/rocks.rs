@@ -16,7 +16,7 @@ use zkcredits_primitives::field::fr_to_be_bytes;
 
 /// The layout version this build reads and writes; a data directory of another version is
 /// refused at open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const META: &str = "meta";
 const SHARES: &str = "shares";
@@ -129,7 +129,11 @@ impl RocksStorage {
 }
 
 fn share_key(share: &StoredShare) -> Vec<u8> {
-    Writer::default().fr(&share.share.nullifier).fr(&share.share.x).finish()
+    share_key_of(&share.share.nullifier, &share.share.x)
+}
+
+fn share_key_of(nullifier: &Fr, x: &Fr) -> Vec<u8> {
+    Writer::default().fr(nullifier).fr(x).finish()
 }
 
 fn root_key(block: u64, position: u64) -> Vec<u8> {
@@ -218,7 +222,27 @@ impl ChainStore for RocksStorage {
             value.push(u8::from(block.removes_at(position)));
             batch.put_cf(self.cf(ROOTS)?, root_key(block.number, position as u64), value);
         }
-        let undo = BlockUndo { hash: block.hash, previous_leaves, roots: block.roots.len() as u64 };
+        let mut added_shares = Vec::new();
+        for share in &block.shares {
+            let key = share_key(share);
+            let pair = (share.share.nullifier, share.share.x);
+            if self.db.get_cf(self.cf(SHARES)?, &key)?.is_none() && !added_shares.contains(&pair) {
+                batch.put_cf(self.cf(SHARES)?, key, encode_share(share));
+                added_shares.push(pair);
+            }
+        }
+        for slash in &block.slashes {
+            let key = fr_to_be_bytes(&slash.identity);
+            if self.db.get_cf(self.cf(SLASHES)?, key)?.is_none() {
+                batch.put_cf(self.cf(SLASHES)?, key, encode_slash(slash));
+            }
+        }
+        let undo = BlockUndo {
+            hash: block.hash,
+            previous_leaves,
+            roots: block.roots.len() as u64,
+            added_shares,
+        };
         batch.put_cf(self.cf(BLOCKS)?, block.number.to_be_bytes(), encode_undo(&undo));
         self.write(batch)
     }
@@ -242,6 +266,9 @@ impl ChainStore for RocksStorage {
                         batch.put_cf(self.cf(LEAVES)?, index.to_be_bytes(), fr_to_be_bytes(leaf))
                     }
                 }
+            }
+            for (nullifier, x) in &undo.added_shares {
+                batch.delete_cf(self.cf(SHARES)?, share_key_of(nullifier, x));
             }
             batch.delete_range_cf(self.cf(ROOTS)?, root_key(n, 0), root_key(n + 1, 0));
             batch.delete_cf(self.cf(BLOCKS)?, n.to_be_bytes());

@@ -78,6 +78,15 @@ pub struct ChainBlock {
     /// The roots the escrow reported after each change, in log order: `roots[i]` is the root
     /// after `leaves[i]`.
     pub roots: Vec<Fr>,
+    /// The shares of the block's exits. They go with the block: a reorg that removes an exit
+    /// removes its share, which would otherwise make its owner's honest use of that ticket look
+    /// like a double spend.
+    pub shares: Vec<StoredShare>,
+    /// Slashes the block's exit shares reveal (an exit reusing a spent ticket), written in the
+    /// block's batch so that no crash or failure after it can lose them. A reorg keeps them: the
+    /// two shares that revealed the secret were both made with it. A slash of an identity that
+    /// already has one is not written again.
+    pub slashes: Vec<PendingSlash>,
 }
 
 /// The last block applied.

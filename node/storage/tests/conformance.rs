@@ -5,8 +5,8 @@ use std::sync::Arc;
 use zkcredits_primitives::{babyjubjub::BASE8, identity::Secret, rln::Share};
 use zkcredits_storage::{
     ChainBlock, ChainCursor, ChainStore, LeafUpdate, MemoryStorage, PendingSlash, RocksStorage,
-    SettlementStore, ShareOrigin, ShareOutcome, ShareStore, SlashStatus, Storage, StorageError,
-    StoredShare,
+    SCHEMA_VERSION, SettlementStore, ShareOrigin, ShareOutcome, ShareStore, SlashStatus, Storage,
+    StorageError, StoredShare,
 };
 
 fn share(nullifier: u64, x: u64, origin: ShareOrigin) -> StoredShare {
@@ -31,6 +31,7 @@ fn block(number: u64, leaves: Vec<LeafUpdate>, roots: &[u64]) -> ChainBlock {
         hash: [number as u8; 32],
         leaves,
         roots: roots.iter().map(|r| Fr::from(*r)).collect(),
+        ..ChainBlock::default()
     }
 }
 
@@ -154,6 +155,45 @@ fn rollback_to_before_the_first_block_empties_the_tree(store: &dyn Storage) {
     assert!(store.recent_roots(5).expect("storage call").is_empty());
 }
 
+fn exit_shares_go_with_their_block_and_revealed_slashes_stay(store: &dyn Storage) {
+    // A request share the node served, before any block.
+    let served = share(9, 90, request());
+    store.record_share(&served).expect("storage call");
+    let secret = Secret::new(Fr::from(4242u64)).expect("non-zero");
+    let slash = PendingSlash {
+        identity: secret.commitment(),
+        secret,
+        nullifier: Fr::from(9u64),
+        detected_at: 1_700_000_200,
+        status: SlashStatus::Pending,
+    };
+    // Block 3 carries an exit share of that ticket (and the slash it reveals), and an exit share
+    // the store already held (a replay of the block after a crash).
+    let exit = share(9, 91, ShareOrigin::Exit { block: 3 });
+    let known = share(10, 100, ShareOrigin::Exit { block: 3 });
+    store.record_share(&known).expect("storage call");
+    let mut with_exits = block(3, vec![insert(0, 1)], &[1]);
+    with_exits.shares = vec![exit.clone(), known.clone()];
+    with_exits.slashes = vec![slash.clone()];
+    store.apply_block(&with_exits).expect("storage call");
+    assert_eq!(store.shares(&Fr::from(9u64)).expect("storage call"), vec![served.clone(), exit]);
+    assert_eq!(store.slashes().expect("storage call"), vec![slash.clone()]);
+
+    // A slash already stored is not overwritten by a replayed block.
+    let mut submitted = slash;
+    submitted.status = SlashStatus::Submitted { tx_hash: [1; 32] };
+    store.put_slash(&submitted).expect("storage call");
+    store.rollback_to(2).expect("storage call");
+    store.apply_block(&with_exits).expect("storage call");
+    assert_eq!(store.slashes().expect("storage call"), vec![submitted.clone()]);
+
+    // The exit is reorged away: its share goes, the shares stored before stay, the slash stays.
+    store.rollback_to(2).expect("storage call");
+    assert_eq!(store.shares(&Fr::from(9u64)).expect("storage call"), vec![served]);
+    assert_eq!(store.shares(&Fr::from(10u64)).expect("storage call"), vec![known]);
+    assert_eq!(store.slashes().expect("storage call"), vec![submitted]);
+}
+
 fn slashes_are_kept_and_updated(store: &dyn Storage) {
     let secret = Secret::new(Fr::from(777u64)).expect("non-zero");
     let mut slash = PendingSlash {
@@ -235,6 +275,12 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn exit_shares() {
+                let (_keep, store) = $make;
+                exit_shares_go_with_their_block_and_revealed_slashes_stay(&store);
+            }
+
+            #[test]
             fn slashes() {
                 let (_keep, store) = $make;
                 slashes_are_kept_and_updated(&store);
@@ -293,6 +339,9 @@ fn rocksdb_refuses_another_schema_version() {
         .expect("storage call");
     }
     let error = RocksStorage::open(dir.path(), false).expect_err("refused");
-    assert!(matches!(error, StorageError::SchemaMismatch { found: 99, expected: 1 }), "{error}");
+    assert!(
+        matches!(error, StorageError::SchemaMismatch { found: 99, expected: SCHEMA_VERSION }),
+        "{error}"
+    );
     assert!(error.to_string().contains("fresh data directory"));
 }
