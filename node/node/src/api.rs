@@ -5,6 +5,7 @@ use crate::{
     Rejection,
     envelope::{ENVELOPE_VERSION, PAYMENT_HEADER},
     pipeline::{Admission, NodeState, Ticket},
+    pricing::{Pricing, RoutePrice, Usage},
     settlement::{SETTLEMENT_EVENT, SETTLEMENT_HEADER, Settlement},
     upstream::{SseUsage, wants_stream},
 };
@@ -28,8 +29,17 @@ use zkcredits_primitives::field::{fr_from_dec, fr_to_dec};
 enum Route {
     /// `POST /v1/chat/completions`: metered from `usage`, streamed when asked.
     Chat,
-    /// `/proxy/{path}`: forwarded to `{upstream}/{path}`, priced per request.
-    Proxy,
+    /// `/proxy/{path}` of an allowed route: forwarded to `{upstream}/{path}` at its price.
+    Proxy(RoutePrice),
+}
+
+impl Route {
+    fn price(self, pricing: &Pricing) -> RoutePrice {
+        match self {
+            Self::Chat => pricing.chat(),
+            Self::Proxy(price) => price,
+        }
+    }
 }
 
 /// The node's routes.
@@ -119,8 +129,15 @@ async fn proxy(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let upstream_path = &uri.path()["/proxy".len()..];
+    let Some(price) = state.pricing.proxy_route(method.as_str(), upstream_path) else {
+        return reject(
+            &state,
+            &Rejection::UnknownRoute { method: method.to_string(), path: upstream_path.to_owned() },
+        );
+    };
     let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string());
-    paid(state, method, path, headers, body, Route::Proxy).await
+    paid(state, method, path, headers, body, Route::Proxy(price)).await
 }
 
 async fn paid(
@@ -149,7 +166,7 @@ async fn paid(
         Ok(Admission::Serve(ticket)) => {
             let upstream_path = match route {
                 Route::Chat => path_and_query,
-                Route::Proxy => path_and_query["/proxy".len()..].to_owned(),
+                Route::Proxy(_) => path_and_query["/proxy".len()..].to_owned(),
             };
             let content_type = headers.get(header::CONTENT_TYPE).cloned();
             // Served in its own task: a client hanging up must not leave the ticket unsettled.
@@ -190,13 +207,13 @@ async fn serve(
         Ok(bytes) => bytes,
         Err(e) => return upstream_failed(&state, ticket, &e.to_string()),
     };
-    let charge = match (route, status.is_success()) {
-        (Route::Chat, true) => state.pricing.charge(
-            serde_json::from_slice(&bytes)
-                .ok()
-                .and_then(|v: Value| crate::pricing::Usage::from_response(&v)),
-        ),
-        _ => state.pricing.flat_charge(),
+    let price = route.price(&state.pricing);
+    let charge = if status.is_success() {
+        let usage =
+            serde_json::from_slice(&bytes).ok().and_then(|v: Value| Usage::from_response(&v));
+        state.pricing.charge_route(price, usage)
+    } else {
+        state.pricing.flat_charge(price)
     };
     let settlement = match ticket.settle(charge) {
         Ok(settlement) => settlement,

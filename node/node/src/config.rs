@@ -108,6 +108,29 @@ pub struct PricingConfig {
     /// Charge classes in increasing order, each at most `C_MAX`. Empty: `C_MAX/128, C_MAX/64, …,
     /// C_MAX/2, C_MAX`. Fewer classes leak fewer bits about a request through its refund.
     pub buckets: Vec<u64>,
+    /// The upstream routes `/proxy/{path}` forwards, each with its price. Nothing else is
+    /// forwarded: every proxied call runs under the provider's upstream credentials.
+    pub proxy: Vec<ProxyRoute>,
+}
+
+/// One upstream route clients may call through `/proxy`, and what a call costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyRoute {
+    /// The HTTP method, upper case.
+    pub method: String,
+    /// The upstream path, without `/proxy` and without the query (`/v1/embeddings`).
+    pub path: String,
+    /// Charged for every call, in token base units, plus the price of the `usage` a JSON answer
+    /// reports; rounded up to a charge class.
+    #[serde(default)]
+    pub price: u64,
+    /// Answers must report `usage`: one that does not is charged `C_MAX`.
+    #[serde(default)]
+    pub metered: bool,
+    /// Says that a route with price 0 that is not metered is meant to be free.
+    #[serde(default)]
+    pub free: bool,
 }
 
 /// Bounds.
@@ -198,7 +221,13 @@ impl Default for UpstreamConfig {
 
 impl Default for PricingConfig {
     fn default() -> Self {
-        Self { per_request: 0, per_prompt_token: 1, per_completion_token: 3, buckets: Vec::new() }
+        Self {
+            per_request: 0,
+            per_prompt_token: 1,
+            per_completion_token: 3,
+            buckets: Vec::new(),
+            proxy: Vec::new(),
+        }
     }
 }
 
@@ -219,7 +248,45 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Upstream paths with their own metered endpoint, never forwarded by `/proxy`.
+const METERED_PATHS: [&str; 1] = ["/v1/chat/completions"];
+
 impl NodeConfig {
+    fn check_proxy_routes(&self) -> Result<(), NodeError> {
+        let invalid = |reason: String| NodeError::ConfigValue { key: "pricing.proxy", reason };
+        let mut seen = std::collections::HashSet::new();
+        for route in &self.pricing.proxy {
+            let name = format!("{} {}", route.method, route.path);
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&route.method.as_str()) {
+                return Err(invalid(format!(
+                    "{name}: the method must be GET, POST, PUT, PATCH or DELETE"
+                )));
+            }
+            if !route.path.starts_with('/')
+                || route.path.contains(['?', '#'])
+                || route.path.contains("..")
+            {
+                return Err(invalid(format!(
+                    "{name}: the path must start with / and hold no query, fragment or `..`"
+                )));
+            }
+            if METERED_PATHS.contains(&route.path.as_str()) {
+                return Err(invalid(format!(
+                    "{name}: this path has its own metered endpoint; clients call it there"
+                )));
+            }
+            if route.price == 0 && !route.metered && !route.free {
+                return Err(invalid(format!(
+                    "{name} would cost nothing: set a price, `metered = true`, or `free = true` if it is meant to be free"
+                )));
+            }
+            if !seen.insert((route.method.as_str(), route.path.as_str())) {
+                return Err(invalid(format!("{name} is listed twice")));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &std::path::Path) -> Result<Self, NodeError> {
         let text = std::fs::read_to_string(path)
@@ -266,6 +333,7 @@ impl NodeConfig {
                 reason: "charge classes must be strictly increasing".into(),
             });
         }
+        self.check_proxy_routes()?;
         if !(self.upstream.url.starts_with("http://") || self.upstream.url.starts_with("https://"))
         {
             return Err(NodeError::ConfigValue {
@@ -318,6 +386,17 @@ mod tests {
                 "limits.max_chain_lag_secs",
             ),
             ("[pricing]\nbuckets = [5, 5]", "pricing.buckets"),
+            ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/models\"", "free"),
+            (
+                "[[pricing.proxy]]\nmethod = \"POST\"\npath = \"/v1/chat/completions\"\nprice = 9",
+                "own metered endpoint",
+            ),
+            ("[[pricing.proxy]]\nmethod = \"get\"\npath = \"/v1/models\"\nfree = true", "method"),
+            ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/m?x=1\"\nfree = true", "query"),
+            (
+                "[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/m\"\nprice = 1\n[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/m\"\nprice = 2",
+                "listed twice",
+            ),
             ("[upstream]\nurl = \"localhost:80\"", "upstream.url"),
         ];
         for (text, key) in cases {

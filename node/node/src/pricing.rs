@@ -3,6 +3,7 @@
 
 use crate::config::PricingConfig;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Token counts an OpenAI-compatible upstream reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,14 +15,27 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// The `usage` object of a response or a stream chunk, if it carries one.
+    /// The `usage` object of a response or a stream chunk, if it carries one. Answers that
+    /// generate nothing (embeddings) report no `completion_tokens`: zero.
     pub fn from_response(response: &Value) -> Option<Self> {
         let usage = response.get("usage")?;
         Some(Self {
             prompt_tokens: usage.get("prompt_tokens")?.as_u64()?,
-            completion_tokens: usage.get("completion_tokens")?.as_u64()?,
+            completion_tokens: match usage.get("completion_tokens") {
+                None => 0,
+                Some(count) => count.as_u64()?,
+            },
         })
     }
+}
+
+/// How a route is priced: a base price per call, plus the price of reported usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutePrice {
+    /// Charged for every call.
+    pub base: u64,
+    /// An answer without `usage` costs `C_MAX`.
+    pub metered: bool,
 }
 
 /// Prices and charge classes of one deployment.
@@ -32,6 +46,8 @@ pub struct Pricing {
     per_completion_token: u64,
     buckets: Vec<u64>,
     c_max: u64,
+    /// `(method, upstream path)` → price, of the routes `/proxy` forwards.
+    proxy: BTreeMap<(String, String), RoutePrice>,
 }
 
 impl Pricing {
@@ -53,7 +69,20 @@ impl Pricing {
             per_completion_token: config.per_completion_token,
             buckets,
             c_max,
+            proxy: config
+                .proxy
+                .iter()
+                .map(|r| {
+                    let price = RoutePrice { base: r.price, metered: r.metered };
+                    ((r.method.clone(), r.path.clone()), price)
+                })
+                .collect(),
         }
+    }
+
+    /// The price of `method path` through `/proxy`, if the route is forwarded at all.
+    pub fn proxy_route(&self, method: &str, path: &str) -> Option<RoutePrice> {
+        self.proxy.get(&(method.to_owned(), path.to_owned())).copied()
     }
 
     /// The charge classes, increasing; the last is `C_MAX`.
@@ -61,20 +90,35 @@ impl Pricing {
         &self.buckets
     }
 
-    /// The charge of a request: `C_MAX` when the upstream reported no usage (the client asked
-    /// for nothing it could be metered on, or the stream broke), else the price rounded up to
-    /// the smallest class that covers it, capped at `C_MAX`.
+    /// The chat route's price: `per_request` per call, metered.
+    pub fn chat(&self) -> RoutePrice {
+        RoutePrice { base: self.per_request, metered: true }
+    }
+
+    /// The charge of a chat request: `C_MAX` when the upstream reported no usage (the client
+    /// asked for nothing it could be metered on, or the stream broke), else the price rounded up
+    /// to the smallest class that covers it, capped at `C_MAX`.
     pub fn charge(&self, usage: Option<Usage>) -> u64 {
-        let Some(usage) = usage else { return self.c_max };
-        let cost = u128::from(self.per_request)
+        self.charge_route(self.chat(), usage)
+    }
+
+    /// The charge of a call on a route priced `price`: its base plus the price of `usage`,
+    /// rounded up to a class; `C_MAX` for a metered route that reported no usage.
+    pub fn charge_route(&self, price: RoutePrice, usage: Option<Usage>) -> u64 {
+        let usage = match usage {
+            Some(usage) => usage,
+            None if price.metered => return self.c_max,
+            None => Usage::default(),
+        };
+        let cost = u128::from(price.base)
             + u128::from(usage.prompt_tokens) * u128::from(self.per_prompt_token)
             + u128::from(usage.completion_tokens) * u128::from(self.per_completion_token);
         self.round_up(cost)
     }
 
-    /// The charge of a request priced per call only (the generic proxy route).
-    pub fn flat_charge(&self) -> u64 {
-        self.round_up(u128::from(self.per_request))
+    /// The charge of a call priced by its base alone (an upstream error answer).
+    pub fn flat_charge(&self, price: RoutePrice) -> u64 {
+        self.round_up(u128::from(price.base))
     }
 
     fn round_up(&self, cost: u128) -> u64 {
@@ -91,6 +135,12 @@ impl Pricing {
             "perPromptToken": self.per_prompt_token.to_string(),
             "perCompletionToken": self.per_completion_token.to_string(),
             "buckets": self.buckets.iter().map(u64::to_string).collect::<Vec<_>>(),
+            "proxy": self.proxy.iter().map(|((method, path), price)| serde_json::json!({
+                "method": method,
+                "path": format!("/proxy{path}"),
+                "price": price.base.to_string(),
+                "metered": price.metered,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -122,17 +172,49 @@ mod tests {
             per_prompt_token: 0,
             per_completion_token: 0,
             buckets: vec![5, 10, 5_000],
+            proxy: Vec::new(),
         };
         let pricing = Pricing::new(&config, 100);
         assert_eq!(pricing.buckets(), &[5, 10, 100], "classes above C_MAX dropped");
-        assert_eq!(pricing.flat_charge(), 10);
+        assert_eq!(pricing.flat_charge(pricing.chat()), 10);
         assert_eq!(pricing.charge(usage(3, 3)), 10);
+    }
+
+    #[test]
+    fn proxy_routes_are_priced_by_base_and_usage() {
+        let route = |method: &str, path: &str, price, metered| crate::config::ProxyRoute {
+            method: method.into(),
+            path: path.into(),
+            price,
+            metered,
+            free: false,
+        };
+        let config = PricingConfig {
+            proxy: vec![
+                route("POST", "/v1/embeddings", 0, true),
+                route("GET", "/v1/models", 3, false),
+            ],
+            ..PricingConfig::default()
+        };
+        let pricing = Pricing::new(&config, 1_024);
+        assert_eq!(pricing.proxy_route("POST", "/v1/chat/completions"), None);
+        assert_eq!(pricing.proxy_route("GET", "/v1/embeddings"), None, "the method is part of it");
+        let embeddings = pricing.proxy_route("POST", "/v1/embeddings").expect("listed");
+        assert_eq!(pricing.charge_route(embeddings, usage(20, 0)), 32);
+        assert_eq!(pricing.charge_route(embeddings, None), 1_024, "metered without usage");
+        let models = pricing.proxy_route("GET", "/v1/models").expect("listed");
+        assert_eq!(pricing.charge_route(models, None), 8, "its base, rounded up");
+        assert_eq!(pricing.charge_route(models, usage(10, 0)), 16, "base plus reported usage");
     }
 
     #[test]
     fn reads_openai_usage() {
         let response = serde_json::json!({"usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
         assert_eq!(Usage::from_response(&response), usage(3, 4));
+        let embedding = serde_json::json!({"usage": {"prompt_tokens": 8, "total_tokens": 8}});
+        assert_eq!(Usage::from_response(&embedding), usage(8, 0));
+        let broken = serde_json::json!({"usage": {"prompt_tokens": 8, "completion_tokens": "x"}});
+        assert_eq!(Usage::from_response(&broken), None);
         assert_eq!(Usage::from_response(&serde_json::json!({"choices": []})), None);
         assert_eq!(Usage::from_response(&serde_json::json!({"usage": null})), None);
     }

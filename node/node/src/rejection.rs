@@ -6,6 +6,14 @@ use axum::http::StatusCode;
 /// A refused request, in the order the checks run (spec/05 §Checks).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// `/proxy` forwards only the routes `pricing.proxy` lists.
+    #[error("{method} {path} is not a route this node forwards (see /v1/info for the routes)")]
+    UnknownRoute {
+        /// The method asked for.
+        method: String,
+        /// The upstream path asked for.
+        path: String,
+    },
     /// The body is larger than `limits.max_body_bytes`.
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge {
@@ -74,7 +82,8 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason string, in check order.
-    pub const REASONS: [&'static str; 17] = [
+    pub const REASONS: [&'static str; 18] = [
+        "unknown_route",
         "body_too_large",
         "payment_required",
         "malformed_envelope",
@@ -97,6 +106,7 @@ impl Rejection {
     /// The stable reason string.
     pub const fn reason(&self) -> &'static str {
         match self {
+            Self::UnknownRoute { .. } => "unknown_route",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::PaymentRequired => "payment_required",
             Self::MalformedEnvelope(_) => "malformed_envelope",
@@ -120,6 +130,7 @@ impl Rejection {
     /// The HTTP status.
     pub const fn status(&self) -> StatusCode {
         match self {
+            Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             Self::MalformedEnvelope(_)

@@ -154,6 +154,15 @@ async fn every_check_refuses_with_its_reason_and_stores_nothing() {
     let h = harness(|c| {
         c.limits.max_body_bytes = 2_048;
         c.upstream.timeout_secs = 3;
+        c.pricing.proxy = ["/v1/embeddings", "/v1/moderations"]
+            .map(|path| zkcredits_node::config::ProxyRoute {
+                method: "POST".into(),
+                path: path.into(),
+                price: 0,
+                metered: true,
+                free: false,
+            })
+            .to_vec();
     })
     .await;
     let c_max = h.c_max();
@@ -230,17 +239,34 @@ async fn every_check_refuses_with_its_reason_and_stores_nothing() {
     refused(response, 502, "upstream_failed").await;
     frank.apply(&h, &paid_stuck, &settlement);
 
-    // The generic route forwards under /proxy and charges per request.
-    let mut erin = h.deposit(24, u128::from(c_max)).await;
+    // /proxy forwards the listed routes only, before anything else is looked at: not the chat
+    // route (it has its own metered endpoint), not any other upstream route.
+    let chat_by_proxy = "/proxy/v1/chat/completions";
+    refused(h.send(chat_by_proxy, body, Some(&paid.envelope)).await, 404, "unknown_route").await;
+    let files = h.http.get(h.url("/proxy/v1/files")).send().await.expect("answer");
+    refused(files, 404, "unknown_route").await;
+    assert_eq!(h.upstream.calls.count(body), 1, "only the genuine request reached the upstream");
+
+    // A listed route is charged for the usage its answer reports, and C_MAX when a metered
+    // route's answer reports none.
+    let mut erin = h.deposit(24, u128::from(c_max) * 3).await;
     let embed = br#"{"input":"x"}"#;
     let (inputs, nonce) = erin.inputs(&h, "/proxy/v1/embeddings", embed, now_bucket());
     let paid_embed = prove_request(&h, &inputs, nonce);
     let response = h.send("/proxy/v1/embeddings", embed, Some(&paid_embed.envelope)).await;
     assert_eq!(response.status(), 200);
     let settlement = settlement_of(&response);
-    assert_eq!(settlement.charge, 0, "per_request is 0 by default");
+    assert_eq!(settlement.charge, c_max >> 7, "one prompt token, rounded up to the first class");
     assert_eq!(json(response).await["object"], "list");
     erin.apply(&h, &paid_embed, &settlement);
+    let moderate = br#"{"input":"y"}"#;
+    let (inputs, nonce) = erin.inputs(&h, "/proxy/v1/moderations", moderate, now_bucket());
+    let paid_moderate = prove_request(&h, &inputs, nonce);
+    let response = h.send("/proxy/v1/moderations", moderate, Some(&paid_moderate.envelope)).await;
+    assert_eq!(response.status(), 200);
+    let settlement = settlement_of(&response);
+    assert_eq!(settlement.charge, c_max, "a metered answer without usage costs C_MAX");
+    erin.apply(&h, &paid_moderate, &settlement);
     h.node.shutdown().await.expect("clean shutdown");
 }
 

@@ -39,6 +39,7 @@ impl TestUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/moderations", post(moderations))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -90,8 +91,23 @@ async fn embeddings(
     axum::extract::State(calls): axum::extract::State<Calls>,
     body: Bytes,
 ) -> Json<Value> {
+    let input = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["input"].as_str().map(str::len))
+        .unwrap_or(0) as u64;
     calls.0.lock().expect("lock").push(body);
-    Json(
-        json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}]}),
-    )
+    Json(json!({
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+        "usage": {"prompt_tokens": input, "total_tokens": input},
+    }))
+}
+
+/// An answer that reports no `usage`.
+async fn moderations(
+    axum::extract::State(calls): axum::extract::State<Calls>,
+    body: Bytes,
+) -> Json<Value> {
+    calls.0.lock().expect("lock").push(body);
+    Json(json!({"id": "modr-1", "results": [{"flagged": false}]}))
 }
