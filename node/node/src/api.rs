@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::{convert::Infallible, sync::Arc};
+use tokio::sync::mpsc::error::TrySendError;
 use zkcredits_primitives::field::{fr_from_dec, fr_to_dec};
 
 /// The route a paid request came in on: how it is metered and where it goes upstream.
@@ -194,7 +195,7 @@ async fn serve(
     route: Route,
 ) -> Response {
     let streaming = route == Route::Chat && wants_stream(&body);
-    let response = match state.upstream.send(method, &path, content_type, body).await {
+    let response = match state.upstream.send(method, &path, content_type, body, streaming).await {
         Ok(response) => response,
         Err(e) => return upstream_failed(&state, ticket, &e.to_string()),
     };
@@ -245,26 +246,54 @@ fn upstream_failed(state: &NodeState, ticket: Ticket, reason: &str) -> Response 
     )
 }
 
+/// Chunks a stream's client may fall behind by before the relay waits for it.
+const RELAY_BUFFER: usize = 64;
+/// How long the relay waits for a client that fell behind before dropping it (the upstream is
+/// not read meanwhile; its own buffers hold what it sends). At most half the upstream's
+/// silence limit, so waiting never makes the upstream look silent.
+const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the relay waits for a lagging client to take the settlement event.
+const SETTLEMENT_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Relays an event stream, then sends the settlement as a last event. The relay runs on its
-/// own, so the ticket is settled even when the client stops reading.
+/// own and does not wait on the client for long: a client [`RELAY_BUFFER`] chunks behind that
+/// takes nothing for [`CLIENT_STALL`] is dropped, and the upstream is still read to its end,
+/// metered and settled (the client fetches the settlement from `/v1/settlements`).
 fn stream(
     state: Arc<NodeState>,
     ticket: Ticket,
     status: StatusCode,
     response: reqwest::Response,
 ) -> Response {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(RELAY_BUFFER);
     let relay_state = Arc::clone(&state);
+    let stall = CLIENT_STALL.min(state.upstream.silence() / 2);
     tokio::spawn(async move {
         let mut usage = SseUsage::default();
         let mut chunks = response.bytes_stream();
+        let mut client = Some(sender);
+        let mut received = false;
         let mut complete = true;
         while let Some(chunk) = chunks.next().await {
             match chunk {
                 Ok(chunk) => {
+                    received |= !chunk.is_empty();
                     usage.feed(&chunk);
-                    // A client that went away stops receiving, not the metering.
-                    let _ = sender.send(chunk).await;
+                    if let Some(sender) = &client {
+                        let delivered = match sender.try_send(chunk) {
+                            Ok(()) => true,
+                            Err(TrySendError::Full(chunk)) => {
+                                tokio::time::timeout(stall, sender.send(chunk))
+                                    .await
+                                    .is_ok_and(|sent| sent.is_ok())
+                            }
+                            Err(TrySendError::Closed(_)) => false,
+                        };
+                        if !delivered {
+                            tracing::info!("stream client stopped reading; metering goes on");
+                            client = None;
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("upstream stream broke off: {e}");
@@ -273,15 +302,18 @@ fn stream(
                 }
             }
         }
-        // A broken stream is charged what was metered so far, or nothing.
-        let charge = match (complete, usage.usage) {
-            (false, None) => 0,
-            (_, usage) => relay_state.pricing.charge(usage),
-        };
+        // Once the upstream sent anything, the provider pays for it: the last usage it
+        // reported, or C_MAX. Only a stream that broke before its first byte costs nothing.
+        let charge = if complete || received { relay_state.pricing.charge(usage.usage) } else { 0 };
         if let Ok(settlement) = ticket.settle(charge) {
             relay_state.metrics.served();
-            let event = format!("event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
-            let _ = sender.send(Bytes::from(event)).await;
+            if let Some(sender) = client {
+                let event =
+                    format!("event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
+                let _ =
+                    tokio::time::timeout(SETTLEMENT_EVENT_WAIT, sender.send(Bytes::from(event)))
+                        .await;
+            }
         }
     });
     let body = futures::stream::unfold(receiver, |mut receiver| async move {

@@ -90,7 +90,9 @@ pub struct UpstreamConfig {
     /// Bearer token sent upstream. Empty: none. Prefer the `ZKCREDITS_UPSTREAM_API_KEY`
     /// environment variable.
     pub api_key: String,
-    /// Seconds before an upstream call is abandoned (and settled with a full refund).
+    /// Seconds the upstream may stay silent: to connect (at most 10), before a plain answer is
+    /// complete, and between two chunks of a stream (a long stream is never cut while it
+    /// flows). An upstream that never answered is settled with a full refund.
     pub timeout_secs: u64,
 }
 

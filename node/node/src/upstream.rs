@@ -11,34 +11,50 @@ pub struct Upstream {
     client: reqwest::Client,
     base: String,
     api_key: Option<String>,
+    /// The longest silence, and the deadline of a plain (not streamed) answer.
+    silence: Duration,
 }
 
 impl Upstream {
     /// A client for `config.url`; the API key comes from `ZKCREDITS_UPSTREAM_API_KEY` or the
     /// config.
     pub fn new(config: &UpstreamConfig) -> Result<Self, NodeError> {
+        let silence = Duration::from_secs(config.timeout_secs);
+        // No total deadline on the client: it would cut a long stream before its final
+        // `usage` chunk. Plain answers get one per request (`send`).
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.timeout_secs))
+            .connect_timeout(silence.min(Duration::from_secs(10)))
+            .read_timeout(silence)
             .build()
             .map_err(|e| NodeError::ConfigValue { key: "upstream", reason: e.to_string() })?;
         let api_key = std::env::var("ZKCREDITS_UPSTREAM_API_KEY")
             .ok()
             .or_else(|| Some(config.api_key.clone()))
             .filter(|k| !k.is_empty());
-        Ok(Self { client, base: config.url.trim_end_matches('/').to_owned(), api_key })
+        Ok(Self { client, base: config.url.trim_end_matches('/').to_owned(), api_key, silence })
+    }
+
+    /// The longest silence allowed between two chunks of an answer.
+    pub fn silence(&self) -> Duration {
+        self.silence
     }
 
     /// Sends `body` to `path_and_query` under the base URL. Only the content type is passed
-    /// on: the client's other headers (its payment above all) stay here.
+    /// on: the client's other headers (its payment above all) stay here. A `streaming` call
+    /// has no total deadline, only the silence limit between chunks.
     pub async fn send(
         &self,
         method: Method,
         path_and_query: &str,
         content_type: Option<HeaderValue>,
         body: Bytes,
+        streaming: bool,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut request =
             self.client.request(method, format!("{}{path_and_query}", self.base)).body(body);
+        if !streaming {
+            request = request.timeout(self.silence);
+        }
         if let Some(content_type) = content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
@@ -57,29 +73,53 @@ pub fn wants_stream(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// The longest event line kept while waiting for its end; a longer one is dropped (a `usage`
+/// chunk is a few hundred bytes).
+const MAX_SSE_LINE: usize = 64 << 10;
+
 /// Reads server-sent events as they stream by and keeps the last `usage` seen (OpenAI sends
 /// it in the final chunk when the client sets `stream_options.include_usage`).
 #[derive(Debug, Default)]
 pub struct SseUsage {
+    /// The unfinished last line, at most [`MAX_SSE_LINE`] bytes.
     pending: Vec<u8>,
+    /// Whether the current line overflowed and is being skipped to its end.
+    skipping: bool,
     /// The usage seen so far.
     pub usage: Option<Usage>,
 }
 
 impl SseUsage {
-    /// Feeds the next bytes of the stream.
+    /// Feeds the next bytes of the stream: each byte is looked at once, and at most one line
+    /// is held.
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.pending.extend_from_slice(chunk);
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let Some(data) = line.strip_prefix(b"data:") else { continue };
-            let data = data.trim_ascii();
-            if let Some(usage) = serde_json::from_slice::<serde_json::Value>(data)
-                .ok()
-                .and_then(|v| Usage::from_response(&v))
-            {
-                self.usage = Some(usage);
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            if !std::mem::take(&mut self.skipping) {
+                self.pending.extend_from_slice(&rest[..end]);
+                self.line_done();
             }
+            self.pending.clear();
+            rest = &rest[end + 1..];
+        }
+        if self.skipping {
+            return;
+        }
+        if self.pending.len() + rest.len() > MAX_SSE_LINE {
+            self.pending.clear();
+            self.skipping = true;
+        } else {
+            self.pending.extend_from_slice(rest);
+        }
+    }
+
+    fn line_done(&mut self) {
+        let Some(data) = self.pending.strip_prefix(b"data:") else { return };
+        if let Some(usage) = serde_json::from_slice::<serde_json::Value>(data.trim_ascii())
+            .ok()
+            .and_then(|v| Usage::from_response(&v))
+        {
+            self.usage = Some(usage);
         }
     }
 }
@@ -103,6 +143,19 @@ mod tests {
                 "split at {split}"
             );
         }
+    }
+
+    #[test]
+    fn an_endless_line_is_dropped_and_the_next_usage_still_read() {
+        let mut sse = SseUsage::default();
+        let filler = vec![b'x'; 4096];
+        sse.feed(b"data: ");
+        for _ in 0..64 {
+            sse.feed(&filler);
+        }
+        assert!(sse.pending.len() <= MAX_SSE_LINE);
+        sse.feed(b"\ndata: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n");
+        assert_eq!(sse.usage, Some(Usage { prompt_tokens: 1, completion_tokens: 2 }));
     }
 
     #[test]

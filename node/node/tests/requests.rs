@@ -324,6 +324,52 @@ async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_is_bri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_charged_when_long_broken_or_unread() {
+    let h = harness(|c| c.upstream.timeout_secs = 2).await;
+    let c_max = h.c_max();
+    let mut user = h.deposit(61, u128::from(c_max) * 10).await;
+    // Four prompt bytes and five completion tokens at 1 and 3 cost 19: the first class.
+    let usage_charge = c_max >> 7;
+
+    // Longer than the upstream timeout, but never silent that long: relayed to its end and
+    // charged by its usage (a total deadline used to cut it and charge nothing).
+    let long =
+        br#"{"messages":[{"content":"long"}],"stream":true,"chunks":6,"chunk_delay_ms":400}"#;
+    let paid = user.pay(&h, CHAT, long);
+    let text = h.send(CHAT, long, Some(&paid.envelope)).await.text().await.expect("whole stream");
+    let settlement = streamed_settlement(&text);
+    assert_eq!(settlement.charge, usage_charge);
+    user.apply(&h, &paid, &settlement);
+
+    // Broken off after content, before any usage: the provider paid for what was produced.
+    let broken = br#"{"messages":[{"content":"cut!"}],"stream":true,"break_after":2}"#;
+    let paid = user.pay(&h, CHAT, broken);
+    let text = h.send(CHAT, broken, Some(&paid.envelope)).await.text().await.expect("relayed");
+    let settlement = streamed_settlement(&text);
+    assert_eq!(settlement.charge, c_max, "no usage came: C_MAX");
+    user.apply(&h, &paid, &settlement);
+
+    // A client that stops reading does not stop the metering: it is dropped, the upstream is
+    // read to its end, and the settlement waits at /v1/settlements.
+    let unread = br#"{"messages":[{"content":"mute"}],"stream":true,"chunks":300,"pad":65536}"#;
+    let paid = user.pay(&h, CHAT, unread);
+    let response = h.send(CHAT, unread, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    let url = h.url(&format!("/v1/settlements/{}", fr_to_dec(&paid.envelope.statement.nullifier)));
+    let settlement = loop {
+        let answer = h.http.get(&url).send().await.expect("answer");
+        if answer.status() == 200 {
+            break Settlement::from_bytes(&answer.bytes().await.expect("body")).expect("JSON");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(settlement.charge, usage_charge);
+    drop(response);
+    user.apply(&h, &paid, &settlement);
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caught_identity_cannot_pay_with_new_tickets_before_its_leaf_is_removed() {
     // Without a wallet the node slashes nothing: the leaf stays in every root, as it does at
     // any node between a slash and its removal.

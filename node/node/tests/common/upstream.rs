@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -66,17 +67,34 @@ async fn chat(axum::extract::State(calls): axum::extract::State<Calls>, body: By
     }
     let usage = json!({"prompt_tokens": prompt, "completion_tokens": COMPLETION_TOKENS, "total_tokens": prompt + COMPLETION_TOKENS});
     if request["stream"].as_bool() == Some(true) {
-        let chunks = [
+        // Test knobs: `chunks` more content chunks of `pad` bytes, `chunk_delay_ms` before each
+        // event, and `break_after` events before the connection breaks.
+        let padding = "x".repeat(request["pad"].as_u64().unwrap_or(0) as usize);
+        let delay =
+            std::time::Duration::from_millis(request["chunk_delay_ms"].as_u64().unwrap_or(0));
+        let mut events = vec![
             json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
-            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}),
-            json!({"object": "chat.completion.chunk", "choices": [], "usage": usage}),
         ];
-        let mut text = String::new();
-        for chunk in chunks {
-            text.push_str(&format!("data: {chunk}\n\n"));
+        for _ in 0..request["chunks"].as_u64().unwrap_or(0) {
+            events.push(json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": padding}}]}));
         }
-        text.push_str("data: [DONE]\n\n");
-        return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from(text)).into_response();
+        events.push(json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}));
+        events.push(json!({"object": "chat.completion.chunk", "choices": [], "usage": usage}));
+        let mut items: Vec<Result<Bytes, std::io::Error>> = events
+            .iter()
+            .map(|event| Ok(Bytes::from(format!("data: {event}\n\n"))))
+            .chain(std::iter::once(Ok(Bytes::from_static(b"data: [DONE]\n\n"))))
+            .collect();
+        if let Some(kept) = request["break_after"].as_u64() {
+            items.truncate(kept as usize);
+            items.push(Err(std::io::Error::other("the upstream broke off")));
+        }
+        let stream = futures::stream::iter(items).then(move |item| async move {
+            tokio::time::sleep(delay).await;
+            item
+        });
+        return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(stream))
+            .into_response();
     }
     Json(json!({
         "object": "chat.completion",
