@@ -119,8 +119,15 @@ fn replayed(state: &NodeState, settlement: &Settlement) -> Response {
     )
 }
 
-async fn chat(State(state): State<Arc<NodeState>>, headers: HeaderMap, body: Body) -> Response {
-    paid(state, Method::POST, "/v1/chat/completions".into(), headers, body, Route::Chat).await
+async fn chat(
+    State(state): State<Arc<NodeState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // `x` binds the path and the query, as the client sent them (spec/05).
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string());
+    paid(state, Method::POST, path, headers, body, Route::Chat).await
 }
 
 async fn proxy(

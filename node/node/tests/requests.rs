@@ -331,6 +331,14 @@ async fn streams_are_charged_when_long_broken_or_unread() {
     // Four prompt bytes and five completion tokens at 1 and 3 cost 19: the first class.
     let usage_charge = c_max >> 7;
 
+    // `x` binds the query too, on the chat route as on any other.
+    let with_query = "/v1/chat/completions?trace=1";
+    let plain = br#"{"messages":[{"content":"qery"}]}"#;
+    let paid = user.pay(&h, with_query, plain);
+    let response = h.send(with_query, plain, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    user.apply(&h, &paid, &settlement_of(&response));
+
     // Longer than the upstream timeout, but never silent that long: relayed to its end and
     // charged by its usage (a total deadline used to cut it and charge nothing).
     let long =
