@@ -30,8 +30,9 @@ pub struct NodeConfig {
     pub limits: LimitsConfig,
 }
 
-/// The escrow and the chain it lives on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The escrow and the chain it lives on. `Debug` shows the RPC endpoint's scheme and host only:
+/// hosted endpoints carry their API key in the path or the query.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChainConfig {
     /// JSON-RPC endpoint.
@@ -81,8 +82,8 @@ pub struct CircuitsConfig {
     pub slash_proving_key: PathBuf,
 }
 
-/// The upstream API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The upstream API. `Debug` never shows the API key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Base URL; request paths are appended (`/v1/chat/completions`).
@@ -250,6 +251,41 @@ impl Default for LimitsConfig {
     }
 }
 
+impl std::fmt::Debug for ChainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainConfig")
+            .field("rpc_url", &redact_url(&self.rpc_url))
+            .field("deployment", &self.deployment)
+            .field("confirmations", &self.confirmations)
+            .field("poll_interval_ms", &self.poll_interval_ms)
+            .field("max_range", &self.max_range)
+            .field("wallet_key_file", &self.wallet_key_file)
+            .field("payout_address", &self.payout_address)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("url", &redact_url(&self.url))
+            .field("api_key", &if self.api_key.is_empty() { "" } else { "<redacted>" })
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+/// `scheme://host[:port]` of `url`, with `/…` when it had more: credentials ride in the user
+/// part, the path or the query of hosted endpoints.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..authority_end].rsplit('@').next().unwrap_or_default();
+    let more =
+        if authority_end < rest.len() && &rest[authority_end..] != "/" { "/…" } else { "" };
+    if scheme.is_empty() { format!("{host}{more}") } else { format!("{scheme}://{host}{more}") }
+}
+
 /// Upstream paths with their own metered endpoint, never forwarded by `/proxy`.
 const METERED_PATHS: [&str; 1] = ["/v1/chat/completions"];
 
@@ -374,6 +410,20 @@ mod tests {
         assert_eq!(example, NodeConfig::default());
         let empty: NodeConfig = toml::from_str("").expect("every key is optional");
         assert_eq!(empty, NodeConfig::default());
+    }
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let mut config = NodeConfig::default();
+        config.chain.rpc_url = "https://user:pw@rpc.example/v3/0123456789abcdef?key=k".into();
+        config.upstream.url = "https://api.example/v1?token=t0k".into();
+        config.upstream.api_key = "sk-very-secret".into();
+        let shown = format!("{config:?}");
+        for secret in ["pw", "0123456789abcdef", "key=k", "t0k", "sk-very-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("https://rpc.example/…") && shown.contains("<redacted>"), "{shown}");
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
     }
 
     #[test]

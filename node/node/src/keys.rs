@@ -24,6 +24,23 @@ struct PublicKeyJson {
     y: String,
 }
 
+/// Reads a file holding a private key, warning when other users may read it too.
+pub fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "{} holds a private key and other users may read it (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    std::fs::read_to_string(path)
+}
+
 fn key_error(path: &Path, reason: impl Into<String>) -> NodeError {
     NodeError::KeyFile { path: path.to_owned(), reason: reason.into() }
 }
@@ -71,7 +88,7 @@ pub fn write_signer_key(path: &Path, key: &PrivateKey) -> Result<(), NodeError> 
 
 /// Reads a key file and checks that its public key matches its private key.
 pub fn read_signer_key(path: &Path) -> Result<PrivateKey, NodeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_secret_file(path).map_err(|e| {
         key_error(path, format!("{e} (create one with `zkcredits keys signer new --out FILE`)"))
     })?;
     let json: KeyFileJson =

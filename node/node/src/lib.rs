@@ -190,7 +190,7 @@ fn value_error(key: &'static str, reason: impl Into<String>) -> NodeError {
 }
 
 fn read_wallet(path: &std::path::Path) -> Result<PrivateKeySigner, NodeError> {
-    let text = std::fs::read_to_string(path)
+    let text = keys::read_secret_file(path)
         .map_err(|e| NodeError::KeyFile { path: path.to_owned(), reason: e.to_string() })?;
     text.trim().parse().map_err(|_| NodeError::KeyFile {
         path: path.to_owned(),

@@ -5,14 +5,24 @@ use axum::http::{HeaderValue, Method};
 use bytes::Bytes;
 use std::time::Duration;
 
-/// The upstream API.
-#[derive(Debug, Clone)]
+/// The upstream API. `Debug` never shows the API key.
+#[derive(Clone)]
 pub struct Upstream {
     client: reqwest::Client,
     base: String,
     api_key: Option<String>,
     /// The longest silence, and the deadline of a plain (not streamed) answer.
     silence: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("base", &crate::config::redact_url(&self.base))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("silence", &self.silence)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {

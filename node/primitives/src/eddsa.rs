@@ -13,9 +13,16 @@ use ark_ff::{BigInteger, PrimeField};
 use blake_hash::{Blake512, Digest};
 use num_bigint::BigUint;
 
-/// A 32-byte EdDSA private key. Its `Debug` never prints the bytes.
+/// A 32-byte EdDSA private key. Its `Debug` never prints the bytes, and dropping it wipes
+/// them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrivateKey([u8; 32]);
+
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
