@@ -377,8 +377,18 @@ async fn metrics(State(state): State<Arc<NodeState>>) -> Response {
         .into_response()
 }
 
-async fn healthz(State(state): State<Arc<NodeState>>) -> Json<Value> {
+/// `ok`, or `stale` (503) while the node refuses payments for an old view of the chain.
+async fn healthz(State(state): State<Arc<NodeState>>) -> Response {
     let roots = state.roots.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
     let block = state.store.cursor().ok().flatten().map(|c| c.number);
-    Json(json!({ "status": "ok", "chainBlock": block, "acceptedRoots": roots }))
+    let age = state.chain_age_secs();
+    let fresh = age <= state.limits.max_chain_lag_secs;
+    let body = json!({
+        "status": if fresh { "ok" } else { "stale" },
+        "chainBlock": block,
+        "chainSyncedSecsAgo": age,
+        "acceptedRoots": roots,
+    });
+    let status = if fresh { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
 }

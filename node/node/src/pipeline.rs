@@ -134,6 +134,11 @@ impl NodeState {
         Ok(())
     }
 
+    /// Seconds since the last chain step that caught up with the confirmed head.
+    pub(crate) fn chain_age_secs(&self) -> u64 {
+        unix_now().saturating_sub(self.chain_synced_at.load(Ordering::Relaxed))
+    }
+
     fn check_time(&self, now: u64) -> Result<(), Rejection> {
         let clock = unix_now();
         let bucket = self.limits.time_bucket_secs;
@@ -175,7 +180,7 @@ impl NodeState {
         if s.c_max != self.deployed.c_max {
             return Err(Rejection::WrongCMax);
         }
-        let age_secs = unix_now().saturating_sub(self.chain_synced_at.load(Ordering::Relaxed));
+        let age_secs = self.chain_age_secs();
         if age_secs > self.limits.max_chain_lag_secs {
             return Err(Rejection::ChainStale { age_secs });
         }

@@ -310,6 +310,9 @@ async fn insolvent_and_expired_tickets_cannot_be_proven_and_an_rpc_outage_is_bri
     let stale_after = Duration::from_secs(MAX_CHAIN_LAG_SECS + 2);
     tokio::time::sleep(stale_after.saturating_sub(killed.elapsed())).await;
     refused(h.send(CHAT, later, Some(&paid_later.envelope)).await, 503, "chain_stale").await;
+    let health = h.http.get(h.url("/healthz")).send().await.expect("answer");
+    assert_eq!(health.status(), 503);
+    assert_eq!(json(health).await["status"], "stale");
     assert_eq!(h.upstream.calls.count(later), 0, "a stale node serves nothing");
     // The follower loop (every 200 ms here) counts its failed steps.
     tokio::time::sleep(Duration::from_millis(600)).await;
