@@ -20,7 +20,7 @@ use zkcredits_primitives::{
 };
 use zkcredits_storage::{
     ChainBlock, ChainStore, LeafUpdate, PendingSlash, ShareOrigin, ShareStore, SlashStatus,
-    StoredShare,
+    SlashStore, StoredShare,
 };
 
 /// Where and how to follow.
@@ -69,7 +69,7 @@ pub struct Follower<'a, P, S: ?Sized> {
     config: FollowerConfig,
 }
 
-impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
+impl<'a, P: Provider, S: ChainStore + ShareStore + SlashStore + ?Sized> Follower<'a, P, S> {
     /// A follower of `config.escrow` writing into `store`.
     pub fn new(provider: &'a P, store: &'a S, config: FollowerConfig) -> Self {
         Self { provider, store, config }
@@ -101,6 +101,21 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
         // The range end's hash before and after the logs: equal, the logs are of that chain (a
         // reorg below `to` changes `to`'s hash); different, the step is retried.
         let end_hash = self.existing_block_hash(to).await?;
+        // The range must extend the stored chain: a reorg below the cursor after the check
+        // above would otherwise apply new-branch blocks on top of old-branch ones.
+        if let Some(cursor) = self.store.cursor()? {
+            let parent = self
+                .provider
+                .get_block_by_number(BlockNumberOrTag::Number(from))
+                .await?
+                .map(|b| b.header.parent_hash.0);
+            if parent != Some(cursor.hash) {
+                return Err(ChainError::Rpc(format!(
+                    "block {from} does not extend the stored block {}: the chain reorganized; retry",
+                    cursor.number
+                )));
+            }
+        }
         let mut blocks: BTreeMap<u64, Vec<EscrowLog>> = BTreeMap::new();
         for log in read_events(self.provider, self.config.escrow, from, to).await? {
             blocks.entry(log.block_number).or_default().push(log);
@@ -125,6 +140,7 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
             }
             report.events += logs.len();
             self.store.apply_block(&block)?;
+            self.recheck_exit_shares(&block, &mut report)?;
         }
         report.applied_through = Some(to);
         Ok(report)
@@ -197,6 +213,51 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + ?Sized> Follower<'a, P, S> {
                 });
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Looks at the block's exit shares again once they are stored: a request share recorded
+    /// between the block's reads and its write conflicts with them too, and its slash is
+    /// written now.
+    fn recheck_exit_shares(
+        &self,
+        block: &ChainBlock,
+        report: &mut SyncReport,
+    ) -> Result<(), ChainError> {
+        for exit_share in &block.shares {
+            let nullifier = exit_share.share.nullifier;
+            if block.slashes.iter().any(|s| s.nullifier == nullifier) {
+                continue;
+            }
+            let others: Vec<StoredShare> = self
+                .store
+                .shares(&nullifier)?
+                .into_iter()
+                .filter(|s| s.share.x != exit_share.share.x)
+                .collect();
+            let Some(secret) = others.iter().find_map(|other| {
+                recover_secret(&other.share, &exit_share.share)
+                    .ok()
+                    .and_then(|k| Secret::new(k).ok())
+            }) else {
+                continue;
+            };
+            let identity = secret.commitment();
+            if !self.store.slashes()?.iter().any(|s| s.identity == identity) {
+                self.store.put_slash(&PendingSlash {
+                    identity,
+                    secret,
+                    nullifier,
+                    detected_at: exit_share.received_at,
+                    status: SlashStatus::Pending,
+                })?;
+            }
+            report.exit_conflicts.push(ExitConflict {
+                identity,
+                exit_share: exit_share.clone(),
+                others,
+            });
         }
         Ok(())
     }

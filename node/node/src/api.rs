@@ -43,10 +43,12 @@ impl Route {
     }
 }
 
+const CHAT_PATH: &str = "/v1/chat/completions";
+
 /// The node's routes.
 pub fn router(state: Arc<NodeState>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat))
+        .route(CHAT_PATH, post(chat))
         .route("/proxy/{*path}", any(proxy))
         .route("/v1/settlements/{nullifier}", get(settlement))
         .route("/v1/info", get(info))
@@ -173,7 +175,8 @@ async fn paid(
         Ok(Admission::Replay(settlement)) => replayed(&state, &settlement),
         Ok(Admission::Serve(ticket)) => {
             let upstream_path = match route {
-                Route::Chat => path_and_query,
+                // The query is bound into x but is the client's business, not the upstream's.
+                Route::Chat => CHAT_PATH.to_owned(),
                 Route::Proxy(_) => path_and_query["/proxy".len()..].to_owned(),
             };
             let content_type = headers.get(header::CONTENT_TYPE).cloned();
@@ -204,7 +207,7 @@ async fn serve(
     let streaming = route == Route::Chat && wants_stream(&body);
     let response = match state.upstream.send(method, &path, content_type, body, streaming).await {
         Ok(response) => response,
-        Err(e) => return upstream_failed(&state, ticket, &e.to_string()),
+        Err(e) => return upstream_failed(&state, ticket, e),
     };
     let status = response.status();
     let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).cloned();
@@ -213,7 +216,7 @@ async fn serve(
     }
     let bytes = match response.bytes().await {
         Ok(bytes) => bytes,
-        Err(e) => return upstream_failed(&state, ticket, &e.to_string()),
+        Err(e) => return upstream_failed(&state, ticket, e),
     };
     let price = route.price(&state.pricing);
     let charge = if status.is_success() {
@@ -237,27 +240,36 @@ async fn serve(
         .unwrap_or_else(|_| reject(&state, &Rejection::Internal))
 }
 
-/// The upstream could not be reached or broke off: the ticket is settled with a full refund.
-fn upstream_failed(state: &NodeState, ticket: Ticket, reason: &str) -> Response {
+/// The upstream failed. Never reached (a connection refused or timed out): a full refund.
+/// Reached, then silent too long or broken off: the upstream may have done (and billed) the
+/// work, so `C_MAX`; otherwise a request that never finishes would be free compute.
+fn upstream_failed(state: &NodeState, ticket: Ticket, error: reqwest::Error) -> Response {
     state.metrics.upstream_failed();
-    tracing::warn!("upstream failed: {reason}");
-    let settlement = match ticket.settle(0) {
+    let reached = !error.is_connect();
+    // The URL carries the client's path and query: not for the logs.
+    tracing::warn!("upstream failed: {}", error.without_url());
+    let charge = if reached { state.deployed.c_max } else { 0 };
+    let settlement = match ticket.settle(charge) {
         Ok(settlement) => settlement,
         Err(rejection) => return reject(state, &rejection),
     };
     settled_error(
         StatusCode::BAD_GATEWAY,
         "upstream_failed",
-        "the upstream API failed; the request is settled with a full refund",
+        if reached {
+            "the upstream API took the request, then failed or fell silent; it is charged C_MAX"
+        } else {
+            "the upstream API could not be reached; the request is settled with a full refund"
+        },
         &settlement,
     )
 }
 
 /// Chunks a stream's client may fall behind by before the relay waits for it.
 const RELAY_BUFFER: usize = 64;
-/// How long the relay waits for a client that fell behind before dropping it (the upstream is
-/// not read meanwhile; its own buffers hold what it sends). At most half the upstream's
-/// silence limit, so waiting never makes the upstream look silent.
+/// How long, in all, the relay waits for a client that fell behind before dropping it (the
+/// upstream is not read meanwhile; its own buffers hold what it sends). At most half the
+/// upstream's silence limit, so waiting never makes the upstream look silent.
 const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long the relay waits for a lagging client to take the settlement event.
 const SETTLEMENT_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -274,7 +286,7 @@ fn stream(
 ) -> Response {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(RELAY_BUFFER);
     let relay_state = Arc::clone(&state);
-    let stall = CLIENT_STALL.min(state.upstream.silence() / 2);
+    let mut stall_budget = CLIENT_STALL.min(state.upstream.silence() / 2);
     tokio::spawn(async move {
         let mut usage = SseUsage::default();
         let mut chunks = response.bytes_stream();
@@ -290,9 +302,12 @@ fn stream(
                         let delivered = match sender.try_send(chunk) {
                             Ok(()) => true,
                             Err(TrySendError::Full(chunk)) => {
-                                tokio::time::timeout(stall, sender.send(chunk))
+                                let waited = std::time::Instant::now();
+                                let sent = tokio::time::timeout(stall_budget, sender.send(chunk))
                                     .await
-                                    .is_ok_and(|sent| sent.is_ok())
+                                    .is_ok_and(|sent| sent.is_ok());
+                                stall_budget = stall_budget.saturating_sub(waited.elapsed());
+                                sent
                             }
                             Err(TrySendError::Closed(_)) => false,
                         };
@@ -315,8 +330,10 @@ fn stream(
         if let Ok(settlement) = ticket.settle(charge) {
             relay_state.metrics.served();
             if let Some(sender) = client {
+                // After a break the last event may be cut mid-line: end it first.
+                let end = if complete { "" } else { "\n\n" };
                 let event =
-                    format!("event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
+                    format!("{end}event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
                 let _ =
                     tokio::time::timeout(SETTLEMENT_EVENT_WAIT, sender.send(Bytes::from(event)))
                         .await;

@@ -279,11 +279,25 @@ impl std::fmt::Debug for UpstreamConfig {
 /// part, the path or the query of hosted endpoints.
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    // Credentials end at the last `@`, even when they hold an unescaped `/`.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let host = rest[..authority_end].rsplit('@').next().unwrap_or_default();
+    let host = &rest[..authority_end];
     let more =
         if authority_end < rest.len() && &rest[authority_end..] != "/" { "/…" } else { "" };
     if scheme.is_empty() { format!("{host}{more}") } else { format!("{scheme}://{host}{more}") }
+}
+
+/// `message` with every occurrence of `url` (as configured, or as an HTTP client prints it, with
+/// a trailing `/`) shown as [`redact_url`] shows it: transport errors quote the endpoint, and a
+/// hosted endpoint's key rides in it.
+pub fn scrub_url(message: &str, url: &str) -> String {
+    if url.is_empty() {
+        return message.to_owned();
+    }
+    let shown = redact_url(url);
+    let with_slash = format!("{}/", url.trim_end_matches('/'));
+    message.replace(&with_slash, &shown).replace(url, &shown)
 }
 
 /// Upstream paths with their own metered endpoint, never forwarded by `/proxy`.
@@ -424,6 +438,10 @@ mod tests {
         }
         assert!(shown.contains("https://rpc.example/…") && shown.contains("<redacted>"), "{shown}");
         assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redact_url("https://user:p/ss@host/k"), "https://host/…");
+        let url = "https://rpc.example/v3/KEY";
+        let error = "error sending request for url (https://rpc.example/v3/KEY/)";
+        assert_eq!(scrub_url(error, url), "error sending request for url (https://rpc.example/…)");
     }
 
     #[test]

@@ -63,8 +63,10 @@ struct ChainSync {
     follower: FollowerConfig,
     state: Arc<NodeState>,
     slasher: Arc<Slasher>,
-    /// `signer.previous_roots`: accepted until their revocation is about to take effect.
+    /// `signer.previous_roots`: accepted until their revocation is announced.
     previous_signer_roots: Vec<Fr>,
+    /// The RPC endpoint, to keep it out of logged errors.
+    rpc_url: String,
     step: tokio::sync::Mutex<()>,
 }
 
@@ -74,7 +76,15 @@ impl ChainSync {
         let _one_at_a_time = self.step.lock().await;
         let follower = Follower::new(&self.provider, &*self.store, self.follower);
         loop {
-            let report = follower.sync_once().await?;
+            let report = match follower.sync_once().await {
+                Ok(report) => report,
+                Err(e) => {
+                    // A failed step may have rolled blocks back or stored slashes first.
+                    self.state.refresh_roots()?;
+                    self.slasher.recorded(0);
+                    return Err(e);
+                }
+            };
             self.absorb(&report)?;
             if report.applied_through.is_none() {
                 break;
@@ -118,6 +128,7 @@ impl ChainSync {
         loop {
             if let Err(e) = self.catch_up().await {
                 self.state.metrics.chain_error();
+                let e = config::scrub_url(&e.to_string(), &self.rpc_url);
                 tracing::warn!("chain sync failed, serving from stored roots: {e}");
             }
             tokio::select! {
@@ -207,11 +218,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let url =
         config.chain.rpc_url.parse().map_err(|e| value_error("chain.rpc_url", format!("{e}")))?;
     let provider = ProviderBuilder::new().connect_http(url).erased();
-    let chain_id = provider.get_chain_id().await.map_err(ChainError::from)?;
+    let rpc_url = &config.chain.rpc_url;
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| ChainError::Rpc(config::scrub_url(&e.to_string(), rpc_url)))?;
     if chain_id != deployment.chain_id {
         return Err(NodeError::Deployment(format!(
             "{} is chain {chain_id}, the deployment file names chain {}",
-            config.chain.rpc_url, deployment.chain_id
+            config::redact_url(rpc_url),
+            deployment.chain_id
         )));
     }
     let escrow = Escrow::new(deployment.escrow, provider.clone());
@@ -384,9 +400,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         state: Arc::clone(&state),
         slasher: Arc::clone(&slasher),
         previous_signer_roots,
+        rpc_url: config.chain.rpc_url.clone(),
         step: tokio::sync::Mutex::new(()),
     });
     if let Err(e) = chain.catch_up().await {
+        let e = config::scrub_url(&e.to_string(), &config.chain.rpc_url);
         tracing::warn!("initial chain sync failed, serving from stored roots: {e}");
     }
 

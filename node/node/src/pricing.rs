@@ -15,17 +15,18 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// The `usage` object of a response or a stream chunk, if it carries one. Answers that
-    /// generate nothing (embeddings) report no `completion_tokens`: zero.
+    /// The `usage` object of a response or a stream chunk, if it carries one. Without
+    /// `completion_tokens`, they are `total_tokens − prompt_tokens` (zero for answers that
+    /// generate nothing, such as embeddings).
     pub fn from_response(response: &Value) -> Option<Self> {
         let usage = response.get("usage")?;
-        Some(Self {
-            prompt_tokens: usage.get("prompt_tokens")?.as_u64()?,
-            completion_tokens: match usage.get("completion_tokens") {
-                None => 0,
-                Some(count) => count.as_u64()?,
-            },
-        })
+        let prompt_tokens = usage.get("prompt_tokens")?.as_u64()?;
+        let completion_tokens = match (usage.get("completion_tokens"), usage.get("total_tokens")) {
+            (Some(count), _) => count.as_u64()?,
+            (None, Some(total)) => total.as_u64()?.saturating_sub(prompt_tokens),
+            (None, None) => 0,
+        };
+        Some(Self { prompt_tokens, completion_tokens })
     }
 }
 
@@ -213,6 +214,8 @@ mod tests {
         assert_eq!(Usage::from_response(&response), usage(3, 4));
         let embedding = serde_json::json!({"usage": {"prompt_tokens": 8, "total_tokens": 8}});
         assert_eq!(Usage::from_response(&embedding), usage(8, 0));
+        let totals_only = serde_json::json!({"usage": {"prompt_tokens": 8, "total_tokens": 50}});
+        assert_eq!(Usage::from_response(&totals_only), usage(8, 42));
         let broken = serde_json::json!({"usage": {"prompt_tokens": 8, "completion_tokens": "x"}});
         assert_eq!(Usage::from_response(&broken), None);
         assert_eq!(Usage::from_response(&serde_json::json!({"choices": []})), None);

@@ -7,7 +7,7 @@
 //! stale). The escrow's record drives each pass: a slash is `Pending` until it lands,
 //! `Submitted` until its leaf is removed, then `Done`.
 
-use crate::Metrics;
+use crate::{Metrics, config::scrub_url};
 use alloy::{
     network::EthereumWallet,
     primitives::Address,
@@ -164,13 +164,15 @@ impl Slasher {
     }
 
     /// Takes up `count` slashes the chain follower stored with their blocks (exits that reuse a
-    /// spent ticket).
+    /// spent ticket); with 0, only re-reads which slashes are open.
     pub fn recorded(&self, count: usize) {
         for _ in 0..count {
             self.metrics.slash("detected");
         }
         self.refresh_open_secrets();
-        tracing::warn!(count, "exits reusing spent tickets detected; slashing");
+        if count > 0 {
+            tracing::warn!(count, "exits reusing spent tickets detected; slashing");
+        }
         self.wake.notify_one();
     }
 
@@ -215,11 +217,18 @@ impl Slasher {
                     self.record(&slash);
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(identity = %slash.identity, "slash not sent yet: {e}"),
+                Err(e) => tracing::warn!(
+                    identity = %slash.identity,
+                    "slash not sent yet: {}",
+                    scrub_url(&e.to_string(), &self.rpc_url)
+                ),
             }
         }
         if let Err(e) = self.remove_condemned(&escrow, &provider).await {
-            tracing::warn!("condemned leaves not removed yet: {e}");
+            tracing::warn!(
+                "condemned leaves not removed yet: {}",
+                scrub_url(&e.to_string(), &self.rpc_url)
+            );
         }
         for mut slash in self.open_slashes() {
             let SlashStatus::Submitted { tx_hash } = slash.status else { continue };
@@ -230,7 +239,8 @@ impl Slasher {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(identity = %slash.identity, "cannot read the deposit: {e}")
+                    let e = scrub_url(&e.to_string(), &self.rpc_url);
+                    tracing::warn!(identity = %slash.identity, "cannot read the deposit: {e}");
                 }
             }
         }

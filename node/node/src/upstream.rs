@@ -35,6 +35,9 @@ impl Upstream {
         let client = reqwest::Client::builder()
             .connect_timeout(silence.min(Duration::from_secs(10)))
             .read_timeout(silence)
+            // Answers are relayed as they are: a redirect would send the provider's key to
+            // another route than the one priced.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| NodeError::ConfigValue { key: "upstream", reason: e.to_string() })?;
         let api_key = std::env::var("ZKCREDITS_UPSTREAM_API_KEY")
@@ -75,12 +78,15 @@ impl Upstream {
     }
 }
 
-/// Whether a chat request asks for a stream (`"stream": true`).
+/// Whether a chat request asks for a stream: any `stream` but absent, `false` or `null` (a
+/// lenient upstream streams for `"stream": 1` too, and a stream must be relayed as one).
 pub fn wants_stream(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool))
-        .unwrap_or(false)
+        .and_then(|v| v.get("stream").cloned())
+        .is_some_and(|stream| {
+            !matches!(stream, serde_json::Value::Null | serde_json::Value::Bool(false))
+        })
 }
 
 /// The longest event line kept while waiting for its end; a longer one is dropped (a `usage`
@@ -129,7 +135,11 @@ impl SseUsage {
             .ok()
             .and_then(|v| Usage::from_response(&v))
         {
-            self.usage = Some(usage);
+            // Field by field, the largest: some upstreams report running totals per chunk.
+            self.usage = Some(self.usage.map_or(usage, |seen| Usage {
+                prompt_tokens: seen.prompt_tokens.max(usage.prompt_tokens),
+                completion_tokens: seen.completion_tokens.max(usage.completion_tokens),
+            }));
         }
     }
 }
@@ -172,6 +182,7 @@ mod tests {
     fn stream_flag() {
         assert!(wants_stream(br#"{"stream": true}"#));
         assert!(!wants_stream(br#"{"stream": false}"#));
+        assert!(wants_stream(br#"{"stream": 1}"#) && wants_stream(br#"{"stream": "true"}"#));
         assert!(!wants_stream(b"not json"));
     }
 }

@@ -229,13 +229,14 @@ async fn every_check_refuses_with_its_reason_and_stores_nothing() {
     refused(waiting, 409, "in_progress").await;
     assert_eq!(h.upstream.calls.count(slow), 1);
 
-    // An upstream that does not answer in time: the ticket is settled with a full refund.
+    // An upstream that took the request and then stays silent past the limit may be working
+    // (and billing) all along: C_MAX, or a request that never finishes would be free compute.
     let mut frank = h.deposit(25, u128::from(c_max) * 3).await;
     let stuck = br#"{"sleep_ms":5000,"messages":[]}"#;
     let paid_stuck = frank.pay(&h, CHAT, stuck);
     let response = h.send(CHAT, stuck, Some(&paid_stuck.envelope)).await;
     let settlement = settlement_of(&response);
-    assert_eq!((settlement.charge, settlement.refund), (0, c_max));
+    assert_eq!((settlement.charge, settlement.refund), (c_max, 0));
     refused(response, 502, "upstream_failed").await;
     frank.apply(&h, &paid_stuck, &settlement);
 
@@ -377,6 +378,20 @@ async fn streams_are_charged_when_long_broken_or_unread() {
     assert_eq!(settlement.charge, usage_charge);
     drop(response);
     user.apply(&h, &paid, &settlement);
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_cannot_be_reached_costs_nothing() {
+    // Nothing listens on port 9 of loopback.
+    let h = harness(|c| c.upstream.url = "http://127.0.0.1:9".into()).await;
+    let user = h.deposit(71, u128::from(h.c_max()) * 3).await;
+    let body = br#"{"messages":[{"content":"anyone there?"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    let settlement = settlement_of(&response);
+    assert_eq!((settlement.charge, settlement.refund), (0, h.c_max()));
+    refused(response, 502, "upstream_failed").await;
     h.node.shutdown().await.expect("clean shutdown");
 }
 
