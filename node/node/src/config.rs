@@ -93,7 +93,8 @@ pub struct UpstreamConfig {
     pub api_key: String,
     /// Seconds the upstream may stay silent: to connect (at most 10), before a plain answer is
     /// complete, and between two chunks of a stream (a long stream is never cut while it
-    /// flows). An upstream that never answered is settled with a full refund.
+    /// flows). An upstream that could not be reached costs nothing; one that took the request
+    /// and then failed or fell silent costs `C_MAX` (spec/05).
     pub timeout_secs: u64,
 }
 
