@@ -120,6 +120,16 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + SlashStore + ?Sized> Follower
         for log in read_events(self.provider, self.config.escrow, from, to).await? {
             blocks.entry(log.block_number).or_default().push(log);
         }
+        // A node may still return logs of a block a reorg replaced: each block with logs must
+        // be the canonical one at its height.
+        for (number, logs) in &blocks {
+            let canonical = self.existing_block_hash(*number).await?;
+            if logs.iter().any(|log| log.block_hash != canonical) {
+                return Err(ChainError::Rpc(format!(
+                    "logs of block {number} are of a replaced block; retry"
+                )));
+            }
+        }
         if self.existing_block_hash(to).await? != end_hash {
             return Err(ChainError::Rpc(format!(
                 "the chain reorganized at or below block {to} while syncing; retry"
