@@ -160,8 +160,15 @@ async fn a_reorged_away_exit_leaves_no_share_behind() {
     let reverted: bool =
         net.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("revert");
     assert!(reverted);
+    // Nothing of the old branch may be mined again on the new one.
+    let () = net
+        .provider
+        .raw_request("anvil_dropAllTransactions".into(), ())
+        .await
+        .expect("drop pending transactions");
     net.mine().await.expect("mine");
     net.mine().await.expect("mine");
+    assert_eq!(net.escrow.deposit_record(user.commitment()).await.expect("record").status, 1);
     // A step that finds the node's answers inconsistent (logs of the replaced block) ends
     // without writing and is retried, as the node does.
     for attempt in 0.. {
