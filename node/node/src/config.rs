@@ -316,14 +316,21 @@ impl NodeConfig {
                 )));
             }
             if !route.path.starts_with('/')
-                || route.path.contains(['?', '#'])
+                || route.path.contains(['?', '#', '%'])
                 || route.path.contains("..")
             {
                 return Err(invalid(format!(
-                    "{name}: the path must start with / and hold no query, fragment or `..`"
+                    "{name}: the path must start with / and hold no query, fragment, `%` or `..`"
                 )));
             }
-            if METERED_PATHS.contains(&route.path.as_str()) {
+            // Compared as an upstream may route it: case, doubled and trailing slashes aside.
+            let parts = |path: &str| -> Vec<String> {
+                path.split('/')
+                    .filter(|part| !part.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            };
+            if METERED_PATHS.iter().any(|metered| parts(metered) == parts(&route.path)) {
                 return Err(invalid(format!(
                     "{name}: this path has its own metered endpoint; clients call it there"
                 )));
@@ -464,6 +471,11 @@ mod tests {
             ),
             ("[[pricing.proxy]]\nmethod = \"get\"\npath = \"/v1/models\"\nfree = true", "method"),
             ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/m?x=1\"\nfree = true", "query"),
+            (
+                "[[pricing.proxy]]\nmethod = \"POST\"\npath = \"//V1/Chat/completions/\"\nprice = 9",
+                "own metered endpoint",
+            ),
+            ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/%63hat\"\nfree = true", "`%`"),
             (
                 "[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/m\"\nprice = 1\n[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/m\"\nprice = 2",
                 "listed twice",
