@@ -61,6 +61,25 @@ pub struct SyncReport {
     pub exit_conflicts: Vec<ExitConflict>,
 }
 
+/// The tree change an escrow event makes: the leaf write and the root after it (`Deposited`
+/// inserts, `LeafRemoved` zeroes); `None` for events that leave the tree alone.
+pub fn tree_change(event: &CreditEscrowEvents) -> Result<Option<(LeafUpdate, Fr)>, ChainError> {
+    let (index, leaf, root) = match event {
+        CreditEscrowEvents::Deposited(e) => (e.leafIndex, u256_to_fr(e.leaf)?, e.root),
+        CreditEscrowEvents::LeafRemoved(e) => (e.leafIndex, Fr::from(0u64), e.root),
+        _ => return Ok(None),
+    };
+    Ok(Some((LeafUpdate { index: u256_to_u64(index, "leaf index")?, leaf }, u256_to_fr(root)?)))
+}
+
+/// The secret that `exit_share` and one of `others` (shares of its nullifier with another `x`)
+/// reveal, if any pair does.
+fn revealed_secret(exit_share: &StoredShare, others: &[StoredShare]) -> Option<Secret> {
+    others.iter().find_map(|other| {
+        recover_secret(&other.share, &exit_share.share).ok().and_then(|k| Secret::new(k).ok())
+    })
+}
+
 /// Follows one escrow into `store`.
 #[derive(Debug)]
 pub struct Follower<'a, P, S: ?Sized> {
@@ -162,68 +181,50 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + SlashStore + ?Sized> Follower
         log: &EscrowLog,
         report: &mut SyncReport,
     ) -> Result<(), ChainError> {
-        match &log.event {
-            CreditEscrowEvents::Deposited(e) => {
-                block.leaves.push(LeafUpdate {
-                    index: u256_to_u64(e.leafIndex, "leaf index")?,
-                    leaf: u256_to_fr(e.leaf)?,
-                });
-                block.roots.push(u256_to_fr(e.root)?);
-            }
-            CreditEscrowEvents::LeafRemoved(e) => {
-                block.leaves.push(LeafUpdate {
-                    index: u256_to_u64(e.leafIndex, "leaf index")?,
-                    leaf: Fr::from(0u64),
-                });
-                block.roots.push(u256_to_fr(e.root)?);
-            }
-            CreditEscrowEvents::ExitRequested(e) => {
-                let amount = u128::try_from(e.amount)
-                    .map_err(|_| ChainError::InvalidValue(format!("exit amount {}", e.amount)))?;
-                let exit_share = StoredShare {
-                    share: Share {
-                        nullifier: u256_to_fr(e.nullifier)?,
-                        x: exit_x(&e.recipient.0.0, amount),
-                        y: u256_to_fr(e.y)?,
-                    },
-                    received_at: log.block_timestamp,
-                    origin: ShareOrigin::Exit { block: block.number },
-                };
-                let nullifier = exit_share.share.nullifier;
-                // The stored shares and those earlier in this block.
-                let others: Vec<StoredShare> = self
-                    .store
-                    .shares(&nullifier)?
-                    .into_iter()
-                    .chain(block.shares.iter().filter(|s| s.share.nullifier == nullifier).cloned())
-                    .filter(|s| s.share.x != exit_share.share.x)
-                    .collect();
-                block.shares.push(exit_share.clone());
-                if others.is_empty() {
-                    return Ok(());
-                }
-                let secret = others.iter().find_map(|other| {
-                    recover_secret(&other.share, &exit_share.share)
-                        .ok()
-                        .and_then(|k| Secret::new(k).ok())
-                });
-                if let Some(secret) = secret {
-                    block.slashes.push(PendingSlash {
-                        identity: secret.commitment(),
-                        secret,
-                        nullifier,
-                        detected_at: log.block_timestamp,
-                        status: SlashStatus::Pending,
-                    });
-                }
-                report.exit_conflicts.push(ExitConflict {
-                    identity: u256_to_fr(e.identity)?,
-                    exit_share,
-                    others,
-                });
-            }
-            _ => {}
+        if let Some((update, root)) = tree_change(&log.event)? {
+            block.leaves.push(update);
+            block.roots.push(root);
+            return Ok(());
         }
+        let CreditEscrowEvents::ExitRequested(e) = &log.event else { return Ok(()) };
+        let amount = u128::try_from(e.amount)
+            .map_err(|_| ChainError::InvalidValue(format!("exit amount {}", e.amount)))?;
+        let exit_share = StoredShare {
+            share: Share {
+                nullifier: u256_to_fr(e.nullifier)?,
+                x: exit_x(&e.recipient.0.0, amount),
+                y: u256_to_fr(e.y)?,
+            },
+            received_at: log.block_timestamp,
+            origin: ShareOrigin::Exit { block: block.number },
+        };
+        let nullifier = exit_share.share.nullifier;
+        // The stored shares and those earlier in this block.
+        let others: Vec<StoredShare> = self
+            .store
+            .shares(&nullifier)?
+            .into_iter()
+            .chain(block.shares.iter().filter(|s| s.share.nullifier == nullifier).cloned())
+            .filter(|s| s.share.x != exit_share.share.x)
+            .collect();
+        block.shares.push(exit_share.clone());
+        if others.is_empty() {
+            return Ok(());
+        }
+        if let Some(secret) = revealed_secret(&exit_share, &others) {
+            block.slashes.push(PendingSlash {
+                identity: secret.commitment(),
+                secret,
+                nullifier,
+                detected_at: log.block_timestamp,
+                status: SlashStatus::Pending,
+            });
+        }
+        report.exit_conflicts.push(ExitConflict {
+            identity: u256_to_fr(e.identity)?,
+            exit_share,
+            others,
+        });
         Ok(())
     }
 
@@ -246,13 +247,7 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + SlashStore + ?Sized> Follower
                 .into_iter()
                 .filter(|s| s.share.x != exit_share.share.x)
                 .collect();
-            let Some(secret) = others.iter().find_map(|other| {
-                recover_secret(&other.share, &exit_share.share)
-                    .ok()
-                    .and_then(|k| Secret::new(k).ok())
-            }) else {
-                continue;
-            };
+            let Some(secret) = revealed_secret(exit_share, &others) else { continue };
             let identity = secret.commitment();
             if !self.store.slashes()?.iter().any(|s| s.identity == identity) {
                 self.store.put_slash(&PendingSlash {

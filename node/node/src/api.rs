@@ -128,8 +128,7 @@ async fn chat(
     body: Body,
 ) -> Response {
     // `x` binds the path and the query, as the client sent them (spec/05).
-    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string());
-    paid(state, Method::POST, path, headers, body, Route::Chat).await
+    paid(state, Method::POST, path_and_query(&uri), headers, body, Route::Chat).await
 }
 
 async fn proxy(
@@ -146,8 +145,11 @@ async fn proxy(
             &Rejection::UnknownRoute { method: method.to_string(), path: upstream_path.to_owned() },
         );
     };
-    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string());
-    paid(state, method, path, headers, body, Route::Proxy(price)).await
+    paid(state, method, path_and_query(&uri), headers, body, Route::Proxy(price)).await
+}
+
+fn path_and_query(uri: &Uri) -> String {
+    uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string())
 }
 
 async fn paid(

@@ -20,10 +20,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 use zkcredits_chain::{
-    ChainError, Escrow, EscrowRevert,
-    bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
-    events::read_events,
-    proof::{u256_to_fr, u256_to_u64},
+    ChainError, Escrow, EscrowRevert, bindings::CreditEscrow::CreditEscrowErrors,
+    events::read_events, follower::tree_change,
 };
 use zkcredits_primitives::{
     Fr,
@@ -378,17 +376,13 @@ impl Slasher {
         let head = provider.get_block_number().await?;
         if from <= head {
             for log in read_events(provider, self.escrow, from, head).await? {
-                let (index, value) = match log.event {
-                    CreditEscrowEvents::Deposited(e) => (e.leafIndex, u256_to_fr(e.leaf)?),
-                    CreditEscrowEvents::LeafRemoved(e) => (e.leafIndex, Fr::from(0u64)),
-                    _ => continue,
-                };
-                let index = usize::try_from(u256_to_u64(index, "leaf index")?)
+                let Some((update, _)) = tree_change(&log.event)? else { continue };
+                let index = usize::try_from(update.index)
                     .map_err(|_| ChainError::InvalidValue("leaf index".into()))?;
                 if index >= leaves.len() {
                     leaves.resize(index + 1, Fr::from(0u64));
                 }
-                leaves[index] = value;
+                leaves[index] = update.leaf;
             }
         }
         let Some(index) = leaves.iter().position(|l| *l == own_leaf) else { return Ok(None) };
