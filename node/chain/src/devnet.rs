@@ -92,6 +92,13 @@ impl Devnet {
         format!("0x{}", alloy::hex::encode(self.anvil.keys()[account].to_bytes()))
     }
 
+    /// Turns mining on every transaction on or off (off: transactions wait in the pool until
+    /// [`Devnet::mine`], as on a congested chain).
+    pub async fn set_automine(&self, on: bool) -> Result<(), ChainError> {
+        self.provider.raw_request::<_, ()>("evm_setAutomine".into(), (on,)).await?;
+        Ok(())
+    }
+
     /// Mines one block.
     pub async fn mine(&self) -> Result<(), ChainError> {
         self.provider.raw_request::<_, String>("evm_mine".into(), ()).await?;

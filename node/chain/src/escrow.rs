@@ -47,6 +47,49 @@ pub struct Submitted<E> {
     pub event: E,
 }
 
+/// The fees of an EIP-1559 transaction, in wei per gas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fees {
+    /// `maxFeePerGas`.
+    pub max_fee_per_gas: u128,
+    /// `maxPriorityFeePerGas`.
+    pub max_priority_fee_per_gas: u128,
+}
+
+impl Fees {
+    /// The fees a replacement of a transaction sent with `self` must at least offer: nodes take
+    /// a replacement only when both fees rise by 10 % or more; 25 % also outbids a rising base
+    /// fee quickly.
+    pub fn bumped(self) -> Self {
+        let bump = |fee: u128| fee.saturating_add(fee / 4).saturating_add(1);
+        Self {
+            max_fee_per_gas: bump(self.max_fee_per_gas),
+            max_priority_fee_per_gas: bump(self.max_priority_fee_per_gas),
+        }
+    }
+
+    /// The larger of each fee.
+    pub fn max(self, other: Self) -> Self {
+        Self {
+            max_fee_per_gas: self.max_fee_per_gas.max(other.max_fee_per_gas),
+            max_priority_fee_per_gas: self
+                .max_priority_fee_per_gas
+                .max(other.max_priority_fee_per_gas),
+        }
+    }
+}
+
+/// A transaction handed to the RPC node, not waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Its hash.
+    pub tx_hash: TxHash,
+    /// Its nonce: a replacement reuses it.
+    pub nonce: u64,
+    /// The fees it offers.
+    pub fees: Fees,
+}
+
 /// What a landed slash did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlashEffect {
@@ -144,6 +187,51 @@ impl<P: Provider + Clone> Escrow<P> {
                 })
         })
         .await
+    }
+
+    /// Sends the slash of [`Escrow::slash`] from `from` (the provider's wallet) without waiting
+    /// for it, with `nonce` and `fees` when it replaces an earlier transaction (else the
+    /// account's next nonce and the current fees),
+    /// so the caller can record the hash before anything can go wrong. A call the escrow would
+    /// refuse comes back decoded and is not sent.
+    pub async fn send_slash(
+        &self,
+        identity: Fr,
+        receiver: Address,
+        proof: &Proof<Bn254>,
+        from: Address,
+        replacing: Option<(u64, Fees)>,
+    ) -> Result<Sent, ChainError> {
+        let call = self.instance.slash(fr_to_u256(&identity), receiver, proof.into()).from(from);
+        let gas = call.estimate_gas().await?;
+        let provider = self.instance.provider();
+        let current = provider.estimate_eip1559_fees().await?;
+        let current = Fees {
+            max_fee_per_gas: current.max_fee_per_gas,
+            max_priority_fee_per_gas: current.max_priority_fee_per_gas,
+        };
+        let (nonce, fees) = match replacing {
+            Some((nonce, earlier)) => (nonce, earlier.bumped().max(current)),
+            None => (provider.get_transaction_count(from).pending().await?, current),
+        };
+        let pending = call
+            .gas(gas.saturating_add(gas / 5))
+            .nonce(nonce)
+            .max_fee_per_gas(fees.max_fee_per_gas)
+            .max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+            .send()
+            .await?;
+        Ok(Sent { tx_hash: *pending.tx_hash(), nonce, fees })
+    }
+
+    /// The receipt of `tx_hash`: `None` while it is not mined.
+    pub async fn receipt(&self, tx_hash: TxHash) -> Result<Option<TransactionReceipt>, ChainError> {
+        Ok(self.instance.provider().get_transaction_receipt(tx_hash).await?)
+    }
+
+    /// How many transactions `account` has had mined.
+    pub async fn mined_nonce(&self, account: Address) -> Result<u64, ChainError> {
+        Ok(self.instance.provider().get_transaction_count(account).await?)
     }
 
     /// Removes the condemned leaf of `identity`, which must be [`Escrow::next_removal`];
@@ -246,6 +334,15 @@ impl<P: Provider + Clone> Escrow<P> {
         identity: Fr,
     ) -> Result<ICreditEscrow::DepositRecord, ChainError> {
         Ok(self.instance.deposits(fr_to_u256(&identity)).call().await?)
+    }
+
+    /// The deposit of `identity` as of block `block`.
+    pub async fn deposit_record_at(
+        &self,
+        identity: Fr,
+        block: u64,
+    ) -> Result<ICreditEscrow::DepositRecord, ChainError> {
+        Ok(self.instance.deposits(fr_to_u256(&identity)).block(block.into()).call().await?)
     }
 
     /// The tree's root, size and depth.

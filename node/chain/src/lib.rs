@@ -28,4 +28,4 @@ pub mod proof;
 
 pub use deployment::Deployment;
 pub use error::{ChainError, EscrowRevert};
-pub use escrow::{Escrow, ExitRequest, SlashEffect, SubmitOptions, Submitted};
+pub use escrow::{Escrow, ExitRequest, Fees, Sent, SlashEffect, SubmitOptions, Submitted};

@@ -80,7 +80,8 @@ fn payment_description(state: &NodeState) -> Value {
         "scope": fr_to_dec(&state.deployed.scope),
         "cMax": state.deployed.c_max.to_string(),
         "signerRoot": fr_to_dec(&root),
-        "signers": state.signers.iter().map(|k| json!({"x": fr_to_dec(&k.0.x), "y": fr_to_dec(&k.0.y)})).collect::<Vec<_>>(),
+        // Empty while the node is not in the escrow's current set: nothing it signs is usable.
+        "signers": state.active_signers().unwrap_or_default().iter().map(|k| json!({"x": fr_to_dec(&k.0.x), "y": fr_to_dec(&k.0.y)})).collect::<Vec<_>>(),
         "providerId": fr_to_dec(&state.provider_id),
         "timeBucket": state.limits.time_bucket_secs,
         "pricing": state.pricing.to_json(),
@@ -396,18 +397,25 @@ async fn metrics(State(state): State<Arc<NodeState>>) -> Response {
         .into_response()
 }
 
-/// `ok`, or `stale` (503) while the node refuses payments for an old view of the chain.
+/// `ok`, or why the node refuses payments (503): `stale` for an old view of the chain,
+/// `not_in_signer_set` when the escrow's signer set is not one the node is configured with.
 async fn healthz(State(state): State<Arc<NodeState>>) -> Response {
     let roots = state.roots.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
     let block = state.store.cursor().ok().flatten().map(|c| c.number);
     let age = state.chain_age_secs();
+    let in_set = state.active_signers().is_some();
     let fresh = age <= state.limits.max_chain_lag_secs;
+    let status = match (in_set, fresh) {
+        (false, _) => Rejection::NotInSignerSet.reason(),
+        (true, false) => "stale",
+        (true, true) => "ok",
+    };
     let body = json!({
-        "status": if fresh { "ok" } else { "stale" },
+        "status": status,
         "chainBlock": block,
         "chainSyncedSecsAgo": age,
         "acceptedRoots": roots,
     });
-    let status = if fresh { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(body)).into_response()
+    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
 }

@@ -50,6 +50,9 @@ pub struct ChainConfig {
     pub wallet_key_file: PathBuf,
     /// Receives slash bounties. Empty: the wallet's address.
     pub payout_address: String,
+    /// Seconds a slash transaction may stay unmined before it is replaced with the same nonce
+    /// and fees 25 % higher.
+    pub slash_replace_after_secs: u64,
 }
 
 /// The settlement signer.
@@ -61,6 +64,12 @@ pub struct SignerConfig {
     /// Every key of the signer set, in the escrow's signer-tree order, as `"x,y"` decimals.
     /// Empty: the set is this node's key alone.
     pub set: Vec<String>,
+    /// The set the operator will rotate to (`setSignerRoot`), in the same form, when it is
+    /// known ahead: the node takes payments under whichever of `set` and `next_set` has the
+    /// escrow's current root, so a rotation needs no restart. Empty: none. At every chain step
+    /// the node checks the escrow's root; when it is neither set's, the node's settlements may
+    /// be unusable and it refuses payments (`not_in_signer_set`) until configured again.
+    pub next_set: Vec<String>,
     /// Earlier signer roots (decimal) whose states this node still takes after a rotation, so
     /// users move their refunds under the current root with their next request. Each is dropped
     /// as soon as the operator announces its revocation (`revokeSignerRoot`). Empty: only the
@@ -190,6 +199,7 @@ impl Default for ChainConfig {
             max_range: 2_000,
             wallet_key_file: PathBuf::new(),
             payout_address: String::new(),
+            slash_replace_after_secs: 60,
         }
     }
 }
@@ -199,6 +209,7 @@ impl Default for SignerConfig {
         Self {
             key_file: PathBuf::from("keys/signer.json"),
             set: Vec::new(),
+            next_set: Vec::new(),
             previous_roots: Vec::new(),
         }
     }
@@ -262,6 +273,7 @@ impl std::fmt::Debug for ChainConfig {
             .field("max_range", &self.max_range)
             .field("wallet_key_file", &self.wallet_key_file)
             .field("payout_address", &self.payout_address)
+            .field("slash_replace_after_secs", &self.slash_replace_after_secs)
             .finish()
     }
 }

@@ -55,6 +55,9 @@ use zkcredits_storage::{RocksStorage, Storage};
 
 /// Public signals of the request circuit.
 const REQUEST_PUBLIC_SIGNALS: usize = 10;
+/// How long a slasher pass waits, at most, for the slashes it sent before it goes on to the
+/// removals (never longer than `chain.slash_replace_after_secs`).
+const SLASH_RECEIPT_WAIT: Duration = Duration::from_secs(15);
 
 /// Follows the escrow into the store, one step at a time, from the loop or on demand.
 struct ChainSync {
@@ -100,7 +103,7 @@ impl ChainSync {
                 previous.push(*earlier);
             }
         }
-        *self.state.signer_root.write().unwrap_or_else(std::sync::PoisonError::into_inner) = root;
+        self.state.observe_signer_root(root);
         *self
             .state
             .previous_signer_roots
@@ -200,6 +203,32 @@ fn value_error(key: &'static str, reason: impl Into<String>) -> NodeError {
     NodeError::ConfigValue { key, reason: reason.into() }
 }
 
+/// The signer set `entries` lists (`"x,y"` keys; empty: this node's key alone), which must
+/// contain `own`.
+fn signer_set(
+    entries: &[String],
+    key: &'static str,
+    own: &zkcredits_primitives::eddsa::PublicKey,
+) -> Result<pipeline::SignerSet, NodeError> {
+    let keys = if entries.is_empty() {
+        vec![*own]
+    } else {
+        entries
+            .iter()
+            .map(|s| keys::public_key_from_str(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| value_error(key, e))?
+    };
+    if !keys.contains(own) {
+        return Err(value_error(key, "does not contain this node's key"));
+    }
+    let leaves: Vec<_> = keys.iter().map(|k| k.signer_leaf()).collect();
+    let root = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &leaves)
+        .map_err(|e| value_error(key, e.to_string()))?
+        .root();
+    Ok(pipeline::SignerSet { root, keys })
+}
+
 fn read_wallet(path: &std::path::Path) -> Result<PrivateKeySigner, NodeError> {
     let text = keys::read_secret_file(path)
         .map_err(|e| NodeError::KeyFile { path: path.to_owned(), reason: e.to_string() })?;
@@ -249,29 +278,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     };
 
     let signer = keys::read_signer_key(&config.signer.key_file)?;
-    let signers = if config.signer.set.is_empty() {
-        vec![signer.public_key()]
-    } else {
-        config
-            .signer
-            .set
-            .iter()
-            .map(|s| keys::public_key_from_str(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| value_error("signer.set", e))?
-    };
-    if !signers.contains(&signer.public_key()) {
-        return Err(value_error("signer.set", "does not contain this node's key"));
+    let own = signer.public_key();
+    let mut signer_sets = vec![signer_set(&config.signer.set, "signer.set", &own)?];
+    if !config.signer.next_set.is_empty() {
+        signer_sets.push(signer_set(&config.signer.next_set, "signer.next_set", &own)?);
     }
-    let leaves: Vec<_> = signers.iter().map(|k| k.signer_leaf()).collect();
-    let set_root = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &leaves)
-        .map_err(|e| value_error("signer.set", e.to_string()))?
-        .root();
-    if set_root != signer_root {
+    if !signer_sets.iter().any(|set| set.root == signer_root) {
         return Err(NodeError::Deployment(format!(
             "the signer set (signer.set) has root {}, the escrow's signerRoot is {}: the operator \
              sets it with setSignerRoot, or fix signer.set",
-            zkcredits_primitives::field::fr_to_dec(&set_root),
+            zkcredits_primitives::field::fr_to_dec(&signer_sets[0].root),
             zkcredits_primitives::field::fr_to_dec(&signer_root),
         )));
     }
@@ -365,6 +381,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.chain.rpc_url.clone(),
         deployment.escrow,
         submitter,
+        slasher::SlashTiming {
+            confirmations: config.chain.confirmations,
+            receipt_wait: SLASH_RECEIPT_WAIT
+                .min(Duration::from_secs(config.chain.slash_replace_after_secs)),
+            replace_after: Duration::from_secs(config.chain.slash_replace_after_secs),
+        },
         Arc::clone(&metrics),
     ));
 
@@ -372,7 +394,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         provider_id,
         deployed,
         signer,
-        signers,
+        signer_sets,
+        active_signer_set: std::sync::RwLock::new(None),
         pricing: pricing::Pricing::new(&config.pricing, deployed.c_max),
         limits: config.limits.clone(),
         store: Arc::clone(&store),
@@ -380,13 +403,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         metrics: Arc::clone(&metrics),
         slasher: Arc::clone(&slasher),
         upstream: upstream::Upstream::new(&config.upstream)?,
-        signer_root: std::sync::RwLock::new(signer_root),
+        signer_root: std::sync::RwLock::new(Fr::from(0u64)),
         previous_signer_roots: std::sync::RwLock::default(),
         roots: std::sync::RwLock::default(),
         chain_synced_at: std::sync::atomic::AtomicU64::new(0),
         inflight: std::sync::Mutex::default(),
     });
     state.refresh_roots()?;
+    state.observe_signer_root(signer_root);
 
     let chain = Arc::new(ChainSync {
         provider,

@@ -123,7 +123,7 @@ impl Metrics {
         self.verification_seconds.observe(seconds);
     }
 
-    /// A slash reached `outcome` (`detected`, `submitted`, `removed`, `failed`).
+    /// A slash reached `outcome` (`detected`, `submitted`, `landed`, `removed`, `failed`).
     pub fn slash(&self, outcome: &'static str) {
         self.slashes.get_or_create(&Outcome { outcome }).inc();
     }

@@ -77,12 +77,25 @@ pub enum Admission {
     Replay(Settlement),
 }
 
+/// A signer set the node is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignerSet {
+    /// Its signer-tree root.
+    pub(crate) root: Fr,
+    /// Its keys, in tree order.
+    pub(crate) keys: Vec<PublicKey>,
+}
+
 /// Everything the request path shares.
 pub struct NodeState {
     pub(crate) provider_id: Fr,
     pub(crate) deployed: Deployed,
     pub(crate) signer: PrivateKey,
-    pub(crate) signers: Vec<PublicKey>,
+    /// `signer.set`, then `signer.next_set` when given: each contains the node's key.
+    pub(crate) signer_sets: Vec<SignerSet>,
+    /// The configured set whose root is the escrow's signer root; `None` refuses payments (the
+    /// node cannot tell that its settlements would be usable).
+    pub(crate) active_signer_set: RwLock<Option<usize>>,
     pub(crate) pricing: Pricing,
     pub(crate) limits: LimitsConfig,
     pub(crate) store: Arc<dyn Storage>,
@@ -122,6 +135,36 @@ impl NodeState {
     fn inflight(&self) -> MutexGuard<'_, HashSet<Fr>> {
         // The set stays consistent even if a holder panicked: each operation is one call.
         self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the escrow's signer root `root`: payments are taken while it is the root of a
+    /// configured set (the node's key is in it), refused otherwise.
+    pub(crate) fn observe_signer_root(&self, root: Fr) {
+        let active = self.signer_sets.iter().position(|set| set.root == root);
+        let mut current =
+            self.active_signer_set.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if active != *current {
+            match active {
+                Some(i) => tracing::info!(
+                    set = i,
+                    "the escrow's signer root is a configured set's; taking payments"
+                ),
+                None => tracing::error!(
+                    root = %root,
+                    "the escrow's signer root is neither signer.set's nor signer.next_set's: \
+                     refusing payments until the node is configured with the new set"
+                ),
+            }
+        }
+        *current = active;
+        *self.signer_root.write().unwrap_or_else(std::sync::PoisonError::into_inner) = root;
+    }
+
+    /// The keys of the signer set the node signs in now, if any.
+    pub(crate) fn active_signers(&self) -> Option<Vec<PublicKey>> {
+        let active =
+            *self.active_signer_set.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        active.map(|i| self.signer_sets[i].keys.clone())
     }
 
     /// Recomputes the root window from the store: the newest `root_window` roots, cut after
@@ -166,6 +209,14 @@ impl NodeState {
         let s = envelope.statement;
         if s.scope != self.deployed.scope {
             return Err(Rejection::WrongScope);
+        }
+        if self
+            .active_signer_set
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none()
+        {
+            return Err(Rejection::NotInSignerSet);
         }
         if s.signer_root
             != *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)

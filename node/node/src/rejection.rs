@@ -29,6 +29,12 @@ pub enum Rejection {
     /// `scope` is not this deployment's.
     #[error("the proof's scope is not this escrow's (another chain or escrow)")]
     WrongScope,
+    /// The escrow's signer root is not the root of a set the node is configured with: the
+    /// node's key may have been rotated out, so its settlements may be unusable.
+    #[error(
+        "the escrow's signer set changed and this node is not configured with the new one; it takes no payments until then"
+    )]
+    NotInSignerSet,
     /// `signerRoot` is neither the escrow's current one nor an earlier one still accepted.
     #[error(
         "the proof's signer root is not the escrow's current signer root (nor an earlier one this node still accepts)"
@@ -82,12 +88,13 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason string, in check order.
-    pub const REASONS: [&'static str; 18] = [
+    pub const REASONS: [&'static str; 19] = [
         "unknown_route",
         "body_too_large",
         "payment_required",
         "malformed_envelope",
         "wrong_scope",
+        "not_in_signer_set",
         "wrong_signer_root",
         "wrong_c_max",
         "chain_stale",
@@ -113,6 +120,7 @@ impl Rejection {
             Self::WrongScope => "wrong_scope",
             Self::WrongSignerRoot => "wrong_signer_root",
             Self::WrongCMax => "wrong_c_max",
+            Self::NotInSignerSet => "not_in_signer_set",
             Self::ChainStale { .. } => "chain_stale",
             Self::UnknownRoot => "unknown_root",
             Self::TimeOutOfRange { .. } => "time_out_of_range",
@@ -142,7 +150,9 @@ impl Rejection {
             | Self::InvalidProof => StatusCode::BAD_REQUEST,
             Self::UnknownRoot | Self::InProgress => StatusCode::CONFLICT,
             Self::SlashedIdentity | Self::DoubleSpend | Self::ExitedTicket => StatusCode::FORBIDDEN,
-            Self::ChainStale { .. } | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotInSignerSet | Self::ChainStale { .. } | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -7,20 +7,24 @@
 //! stale). The escrow's record drives each pass: a slash is `Pending` until it lands,
 //! `Submitted` until its leaf is removed, then `Done`.
 
-use crate::{Metrics, config::scrub_url};
+use crate::{Metrics, config::scrub_url, pipeline::unix_now as pipeline_now};
 use alloy::{
     network::EthereumWallet,
-    primitives::Address,
+    primitives::{Address, TxHash},
     providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
     signers::local::PrivateKeySigner,
 };
+use ark_bn254::Bn254;
 use ark_ff::Field;
+use ark_groth16::Proof;
 use std::{
+    collections::HashMap,
     path::Path,
     sync::{Arc, Mutex},
 };
 use zkcredits_chain::{
-    ChainError, Escrow, EscrowRevert, bindings::CreditEscrow::CreditEscrowErrors,
+    ChainError, Escrow, EscrowRevert, Fees, bindings::CreditEscrow::CreditEscrowErrors,
     events::read_events, follower::tree_change,
 };
 use zkcredits_primitives::{
@@ -39,11 +43,14 @@ const STATUS_NONE: u8 = 0;
 const STATUS_ACTIVE: u8 = 1;
 const STATUS_EXITING: u8 = 2;
 const STATUS_EXITED: u8 = 3;
-/// The escrow's `LeafState` values past `InTree`.
+/// The escrow's `LeafState` values.
+const LEAF_IN_TREE: u8 = 0;
 const LEAF_CONDEMNED: u8 = 1;
 const LEAF_REMOVED: u8 = 2;
 /// The most condemned leaves one pass removes (each waits for its transaction).
 const REMOVALS_PER_PASS: usize = 16;
+/// How often a pass asks for the receipts it waits for.
+const RECEIPT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the slasher needs to submit: a wallet, where bounties go, and the slash prover.
 pub struct SlashSubmitter {
@@ -79,12 +86,26 @@ pub fn load_slash_prover(
     Ok((circuit, key))
 }
 
+/// When slash transactions are waited for and replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlashTiming {
+    /// Blocks behind the head at which a slash counts as landed (the follower's depth).
+    pub confirmations: u64,
+    /// How long a pass waits for the receipts of the slashes it sent, so the removal can follow
+    /// in the same pass.
+    pub receipt_wait: std::time::Duration,
+    /// How long a slash transaction may stay unmined before it is replaced, same nonce, higher
+    /// fees.
+    pub replace_after: std::time::Duration,
+}
+
 /// Records and submits slashes.
 pub struct Slasher {
     store: Arc<dyn Storage>,
     rpc_url: String,
     escrow: Address,
-    submitter: Option<SlashSubmitter>,
+    submitter: Option<Arc<SlashSubmitter>>,
+    timing: SlashTiming,
     metrics: Arc<Metrics>,
     wake: tokio::sync::Notify,
     /// One submission pass at a time: two would race to slash one deposit.
@@ -92,6 +113,8 @@ pub struct Slasher {
     /// The secrets of slashes not complete yet: until its removal lands, a slashed leaf is in
     /// every root, and only these secrets tell its new tickets apart.
     open_secrets: std::sync::RwLock<Vec<Secret>>,
+    /// Slash proofs made, by identity: a replacement or a retry sends the same proof.
+    proofs: Mutex<HashMap<Fr, Proof<Bn254>>>,
 }
 
 impl std::fmt::Debug for Slasher {
@@ -107,17 +130,20 @@ impl Slasher {
         rpc_url: String,
         escrow: Address,
         submitter: Option<SlashSubmitter>,
+        timing: SlashTiming,
         metrics: Arc<Metrics>,
     ) -> Self {
         let slasher = Self {
             store,
             rpc_url,
             escrow,
-            submitter,
+            submitter: submitter.map(Arc::new),
+            timing,
             metrics,
             wake: tokio::sync::Notify::new(),
             pass: tokio::sync::Mutex::new(()),
             open_secrets: std::sync::RwLock::default(),
+            proofs: Mutex::default(),
         };
         slasher.refresh_open_secrets();
         slasher
@@ -144,7 +170,7 @@ impl Slasher {
     /// recorded already) and wakes the submission loop.
     pub fn detected(&self, secret: Secret, nullifier: Fr, now: u64) -> Result<(), StorageError> {
         let identity = secret.commitment();
-        if self.store.slashes()?.iter().any(|s| s.identity == identity) {
+        if self.store.slash(&identity)?.is_some() {
             return Ok(());
         }
         self.store.put_slash(&PendingSlash {
@@ -187,8 +213,9 @@ impl Slasher {
         }
     }
 
-    /// One pass: sends the slashes that have not landed, removes condemned leaves in the
-    /// escrow's queue order (whoever slashed them), then records which slashes are complete.
+    /// One pass: sends (or replaces) the slashes that have not landed, removes condemned leaves
+    /// in the escrow's queue order (whoever slashed them), then records which slashes landed
+    /// and which are complete, as the escrow shows them at the confirmation depth.
     pub async fn submit_pending(&self) {
         let Some(submitter) = &self.submitter else { return };
         let _one_pass = self.pass.lock().await;
@@ -199,19 +226,21 @@ impl Slasher {
                 return;
             }
         };
-        // A fresh provider per pass: its nonce comes from the chain, even after a reorg.
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(submitter.wallet.clone()))
             .connect_http(url)
             .erased();
         let escrow = Escrow::new(self.escrow, provider.clone());
+        let mut sent = Vec::new();
         for mut slash in self.open_slashes() {
-            match self.slash_once(submitter, &escrow, &slash).await {
+            match self.advance(submitter, &escrow, &provider, &slash).await {
                 Ok(Some(status)) => {
-                    if matches!(status, SlashStatus::Failed { .. }) {
-                        self.metrics.slash("failed");
+                    if let SlashStatus::Submitted { tx_hash, .. } = status {
+                        sent.push(TxHash::from(tx_hash));
                     }
                     slash.status = status;
+                    // Written before any wait: a crash or a lost receipt leaves the transaction
+                    // known, to be found landed, or replaced.
                     self.record(&slash);
                 }
                 Ok(None) => {}
@@ -222,6 +251,7 @@ impl Slasher {
                 ),
             }
         }
+        self.wait_for_receipts(&escrow, &sent).await;
         if let Err(e) = self.remove_condemned(&escrow, &provider).await {
             tracing::warn!(
                 "condemned leaves not removed yet: {}",
@@ -229,10 +259,17 @@ impl Slasher {
             );
         }
         for mut slash in self.open_slashes() {
-            let SlashStatus::Submitted { tx_hash } = slash.status else { continue };
-            match escrow.deposit_record(slash.identity).await {
-                Ok(record) if record.leaf == LEAF_REMOVED => {
-                    slash.status = SlashStatus::Done { tx_hash };
+            let confirmed = match self.confirmed_block(&provider).await {
+                Ok(block) => block,
+                Err(e) => {
+                    let e = scrub_url(&e.to_string(), &self.rpc_url);
+                    tracing::warn!("cannot read the chain head: {e}");
+                    break;
+                }
+            };
+            match self.landed(&escrow, &slash, confirmed).await {
+                Ok(Some(status)) if status != slash.status => {
+                    slash.status = status;
                     self.record(&slash);
                 }
                 Ok(_) => {}
@@ -248,12 +285,7 @@ impl Slasher {
     /// The stored slashes not complete yet.
     fn open_slashes(&self) -> Vec<PendingSlash> {
         match self.store.slashes() {
-            Ok(all) => all
-                .into_iter()
-                .filter(|s| {
-                    matches!(s.status, SlashStatus::Pending | SlashStatus::Submitted { .. })
-                })
-                .collect(),
+            Ok(all) => all.into_iter().filter(|s| s.status.is_open()).collect(),
             Err(e) => {
                 tracing::error!("cannot read pending slashes: {e}");
                 Vec::new()
@@ -262,32 +294,112 @@ impl Slasher {
     }
 
     fn record(&self, slash: &PendingSlash) {
+        match &slash.status {
+            SlashStatus::Submitted { .. } => self.metrics.slash("submitted"),
+            SlashStatus::Landed { .. } => self.metrics.slash("landed"),
+            SlashStatus::Failed { .. } => self.metrics.slash("failed"),
+            SlashStatus::Pending | SlashStatus::Done { .. } => {}
+        }
+        if !slash.status.is_open() {
+            self.proofs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&slash.identity);
+        }
         if let Err(e) = self.store.put_slash(slash) {
             tracing::error!("cannot record a slash outcome: {e}");
         }
     }
 
-    /// Sends the slash of `slash` unless the escrow shows it landed: `Some(status)` when the
-    /// slash moved (or can never move), `None` to look again on the next pass.
-    async fn slash_once(
+    /// The newest block at the follower's confirmation depth.
+    async fn confirmed_block(&self, provider: &DynProvider) -> Result<u64, ChainError> {
+        Ok(provider.get_block_number().await?.saturating_sub(self.timing.confirmations))
+    }
+
+    /// `Some(Landed | Done)` when the escrow shows the leaf condemned or removed at block
+    /// `confirmed` (the slash counts as the node's own when its transaction succeeded);
+    /// `Some(Pending)` when a slash recorded as landed is no longer (a reorg deeper than the
+    /// confirmations); `None` when it has not landed.
+    async fn landed(
         &self,
-        submitter: &SlashSubmitter,
         escrow: &Escrow<DynProvider>,
         slash: &PendingSlash,
+        confirmed: u64,
     ) -> Result<Option<SlashStatus>, ChainError> {
-        let record = escrow.deposit_record(slash.identity).await?;
-        match (record.leaf, &slash.status) {
-            (LEAF_REMOVED, SlashStatus::Pending) => {
-                return Ok(Some(SlashStatus::Failed {
-                    reason: "slashed and removed by someone else".into(),
-                }));
-            }
-            // Landed: the removal and the final status follow in the same pass.
-            (LEAF_CONDEMNED | LEAF_REMOVED, _) => return Ok(None),
-            // In the tree: not slashed yet, or a reorg undid our slash.
-            _ => {}
+        let record = escrow.deposit_record_at(slash.identity, confirmed).await?;
+        if record.leaf != LEAF_CONDEMNED && record.leaf != LEAF_REMOVED {
+            return Ok(
+                matches!(slash.status, SlashStatus::Landed { .. }).then_some(SlashStatus::Pending)
+            );
         }
-        match record.status {
+        let own = match slash.status {
+            SlashStatus::Submitted { tx_hash, .. } => escrow
+                .receipt(TxHash::from(tx_hash))
+                .await?
+                .filter(TransactionReceipt::status)
+                .map(|_| tx_hash),
+            SlashStatus::Landed { tx_hash } | SlashStatus::Done { tx_hash } => tx_hash,
+            SlashStatus::Pending | SlashStatus::Failed { .. } => None,
+        };
+        Ok(Some(if record.leaf == LEAF_REMOVED {
+            SlashStatus::Done { tx_hash: own }
+        } else {
+            SlashStatus::Landed { tx_hash: own }
+        }))
+    }
+
+    /// Moves `slash` towards landing: `Some(status)` when it moved (a transaction sent or
+    /// replaced, a landing seen, or a deposit that can never be slashed), `None` to look again
+    /// on the next pass.
+    async fn advance(
+        &self,
+        submitter: &Arc<SlashSubmitter>,
+        escrow: &Escrow<DynProvider>,
+        provider: &DynProvider,
+        slash: &PendingSlash,
+    ) -> Result<Option<SlashStatus>, ChainError> {
+        let confirmed = self.confirmed_block(provider).await?;
+        if let Some(status) = self.landed(escrow, slash, confirmed).await? {
+            return Ok(Some(status));
+        }
+        let mut replacing = None;
+        if let SlashStatus::Submitted {
+            tx_hash,
+            nonce,
+            max_fee_per_gas,
+            max_priority_fee_per_gas,
+            sent_at,
+        } = slash.status
+        {
+            match escrow.receipt(TxHash::from(tx_hash)).await? {
+                // Mined: it lands once confirmed.
+                Some(receipt) if receipt.status() => return Ok(None),
+                // Mined and reverted: the state changed since estimation; send again.
+                Some(_) => {}
+                None if escrow.mined_nonce(submitter.wallet.address()).await? > nonce => {
+                    // The nonce went to another transaction (perhaps an earlier version of this
+                    // one): wait while the head shows the slash, else send again.
+                    let head = escrow.deposit_record(slash.identity).await?;
+                    if head.leaf != LEAF_IN_TREE {
+                        return Ok(None);
+                    }
+                }
+                None if pipeline_now().saturating_sub(sent_at)
+                    < self.timing.replace_after.as_secs() =>
+                {
+                    return Ok(None);
+                }
+                None => {
+                    replacing = Some((nonce, Fees { max_fee_per_gas, max_priority_fee_per_gas }));
+                }
+            }
+        }
+        let head = escrow.deposit_record(slash.identity).await?;
+        if head.leaf != LEAF_IN_TREE {
+            // Landed at the head (by anyone): it counts once confirmed.
+            return Ok(None);
+        }
+        match head.status {
             STATUS_ACTIVE | STATUS_EXITING | STATUS_EXITED => {}
             // A lagging RPC may not show a deposit the node saw: look again later.
             STATUS_NONE => return Ok(None),
@@ -297,32 +409,82 @@ impl Slasher {
                 }));
             }
         }
+        let proof = self.proof(submitter, slash, escrow).await?;
+        let sender = submitter.wallet.address();
+        match escrow.send_slash(slash.identity, submitter.payout, &proof, sender, replacing).await {
+            Ok(sent) => {
+                let replaced =
+                    if replacing.is_some() { "replaced a stuck slash" } else { "slash sent" };
+                tracing::warn!(identity = %slash.identity, tx = %sent.tx_hash, nonce = sent.nonce, "{replaced}");
+                Ok(Some(SlashStatus::Submitted {
+                    tx_hash: sent.tx_hash.0,
+                    nonce: sent.nonce,
+                    max_fee_per_gas: sent.fees.max_fee_per_gas,
+                    max_priority_fee_per_gas: sent.fees.max_priority_fee_per_gas,
+                    sent_at: pipeline_now(),
+                }))
+            }
+            // Someone else slashed first: it counts once confirmed, and their removal is ours
+            // to help with.
+            Err(ChainError::Reverted(EscrowRevert(CreditEscrowErrors::DepositNotSlashable(_)))) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The slash proof for `slash`, bound to the payout address and the escrow's scope: made
+    /// once, off the async runtime, and kept for replacements and retries.
+    async fn proof(
+        &self,
+        submitter: &Arc<SlashSubmitter>,
+        slash: &PendingSlash,
+        escrow: &Escrow<DynProvider>,
+    ) -> Result<Proof<Bn254>, ChainError> {
+        let cached = self
+            .proofs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&slash.identity)
+            .cloned();
+        if let Some(proof) = cached {
+            return Ok(proof);
+        }
         let statement = SlashInputs {
             secret: slash.secret,
             receiver: fr_from_be_bytes_mod_order(submitter.payout.as_slice()),
             scope: escrow.scope().await?,
         };
-        let proof = {
-            let mut circuit = submitter.circuit.lock().map_err(|_| {
+        let prover = Arc::clone(submitter);
+        let proof = tokio::task::spawn_blocking(move || {
+            let mut circuit = prover.circuit.lock().map_err(|_| {
                 ChainError::InvalidValue("the slash prover panicked earlier".into())
             })?;
-            submitter
+            prover
                 .key
                 .prove(&mut circuit, statement.circom_inputs(), &mut rand::rngs::OsRng)
-                .map_err(|e| ChainError::InvalidValue(format!("slash proof: {e}")))?
-                .0
-        };
-        match escrow.slash(slash.identity, submitter.payout, &proof).await {
-            Ok(done) => {
-                tracing::warn!(identity = %slash.identity, tx = %done.tx_hash, "slashed");
-                self.metrics.slash("submitted");
-                Ok(Some(SlashStatus::Submitted { tx_hash: done.tx_hash.0 }))
+                .map(|(proof, _)| proof)
+                .map_err(|e| ChainError::InvalidValue(format!("slash proof: {e}")))
+        })
+        .await
+        .map_err(|e| ChainError::InvalidValue(format!("the slash prover task failed: {e}")))??;
+        self.proofs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(slash.identity, proof.clone());
+        Ok(proof)
+    }
+
+    /// Waits, at most [`SlashTiming::receipt_wait`] in all, until each of `sent` is mined.
+    async fn wait_for_receipts(&self, escrow: &Escrow<DynProvider>, sent: &[TxHash]) {
+        let deadline = tokio::time::Instant::now() + self.timing.receipt_wait;
+        for tx_hash in sent {
+            while !matches!(escrow.receipt(*tx_hash).await, Ok(Some(_))) {
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                tokio::time::sleep(RECEIPT_POLL).await;
             }
-            // Someone else slashed first: their removal is ours to help with, nothing else.
-            Err(ChainError::Reverted(EscrowRevert(CreditEscrowErrors::DepositNotSlashable(_)))) => {
-                Ok(None)
-            }
-            Err(e) => Err(e),
         }
     }
 

@@ -396,6 +396,66 @@ async fn an_upstream_that_cannot_be_reached_costs_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_slash_is_recorded_before_any_wait_replaced_with_higher_fees_and_confirmed_from_the_chain()
+ {
+    let h = harness(|c| c.chain.slash_replace_after_secs = 0).await;
+    let mut alice = h.deposit(61, u128::from(h.c_max()) * 10).await;
+    let before = alice.clone();
+    let body = br#"{"messages":[{"content":"mine"}]}"#;
+    let paid = alice.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    alice.apply(&h, &paid, &settlement_of(&response));
+
+    // A congested chain: nothing is mined until we say so.
+    h.net.set_automine(false).await.expect("automine off");
+    let other = br#"{"messages":[{"content":"ticket 0 again"}]}"#;
+    let cheat = before.pay(&h, CHAT, other);
+    refused(h.send(CHAT, other, Some(&cheat.envelope)).await, 403, "double_spend").await;
+    let submitted = |h: &Harness| {
+        let slashes = h.node.store().slashes().expect("slashes");
+        assert_eq!(slashes.len(), 1);
+        match slashes[0].status {
+            SlashStatus::Submitted {
+                tx_hash,
+                nonce,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                ..
+            } => (tx_hash, nonce, max_fee_per_gas, max_priority_fee_per_gas),
+            ref other => panic!("expected a sent slash, found {other:?}"),
+        }
+    };
+    // The transaction is on record while it waits in the pool.
+    h.node.submit_slashes().await;
+    let (first, nonce, fee, tip) = submitted(&h);
+    let pending = h.net.provider.get_transaction_by_hash(first.into()).await.expect("rpc");
+    assert!(pending.is_some_and(|tx| tx.block_number.is_none()), "sent and not mined");
+
+    // Still unmined after `slash_replace_after_secs`: replaced, same nonce, fees 25 % higher.
+    h.node.submit_slashes().await;
+    let (replacement, same_nonce, higher_fee, higher_tip) = submitted(&h);
+    assert_ne!(replacement, first);
+    assert_eq!(same_nonce, nonce);
+    assert!(higher_fee >= fee + fee / 4 && higher_tip >= tip + tip / 4, "{fee}->{higher_fee}");
+
+    // The chain moves: whichever version is mined, the escrow's state says the slash landed,
+    // and it is the node's own.
+    h.net.set_automine(true).await.expect("automine on");
+    h.net.mine().await.expect("mine");
+    h.node.submit_slashes().await;
+    let slashes = h.node.store().slashes().expect("slashes");
+    let SlashStatus::Done { tx_hash: Some(landed) } = slashes[0].status else {
+        panic!("expected the slash done with the node's transaction, found {:?}", slashes[0].status)
+    };
+    let receipt = h.net.provider.get_transaction_receipt(landed.into()).await.expect("rpc");
+    assert!(receipt.is_some_and(|r| r.status()), "the recorded transaction is the one that landed");
+    let record = h.net.escrow.deposit_record(alice.secret.commitment()).await.expect("record");
+    assert_eq!((record.status, record.leaf), (4, 2), "Slashed, leaf Removed");
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caught_identity_cannot_pay_with_new_tickets_before_its_leaf_is_removed() {
     // Without a wallet the node slashes nothing: the leaf stays in every root, as it does at
     // any node between a slash and its removal.
@@ -426,7 +486,16 @@ async fn a_caught_identity_cannot_pay_with_new_tickets_before_its_leaf_is_remove
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_earlier_signer_root_is_re_signed_under_the_new_one_until_its_revocation_is_announced() {
     let first_root = signer_tree().root();
-    let h = harness(|c| c.signer.previous_roots = vec![fr_to_dec(&first_root)]).await;
+    let other = zkcredits_primitives::eddsa::PrivateKey::from_bytes([0x52; 32]);
+    let key_entry = |key: &zkcredits_primitives::eddsa::PublicKey| {
+        zkcredits_node::keys::public_key_to_string(key)
+    };
+    let next_set = vec![key_entry(&node_signer().public_key()), key_entry(&other.public_key())];
+    let h = harness(|c| {
+        c.signer.previous_roots = vec![fr_to_dec(&first_root)];
+        c.signer.next_set = next_set;
+    })
+    .await;
     let c_max = u128::from(h.c_max());
     // Two users, each with a state signed under the first root.
     let mut users = Vec::new();
@@ -441,8 +510,7 @@ async fn an_earlier_signer_root_is_re_signed_under_the_new_one_until_its_revocat
     }
     let [mut alice, bob]: [_; 2] = users.try_into().expect("two users");
 
-    // The operator rotates to a set of the node's key and another one.
-    let other = zkcredits_primitives::eddsa::PrivateKey::from_bytes([0x52; 32]);
+    // The operator rotates to the set the node was told of ahead: the node's key and another.
     let second = FixedMerkleTree::new(
         4,
         &[node_signer().public_key().signer_leaf(), other.public_key().signer_leaf()],
@@ -488,6 +556,25 @@ async fn an_earlier_signer_root_is_re_signed_under_the_new_one_until_its_revocat
     let (exit, proof) = bob.exit(&h, h.net.anvil.addresses()[5]);
     assert_eq!(exit.signer_root, first_root);
     h.net.escrow.request_exit(&exit, &proof).await.expect("bob exits under the revoked root");
+
+    // The operator rotates the node out (a set of the other key alone): whatever it signed now
+    // would be unusable, so it refuses payments, says so in /healthz and publishes no signers.
+    let without_node = FixedMerkleTree::new(4, &[other.public_key().signer_leaf()]).expect("fits");
+    h.net.escrow.set_signer_root(without_node.root()).await.expect("rotate");
+    h.node.sync_chain().await.expect("sync");
+    let body = br#"{"messages":[{"content":"alice after the node left the set"}]}"#;
+    let paid = alice.pay(&h, CHAT, body);
+    refused(h.send(CHAT, body, Some(&paid.envelope)).await, 503, "not_in_signer_set").await;
+    let health = h.http.get(h.url("/healthz")).send().await.expect("health");
+    assert_eq!(health.status(), 503);
+    assert_eq!(json(health).await["status"], "not_in_signer_set");
+    let info = json(h.http.get(h.url("/v1/info")).send().await.expect("info")).await;
+    assert_eq!(info["payment"]["signers"], serde_json::json!([]));
+    // Back in a configured set: payments resume.
+    h.net.escrow.set_signer_root(second.root()).await.expect("rotate");
+    h.node.sync_chain().await.expect("sync");
+    let health = h.http.get(h.url("/healthz")).send().await.expect("health");
+    assert_eq!(health.status(), 200);
     h.node.shutdown().await.expect("clean shutdown");
 }
 

@@ -33,6 +33,11 @@ impl Writer {
         self
     }
 
+    pub(crate) fn u128(mut self, x: u128) -> Self {
+        self.0.extend_from_slice(&x.to_be_bytes());
+        self
+    }
+
     pub(crate) fn bytes32(mut self, x: &[u8; 32]) -> Self {
         self.0.extend_from_slice(x);
         self
@@ -91,6 +96,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u8(&mut self) -> Result<u8, StorageError> {
         Ok(self.take(1)?[0])
+    }
+
+    pub(crate) fn u128(&mut self) -> Result<u128, StorageError> {
+        Ok(u128::from_be_bytes(self.take(16)?.try_into().unwrap_or_else(|_| unreachable!())))
     }
 
     pub(crate) fn bytes32(&mut self) -> Result<[u8; 32], StorageError> {
@@ -203,9 +212,24 @@ pub(crate) fn encode_slash(s: &PendingSlash) -> Vec<u8> {
         Writer::default().fr(&s.identity).fr(s.secret.expose()).fr(&s.nullifier).u64(s.detected_at);
     match &s.status {
         SlashStatus::Pending => w.u8(0),
-        SlashStatus::Submitted { tx_hash } => w.u8(1).bytes32(tx_hash),
-        SlashStatus::Done { tx_hash } => w.u8(2).bytes32(tx_hash),
+        SlashStatus::Landed { tx_hash: Some(tx_hash) } => w.u8(1).bytes32(tx_hash),
+        SlashStatus::Done { tx_hash: Some(tx_hash) } => w.u8(2).bytes32(tx_hash),
         SlashStatus::Failed { reason } => w.u8(3).string(reason),
+        SlashStatus::Submitted {
+            tx_hash,
+            nonce,
+            max_fee_per_gas,
+            max_priority_fee_per_gas,
+            sent_at,
+        } => w
+            .u8(4)
+            .bytes32(tx_hash)
+            .u64(*nonce)
+            .u128(*max_fee_per_gas)
+            .u128(*max_priority_fee_per_gas)
+            .u64(*sent_at),
+        SlashStatus::Landed { tx_hash: None } => w.u8(5),
+        SlashStatus::Done { tx_hash: None } => w.u8(6),
     }
     .finish()
 }
@@ -219,9 +243,18 @@ pub(crate) fn decode_slash(bytes: &[u8]) -> Result<PendingSlash, StorageError> {
     let detected_at = r.u64()?;
     let status = match r.u8()? {
         0 => SlashStatus::Pending,
-        1 => SlashStatus::Submitted { tx_hash: r.bytes32()? },
-        2 => SlashStatus::Done { tx_hash: r.bytes32()? },
+        1 => SlashStatus::Landed { tx_hash: Some(r.bytes32()?) },
+        2 => SlashStatus::Done { tx_hash: Some(r.bytes32()?) },
         3 => SlashStatus::Failed { reason: r.string()? },
+        4 => SlashStatus::Submitted {
+            tx_hash: r.bytes32()?,
+            nonce: r.u64()?,
+            max_fee_per_gas: r.u128()?,
+            max_priority_fee_per_gas: r.u128()?,
+            sent_at: r.u64()?,
+        },
+        5 => SlashStatus::Landed { tx_hash: None },
+        6 => SlashStatus::Done { tx_hash: None },
         tag => {
             return Err(StorageError::Corrupt {
                 what: "slash",

@@ -80,6 +80,9 @@ pub trait SlashStore {
     /// Inserts or replaces the slash of `slash.identity`.
     fn put_slash(&self, slash: &PendingSlash) -> Result<(), StorageError>;
 
+    /// The stored slash of `identity`.
+    fn slash(&self, identity: &Fr) -> Result<Option<PendingSlash>, StorageError>;
+
     /// Every stored slash, by identity.
     fn slashes(&self) -> Result<Vec<PendingSlash>, StorageError>;
 }

@@ -204,6 +204,10 @@ impl SlashStore for MemoryStorage {
         Ok(())
     }
 
+    fn slash(&self, identity: &Fr) -> Result<Option<PendingSlash>, StorageError> {
+        Ok(self.lock().slashes.get(identity).cloned())
+    }
+
     fn slashes(&self) -> Result<Vec<PendingSlash>, StorageError> {
         Ok(self.lock().slashes.values().cloned().collect())
     }

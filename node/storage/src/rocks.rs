@@ -341,6 +341,13 @@ impl SlashStore for RocksStorage {
         self.write(batch)
     }
 
+    fn slash(&self, identity: &Fr) -> Result<Option<PendingSlash>, StorageError> {
+        self.db
+            .get_cf(self.cf(SLASHES)?, fr_to_be_bytes(identity))?
+            .map(|bytes| decode_slash(&bytes))
+            .transpose()
+    }
+
     fn slashes(&self) -> Result<Vec<PendingSlash>, StorageError> {
         self.db
             .iterator_cf(self.cf(SLASHES)?, IteratorMode::Start)

@@ -116,26 +116,48 @@ impl ChainBlock {
     }
 }
 
-/// Where a slash the node owes stands.
+/// Where a slash the node owes stands. Only the escrow's state at the follower's confirmation
+/// depth moves a slash to [`SlashStatus::Landed`] or [`SlashStatus::Done`]: never one receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlashStatus {
-    /// Not submitted yet.
+    /// Not sent yet (or sent and known not to have landed).
     Pending,
-    /// The slash landed in this transaction; its leaf awaits removal.
+    /// Sent in this transaction, written before waiting for it; not seen landed yet. A
+    /// transaction stuck too long is replaced with the same nonce and higher fees.
     Submitted {
-        /// The transaction hash.
+        /// The newest transaction sent for it.
         tx_hash: [u8; 32],
+        /// Its nonce: every replacement reuses it.
+        nonce: u64,
+        /// Its `maxFeePerGas`.
+        max_fee_per_gas: u128,
+        /// Its `maxPriorityFeePerGas`.
+        max_priority_fee_per_gas: u128,
+        /// Unix seconds at which it was sent.
+        sent_at: u64,
     },
-    /// The slash landed in this transaction and its leaf was removed.
+    /// The slash landed (the leaf is condemned); the leaf awaits its removal.
+    Landed {
+        /// The node's transaction, when the slash that landed is the node's own.
+        tx_hash: Option<[u8; 32]>,
+    },
+    /// The slash landed and its leaf was removed.
     Done {
-        /// The transaction hash.
-        tx_hash: [u8; 32],
+        /// The node's transaction, when the slash that landed is the node's own.
+        tx_hash: Option<[u8; 32]>,
     },
-    /// Given up, for this reason (for instance, someone else slashed first).
+    /// Given up: the deposit can never be slashed (for instance, it was swept).
     Failed {
         /// Why.
         reason: String,
     },
+}
+
+impl SlashStatus {
+    /// Whether the node still has work to do on the slash.
+    pub const fn is_open(&self) -> bool {
+        matches!(self, Self::Pending | Self::Submitted { .. } | Self::Landed { .. })
+    }
 }
 
 /// A slash of `identity`, with the secret recovered from two shares of one ticket. The secret

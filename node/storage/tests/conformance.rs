@@ -181,7 +181,7 @@ fn exit_shares_go_with_their_block_and_revealed_slashes_stay(store: &dyn Storage
 
     // A slash already stored is not overwritten by a replayed block.
     let mut submitted = slash;
-    submitted.status = SlashStatus::Submitted { tx_hash: [1; 32] };
+    submitted.status = SlashStatus::Landed { tx_hash: Some([1; 32]) };
     store.put_slash(&submitted).expect("storage call");
     store.rollback_to(2).expect("storage call");
     store.apply_block(&with_exits).expect("storage call");
@@ -204,12 +204,28 @@ fn slashes_are_kept_and_updated(store: &dyn Storage) {
         status: SlashStatus::Pending,
     };
     store.put_slash(&slash).expect("storage call");
-    slash.status = SlashStatus::Submitted { tx_hash: [7; 32] };
-    store.put_slash(&slash).expect("storage call");
-    assert_eq!(store.slashes().expect("storage call"), vec![slash.clone()]);
-    slash.status = SlashStatus::Failed { reason: "already slashed by another node".into() };
-    store.put_slash(&slash).expect("storage call");
-    assert_eq!(store.slashes().expect("storage call"), vec![slash.clone()]);
+    assert_eq!(store.slash(&slash.identity).expect("storage call"), Some(slash.clone()));
+    assert_eq!(store.slash(&Fr::from(1u64)).expect("storage call"), None);
+    // Every status round-trips.
+    for status in [
+        SlashStatus::Submitted {
+            tx_hash: [7; 32],
+            nonce: 12,
+            max_fee_per_gas: u128::MAX - 1,
+            max_priority_fee_per_gas: 1_500_000_000,
+            sent_at: 1_700_000_124,
+        },
+        SlashStatus::Landed { tx_hash: Some([8; 32]) },
+        SlashStatus::Landed { tx_hash: None },
+        SlashStatus::Done { tx_hash: Some([9; 32]) },
+        SlashStatus::Done { tx_hash: None },
+        SlashStatus::Failed { reason: "the deposit was swept".into() },
+    ] {
+        slash.status = status;
+        store.put_slash(&slash).expect("storage call");
+        assert_eq!(store.slashes().expect("storage call"), vec![slash.clone()]);
+        assert_eq!(store.slash(&slash.identity).expect("storage call"), Some(slash.clone()));
+    }
     assert!(!format!("{slash:?}").contains("777"), "the secret never shows in Debug");
 }
 
