@@ -2,16 +2,17 @@
 //! health.
 
 use crate::{
-    Rejection,
+    Rejection, codes,
     envelope::{ENVELOPE_VERSION, PAYMENT_HEADER},
     pipeline::{Admission, NodeState, Ticket},
     pricing::{Pricing, RoutePrice, Usage},
+    server::ClientAddr,
     settlement::{SETTLEMENT_EVENT, SETTLEMENT_HEADER, Settlement},
     upstream::{SseUsage, wants_stream},
 };
 use axum::{
     Json, Router,
-    body::{Body, to_bytes},
+    body::Body,
     extract::{DefaultBodyLimit, Path, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
@@ -21,8 +22,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::{convert::Infallible, sync::Arc};
-use tokio::sync::mpsc::error::TrySendError;
+use std::{convert::Infallible, net::IpAddr, sync::Arc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc::error::TrySendError};
 use zkcredits_primitives::field::{fr_from_dec, fr_to_dec};
 
 /// The route a paid request came in on: how it is metered and where it goes upstream.
@@ -88,6 +89,15 @@ fn payment_description(state: &NodeState) -> Value {
     })
 }
 
+/// [`reject`], and a proof that does not decode or verify costs its sender
+/// `limits.invalid_proof_penalty` requests of allowance.
+fn refuse(state: &NodeState, client: IpAddr, rejection: &Rejection) -> Response {
+    if matches!(rejection, Rejection::InvalidProof | Rejection::MalformedProof(_)) {
+        state.throttle.penalize(client, state.limits.invalid_proof_penalty);
+    }
+    reject(state, rejection)
+}
+
 fn reject(state: &NodeState, rejection: &Rejection) -> Response {
     state.metrics.rejected(rejection.reason());
     let mut body = error_body(rejection.reason(), &rejection.to_string());
@@ -116,7 +126,7 @@ fn replayed(state: &NodeState, settlement: &Settlement) -> Response {
     state.metrics.replayed();
     settled_error(
         StatusCode::CONFLICT,
-        "replayed_request",
+        codes::REPLAYED_REQUEST,
         "this request was served before; its settlement is attached and it is not served again",
         settlement,
     )
@@ -124,16 +134,24 @@ fn replayed(state: &NodeState, settlement: &Settlement) -> Response {
 
 async fn chat(
     State(state): State<Arc<NodeState>>,
+    client: ClientAddr,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     // `x` binds the path and the query, as the client sent them (spec/05).
-    paid(state, Method::POST, path_and_query(&uri), headers, body, Route::Chat).await
+    let request = PaidRequest {
+        method: Method::POST,
+        path_and_query: path_and_query(&uri),
+        headers,
+        route: Route::Chat,
+    };
+    paid(state, client.0.ip(), request, body).await
 }
 
 async fn proxy(
     State(state): State<Arc<NodeState>>,
+    client: ClientAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -146,35 +164,65 @@ async fn proxy(
             &Rejection::UnknownRoute { method: method.to_string(), path: upstream_path.to_owned() },
         );
     };
-    paid(state, method, path_and_query(&uri), headers, body, Route::Proxy(price)).await
+    let request = PaidRequest {
+        method,
+        path_and_query: path_and_query(&uri),
+        headers,
+        route: Route::Proxy(price),
+    };
+    paid(state, client.0.ip(), request, body).await
 }
 
 fn path_and_query(uri: &Uri) -> String {
     uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.to_string())
 }
 
-async fn paid(
-    state: Arc<NodeState>,
+/// A paid request's head.
+struct PaidRequest {
     method: Method,
     path_and_query: String,
     headers: HeaderMap,
-    body: Body,
     route: Route,
-) -> Response {
+}
+
+/// A paid request, in the order of spec/05: the client's allowance and a slot first, then
+/// every check the payment header settles, and only then the body (within
+/// `limits.body_read_timeout_secs`), the checks it needs, and the serving.
+async fn paid(state: Arc<NodeState>, client: IpAddr, request: PaidRequest, body: Body) -> Response {
+    if !state.throttle.try_take(client, 1) {
+        return reject(&state, &Rejection::RateLimited);
+    }
+    let Ok(slot) = Arc::clone(&state.paid_slots).try_acquire_owned() else {
+        return reject(&state, &Rejection::Overloaded);
+    };
     let limit = state.limits.max_body_bytes;
-    let declared = headers
+    let declared = request
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return reject(&state, &Rejection::BodyTooLarge { limit });
     }
-    let Ok(body) = to_bytes(body, limit).await else {
-        return reject(&state, &Rejection::BodyTooLarge { limit });
+    let payment = request.headers.get(PAYMENT_HEADER).map(HeaderValue::as_bytes);
+    let envelope = match state.check_payment(payment) {
+        Ok(envelope) => envelope,
+        Err(rejection) => return refuse(&state, client, &rejection),
     };
-    let payment = headers.get(PAYMENT_HEADER).map(HeaderValue::as_bytes);
-    match state.admit(payment, method.as_str(), &path_and_query, &body).await {
-        Err(rejection) => reject(&state, &rejection),
+    let secs = state.limits.body_read_timeout_secs;
+    let body = match tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        read_body(body, limit, secs),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => return reject(&state, &rejection),
+        Err(_) => return reject(&state, &Rejection::BodyIncomplete { secs }),
+    };
+    let PaidRequest { method, path_and_query, headers, route } = request;
+    match state.admit(envelope, method.as_str(), &path_and_query, &body).await {
+        Err(rejection) => refuse(&state, client, &rejection),
         Ok(Admission::Replay(settlement)) => replayed(&state, &settlement),
         Ok(Admission::Serve(ticket)) => {
             let upstream_path = match route {
@@ -182,44 +230,67 @@ async fn paid(
                 Route::Chat => CHAT_PATH.to_owned(),
                 Route::Proxy(_) => path_and_query["/proxy".len()..].to_owned(),
             };
-            let content_type = headers.get(header::CONTENT_TYPE).cloned();
-            // Served in its own task: a client hanging up must not leave the ticket unsettled.
-            let task = tokio::spawn(serve(
-                Arc::clone(&state),
-                ticket,
+            let call = UpstreamCall {
                 method,
-                upstream_path,
-                content_type,
+                path: upstream_path,
+                content_type: headers.get(header::CONTENT_TYPE).cloned(),
                 body,
                 route,
-            ));
+            };
+            // Served in its own (tracked) task: a client hanging up must not leave the ticket
+            // unsettled, and shutdown waits for it.
+            let task = state.tasks.spawn(serve(Arc::clone(&state), ticket, call, slot));
             task.await.unwrap_or_else(|_| reject(&state, &Rejection::Internal))
         }
     }
 }
 
-async fn serve(
-    state: Arc<NodeState>,
-    ticket: Ticket,
+/// The body, at most `limit` bytes (`secs` names the deadline when it breaks off).
+async fn read_body(body: Body, limit: usize, secs: u64) -> Result<Bytes, Rejection> {
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| Rejection::BodyIncomplete { secs })?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(Rejection::BodyTooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// What goes upstream for a ticket.
+struct UpstreamCall {
     method: Method,
     path: String,
     content_type: Option<HeaderValue>,
     body: Bytes,
     route: Route,
+}
+
+async fn serve(
+    state: Arc<NodeState>,
+    ticket: Ticket,
+    call: UpstreamCall,
+    slot: OwnedSemaphorePermit,
 ) -> Response {
+    let UpstreamCall { method, path, content_type, body, route } = call;
     let streaming = route == Route::Chat && wants_stream(&body);
     let response = match state.upstream.send(method, &path, content_type, body, streaming).await {
         Ok(response) => response,
-        Err(e) => return upstream_failed(&state, ticket, e),
+        Err(e) => {
+            let unreached = e.is_connect();
+            return upstream_failed(&state, ticket, unreached, &e.without_url()).await;
+        }
     };
     let status = response.status();
     let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).cloned();
     if streaming && status.is_success() {
-        return stream(state, ticket, status, response);
+        return stream(state, ticket, status, response, slot).await;
     }
-    let bytes = match response.bytes().await {
+    let bytes = match read_response(response, state.limits.max_response_bytes).await {
         Ok(bytes) => bytes,
-        Err(e) => return upstream_failed(&state, ticket, e),
+        Err(reason) => return upstream_failed(&state, ticket, false, &reason).await,
     };
     let price = route.price(&state.pricing);
     let charge = if status.is_success() {
@@ -229,7 +300,7 @@ async fn serve(
     } else {
         state.pricing.flat_charge(price)
     };
-    let settlement = match ticket.settle(charge) {
+    let settlement = match ticket.settle(charge).await {
         Ok(settlement) => settlement,
         Err(rejection) => return reject(&state, &rejection),
     };
@@ -243,26 +314,44 @@ async fn serve(
         .unwrap_or_else(|_| reject(&state, &Rejection::Internal))
 }
 
+/// A plain upstream answer, at most `limit` bytes; why not otherwise.
+async fn read_response(response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+    let mut chunks = response.bytes_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| e.without_url().to_string())?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(format!("the answer exceeds limits.max_response_bytes ({limit})"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(bytes))
+}
+
 /// The upstream failed. Never reached (a connection refused or timed out): a full refund.
-/// Reached, then silent too long or broken off: the upstream may have done (and billed) the
-/// work, so `C_MAX`; otherwise a request that never finishes would be free compute.
-fn upstream_failed(state: &NodeState, ticket: Ticket, error: reqwest::Error) -> Response {
+/// Reached, then silent too long, broken off or too large: the upstream may have done (and
+/// billed) the work, so `C_MAX`; otherwise a request that never finishes would be free compute.
+async fn upstream_failed(
+    state: &NodeState,
+    ticket: Ticket,
+    unreached: bool,
+    error: &(dyn std::fmt::Display + Sync),
+) -> Response {
     state.metrics.upstream_failed();
-    let reached = !error.is_connect();
-    // The URL carries the client's path and query: not for the logs.
-    tracing::warn!("upstream failed: {}", error.without_url());
-    let charge = if reached { state.deployed.c_max } else { 0 };
-    let settlement = match ticket.settle(charge) {
+    // The error carries no URL: the client's path and query are not for the logs.
+    tracing::warn!("upstream failed: {error}");
+    let charge = if unreached { 0 } else { state.deployed.c_max };
+    let settlement = match ticket.settle(charge).await {
         Ok(settlement) => settlement,
         Err(rejection) => return reject(state, &rejection),
     };
     settled_error(
         StatusCode::BAD_GATEWAY,
-        "upstream_failed",
-        if reached {
-            "the upstream API took the request, then failed or fell silent; it is charged C_MAX"
-        } else {
+        codes::UPSTREAM_FAILED,
+        if unreached {
             "the upstream API could not be reached; the request is settled with a full refund"
+        } else {
+            "the upstream API took the request, then failed, fell silent or answered too much; it is charged C_MAX"
         },
         &settlement,
     )
@@ -281,16 +370,25 @@ const SETTLEMENT_EVENT_WAIT: std::time::Duration = std::time::Duration::from_sec
 /// own and does not wait on the client for long: a client [`RELAY_BUFFER`] chunks behind that
 /// takes nothing for [`CLIENT_STALL`] is dropped, and the upstream is still read to its end,
 /// metered and settled (the client fetches the settlement from `/v1/settlements`).
-fn stream(
+/// Until it settles, the ticket owes `C_MAX` (recorded before the first byte is relayed): a
+/// node that stops mid-stream charges it on recovery, as a stream broken after its first byte
+/// costs (spec/05).
+async fn stream(
     state: Arc<NodeState>,
     ticket: Ticket,
     status: StatusCode,
     response: reqwest::Response,
+    slot: OwnedSemaphorePermit,
 ) -> Response {
+    if let Err(rejection) = ticket.owe(state.deployed.c_max).await {
+        return reject(&state, &rejection);
+    }
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(RELAY_BUFFER);
     let relay_state = Arc::clone(&state);
     let mut stall_budget = CLIENT_STALL.min(state.upstream.silence() / 2);
-    tokio::spawn(async move {
+    state.tasks.spawn(async move {
+        // The slot is held until the relay ends: streams count against max_paid_in_flight.
+        let _slot = slot;
         let mut usage = SseUsage::default();
         let mut chunks = response.bytes_stream();
         let mut client = Some(sender);
@@ -330,7 +428,7 @@ fn stream(
         // Once the upstream sent anything, the provider pays for it: the last usage it
         // reported, or C_MAX. Only a stream that broke before its first byte costs nothing.
         let charge = if complete || received { relay_state.pricing.charge(usage.usage) } else { 0 };
-        if let Ok(settlement) = ticket.settle(charge) {
+        if let Ok(settlement) = ticket.settle(charge).await {
             relay_state.metrics.served();
             if let Some(sender) = client {
                 // After a break the last event may be cut mid-line: end it first.
@@ -362,17 +460,20 @@ async fn settlement(
         return (
             StatusCode::BAD_REQUEST,
             Json(error_body(
-                "malformed_nullifier",
+                codes::MALFORMED_NULLIFIER,
                 "the nullifier must be a canonical decimal field element",
             )),
         )
             .into_response();
     };
-    match state.stored_settlement(&nullifier) {
+    match state.stored_settlement(&nullifier).await {
         Ok(Some(settlement)) => Json(settlement.to_json()).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
-            Json(error_body("unknown_nullifier", "this node took no ticket with this nullifier")),
+            Json(error_body(
+                codes::UNKNOWN_NULLIFIER,
+                "this node took no ticket with this nullifier",
+            )),
         )
             .into_response(),
         Err(rejection) => {

@@ -171,6 +171,31 @@ pub struct LimitsConfig {
     pub verify_batch: usize,
     /// Wait for the disk on every accepted request (survives power loss, costs an fsync).
     pub sync_writes: bool,
+    /// Open connections at most; one more is closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client address (an IPv6 /64 counts as one) at most.
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection has to send a request's headers, and the longest it may sit idle
+    /// between requests.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a paid request's body has to arrive, once its payment header passed.
+    pub body_read_timeout_secs: u64,
+    /// Paid requests being checked or served at once; beyond, `overloaded` (503). Bounds the
+    /// memory of buffered bodies to this times `max_body_bytes`.
+    pub max_paid_in_flight: usize,
+    /// Paid requests one client address may start per second, sustained (0: no limit; behind a
+    /// reverse proxy every request has the proxy's address: limit there instead).
+    pub requests_per_ip_per_sec: u64,
+    /// Paid requests one client address may start at once after a quiet spell.
+    pub requests_per_ip_burst: u64,
+    /// Requests a client address loses from its allowance for each proof that does not
+    /// verify or decode: junk costs its sender, never the paying clients.
+    pub invalid_proof_penalty: u64,
+    /// Largest upstream answer buffered for a plain (not streamed) response; a larger one is
+    /// refused (`upstream_failed`, charged `C_MAX`: the upstream did the work).
+    pub max_response_bytes: usize,
+    /// Seconds shutdown waits for open requests and relays to finish.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -259,6 +284,16 @@ impl Default for LimitsConfig {
             verify_workers: 0,
             verify_batch: 16,
             sync_writes: false,
+            max_connections: 1_024,
+            max_connections_per_ip: 64,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_paid_in_flight: 256,
+            requests_per_ip_per_sec: 50,
+            requests_per_ip_burst: 200,
+            invalid_proof_penalty: 50,
+            max_response_bytes: 16 << 20,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -381,6 +416,12 @@ impl NodeConfig {
             ("limits.max_chain_lag_secs", limits.max_chain_lag_secs),
             ("limits.verify_queue", limits.verify_queue as u64),
             ("limits.verify_batch", limits.verify_batch as u64),
+            ("limits.max_connections", limits.max_connections as u64),
+            ("limits.max_connections_per_ip", limits.max_connections_per_ip as u64),
+            ("limits.header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("limits.body_read_timeout_secs", limits.body_read_timeout_secs),
+            ("limits.max_paid_in_flight", limits.max_paid_in_flight as u64),
+            ("limits.max_response_bytes", limits.max_response_bytes as u64),
             ("chain.poll_interval_ms", self.chain.poll_interval_ms),
             ("chain.max_range", self.chain.max_range),
             ("upstream.timeout_secs", self.upstream.timeout_secs),

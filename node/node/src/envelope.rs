@@ -34,6 +34,23 @@ pub struct PaymentEnvelope {
     pub nonce: Fr,
 }
 
+/// Bytes of a compressed Groth16 proof on BN254: A and C in G1 (32 each), B in G2 (64).
+pub const PROOF_BYTES: usize = 128;
+
+/// An envelope as the node receives it: every field decoded and canonical, the proof's length
+/// right, but its points not decoded yet. Decoding them (square roots, a G2 subgroup check)
+/// is the dearest part of reading an envelope, so the node leaves it until the cheap checks
+/// passed (spec/05).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEnvelope {
+    /// The compressed proof.
+    pub proof: [u8; PROOF_BYTES],
+    /// Its public signals.
+    pub statement: RequestStatement,
+    /// The client's nonce.
+    pub nonce: Fr,
+}
+
 /// Why an envelope was refused. The message says which field and what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -78,8 +95,8 @@ fn integer(name: &str, value: &str) -> Result<u64, EnvelopeError> {
         .ok_or_else(|| EnvelopeError(format!("`{name}` must be a decimal u64, got `{value}`")))
 }
 
-impl PaymentEnvelope {
-    /// Decodes the header value.
+impl ReceivedEnvelope {
+    /// Decodes the header value, all but the proof's points.
     pub fn decode(header: &[u8], max_len: usize) -> Result<Self, EnvelopeError> {
         if header.len() > max_len {
             return Err(EnvelopeError(format!(
@@ -104,8 +121,11 @@ impl PaymentEnvelope {
             .ok_or_else(|| EnvelopeError("`proof` must be 0x-prefixed hex".into()))?;
         let proof_bytes = alloy::hex::decode(proof_hex)
             .map_err(|e| EnvelopeError(format!("`proof` is not hex: {e}")))?;
-        let proof = proof_from_bytes(&proof_bytes).map_err(|e| {
-            EnvelopeError(format!("`proof` is not a compressed Groth16 proof: {e}"))
+        let proof = <[u8; PROOF_BYTES]>::try_from(proof_bytes.as_slice()).map_err(|_| {
+            EnvelopeError(format!(
+                "`proof` has {} bytes, a compressed Groth16 proof has {PROOF_BYTES}",
+                proof_bytes.len()
+            ))
         })?;
         let anon = Point::new(field("anon.x", &raw.anon.x)?, field("anon.y", &raw.anon.y)?)
             .map_err(|_| EnvelopeError("`anon` is not a point of Baby Jubjub".into()))?;
@@ -123,6 +143,24 @@ impl PaymentEnvelope {
                 nullifier: field("nullifier", &raw.nullifier)?,
                 y: field("y", &raw.y)?,
             },
+        })
+    }
+
+    /// Decodes the proof's points.
+    pub fn decode_proof(&self) -> Result<Proof<Bn254>, EnvelopeError> {
+        proof_from_bytes(&self.proof)
+            .map_err(|e| EnvelopeError(format!("`proof` is not a compressed Groth16 proof: {e}")))
+    }
+}
+
+impl PaymentEnvelope {
+    /// Decodes the header value, the proof's points included.
+    pub fn decode(header: &[u8], max_len: usize) -> Result<Self, EnvelopeError> {
+        let received = ReceivedEnvelope::decode(header, max_len)?;
+        Ok(Self {
+            proof: received.decode_proof()?,
+            statement: received.statement,
+            nonce: received.nonce,
         })
     }
 
@@ -221,6 +259,11 @@ mod tests {
             ("cMax", serde_json::json!("-1"), "`cMax`"),
             ("x", serde_json::json!("0x1"), "`x`"),
             ("proof", serde_json::json!("0x00"), "compressed Groth16"),
+            (
+                "proof",
+                serde_json::json!(format!("0x{}", "ff".repeat(PROOF_BYTES))),
+                "compressed Groth16",
+            ),
             ("proof", serde_json::json!("00"), "0x-prefixed"),
             ("anon", serde_json::json!({"x": "1", "y": "1"}), "Baby Jubjub"),
             ("extra", serde_json::json!(1), "unknown field"),

@@ -53,4 +53,14 @@ pub enum NodeError {
     /// The listen address could not be bound, or serving failed.
     #[error("HTTP server: {0}")]
     Server(std::io::Error),
+    /// Shutdown gave up waiting for requests and stream relays.
+    #[error(
+        "shutdown waited {secs} s (limits.shutdown_grace_secs) and left {open} request or stream tasks unfinished; their tickets are settled on recovery"
+    )]
+    ShutdownTimedOut {
+        /// The grace period.
+        secs: u64,
+        /// Tasks still running.
+        open: usize,
+    },
 }

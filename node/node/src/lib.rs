@@ -26,15 +26,17 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pricing;
 mod rejection;
+mod server;
 pub mod settlement;
 pub mod slasher;
+pub mod throttle;
 pub mod upstream;
 pub mod verify;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use metrics::Metrics;
-pub use rejection::Rejection;
+pub use rejection::{Rejection, codes};
 
 use alloy::{
     primitives::Address,
@@ -45,6 +47,7 @@ use pipeline::{Deployed, NodeState};
 use slasher::{SlashSubmitter, Slasher};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinHandle};
+use tokio_util::task::TaskTracker;
 use zkcredits_chain::{
     ChainError, Deployment, Escrow,
     follower::{Follower, FollowerConfig, SyncReport},
@@ -146,8 +149,12 @@ impl ChainSync {
 pub struct RunningNode {
     address: SocketAddr,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    /// Connections, served tickets and stream relays.
+    tasks: TaskTracker,
+    /// How long shutdown waits for them.
+    grace: Duration,
     chain: Arc<ChainSync>,
     slasher: Arc<Slasher>,
     store: Arc<dyn Storage>,
@@ -185,16 +192,27 @@ impl RunningNode {
         self.slasher.submit_pending().await;
     }
 
-    /// Stops accepting connections, lets open requests finish, stops the background tasks.
+    /// Stops accepting connections, lets open requests, served tickets and stream relays
+    /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
-        let served = self.server.await;
+        let drained = tokio::time::timeout(self.grace, async {
+            let served = self.server.await;
+            self.tasks.close();
+            self.tasks.wait().await;
+            served
+        })
+        .await;
         for task in self.background {
             let _ = task.await;
         }
-        match served {
-            Ok(result) => result.map_err(NodeError::Server),
-            Err(e) => Err(NodeError::Server(std::io::Error::other(e))),
+        match drained {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NodeError::Server(std::io::Error::other(e))),
+            Err(_) => Err(NodeError::ShutdownTimedOut {
+                secs: self.grace.as_secs(),
+                open: self.tasks.len(),
+            }),
         }
     }
 }
@@ -390,6 +408,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Arc::clone(&metrics),
     ));
 
+    let tasks = TaskTracker::new();
     let state = Arc::new(NodeState {
         provider_id,
         deployed,
@@ -407,7 +426,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         previous_signer_roots: std::sync::RwLock::default(),
         roots: std::sync::RwLock::default(),
         chain_synced_at: std::sync::atomic::AtomicU64::new(0),
-        inflight: std::sync::Mutex::default(),
+        inflight: pipeline::Inflight::default(),
+        throttle: throttle::RequestLimiter::new(
+            config.limits.requests_per_ip_per_sec,
+            config.limits.requests_per_ip_burst,
+        ),
+        paid_slots: Arc::new(tokio::sync::Semaphore::new(config.limits.max_paid_in_flight)),
+        tasks: tasks.clone(),
     });
     state.refresh_roots()?;
     state.observe_signer_root(signer_root);
@@ -446,14 +471,20 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             async move { slasher.run(poll.max(Duration::from_secs(5)), stopped).await }
         }),
     ];
-    let mut shutdown = stopped;
-    let server = tokio::spawn(
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.changed().await;
-            })
-            .into_future(),
-    );
+    let limits = server::ConnectionLimits {
+        max_connections: config.limits.max_connections,
+        max_per_ip: config.limits.max_connections_per_ip,
+        header_read_timeout: Duration::from_secs(config.limits.header_read_timeout_secs),
+    };
+    let server = tokio::spawn(server::serve(
+        listener,
+        api::router(Arc::clone(&state)),
+        limits,
+        tasks.clone(),
+        Arc::clone(&metrics),
+        stopped,
+    ));
     tracing::info!(%address, "zkcredits node serving");
-    Ok(RunningNode { address, stop, server, background, chain, slasher, store })
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    Ok(RunningNode { address, stop, server, background, tasks, grace, chain, slasher, store })
 }

@@ -34,6 +34,8 @@ pub struct Metrics {
     slashes: Family<Outcome, Counter>,
     chain_block: Gauge,
     chain_errors: Counter,
+    connections_refused: Family<Reason, Counter>,
+    verify_worker_restarts: Counter,
 }
 
 impl Default for Metrics {
@@ -48,6 +50,8 @@ impl Default for Metrics {
         let slashes = Family::<Outcome, Counter>::default();
         let chain_block = Gauge::default();
         let chain_errors = Counter::default();
+        let connections_refused = Family::<Reason, Counter>::default();
+        let verify_worker_restarts = Counter::default();
         registry.register("requests_served", "Paid requests served and settled", served.clone());
         registry.register(
             "requests_replayed",
@@ -81,6 +85,16 @@ impl Default for Metrics {
             "Failed chain synchronisation steps",
             chain_errors.clone(),
         );
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept, by the cap they hit",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "verify_worker_restarts",
+            "Verification threads started again after one died",
+            verify_worker_restarts.clone(),
+        );
         Self {
             registry,
             served,
@@ -92,6 +106,8 @@ impl Default for Metrics {
             slashes,
             chain_block,
             chain_errors,
+            connections_refused,
+            verify_worker_restarts,
         }
     }
 }
@@ -136,6 +152,16 @@ impl Metrics {
     /// A chain step failed.
     pub fn chain_error(&self) {
         self.chain_errors.inc();
+    }
+
+    /// A connection closed at accept: `reason` is the cap it hit.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// A verification thread died and was started again.
+    pub fn verify_worker_restarted(&self) {
+        self.verify_worker_restarts.inc();
     }
 
     /// The text exposition.

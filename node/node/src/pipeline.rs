@@ -4,14 +4,16 @@
 use crate::{
     Metrics, Rejection,
     config::LimitsConfig,
-    envelope::{PaymentEnvelope, request_digest},
+    envelope::{ReceivedEnvelope, request_digest},
     pricing::Pricing,
     settlement::Settlement,
     slasher::Slasher,
+    throttle::RequestLimiter,
     upstream::Upstream,
     verify::VerificationPool,
 };
 use alloy::primitives::Address;
+use ark_ff::PrimeField;
 use std::{
     collections::HashSet,
     sync::{
@@ -19,6 +21,8 @@ use std::{
         atomic::{AtomicU64, Ordering},
     },
 };
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 use zkcredits_primitives::{
     Fr,
     babyjubjub::Point,
@@ -56,15 +60,48 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Signs and persists the settlement for `charge`; the ticket is done.
-    pub fn settle(self, charge: u64) -> Result<Settlement, Rejection> {
-        self.node.persist_settlement(&self.nullifier, &self.anon, charge)
+    /// Signs and persists the settlement for `charge` (on a blocking thread: it may wait for
+    /// an fsync); the ticket is done.
+    pub async fn settle(self, charge: u64) -> Result<Settlement, Rejection> {
+        let (nullifier, anon) = (self.nullifier, self.anon);
+        self.node.blocking(move |node| node.persist_settlement(&nullifier, &anon, charge)).await
+    }
+
+    /// Records that the ticket owes `charge` should the node stop before settling it: the
+    /// upstream answered and is billing, so recovery must not refund it in full.
+    pub async fn owe(&self, charge: u64) -> Result<(), Rejection> {
+        let nullifier = self.nullifier;
+        self.node
+            .blocking(move |node| node.store.put_owed_charge(&nullifier, charge).map_err(internal))
+            .await
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.node.inflight().remove(&self.nullifier);
+        self.node.inflight.shard(&self.nullifier).remove(&self.nullifier);
+    }
+}
+
+/// Shards of the set of tickets being served: requests for different tickets rarely wait on
+/// each other's lock.
+const INFLIGHT_SHARDS: usize = 64;
+
+/// Tickets being served right now, by nullifier.
+#[derive(Debug)]
+pub(crate) struct Inflight([Mutex<HashSet<Fr>>; INFLIGHT_SHARDS]);
+
+impl Default for Inflight {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| Mutex::default()))
+    }
+}
+
+impl Inflight {
+    fn shard(&self, nullifier: &Fr) -> MutexGuard<'_, HashSet<Fr>> {
+        let index = (nullifier.into_bigint().0[0] % INFLIGHT_SHARDS as u64) as usize;
+        // A shard stays consistent even if a holder panicked: each operation is one call.
+        self.0[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -112,7 +149,13 @@ pub struct NodeState {
     /// Unix seconds of the last chain step that caught up with the confirmed head.
     pub(crate) chain_synced_at: AtomicU64,
     /// Tickets being served right now.
-    pub(crate) inflight: Mutex<HashSet<Fr>>,
+    pub(crate) inflight: Inflight,
+    /// Paid requests per client address, with penalties for junk proofs.
+    pub(crate) throttle: RequestLimiter,
+    /// Slots of paid requests checked or served at once (`limits.max_paid_in_flight`).
+    pub(crate) paid_slots: Arc<Semaphore>,
+    /// Tasks that serve tickets and relay streams: drained on shutdown.
+    pub(crate) tasks: TaskTracker,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -132,9 +175,17 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 impl NodeState {
-    fn inflight(&self) -> MutexGuard<'_, HashSet<Fr>> {
-        // The set stays consistent even if a holder panicked: each operation is one call.
-        self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Runs storage work on a blocking thread (RocksDB reads, writes and fsyncs never run on
+    /// the async workers).
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Self) -> Result<T, Rejection> + Send + 'static,
+    ) -> Result<T, Rejection> {
+        let node = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&node)).await.unwrap_or_else(|e| {
+            tracing::error!("a storage task failed: {e}");
+            Err(Rejection::Internal)
+        })
     }
 
     /// Takes the escrow's signer root `root`: payments are taken while it is the root of a
@@ -195,18 +246,13 @@ impl NodeState {
         if accepted.contains(&now) { Ok(()) } else { Err(Rejection::TimeOutOfRange { now, clock }) }
     }
 
-    /// Runs every check on a paid request and, when it passes, stores its share.
-    pub async fn admit(
-        self: &Arc<Self>,
-        payment: Option<&[u8]>,
-        method: &str,
-        path_and_query: &str,
-        body: &[u8],
-    ) -> Result<Admission, Rejection> {
+    /// Checks 2–8 of spec/05: everything the payment header alone can settle, before a byte of
+    /// the body is read.
+    pub fn check_payment(&self, payment: Option<&[u8]>) -> Result<ReceivedEnvelope, Rejection> {
         let header = payment.ok_or(Rejection::PaymentRequired)?;
-        let envelope = PaymentEnvelope::decode(header, self.limits.max_envelope_bytes)
+        let envelope = ReceivedEnvelope::decode(header, self.limits.max_envelope_bytes)
             .map_err(|e| Rejection::MalformedEnvelope(e.0))?;
-        let s = envelope.statement;
+        let s = &envelope.statement;
         if s.scope != self.deployed.scope {
             return Err(Rejection::WrongScope);
         }
@@ -239,6 +285,20 @@ impl NodeState {
             return Err(Rejection::UnknownRoot);
         }
         self.check_time(s.now)?;
+        Ok(envelope)
+    }
+
+    /// Checks 9–12 of spec/05 on a request whose payment passed [`NodeState::check_payment`]
+    /// and whose body arrived: the binding, the stored shares, the proof; when all pass, the
+    /// share is stored and the ticket is the caller's to serve.
+    pub async fn admit(
+        self: &Arc<Self>,
+        envelope: ReceivedEnvelope,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<Admission, Rejection> {
+        let s = envelope.statement;
         let x = request_x(
             &self.provider_id,
             &request_digest(method, path_and_query, body),
@@ -252,21 +312,24 @@ impl NodeState {
             return Err(Rejection::SlashedIdentity);
         }
 
-        let stored = self.store.shares(&s.nullifier).map_err(internal)?;
-        if stored.iter().any(|t| t.share.x == x) {
-            return self.replay(&s.nullifier);
-        }
         // Two shares that recover a secret hashing to the nullifier are proof enough: no
         // verification is spent on a cheater.
-        if let Some(rejection) = self.double_spend(&share, &stored)? {
-            return Err(rejection);
+        let replayed = self
+            .blocking(move |node| {
+                let stored = node.store.shares(&share.nullifier).map_err(internal)?;
+                if stored.iter().any(|t| t.share.x == x) {
+                    return Ok(true);
+                }
+                node.double_spend(&share, &stored)?.map_or(Ok(false), Err)
+            })
+            .await?;
+        if replayed {
+            return self.replay(&s.nullifier).await;
         }
 
-        let valid = self
-            .pool
-            .verify(s.public_signals(), envelope.proof)
-            .await
-            .map_err(|_| Rejection::Overloaded)?;
+        let proof = envelope.decode_proof().map_err(|e| Rejection::MalformedProof(e.0))?;
+        let valid =
+            self.pool.verify(s.public_signals(), proof).await.map_err(|_| Rejection::Overloaded)?;
         if !valid {
             return Err(Rejection::InvalidProof);
         }
@@ -276,24 +339,29 @@ impl NodeState {
             received_at: unix_now(),
             origin: ShareOrigin::Request { commitment: s.anon },
         };
-        let outcome = {
-            let mut inflight = self.inflight();
-            let outcome = self.store.record_share(&record).map_err(internal)?;
-            if outcome == ShareOutcome::New {
-                inflight.insert(s.nullifier);
-            }
-            outcome
-        };
+        let outcome = self
+            .blocking(move |node| {
+                let mut inflight = node.inflight.shard(&record.share.nullifier);
+                let outcome = node.store.record_share(&record).map_err(internal)?;
+                if outcome == ShareOutcome::New {
+                    inflight.insert(record.share.nullifier);
+                }
+                drop(inflight);
+                match outcome {
+                    ShareOutcome::Conflict(others) => Err(node
+                        .double_spend(&record.share, &others)?
+                        .unwrap_or(Rejection::DoubleSpend)),
+                    outcome => Ok(outcome),
+                }
+            })
+            .await?;
         match outcome {
-            ShareOutcome::New => Ok(Admission::Serve(Ticket {
+            ShareOutcome::Replay(_) => self.replay(&s.nullifier).await,
+            _ => Ok(Admission::Serve(Ticket {
                 node: Arc::clone(self),
                 nullifier: s.nullifier,
                 anon: s.anon,
             })),
-            ShareOutcome::Replay(_) => self.replay(&s.nullifier),
-            ShareOutcome::Conflict(others) => {
-                Err(self.double_spend(&share, &others)?.unwrap_or(Rejection::DoubleSpend))
-            }
         }
     }
 
@@ -316,16 +384,25 @@ impl NodeState {
         Ok(None)
     }
 
-    fn replay(&self, nullifier: &Fr) -> Result<Admission, Rejection> {
-        self.stored_settlement(nullifier)?.map(Admission::Replay).ok_or(Rejection::InProgress)
+    async fn replay(self: &Arc<Self>, nullifier: &Fr) -> Result<Admission, Rejection> {
+        self.stored_settlement(nullifier).await?.map(Admission::Replay).ok_or(Rejection::InProgress)
     }
 
-    /// The settlement of a ticket this node took: stored, or made now with a full refund when
-    /// the node stopped between storing the share and settling (the request may or may not
-    /// have reached the upstream; the provider carries that risk, never the client).
-    /// `Err(InProgress)` while it is being served; `None` when the node took no such ticket.
-    pub fn stored_settlement(&self, nullifier: &Fr) -> Result<Option<Settlement>, Rejection> {
-        let inflight = self.inflight();
+    /// The settlement of a ticket this node took: stored, or made now when the node stopped
+    /// between storing the share and settling: at the charge recorded once the upstream
+    /// answered, else with a full refund (the request may or may not have reached the
+    /// upstream; the provider carries that risk, never the client). `Err(InProgress)` while
+    /// it is being served; `None` when the node took no such ticket.
+    pub async fn stored_settlement(
+        self: &Arc<Self>,
+        nullifier: &Fr,
+    ) -> Result<Option<Settlement>, Rejection> {
+        let nullifier = *nullifier;
+        self.blocking(move |node| node.stored_settlement_now(&nullifier)).await
+    }
+
+    fn stored_settlement_now(&self, nullifier: &Fr) -> Result<Option<Settlement>, Rejection> {
+        let inflight = self.inflight.shard(nullifier);
         if inflight.contains(nullifier) {
             return Err(Rejection::InProgress);
         }
@@ -343,7 +420,9 @@ impl NodeState {
                 }
             });
         drop(inflight);
-        commitment.map(|anon| self.persist_settlement(nullifier, &anon, 0)).transpose()
+        let Some(anon) = commitment else { return Ok(None) };
+        let owed = self.store.owed_charge(nullifier).map_err(internal)?.unwrap_or(0);
+        self.persist_settlement(nullifier, &anon, owed).map(Some)
     }
 
     fn persist_settlement(

@@ -3,6 +3,20 @@
 
 use axum::http::StatusCode;
 
+/// Codes of answers that refuse nothing a check decides, in the same error body: a request
+/// served before (its settlement attached), an upstream failure (settled), and the errors of
+/// `GET /v1/settlements/{nullifier}`.
+pub mod codes {
+    /// 409: the request was served before; its settlement is attached.
+    pub const REPLAYED_REQUEST: &str = "replayed_request";
+    /// 502: the upstream failed; the ticket is settled, the settlement attached.
+    pub const UPSTREAM_FAILED: &str = "upstream_failed";
+    /// 400: the nullifier in the path is not a canonical decimal field element.
+    pub const MALFORMED_NULLIFIER: &str = "malformed_nullifier";
+    /// 404: this node took no ticket with this nullifier.
+    pub const UNKNOWN_NULLIFIER: &str = "unknown_nullifier";
+}
+
 /// A refused request, in the order the checks run (spec/05 §Checks).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -14,6 +28,9 @@ pub enum Rejection {
         /// The upstream path asked for.
         path: String,
     },
+    /// The client address spent its allowance of paid requests (or is paying off junk).
+    #[error("too many requests from this address; slow down and retry")]
+    RateLimited,
     /// The body is larger than `limits.max_body_bytes`.
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge {
@@ -60,6 +77,12 @@ pub enum Rejection {
         /// The node's clock.
         clock: u64,
     },
+    /// The body did not arrive, whole, within `limits.body_read_timeout_secs`.
+    #[error("the request body did not arrive complete within {secs} s")]
+    BodyIncomplete {
+        /// The limit.
+        secs: u64,
+    },
     /// `x` is not `Poseidon(providerId, payloadDigest, nonce)` of what was received.
     #[error("x does not match this provider, the request bytes and the nonce")]
     XMismatch,
@@ -75,6 +98,9 @@ pub enum Rejection {
     /// The same request is being served right now.
     #[error("this request is being served; fetch its settlement when it completes")]
     InProgress,
+    /// The proof's points do not decode.
+    #[error("malformed proof: {0}")]
+    MalformedProof(String),
     /// The proof does not verify.
     #[error("the request proof does not verify")]
     InvalidProof,
@@ -88,8 +114,9 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason string, in check order.
-    pub const REASONS: [&'static str; 19] = [
+    pub const REASONS: [&'static str; 22] = [
         "unknown_route",
+        "rate_limited",
         "body_too_large",
         "payment_required",
         "malformed_envelope",
@@ -100,11 +127,13 @@ impl Rejection {
         "chain_stale",
         "unknown_root",
         "time_out_of_range",
+        "body_incomplete",
         "x_mismatch",
         "slashed_identity",
         "double_spend",
         "exited_ticket",
         "in_progress",
+        "malformed_proof",
         "invalid_proof",
         "overloaded",
         "internal",
@@ -114,6 +143,7 @@ impl Rejection {
     pub const fn reason(&self) -> &'static str {
         match self {
             Self::UnknownRoute { .. } => "unknown_route",
+            Self::RateLimited => "rate_limited",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::PaymentRequired => "payment_required",
             Self::MalformedEnvelope(_) => "malformed_envelope",
@@ -124,11 +154,13 @@ impl Rejection {
             Self::ChainStale { .. } => "chain_stale",
             Self::UnknownRoot => "unknown_root",
             Self::TimeOutOfRange { .. } => "time_out_of_range",
+            Self::BodyIncomplete { .. } => "body_incomplete",
             Self::XMismatch => "x_mismatch",
             Self::SlashedIdentity => "slashed_identity",
             Self::DoubleSpend => "double_spend",
             Self::ExitedTicket => "exited_ticket",
             Self::InProgress => "in_progress",
+            Self::MalformedProof(_) => "malformed_proof",
             Self::InvalidProof => "invalid_proof",
             Self::Overloaded => "overloaded",
             Self::Internal => "internal",
@@ -139,7 +171,9 @@ impl Rejection {
     pub const fn status(&self) -> StatusCode {
         match self {
             Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyIncomplete { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             Self::MalformedEnvelope(_)
             | Self::WrongScope
@@ -147,6 +181,7 @@ impl Rejection {
             | Self::WrongCMax
             | Self::TimeOutOfRange { .. }
             | Self::XMismatch
+            | Self::MalformedProof(_)
             | Self::InvalidProof => StatusCode::BAD_REQUEST,
             Self::UnknownRoot | Self::InProgress => StatusCode::CONFLICT,
             Self::SlashedIdentity | Self::DoubleSpend | Self::ExitedTicket => StatusCode::FORBIDDEN,

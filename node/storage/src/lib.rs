@@ -50,6 +50,13 @@ pub trait SettlementStore {
 
     /// The stored settlement of `nullifier`.
     fn settlement(&self, nullifier: &Fr) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Records what the ticket `nullifier` owes should the node stop before settling it (the
+    /// upstream answered a stream that is still running). Replaces an earlier value.
+    fn put_owed_charge(&self, nullifier: &Fr, charge: u64) -> Result<(), StorageError>;
+
+    /// What [`SettlementStore::put_owed_charge`] recorded for `nullifier`.
+    fn owed_charge(&self, nullifier: &Fr) -> Result<Option<u64>, StorageError>;
 }
 
 /// The chain as the node has followed it.

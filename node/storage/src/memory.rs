@@ -24,6 +24,7 @@ pub struct MemoryStorage {
 struct Inner {
     shares: HashMap<Fr, BTreeMap<Fr, StoredShare>>,
     settlements: HashMap<Fr, Vec<u8>>,
+    owed: HashMap<Fr, u64>,
     leaves: Vec<Fr>,
     roots: Vec<RootRecord>,
     blocks: BTreeMap<u64, BlockUndo>,
@@ -81,6 +82,7 @@ impl SettlementStore for MemoryStorage {
             Some(_) => Ok(()),
             None => {
                 inner.settlements.insert(*nullifier, settlement.to_vec());
+                inner.owed.remove(nullifier);
                 Ok(())
             }
         }
@@ -88,6 +90,18 @@ impl SettlementStore for MemoryStorage {
 
     fn settlement(&self, nullifier: &Fr) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.lock().settlements.get(nullifier).cloned())
+    }
+
+    fn put_owed_charge(&self, nullifier: &Fr, charge: u64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        if !inner.settlements.contains_key(nullifier) {
+            inner.owed.insert(*nullifier, charge);
+        }
+        Ok(())
+    }
+
+    fn owed_charge(&self, nullifier: &Fr) -> Result<Option<u64>, StorageError> {
+        Ok(self.lock().owed.get(nullifier).copied())
     }
 }
 

@@ -165,6 +165,14 @@ impl ShareStore for RocksStorage {
     }
 }
 
+/// The key of a ticket's owed charge, beside its settlement (`nullifier ‖ 0x01`): gone once
+/// the settlement is written.
+fn owed_key(nullifier: &Fr) -> [u8; 33] {
+    let mut key = [1u8; 33];
+    key[..32].copy_from_slice(&fr_to_be_bytes(nullifier));
+    key
+}
+
 impl SettlementStore for RocksStorage {
     fn put_settlement(&self, nullifier: &Fr, settlement: &[u8]) -> Result<(), StorageError> {
         let _guard = self.lock();
@@ -175,6 +183,7 @@ impl SettlementStore for RocksStorage {
             None => {
                 let mut batch = WriteBatch::default();
                 batch.put_cf(self.cf(SETTLEMENTS)?, key, settlement);
+                batch.delete_cf(self.cf(SETTLEMENTS)?, owed_key(nullifier));
                 self.write(batch)
             }
         }
@@ -182,6 +191,27 @@ impl SettlementStore for RocksStorage {
 
     fn settlement(&self, nullifier: &Fr) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get_cf(self.cf(SETTLEMENTS)?, fr_to_be_bytes(nullifier))?)
+    }
+
+    fn put_owed_charge(&self, nullifier: &Fr, charge: u64) -> Result<(), StorageError> {
+        let _guard = self.lock();
+        if self.db.get_cf(self.cf(SETTLEMENTS)?, fr_to_be_bytes(nullifier))?.is_some() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(SETTLEMENTS)?, owed_key(nullifier), charge.to_be_bytes());
+        self.write(batch)
+    }
+
+    fn owed_charge(&self, nullifier: &Fr) -> Result<Option<u64>, StorageError> {
+        self.db
+            .get_cf(self.cf(SETTLEMENTS)?, owed_key(nullifier))?
+            .map(|bytes| {
+                <[u8; 8]>::try_from(bytes.as_slice()).map(u64::from_be_bytes).map_err(|_| {
+                    StorageError::Corrupt { what: "owed charge", reason: "not 8 bytes".into() }
+                })
+            })
+            .transpose()
     }
 }
 

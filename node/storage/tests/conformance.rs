@@ -67,6 +67,12 @@ fn shares_are_new_replayed_or_conflicting(store: &dyn Storage) {
 fn settlements_are_written_once(store: &dyn Storage) {
     let nullifier = Fr::from(9u64);
     assert_eq!(store.settlement(&nullifier).expect("storage call"), None);
+    // A charge owed while a stream runs, replaced as it grows, gone with the settlement.
+    assert_eq!(store.owed_charge(&nullifier).expect("storage call"), None);
+    store.put_owed_charge(&nullifier, 7).expect("storage call");
+    store.put_owed_charge(&nullifier, 1_000).expect("storage call");
+    assert_eq!(store.owed_charge(&nullifier).expect("storage call"), Some(1_000));
+    assert_eq!(store.settlement(&nullifier).expect("storage call"), None, "apart from it");
     store.put_settlement(&nullifier, b"signed settlement").expect("storage call");
     store.put_settlement(&nullifier, b"signed settlement").expect("storage call");
     assert!(matches!(
@@ -77,6 +83,9 @@ fn settlements_are_written_once(store: &dyn Storage) {
         store.settlement(&nullifier).expect("storage call").as_deref(),
         Some(&b"signed settlement"[..])
     );
+    assert_eq!(store.owed_charge(&nullifier).expect("storage call"), None);
+    store.put_owed_charge(&nullifier, 5).expect("storage call");
+    assert_eq!(store.owed_charge(&nullifier).expect("storage call"), None, "settled already");
 }
 
 fn chain_blocks_apply_and_roll_back(store: &dyn Storage) {
