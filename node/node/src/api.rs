@@ -498,21 +498,28 @@ async fn metrics(State(state): State<Arc<NodeState>>) -> Response {
         .into_response()
 }
 
-/// `ok`, or why the node refuses payments (503): `stale` for an old view of the chain,
-/// `not_in_signer_set` when the escrow's signer set is not one the node is configured with.
+/// `ok`, or why the node cannot take payments (503): `no_verifier` when no verification
+/// thread runs, `not_in_signer_set` when the escrow's signer set is not one the node is
+/// configured with, `stale` for an old view of the chain.
 async fn healthz(State(state): State<Arc<NodeState>>) -> Response {
     let roots = state.roots.read().unwrap_or_else(std::sync::PoisonError::into_inner).len();
     let block = state.store.cursor().ok().flatten().map(|c| c.number);
     let age = state.chain_age_secs();
     let in_set = state.active_signers().is_some();
     let fresh = age <= state.limits.max_chain_lag_secs;
-    let status = match (in_set, fresh) {
-        (false, _) => Rejection::NotInSignerSet.reason(),
-        (true, false) => "stale",
-        (true, true) => "ok",
+    let verifiers = state.pool.live_workers();
+    let status = if verifiers == 0 {
+        "no_verifier"
+    } else if !in_set {
+        Rejection::NotInSignerSet.reason()
+    } else if !fresh {
+        "stale"
+    } else {
+        "ok"
     };
     let body = json!({
         "status": status,
+        "verifyWorkers": verifiers,
         "chainBlock": block,
         "chainSyncedSecsAgo": age,
         "acceptedRoots": roots,

@@ -58,6 +58,14 @@ use zkcredits_storage::{RocksStorage, Storage};
 
 /// Public signals of the request circuit.
 const REQUEST_PUBLIC_SIGNALS: usize = 10;
+/// Blocks below the cursor whose undo records are kept: a reorg deeper than this is beyond
+/// any chain's finality (Ethereum finalizes within 64 blocks).
+const UNDO_BLOCKS: u64 = 1_024;
+/// How often the node prunes.
+const PRUNE_EVERY_SECS: u64 = 3_600;
+/// Margin added to the share retention.
+const RETENTION_MARGIN_SECS: u64 = 86_400;
+
 /// How long a slasher pass waits, at most, for the slashes it sent before it goes on to the
 /// removals (never longer than `chain.slash_replace_after_secs`).
 const SLASH_RECEIPT_WAIT: Duration = Duration::from_secs(15);
@@ -73,6 +81,10 @@ struct ChainSync {
     previous_signer_roots: Vec<Fr>,
     /// The RPC endpoint, to keep it out of logged errors.
     rpc_url: String,
+    /// Shares received longer ago than this belong to notes long expired (spec/08 §Retention).
+    share_retention_secs: u64,
+    /// Unix seconds of the last prune.
+    pruned_at: std::sync::atomic::AtomicU64,
     step: tokio::sync::Mutex<()>,
 }
 
@@ -112,9 +124,28 @@ impl ChainSync {
             .previous_signer_roots
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = previous;
-        self.state
-            .chain_synced_at
-            .store(pipeline::unix_now(), std::sync::atomic::Ordering::Relaxed);
+        let now = pipeline::unix_now();
+        self.state.chain_synced_at.store(now, std::sync::atomic::Ordering::Relaxed);
+        self.prune(now)
+    }
+
+    /// Once an hour, after a step that caught up: forgets the undo records of blocks
+    /// [`UNDO_BLOCKS`] below the cursor, and shares (with their settlements) older than the
+    /// retention. Only a node that caught up prunes: one that was offline applies old exits
+    /// first, against the shares they may conflict with.
+    fn prune(&self, now: u64) -> Result<(), ChainError> {
+        use std::sync::atomic::Ordering;
+        if now.saturating_sub(self.pruned_at.load(Ordering::Relaxed)) < PRUNE_EVERY_SECS {
+            return Ok(());
+        }
+        self.pruned_at.store(now, Ordering::Relaxed);
+        if let Some(cursor) = self.store.cursor()? {
+            self.store.prune_below(cursor.number.saturating_sub(UNDO_BLOCKS))?;
+        }
+        let pruned = self.store.prune_shares(now.saturating_sub(self.share_retention_secs))?;
+        if pruned > 0 {
+            tracing::info!(pruned, "forgot shares of notes long expired");
+        }
         Ok(())
     }
 
@@ -150,7 +181,8 @@ pub struct RunningNode {
     address: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
-    background: Vec<JoinHandle<()>>,
+    /// The chain follower and the slasher, on their own thread.
+    background: std::thread::JoinHandle<()>,
     /// Connections, served tickets and stream relays.
     tasks: TaskTracker,
     /// How long shutdown waits for them.
@@ -203,9 +235,8 @@ impl RunningNode {
             served
         })
         .await;
-        for task in self.background {
-            let _ = task.await;
-        }
+        let background = self.background;
+        let _ = tokio::task::spawn_blocking(move || background.join()).await;
         match drained {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(NodeError::Server(std::io::Error::other(e))),
@@ -214,6 +245,46 @@ impl RunningNode {
                 open: self.tasks.len(),
             }),
         }
+    }
+}
+
+/// Runs the chain follower and the slasher on their own thread and runtime: their RocksDB
+/// writes, fsyncs and tree reads never hold up the request path's async workers. Each is
+/// started again if it panics (counted in `zkcredits_task_restarts_total`).
+fn spawn_chain_thread(
+    chain: Arc<ChainSync>,
+    slasher: Arc<Slasher>,
+    poll: Duration,
+    metrics: Arc<Metrics>,
+    stopped: watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>, NodeError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(NodeError::Server)?;
+    std::thread::Builder::new()
+        .name("zkcredits-chain".into())
+        .spawn(move || {
+            let chain_stop = stopped.clone();
+            let follow = supervise("chain", &metrics, || chain.run(poll, chain_stop.clone()));
+            let retry = poll.max(Duration::from_secs(5));
+            let slash = supervise("slasher", &metrics, || slasher.run(retry, stopped.clone()));
+            runtime.block_on(async { tokio::join!(follow, slash) });
+        })
+        .map_err(NodeError::Server)
+}
+
+/// Runs the task `make` builds until it returns, building it again whenever it panics.
+async fn supervise<F: std::future::Future<Output = ()>>(
+    name: &'static str,
+    metrics: &Metrics,
+    make: impl Fn() -> F,
+) {
+    use futures::FutureExt;
+    while std::panic::AssertUnwindSafe(make()).catch_unwind().await.is_err() {
+        tracing::error!(task = name, "background task panicked; starting it again");
+        metrics.task_restarted(name);
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -450,6 +521,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         slasher: Arc::clone(&slasher),
         previous_signer_roots,
         rpc_url: config.chain.rpc_url.clone(),
+        // A share's note expired at the latest `noteTtl` after its time bucket; an exit of it was
+        // requested before that and is detected within `exitDelay`.
+        share_retention_secs: parameters
+            .noteTtl
+            .saturating_add(parameters.exitDelay)
+            .saturating_add(config.limits.time_bucket_secs)
+            .saturating_add(config.limits.clock_tolerance_secs)
+            .saturating_add(RETENTION_MARGIN_SECS),
+        // The first prune waits an hour, on the chain thread, rather than delay the start.
+        pruned_at: std::sync::atomic::AtomicU64::new(pipeline::unix_now()),
         step: tokio::sync::Mutex::new(()),
     });
     if let Err(e) = chain.catch_up().await {
@@ -461,16 +542,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let address = listener.local_addr().map_err(NodeError::Server)?;
     let (stop, stopped) = watch::channel(false);
     let poll = Duration::from_millis(config.chain.poll_interval_ms);
-    let background = vec![
-        tokio::spawn({
-            let (chain, stopped) = (Arc::clone(&chain), stopped.clone());
-            async move { chain.run(poll, stopped).await }
-        }),
-        tokio::spawn({
-            let (slasher, stopped) = (Arc::clone(&slasher), stopped.clone());
-            async move { slasher.run(poll.max(Duration::from_secs(5)), stopped).await }
-        }),
-    ];
+    let background = spawn_chain_thread(
+        Arc::clone(&chain),
+        Arc::clone(&slasher),
+        poll,
+        Arc::clone(&metrics),
+        stopped.clone(),
+    )?;
     let limits = server::ConnectionLimits {
         max_connections: config.limits.max_connections,
         max_per_ip: config.limits.max_connections_per_ip,

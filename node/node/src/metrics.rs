@@ -17,6 +17,11 @@ struct Reason {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Task {
+    task: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: &'static str,
 }
@@ -36,6 +41,7 @@ pub struct Metrics {
     chain_errors: Counter,
     connections_refused: Family<Reason, Counter>,
     verify_worker_restarts: Counter,
+    task_restarts: Family<Task, Counter>,
 }
 
 impl Default for Metrics {
@@ -52,6 +58,7 @@ impl Default for Metrics {
         let chain_errors = Counter::default();
         let connections_refused = Family::<Reason, Counter>::default();
         let verify_worker_restarts = Counter::default();
+        let task_restarts = Family::<Task, Counter>::default();
         registry.register("requests_served", "Paid requests served and settled", served.clone());
         registry.register(
             "requests_replayed",
@@ -95,6 +102,11 @@ impl Default for Metrics {
             "Verification threads started again after one died",
             verify_worker_restarts.clone(),
         );
+        registry.register(
+            "task_restarts",
+            "Background tasks (chain, slasher) started again after a panic",
+            task_restarts.clone(),
+        );
         Self {
             registry,
             served,
@@ -108,6 +120,7 @@ impl Default for Metrics {
             chain_errors,
             connections_refused,
             verify_worker_restarts,
+            task_restarts,
         }
     }
 }
@@ -162,6 +175,11 @@ impl Metrics {
     /// A verification thread died and was started again.
     pub fn verify_worker_restarted(&self) {
         self.verify_worker_restarts.inc();
+    }
+
+    /// The background task `task` panicked and was started again.
+    pub fn task_restarted(&self, task: &'static str) {
+        self.task_restarts.get_or_create(&Task { task }).inc();
     }
 
     /// The text exposition.

@@ -10,7 +10,7 @@ use crate::{
     slasher::Slasher,
     throttle::RequestLimiter,
     upstream::Upstream,
-    verify::VerificationPool,
+    verify::{PoolError, VerificationPool},
 };
 use alloy::primitives::Address;
 use ark_ff::PrimeField;
@@ -328,8 +328,10 @@ impl NodeState {
         }
 
         let proof = envelope.decode_proof().map_err(|e| Rejection::MalformedProof(e.0))?;
-        let valid =
-            self.pool.verify(s.public_signals(), proof).await.map_err(|_| Rejection::Overloaded)?;
+        let valid = self.pool.verify(s.public_signals(), proof).await.map_err(|e| match e {
+            PoolError::Overloaded => Rejection::Overloaded,
+            PoolError::WorkerFailed => Rejection::Internal,
+        })?;
         if !valid {
             return Err(Rejection::InvalidProof);
         }

@@ -46,6 +46,9 @@ impl RequestLimiter {
 
     /// Takes `cost` from `ip`'s allowance; `false` (and nothing taken) when it has less.
     pub fn try_take(&self, ip: IpAddr, cost: u64) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
         self.update(ip, |tokens| {
             let cost = cost as f64;
             if tokens >= cost { (tokens - cost, true) } else { (tokens, false) }
@@ -54,13 +57,13 @@ impl RequestLimiter {
 
     /// Takes `cost` from `ip`'s allowance, into debt if need be: its next requests wait.
     pub fn penalize(&self, ip: IpAddr, cost: u64) {
+        if self.rate == 0.0 {
+            return;
+        }
         self.update(ip, |tokens| ((tokens - cost as f64).max(-self.burst), ()));
     }
 
-    fn update<T: Default>(&self, ip: IpAddr, change: impl FnOnce(f64) -> (f64, T)) -> T {
-        if self.rate == 0.0 {
-            return T::default();
-        }
+    fn update<T>(&self, ip: IpAddr, change: impl FnOnce(f64) -> (f64, T)) -> T {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= MAX_TRACKED {

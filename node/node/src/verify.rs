@@ -4,13 +4,19 @@
 //! proofs of a half that fails are checked one by one: one bad proof costs its sender, never
 //! its neighbours, and about `n/2` single checks instead of `n`, while a batch full of junk
 //! costs only two half-batch checks more than checking every proof alone. A full queue refuses
-//! at once instead of queueing forever.
+//! at once instead of queueing forever. A worker that panics is started again (its batch is
+//! answered as failed, never as verified), and the pool reports how many workers run.
 
 use crate::Metrics;
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::Proof;
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::Instant,
 };
 use tokio::sync::oneshot;
@@ -22,15 +28,22 @@ struct Job {
     reply: oneshot::Sender<bool>,
 }
 
-/// The verification queue is full.
+/// Why a proof got no verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the verification queue is full")]
-pub struct Overloaded;
+pub enum PoolError {
+    /// The verification queue is full.
+    #[error("the verification queue is full")]
+    Overloaded,
+    /// The worker checking it failed (it is started again).
+    #[error("the verification worker failed")]
+    WorkerFailed,
+}
 
 /// Handle to the pool; the workers stop when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub struct VerificationPool {
     queue: mpsc::SyncSender<Job>,
+    live: Arc<AtomicUsize>,
 }
 
 impl VerificationPool {
@@ -46,25 +59,54 @@ impl VerificationPool {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let verifier = Arc::new(verifier);
+        let live = Arc::new(AtomicUsize::new(0));
         for i in 0..workers.max(1) {
-            let (receiver, verifier, metrics) =
-                (Arc::clone(&receiver), Arc::clone(&verifier), Arc::clone(&metrics));
-            let spawned = std::thread::Builder::new()
-                .name(format!("zkcredits-verify-{i}"))
-                .spawn(move || work(&receiver, &verifier, batch.max(1), &metrics));
+            let (receiver, verifier, metrics, running) = (
+                Arc::clone(&receiver),
+                Arc::clone(&verifier),
+                Arc::clone(&metrics),
+                Arc::clone(&live),
+            );
+            live.fetch_add(1, Ordering::Relaxed);
+            let spawned = std::thread::Builder::new().name(format!("zkcredits-verify-{i}")).spawn(
+                move || {
+                    supervised(
+                        || work(&receiver, &verifier, batch.max(1), &metrics),
+                        || {
+                            tracing::error!("verification thread {i} panicked; starting it again");
+                            metrics.verify_worker_restarted();
+                        },
+                    );
+                    running.fetch_sub(1, Ordering::Relaxed);
+                },
+            );
             if let Err(e) = spawned {
+                live.fetch_sub(1, Ordering::Relaxed);
                 tracing::error!("cannot start verification thread {i}: {e}");
             }
         }
-        Self { queue: sender }
+        Self { queue: sender, live }
     }
 
     /// Verifies one proof; `Ok(false)` when it does not verify.
-    pub async fn verify(&self, public: Vec<Fr>, proof: Proof<Bn254>) -> Result<bool, Overloaded> {
+    pub async fn verify(&self, public: Vec<Fr>, proof: Proof<Bn254>) -> Result<bool, PoolError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job { public, proof, reply }).map_err(|_| Overloaded)?;
-        // A worker that died without answering counts as a refusal, never as a pass.
-        Ok(answer.await.unwrap_or(false))
+        self.queue.try_send(Job { public, proof, reply }).map_err(|_| PoolError::Overloaded)?;
+        // A worker that failed without answering is no verdict: never a pass, nor a refusal
+        // blamed on the sender.
+        answer.await.map_err(|_| PoolError::WorkerFailed)
+    }
+
+    /// How many verification threads run.
+    pub fn live_workers(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `work` until it returns, starting it again (after `restarted`) whenever it panics.
+fn supervised(mut work: impl FnMut(), mut restarted: impl FnMut()) {
+    while catch_unwind(AssertUnwindSafe(&mut work)).is_err() {
+        restarted();
     }
 }
 
@@ -77,7 +119,8 @@ fn work(
     let mut rng = rand::thread_rng();
     loop {
         let jobs = {
-            let Ok(receiver) = receiver.lock() else { return };
+            // Verification runs outside the lock, so a panic there leaves the queue sound.
+            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
             let Ok(first) = receiver.recv() else { return };
             let mut jobs = vec![first];
             while jobs.len() < batch {
@@ -148,12 +191,26 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_worker_that_panics_is_started_again_until_it_returns() {
+        let (mut runs, mut restarts) = (0, 0);
+        supervised(
+            || {
+                runs += 1;
+                assert!(runs > 2, "a bug in a batch");
+            },
+            || restarts += 1,
+        );
+        assert_eq!((runs, restarts), (3, 2));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_isolate_a_bad_proof_and_a_full_queue_refuses() {
         let (verifier, public, proof) = vector();
         let mut wrong = public.clone();
         wrong[9] += Fr::from(1u64);
         let pool = VerificationPool::start(verifier.clone(), 1, 64, 8, Arc::default());
+        assert_eq!(pool.live_workers(), 1);
         let answers = futures::future::join_all((0..16).map(|i| {
             let public = if i == 5 { wrong.clone() } else { public.clone() };
             pool.verify(public, proof.clone())
@@ -184,7 +241,7 @@ mod tests {
         let answers =
             futures::future::join_all((0..64).map(|_| small.verify(public.clone(), proof.clone())))
                 .await;
-        assert!(answers.contains(&Err(Overloaded)), "a full queue refuses");
+        assert!(answers.contains(&Err(PoolError::Overloaded)), "a full queue refuses");
         assert!(answers.contains(&Ok(true)), "what was queued is verified");
     }
 }

@@ -40,6 +40,11 @@ pub trait ShareStore {
 
     /// The shares stored for `nullifier` (one per `x`), ordered by `x`.
     fn shares(&self, nullifier: &Fr) -> Result<Vec<StoredShare>, StorageError>;
+
+    /// Deletes every share received before `received_before` (unix seconds), with the
+    /// settlement and owed charge of each request share's ticket; returns how many shares went.
+    /// Meant for shares of notes that expired long ago (spec/08 §Retention).
+    fn prune_shares(&self, received_before: u64) -> Result<u64, StorageError>;
 }
 
 /// Settlements of served requests.

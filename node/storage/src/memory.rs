@@ -62,6 +62,33 @@ impl ShareStore for MemoryStorage {
         Ok(outcome)
     }
 
+    fn prune_shares(&self, received_before: u64) -> Result<u64, StorageError> {
+        let mut inner = self.lock();
+        let mut pruned = 0;
+        let mut settled = Vec::new();
+        for stored in inner.shares.values_mut() {
+            stored.retain(|_, s| {
+                let keep = s.received_at >= received_before;
+                if !keep {
+                    pruned += 1;
+                    if let crate::ShareOrigin::Request { .. } = s.origin {
+                        settled.push(s.share.nullifier);
+                    }
+                }
+                keep
+            });
+        }
+        inner.shares.retain(|_, stored| !stored.is_empty());
+        // A ticket's settlement goes with its last share.
+        for nullifier in settled {
+            if !inner.shares.contains_key(&nullifier) {
+                inner.settlements.remove(&nullifier);
+                inner.owed.remove(&nullifier);
+            }
+        }
+        Ok(pruned)
+    }
+
     fn shares(&self, nullifier: &Fr) -> Result<Vec<StoredShare>, StorageError> {
         Ok(self
             .lock()

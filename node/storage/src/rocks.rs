@@ -1,7 +1,7 @@
 //! Storage in RocksDB: one column family per kind of record, one write batch per change.
 
 use crate::{
-    ChainStore, SettlementStore, ShareStore, SlashStore,
+    ChainStore, ShareOrigin, SettlementStore, ShareStore, SlashStore,
     codec::{
         BlockUndo, Reader, Writer, decode_share, decode_slash, decode_undo, encode_share,
         encode_slash, encode_undo,
@@ -163,7 +163,45 @@ impl ShareStore for RocksStorage {
             })
             .collect()
     }
+
+    fn prune_shares(&self, received_before: u64) -> Result<u64, StorageError> {
+        let mut pruned = 0;
+        let mut tickets = Vec::new();
+        let mut batch = WriteBatch::default();
+        for entry in self.db.iterator_cf(self.cf(SHARES)?, IteratorMode::Start) {
+            let (key, value) = entry?;
+            let share = decode_share(&value)?;
+            if share.received_at >= received_before {
+                continue;
+            }
+            batch.delete_cf(self.cf(SHARES)?, key);
+            if let ShareOrigin::Request { .. } = share.origin {
+                tickets.push(share.share.nullifier);
+            }
+            pruned += 1;
+            // Written in slices, each under the lock only for its write.
+            if batch.len() >= PRUNE_BATCH {
+                let _guard = self.lock();
+                self.write(std::mem::take(&mut batch))?;
+            }
+        }
+        let _guard = self.lock();
+        self.write(batch)?;
+        // A ticket's settlement goes with its last share.
+        let mut batch = WriteBatch::default();
+        for nullifier in tickets {
+            if self.shares(&nullifier)?.is_empty() {
+                batch.delete_cf(self.cf(SETTLEMENTS)?, fr_to_be_bytes(&nullifier));
+                batch.delete_cf(self.cf(SETTLEMENTS)?, owed_key(&nullifier));
+            }
+        }
+        self.write(batch)?;
+        Ok(pruned)
+    }
 }
+
+/// Deletions written at once by a prune.
+const PRUNE_BATCH: usize = 10_000;
 
 /// The key of a ticket's owed charge, beside its settlement (`nullifier ‖ 0x01`): gone once
 /// the settlement is written.

@@ -64,6 +64,30 @@ fn shares_are_new_replayed_or_conflicting(store: &dyn Storage) {
     assert!(store.shares(&Fr::from(2u64)).expect("storage call").is_empty());
 }
 
+fn old_shares_are_pruned_with_their_settlements(store: &dyn Storage) {
+    // Received at 1_700_000_000 + x.
+    let old = share(1, 10, request());
+    let old_exit = share(2, 20, ShareOrigin::Exit { block: 1 });
+    let recent = share(3, 500, request());
+    let conflict_old = share(3, 30, request());
+    for s in [&old, &old_exit, &recent, &conflict_old] {
+        store.record_share(s).expect("storage call");
+    }
+    store.put_settlement(&Fr::from(1u64), b"old settlement").expect("storage call");
+    store.put_settlement(&Fr::from(3u64), b"recent settlement").expect("storage call");
+    store.put_owed_charge(&Fr::from(4u64), 9).expect("storage call");
+    let pruned = store.prune_shares(1_700_000_100).expect("storage call");
+    assert_eq!(pruned, 3);
+    assert!(store.shares(&Fr::from(1u64)).expect("storage call").is_empty());
+    assert!(store.shares(&Fr::from(2u64)).expect("storage call").is_empty());
+    assert_eq!(store.shares(&Fr::from(3u64)).expect("storage call"), vec![recent]);
+    assert_eq!(store.settlement(&Fr::from(1u64)).expect("storage call"), None);
+    // A ticket's settlement goes with its last share only.
+    assert!(store.settlement(&Fr::from(3u64)).expect("storage call").is_some());
+    assert_eq!(store.owed_charge(&Fr::from(4u64)).expect("storage call"), Some(9), "no share");
+    assert_eq!(store.prune_shares(1_700_000_100).expect("storage call"), 0, "idempotent");
+}
+
 fn settlements_are_written_once(store: &dyn Storage) {
     let nullifier = Fr::from(9u64);
     assert_eq!(store.settlement(&nullifier).expect("storage call"), None);
@@ -285,6 +309,12 @@ macro_rules! conformance {
             fn settlements() {
                 let (_keep, store) = $make;
                 settlements_are_written_once(&store);
+            }
+
+            #[test]
+            fn pruning() {
+                let (_keep, store) = $make;
+                old_shares_are_pruned_with_their_settlements(&store);
             }
 
             #[test]
