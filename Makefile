@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: abi abi-check bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: abi abi-check bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -83,6 +83,11 @@ abi-check:
 ## proofs; the proofs are made once and cached in ~/.cache/zkcredits/bench)
 bench-node: keys
 	$(CARGO) bench --locked -p zkcredits-node --bench throughput
+
+## bench-load: paid throughput and p99 through one node alone and under as much junk (random
+## envelopes, proofs that do not verify or decode, oversized bodies, stalled connections)
+bench-load: keys
+	$(CARGO) bench --locked -p zkcredits-node --bench load
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:

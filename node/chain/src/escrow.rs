@@ -68,6 +68,15 @@ impl Fees {
         }
     }
 
+    /// Each fee at most `max_fee_per_gas` (the tip never above the fee).
+    pub fn capped(self, max_fee_per_gas: u128) -> Self {
+        let max_fee_per_gas = self.max_fee_per_gas.min(max_fee_per_gas);
+        Self {
+            max_fee_per_gas,
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas.min(max_fee_per_gas),
+        }
+    }
+
     /// The larger of each fee.
     pub fn max(self, other: Self) -> Self {
         Self {
@@ -190,8 +199,9 @@ impl<P: Provider + Clone> Escrow<P> {
     }
 
     /// Sends the slash of [`Escrow::slash`] from `from` (the provider's wallet) without waiting
-    /// for it, with `nonce` and `fees` when it replaces an earlier transaction (else the
-    /// account's next nonce and the current fees),
+    /// for it, with `nonce` and fees 25 % above `fees` when it replaces an earlier transaction
+    /// (else the account's next pending nonce and the current fees), never above
+    /// `max_fee_per_gas`,
     /// so the caller can record the hash before anything can go wrong. A call the escrow would
     /// refuse comes back decoded and is not sent.
     pub async fn send_slash(
@@ -201,6 +211,7 @@ impl<P: Provider + Clone> Escrow<P> {
         proof: &Proof<Bn254>,
         from: Address,
         replacing: Option<(u64, Fees)>,
+        max_fee_per_gas: u128,
     ) -> Result<Sent, ChainError> {
         let call = self.instance.slash(fr_to_u256(&identity), receiver, proof.into()).from(from);
         let gas = call.estimate_gas().await?;
@@ -214,6 +225,7 @@ impl<P: Provider + Clone> Escrow<P> {
             Some((nonce, earlier)) => (nonce, earlier.bumped().max(current)),
             None => (provider.get_transaction_count(from).pending().await?, current),
         };
+        let fees = fees.capped(max_fee_per_gas);
         let pending = call
             .gas(gas.saturating_add(gas / 5))
             .nonce(nonce)

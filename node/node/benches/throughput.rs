@@ -6,25 +6,14 @@
 //! `ZKCREDITS_BENCH_CONCURRENCY` (default `32,4,1`: saturating, moderate, one at a time).
 //!
 //! Every request spends a distinct genesis ticket, so each needs its own proof (about 0.8 s on
-//! one core). The deposits are made at fixed block times and the proofs use `now = 0` under a
-//! 2^32 s time bucket, so the same proofs stay valid on every run: they are made once and kept
-//! in `~/.cache/zkcredits/bench/`.
+//! one core), made once and kept (`common::fixed`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use alloy::providers::Provider;
-use sha2::{Digest, Sha256};
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
-use zkcredits_node::envelope::PaymentEnvelope;
-use zkcredits_primitives::field::fr_to_dec;
+use std::time::{Duration, Instant};
 
 const CHAT: &str = "/v1/chat/completions";
-/// Deposits happen at these block times, so leaves and roots are the same on every run.
-const FIRST_DEPOSIT_TIME: u64 = 2_000_000_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -60,62 +49,15 @@ async fn run() {
         .filter_map(|c| c.trim().parse().ok())
         .collect();
     let h = common::harness(|c| {
-        c.limits.time_bucket_secs = 1 << 32;
-        c.chain.poll_interval_ms = 60_000;
+        common::fixed::fixed_time_config(c);
+        // One client address sends everything here: the per-address allowance is for the
+        // load benchmark to measure.
+        c.limits.requests_per_ip_per_sec = 0;
     })
     .await;
-    let c_max = h.c_max();
 
-    eprintln!("depositing for {requests} users at fixed block times…");
-    // Leaf `i` is user `i`'s and its expiry is its fixed block time plus NOTE_TTL.
-    let mut users = Vec::with_capacity(requests);
-    for i in 0..requests {
-        let time = FIRST_DEPOSIT_TIME + i as u64;
-        h.net
-            .provider
-            .raw_request::<_, ()>("evm_setNextBlockTimestamp".into(), (time,))
-            .await
-            .expect("set time");
-        let secret = zkcredits_primitives::identity::Secret::new(zkcredits_primitives::Fr::from(
-            1_000_000 + i as u64,
-        ))
-        .expect("non-zero");
-        let identity = zkcredits_chain::proof::fr_to_u256(&secret.commitment());
-        let call =
-            h.net.escrow.instance().deposit(identity).value(alloy::primitives::U256::from(c_max));
-        let hash = *call.send().await.expect("deposit sent").tx_hash();
-        // Mined before the next timestamp is set (polling the receipt directly is faster than
-        // a pending-transaction watcher).
-        while h.net.provider.get_transaction_receipt(hash).await.expect("receipt").is_none() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        users.push(common::User {
-            secret,
-            deposit: u128::from(c_max),
-            expiry: time + h.net.deployment.note_ttl,
-            leaf_index: i,
-            state: zkcredits_prover::inputs::SpendableState {
-                opening: zkcredits_primitives::state::StateOpening::genesis(
-                    zkcredits_primitives::babyjubjub::Scalar::from(7u64),
-                ),
-                signature: None,
-            },
-            signer_root: common::signer_tree().root(),
-        });
-    }
-    h.node.sync_chain().await.expect("sync");
-    let leaves = h.node.store().leaves().expect("leaves");
-    for (i, user) in users.iter().enumerate() {
-        let expected = zkcredits_primitives::identity::leaf(
-            user.secret.commitment(),
-            user.deposit,
-            user.expiry,
-        );
-        assert_eq!(leaves.get(i), Some(&expected), "deposit {i} is at its fixed time");
-    }
-    let root = h.tree().root();
-
-    let envelopes = cached_envelopes(&h, &users, root);
+    let users = common::fixed::users_at_fixed_times(&h, requests).await;
+    let envelopes = common::fixed::cached_envelopes(&h, &users, CHAT, body);
     eprintln!("{} proofs ready", envelopes.len());
 
     println!(
@@ -194,42 +136,4 @@ async fn drive(
         .await;
     latencies.sort();
     latencies
-}
-
-/// The envelopes of every user's genesis ticket, from the cache or proven now on two threads.
-fn cached_envelopes(
-    h: &common::Harness,
-    users: &[common::User],
-    root: zkcredits_primitives::Fr,
-) -> Vec<String> {
-    let vk = std::fs::read(&h.config.circuits.request_verifying_key).expect("verifying key");
-    let key = Sha256::new()
-        .chain_update(&vk)
-        .chain_update(h.net.deployment.escrow.as_slice())
-        .chain_update(fr_to_dec(&root))
-        .chain_update(users.len().to_le_bytes())
-        .finalize();
-    let dir = std::env::var_os("HOME")
-        .map_or_else(|| PathBuf::from("build"), PathBuf::from)
-        .join(".cache/zkcredits/bench");
-    let file = dir.join(format!("request-envelopes-{}.txt", alloy::hex::encode(&key[..8])));
-    if let Ok(text) = std::fs::read_to_string(&file) {
-        let cached: Vec<String> = text.lines().map(str::to_owned).collect();
-        if cached.len() == users.len()
-            && cached.iter().all(|e| PaymentEnvelope::decode(e.as_bytes(), 4096).is_ok())
-        {
-            return cached;
-        }
-    }
-    eprintln!("proving {} requests once (cached in {})…", users.len(), file.display());
-    let started = Instant::now();
-    let bodies: Vec<Vec<u8>> = (0..users.len()).map(body).collect();
-    let envelopes: Vec<String> = common::prove_all(h, users, CHAT, &bodies, 0)
-        .into_iter()
-        .map(|paid| paid.envelope.encode())
-        .collect();
-    eprintln!("proved in {:.0} s", started.elapsed().as_secs_f64());
-    std::fs::create_dir_all(&dir).expect("cache dir");
-    std::fs::write(&file, envelopes.join("\n")).expect("cache file");
-    envelopes
 }

@@ -8,7 +8,9 @@ use crate::{
     pricing::{Pricing, RoutePrice, Usage},
     server::ClientAddr,
     settlement::{SETTLEMENT_EVENT, SETTLEMENT_HEADER, Settlement},
+    throttle::AddressSlot,
     upstream::{SseUsage, wants_stream},
+    verify::Lane,
 };
 use axum::{
     Json, Router,
@@ -89,13 +91,27 @@ fn payment_description(state: &NodeState) -> Value {
     })
 }
 
-/// [`reject`], and a proof that does not decode or verify costs its sender
-/// `limits.invalid_proof_penalty` requests of allowance.
+/// [`reject`], and a request that passed the payment checks and then failed (a proof that
+/// does not decode or verify, a body late or not matching `x`) costs its sender
+/// `limits.invalid_proof_penalty` requests of allowance: each held a slot or a verification.
 fn refuse(state: &NodeState, client: IpAddr, rejection: &Rejection) -> Response {
-    if matches!(rejection, Rejection::InvalidProof | Rejection::MalformedProof(_)) {
+    if matches!(
+        rejection,
+        Rejection::InvalidProof
+            | Rejection::MalformedProof(_)
+            | Rejection::BodyIncomplete { .. }
+            | Rejection::XMismatch
+    ) {
         state.throttle.penalize(client, state.limits.invalid_proof_penalty);
     }
     reject(state, rejection)
+}
+
+/// A paid request's place: one of `limits.max_paid_in_flight` and of its address's
+/// `limits.max_paid_in_flight_per_ip`, held until its answer is written or its stream ends.
+struct PaidSlot {
+    _global: OwnedSemaphorePermit,
+    _address: AddressSlot,
 }
 
 fn reject(state: &NodeState, rejection: &Rejection) -> Response {
@@ -192,9 +208,14 @@ async fn paid(state: Arc<NodeState>, client: IpAddr, request: PaidRequest, body:
     if !state.throttle.try_take(client, 1) {
         return reject(&state, &Rejection::RateLimited);
     }
-    let Ok(slot) = Arc::clone(&state.paid_slots).try_acquire_owned() else {
+    let Some(address) = state.paid_per_ip.open(client, state.limits.max_paid_in_flight_per_ip)
+    else {
         return reject(&state, &Rejection::Overloaded);
     };
+    let Ok(global) = Arc::clone(&state.paid_slots).try_acquire_owned() else {
+        return reject(&state, &Rejection::Overloaded);
+    };
+    let slot = PaidSlot { _global: global, _address: address };
     let limit = state.limits.max_body_bytes;
     let declared = request
         .headers
@@ -217,11 +238,14 @@ async fn paid(state: Arc<NodeState>, client: IpAddr, request: PaidRequest, body:
     .await
     {
         Ok(Ok(body)) => body,
-        Ok(Err(rejection)) => return reject(&state, &rejection),
-        Err(_) => return reject(&state, &Rejection::BodyIncomplete { secs }),
+        Ok(Err(rejection)) => return refuse(&state, client, &rejection),
+        Err(_) => return refuse(&state, client, &Rejection::BodyIncomplete { secs }),
     };
     let PaidRequest { method, path_and_query, headers, route } = request;
-    match state.admit(envelope, method.as_str(), &path_and_query, &body).await {
+    // A source that sent a failing proof lately has its proofs checked alone: junk must not
+    // fail the batches of paying clients.
+    let lane = if state.throttle.is_suspect(client) { Lane::Suspect } else { Lane::Batched };
+    match state.admit(envelope, lane, method.as_str(), &path_and_query, &body).await {
         Err(rejection) => refuse(&state, client, &rejection),
         Ok(Admission::Replay(settlement)) => replayed(&state, &settlement),
         Ok(Admission::Serve(ticket)) => {
@@ -272,7 +296,7 @@ async fn serve(
     state: Arc<NodeState>,
     ticket: Ticket,
     call: UpstreamCall,
-    slot: OwnedSemaphorePermit,
+    slot: PaidSlot,
 ) -> Response {
     let UpstreamCall { method, path, content_type, body, route } = call;
     let streaming = route == Route::Chat && wants_stream(&body);
@@ -309,8 +333,13 @@ async fn serve(
     if let Some(content_type) = content_type {
         out = out.header(header::CONTENT_TYPE, content_type);
     }
+    // The slot goes with the body: a client that does not read cannot pile up answers.
+    out = out.header(header::CONTENT_LENGTH, bytes.len());
+    let body = futures::stream::unfold((Some(bytes), slot), |(bytes, slot)| async move {
+        bytes.map(|bytes| (Ok::<_, Infallible>(bytes), (None, slot)))
+    });
     out.header(SETTLEMENT_HEADER, settlement_header(&settlement))
-        .body(Body::from(bytes))
+        .body(Body::from_stream(body))
         .unwrap_or_else(|_| reject(&state, &Rejection::Internal))
 }
 
@@ -378,7 +407,7 @@ async fn stream(
     ticket: Ticket,
     status: StatusCode,
     response: reqwest::Response,
-    slot: OwnedSemaphorePermit,
+    slot: PaidSlot,
 ) -> Response {
     if let Err(rejection) = ticket.owe(state.deployed.c_max).await {
         return reject(&state, &rejection);
@@ -454,8 +483,13 @@ async fn stream(
 
 async fn settlement(
     State(state): State<Arc<NodeState>>,
+    client: ClientAddr,
     Path(nullifier): Path<String>,
 ) -> Response {
+    // Each lookup is a storage read: it draws on the address's allowance like a paid request.
+    if !state.throttle.try_take(client.0.ip(), 1) {
+        return reject(&state, &Rejection::RateLimited);
+    }
     let Ok(nullifier) = fr_from_dec(&nullifier) else {
         return (
             StatusCode::BAD_REQUEST,

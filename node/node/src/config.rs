@@ -53,6 +53,8 @@ pub struct ChainConfig {
     /// Seconds a slash transaction may stay unmined before it is replaced with the same nonce
     /// and fees 25 % higher.
     pub slash_replace_after_secs: u64,
+    /// The highest `maxFeePerGas` a slash (or a replacement) offers, in gwei.
+    pub max_fee_per_gas_gwei: u64,
 }
 
 /// The settlement signer.
@@ -173,23 +175,31 @@ pub struct LimitsConfig {
     pub sync_writes: bool,
     /// Open connections at most; one more is closed at once.
     pub max_connections: usize,
-    /// Open connections from one client address (an IPv6 /64 counts as one) at most.
+    /// Open connections from one client address (an IPv6 /64 counts as one) at most (0: no
+    /// cap; behind a reverse proxy every connection has its address).
     pub max_connections_per_ip: usize,
     /// Seconds a connection has to send a request's headers, and the longest it may sit idle
     /// between requests.
     pub header_read_timeout_secs: u64,
     /// Seconds a paid request's body has to arrive, once its payment header passed.
     pub body_read_timeout_secs: u64,
+    /// Seconds a client may leave the node's answer unread before its connection is closed.
+    pub send_timeout_secs: u64,
     /// Paid requests being checked or served at once; beyond, `overloaded` (503). Bounds the
-    /// memory of buffered bodies to this times `max_body_bytes`.
+    /// memory of buffered bodies and plain answers to this times `max_body_bytes` plus
+    /// `max_response_bytes`.
     pub max_paid_in_flight: usize,
+    /// Paid requests one client address may have in flight (0: no cap).
+    pub max_paid_in_flight_per_ip: usize,
     /// Paid requests one client address may start per second, sustained (0: no limit; behind a
     /// reverse proxy every request has the proxy's address: limit there instead).
     pub requests_per_ip_per_sec: u64,
     /// Paid requests one client address may start at once after a quiet spell.
     pub requests_per_ip_burst: u64,
-    /// Requests a client address loses from its allowance for each proof that does not
-    /// verify or decode: junk costs its sender, never the paying clients.
+    /// Requests a client address loses from its allowance for each request that passed the
+    /// payment checks and then failed: a proof that does not verify or decode, a body that
+    /// does not arrive in time or does not match `x`. Junk costs its sender, never the paying
+    /// clients.
     pub invalid_proof_penalty: u64,
     /// Largest upstream answer buffered for a plain (not streamed) response; a larger one is
     /// refused (`upstream_failed`, charged `C_MAX`: the upstream did the work).
@@ -225,6 +235,7 @@ impl Default for ChainConfig {
             wallet_key_file: PathBuf::new(),
             payout_address: String::new(),
             slash_replace_after_secs: 60,
+            max_fee_per_gas_gwei: 500,
         }
     }
 }
@@ -287,8 +298,10 @@ impl Default for LimitsConfig {
             max_connections: 1_024,
             max_connections_per_ip: 64,
             header_read_timeout_secs: 10,
-            body_read_timeout_secs: 30,
+            body_read_timeout_secs: 10,
+            send_timeout_secs: 30,
             max_paid_in_flight: 256,
+            max_paid_in_flight_per_ip: 32,
             requests_per_ip_per_sec: 50,
             requests_per_ip_burst: 200,
             invalid_proof_penalty: 50,
@@ -309,6 +322,7 @@ impl std::fmt::Debug for ChainConfig {
             .field("wallet_key_file", &self.wallet_key_file)
             .field("payout_address", &self.payout_address)
             .field("slash_replace_after_secs", &self.slash_replace_after_secs)
+            .field("max_fee_per_gas_gwei", &self.max_fee_per_gas_gwei)
             .finish()
     }
 }
@@ -417,13 +431,15 @@ impl NodeConfig {
             ("limits.verify_queue", limits.verify_queue as u64),
             ("limits.verify_batch", limits.verify_batch as u64),
             ("limits.max_connections", limits.max_connections as u64),
-            ("limits.max_connections_per_ip", limits.max_connections_per_ip as u64),
             ("limits.header_read_timeout_secs", limits.header_read_timeout_secs),
             ("limits.body_read_timeout_secs", limits.body_read_timeout_secs),
+            ("limits.send_timeout_secs", limits.send_timeout_secs),
             ("limits.max_paid_in_flight", limits.max_paid_in_flight as u64),
             ("limits.max_response_bytes", limits.max_response_bytes as u64),
             ("chain.poll_interval_ms", self.chain.poll_interval_ms),
             ("chain.max_range", self.chain.max_range),
+            ("chain.slash_replace_after_secs", self.chain.slash_replace_after_secs),
+            ("chain.max_fee_per_gas_gwei", self.chain.max_fee_per_gas_gwei),
             ("upstream.timeout_secs", self.upstream.timeout_secs),
         ];
         for (key, value) in positive {

@@ -126,23 +126,31 @@ impl ChainSync {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = previous;
         let now = pipeline::unix_now();
         self.state.chain_synced_at.store(now, std::sync::atomic::Ordering::Relaxed);
-        self.prune(now)
+        self.prune(now).await
     }
 
     /// Once an hour, after a step that caught up: forgets the undo records of blocks
     /// [`UNDO_BLOCKS`] below the cursor, and shares (with their settlements) older than the
     /// retention. Only a node that caught up prunes: one that was offline applies old exits
     /// first, against the shares they may conflict with.
-    fn prune(&self, now: u64) -> Result<(), ChainError> {
+    async fn prune(&self, now: u64) -> Result<(), ChainError> {
         use std::sync::atomic::Ordering;
         if now.saturating_sub(self.pruned_at.load(Ordering::Relaxed)) < PRUNE_EVERY_SECS {
             return Ok(());
         }
         self.pruned_at.store(now, Ordering::Relaxed);
-        if let Some(cursor) = self.store.cursor()? {
-            self.store.prune_below(cursor.number.saturating_sub(UNDO_BLOCKS))?;
-        }
-        let pruned = self.store.prune_shares(now.saturating_sub(self.share_retention_secs))?;
+        let store = Arc::clone(&self.store);
+        let received_before = now.saturating_sub(self.share_retention_secs);
+        // A scan of every share: on a blocking thread, so the chain thread's runtime (the
+        // follower, the slasher) goes on meanwhile.
+        let pruned = tokio::task::spawn_blocking(move || {
+            if let Some(cursor) = store.cursor()? {
+                store.prune_below(cursor.number.saturating_sub(UNDO_BLOCKS))?;
+            }
+            store.prune_shares(received_before)
+        })
+        .await
+        .map_err(|e| ChainError::InvalidValue(format!("the prune task failed: {e}")))??;
         if pruned > 0 {
             tracing::info!(pruned, "forgot shares of notes long expired");
         }
@@ -163,7 +171,12 @@ impl ChainSync {
 
     async fn run(&self, every: Duration, mut stop: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.catch_up().await {
+            // A step stuck on a silent RPC must not hold up shutdown.
+            let stepped = tokio::select! {
+                stepped = self.catch_up() => stepped,
+                _ = stop.changed() => return,
+            };
+            if let Err(e) = stepped {
                 self.state.metrics.chain_error();
                 let e = config::scrub_url(&e.to_string(), &self.rpc_url);
                 tracing::warn!("chain sync failed, serving from stored roots: {e}");
@@ -228,15 +241,15 @@ impl RunningNode {
     /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
+        let (tasks, background) = (self.tasks.clone(), self.background);
         let drained = tokio::time::timeout(self.grace, async {
             let served = self.server.await;
-            self.tasks.close();
-            self.tasks.wait().await;
+            tasks.close();
+            tasks.wait().await;
+            let _ = tokio::task::spawn_blocking(move || background.join()).await;
             served
         })
         .await;
-        let background = self.background;
-        let _ = tokio::task::spawn_blocking(move || background.join()).await;
         match drained {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(NodeError::Server(std::io::Error::other(e))),
@@ -475,6 +488,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             receipt_wait: SLASH_RECEIPT_WAIT
                 .min(Duration::from_secs(config.chain.slash_replace_after_secs)),
             replace_after: Duration::from_secs(config.chain.slash_replace_after_secs),
+            max_fee_per_gas: u128::from(config.chain.max_fee_per_gas_gwei) * 1_000_000_000,
         },
         Arc::clone(&metrics),
     ));
@@ -503,6 +517,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             config.limits.requests_per_ip_burst,
         ),
         paid_slots: Arc::new(tokio::sync::Semaphore::new(config.limits.max_paid_in_flight)),
+        paid_per_ip: Arc::default(),
         tasks: tasks.clone(),
     });
     state.refresh_roots()?;
@@ -553,6 +568,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         max_connections: config.limits.max_connections,
         max_per_ip: config.limits.max_connections_per_ip,
         header_read_timeout: Duration::from_secs(config.limits.header_read_timeout_secs),
+        send_timeout: Duration::from_secs(config.limits.send_timeout_secs),
     };
     let server = tokio::spawn(server::serve(
         listener,

@@ -8,9 +8,9 @@ use crate::{
     pricing::Pricing,
     settlement::Settlement,
     slasher::Slasher,
-    throttle::RequestLimiter,
+    throttle::{AddressCounter, RequestLimiter},
     upstream::Upstream,
-    verify::{PoolError, VerificationPool},
+    verify::{Lane, PoolError, VerificationPool},
 };
 use alloy::primitives::Address;
 use ark_ff::PrimeField;
@@ -154,6 +154,8 @@ pub struct NodeState {
     pub(crate) throttle: RequestLimiter,
     /// Slots of paid requests checked or served at once (`limits.max_paid_in_flight`).
     pub(crate) paid_slots: Arc<Semaphore>,
+    /// Paid requests in flight per client address (`limits.max_paid_in_flight_per_ip`).
+    pub(crate) paid_per_ip: Arc<AddressCounter>,
     /// Tasks that serve tickets and relay streams: drained on shutdown.
     pub(crate) tasks: TaskTracker,
 }
@@ -179,7 +181,7 @@ impl NodeState {
     /// the async workers).
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        work: impl FnOnce(&Self) -> Result<T, Rejection> + Send + 'static,
+        work: impl FnOnce(&Arc<Self>) -> Result<T, Rejection> + Send + 'static,
     ) -> Result<T, Rejection> {
         let node = Arc::clone(self);
         tokio::task::spawn_blocking(move || work(&node)).await.unwrap_or_else(|e| {
@@ -289,11 +291,12 @@ impl NodeState {
     }
 
     /// Checks 9–12 of spec/05 on a request whose payment passed [`NodeState::check_payment`]
-    /// and whose body arrived: the binding, the stored shares, the proof; when all pass, the
-    /// share is stored and the ticket is the caller's to serve.
+    /// and whose body arrived: the binding, the stored shares, the proof (verified in `lane`);
+    /// when all pass, the share is stored and the ticket is the caller's to serve.
     pub async fn admit(
         self: &Arc<Self>,
         envelope: ReceivedEnvelope,
+        lane: Lane,
         method: &str,
         path_and_query: &str,
         body: &[u8],
@@ -328,10 +331,11 @@ impl NodeState {
         }
 
         let proof = envelope.decode_proof().map_err(|e| Rejection::MalformedProof(e.0))?;
-        let valid = self.pool.verify(s.public_signals(), proof).await.map_err(|e| match e {
-            PoolError::Overloaded => Rejection::Overloaded,
-            PoolError::WorkerFailed => Rejection::Internal,
-        })?;
+        let valid =
+            self.pool.verify(s.public_signals(), proof, lane).await.map_err(|e| match e {
+                PoolError::Overloaded => Rejection::Overloaded,
+                PoolError::WorkerFailed => Rejection::Internal,
+            })?;
         if !valid {
             return Err(Rejection::InvalidProof);
         }
@@ -341,29 +345,30 @@ impl NodeState {
             received_at: unix_now(),
             origin: ShareOrigin::Request { commitment: s.anon },
         };
+        // The ticket is made where the share is marked in flight, on the blocking thread: if
+        // the request is dropped meanwhile (its client hung up), dropping the ticket unmarks it.
         let outcome = self
             .blocking(move |node| {
-                let mut inflight = node.inflight.shard(&record.share.nullifier);
+                let nullifier = record.share.nullifier;
+                let mut inflight = node.inflight.shard(&nullifier);
                 let outcome = node.store.record_share(&record).map_err(internal)?;
-                if outcome == ShareOutcome::New {
-                    inflight.insert(record.share.nullifier);
-                }
+                let ticket = (outcome == ShareOutcome::New).then(|| {
+                    inflight.insert(nullifier);
+                    Ticket { node: Arc::clone(node), nullifier, anon: s.anon }
+                });
                 drop(inflight);
-                match outcome {
-                    ShareOutcome::Conflict(others) => Err(node
+                match (outcome, ticket) {
+                    (_, Some(ticket)) => Ok(Some(ticket)),
+                    (ShareOutcome::Conflict(others), None) => Err(node
                         .double_spend(&record.share, &others)?
                         .unwrap_or(Rejection::DoubleSpend)),
-                    outcome => Ok(outcome),
+                    (_, None) => Ok(None),
                 }
             })
             .await?;
         match outcome {
-            ShareOutcome::Replay(_) => self.replay(&s.nullifier).await,
-            _ => Ok(Admission::Serve(Ticket {
-                node: Arc::clone(self),
-                nullifier: s.nullifier,
-                anon: s.anon,
-            })),
+            Some(ticket) => Ok(Admission::Serve(ticket)),
+            None => self.replay(&s.nullifier).await,
         }
     }
 

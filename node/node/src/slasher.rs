@@ -12,7 +12,7 @@ use alloy::{
     network::EthereumWallet,
     primitives::{Address, TxHash},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::TransactionReceipt,
+    rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
 };
 use ark_bn254::Bn254;
@@ -97,6 +97,8 @@ pub struct SlashTiming {
     /// How long a slash transaction may stay unmined before it is replaced, same nonce, higher
     /// fees.
     pub replace_after: std::time::Duration,
+    /// The highest `maxFeePerGas` a slash or a replacement offers, in wei.
+    pub max_fee_per_gas: u128,
 }
 
 /// Records and submits slashes.
@@ -170,16 +172,16 @@ impl Slasher {
     /// recorded already) and wakes the submission loop.
     pub fn detected(&self, secret: Secret, nullifier: Fr, now: u64) -> Result<(), StorageError> {
         let identity = secret.commitment();
-        if self.store.slash(&identity)?.is_some() {
-            return Ok(());
-        }
-        self.store.put_slash(&PendingSlash {
+        let inserted = self.store.insert_slash(&PendingSlash {
             identity,
             secret,
             nullifier,
             detected_at: now,
             status: SlashStatus::Pending,
         })?;
+        if !inserted {
+            return Ok(());
+        }
         self.metrics.slash("detected");
         self.refresh_open_secrets();
         tracing::warn!(identity = %identity, "double spend detected; slashing");
@@ -204,7 +206,12 @@ impl Slasher {
     pub async fn run(&self, retry: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
         let mut stop = stop;
         loop {
-            self.submit_pending().await;
+            // A pass waiting on a silent RPC or a slow receipt must not hold up shutdown; what a
+            // pass did is recorded as it goes, so the next start resumes it.
+            tokio::select! {
+                () = self.submit_pending() => {}
+                _ = stop.changed() => return,
+            }
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(retry) => {}
@@ -234,7 +241,7 @@ impl Slasher {
         let mut sent = Vec::new();
         for mut slash in self.open_slashes() {
             match self.advance(submitter, &escrow, &provider, &slash).await {
-                Ok(Some(status)) => {
+                Ok(Some(status)) if status != slash.status => {
                     if let SlashStatus::Submitted { tx_hash, .. } = status {
                         sent.push(TxHash::from(tx_hash));
                     }
@@ -243,7 +250,7 @@ impl Slasher {
                     // known, to be found landed, or replaced.
                     self.record(&slash);
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(e) => tracing::warn!(
                     identity = %slash.identity,
                     "slash not sent yet: {}",
@@ -317,7 +324,8 @@ impl Slasher {
     }
 
     /// `Some(Landed | Done)` when the escrow shows the leaf condemned or removed at block
-    /// `confirmed` (the slash counts as the node's own when its transaction succeeded);
+    /// `confirmed` (`Done` once the follower applied the removal too; the slash counts as the
+    /// node's own when its transaction succeeded);
     /// `Some(Pending)` when a slash recorded as landed is no longer (a reorg deeper than the
     /// confirmations); `None` when it has not landed.
     async fn landed(
@@ -341,7 +349,14 @@ impl Slasher {
             SlashStatus::Landed { tx_hash } | SlashStatus::Done { tx_hash } => tx_hash,
             SlashStatus::Pending | SlashStatus::Failed { .. } => None,
         };
-        Ok(Some(if record.leaf == LEAF_REMOVED {
+        // Done only once the follower applied the removal too: until then the node's root
+        // window still holds roots with the leaf, and the open secret keeps refusing it (9a).
+        let removed_here = record.leaf == LEAF_REMOVED && {
+            let own_leaf =
+                leaf(slash.identity, record.amount.to::<u128>(), record.expiry.to::<u64>());
+            !self.store.leaves()?.contains(&own_leaf)
+        };
+        Ok(Some(if removed_here {
             SlashStatus::Done { tx_hash: own }
         } else {
             SlashStatus::Landed { tx_hash: own }
@@ -371,26 +386,37 @@ impl Slasher {
             sent_at,
         } = slash.status
         {
-            match escrow.receipt(TxHash::from(tx_hash)).await? {
-                // Mined: it lands once confirmed.
-                Some(receipt) if receipt.status() => return Ok(None),
-                // Mined and reverted: the state changed since estimation; send again.
-                Some(_) => {}
-                None if escrow.mined_nonce(submitter.wallet.address()).await? > nonce => {
+            let earlier = Fees { max_fee_per_gas, max_priority_fee_per_gas };
+            if let Some(receipt) = escrow.receipt(TxHash::from(tx_hash)).await? {
+                // Mined: it lands once confirmed. Mined and reverted: the state changed since
+                // estimation; send again.
+                if receipt.status() {
+                    return Ok(None);
+                }
+            } else {
+                let mined = escrow.mined_nonce(submitter.wallet.address()).await?;
+                let waited = pipeline_now().saturating_sub(sent_at);
+                if mined > nonce {
                     // The nonce went to another transaction (perhaps an earlier version of this
                     // one): wait while the head shows the slash, else send again.
                     let head = escrow.deposit_record(slash.identity).await?;
                     if head.leaf != LEAF_IN_TREE {
                         return Ok(None);
                     }
-                }
-                None if pipeline_now().saturating_sub(sent_at)
-                    < self.timing.replace_after.as_secs() =>
-                {
+                } else if waited < self.timing.replace_after.as_secs() {
                     return Ok(None);
-                }
-                None => {
-                    replacing = Some((nonce, Fees { max_fee_per_gas, max_priority_fee_per_gas }));
+                } else if mined < nonce {
+                    // An earlier transaction of the wallet holds the queue: raising this one's
+                    // fees would not help. Replace that one with an empty transfer.
+                    self.unblock(escrow, submitter, mined).await?;
+                    return Ok(None);
+                } else if earlier.capped(self.timing.max_fee_per_gas)
+                    == earlier.bumped().capped(self.timing.max_fee_per_gas)
+                {
+                    tracing::warn!(identity = %slash.identity, "slash stuck at the fee ceiling (chain.max_fee_per_gas_gwei)");
+                    return Ok(None);
+                } else {
+                    replacing = Some((nonce, earlier));
                 }
             }
         }
@@ -411,7 +437,17 @@ impl Slasher {
         }
         let proof = self.proof(submitter, slash, escrow).await?;
         let sender = submitter.wallet.address();
-        match escrow.send_slash(slash.identity, submitter.payout, &proof, sender, replacing).await {
+        match escrow
+            .send_slash(
+                slash.identity,
+                submitter.payout,
+                &proof,
+                sender,
+                replacing,
+                self.timing.max_fee_per_gas,
+            )
+            .await
+        {
             Ok(sent) => {
                 let replaced =
                     if replacing.is_some() { "replaced a stuck slash" } else { "slash sent" };
@@ -457,9 +493,10 @@ impl Slasher {
         };
         let prover = Arc::clone(submitter);
         let proof = tokio::task::spawn_blocking(move || {
-            let mut circuit = prover.circuit.lock().map_err(|_| {
-                ChainError::InvalidValue("the slash prover panicked earlier".into())
-            })?;
+            // Each proof computes its witness afresh: a panic in an earlier one leaves nothing
+            // this one reads.
+            let mut circuit =
+                prover.circuit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             prover
                 .key
                 .prove(&mut circuit, statement.circom_inputs(), &mut rand::rngs::OsRng)
@@ -473,6 +510,35 @@ impl Slasher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(slash.identity, proof.clone());
         Ok(proof)
+    }
+
+    /// Replaces the wallet's pending transaction at `nonce` (one this node sent earlier and
+    /// did not track, a removal most likely) with an empty transfer to itself, at twice the
+    /// current fees within the ceiling, so the transactions behind it can be mined.
+    async fn unblock(
+        &self,
+        escrow: &Escrow<DynProvider>,
+        submitter: &SlashSubmitter,
+        nonce: u64,
+    ) -> Result<(), ChainError> {
+        let provider = escrow.instance().provider();
+        let current = provider.estimate_eip1559_fees().await?;
+        let fees = Fees {
+            max_fee_per_gas: current.max_fee_per_gas.saturating_mul(2),
+            max_priority_fee_per_gas: current.max_priority_fee_per_gas.saturating_mul(2),
+        }
+        .capped(self.timing.max_fee_per_gas);
+        let me = submitter.wallet.address();
+        let transfer = TransactionRequest::default()
+            .from(me)
+            .to(me)
+            .nonce(nonce)
+            .gas_limit(21_000)
+            .max_fee_per_gas(fees.max_fee_per_gas)
+            .max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let sent = provider.send_transaction(transfer).await?;
+        tracing::warn!(nonce, tx = %sent.tx_hash(), "replaced a stuck transaction of the wallet to free the slash behind it");
+        Ok(())
     }
 
     /// Waits, at most [`SlashTiming::receipt_wait`] in all, until each of `sent` is mined.

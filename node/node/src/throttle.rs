@@ -1,5 +1,7 @@
 //! Per-client allowances: a token bucket per client address for paid requests, debited more for
-//! each proof that does not verify, and a count of open connections per address. An IPv6
+//! each request that passed the payment checks and then failed (a proof that does not verify
+//! or decode, a body that does not arrive or does not match), and counts of what each address
+//! holds (open connections, paid requests in flight). An IPv6
 //! client is counted by its /64, the block one subscriber usually holds. Both maps are bounded.
 
 use std::{
@@ -28,7 +30,12 @@ fn client_key(ip: IpAddr) -> IpAddr {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// When the address last sent a proof that failed.
+    penalized_at: Option<Instant>,
 }
+
+/// How long an address that sent a proof that failed stays suspect.
+const SUSPECT_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Token buckets per client address.
 #[derive(Debug)]
@@ -49,9 +56,13 @@ impl RequestLimiter {
         if self.rate == 0.0 {
             return true;
         }
-        self.update(ip, |tokens| {
+        self.update(ip, |bucket| {
             let cost = cost as f64;
-            if tokens >= cost { (tokens - cost, true) } else { (tokens, false) }
+            let enough = bucket.tokens >= cost;
+            if enough {
+                bucket.tokens -= cost;
+            }
+            enough
         })
     }
 
@@ -60,21 +71,42 @@ impl RequestLimiter {
         if self.rate == 0.0 {
             return;
         }
-        self.update(ip, |tokens| ((tokens - cost as f64).max(-self.burst), ()));
+        self.update(ip, |bucket| {
+            bucket.tokens = (bucket.tokens - cost as f64).max(-self.burst);
+            bucket.penalized_at = Some(Instant::now());
+        });
     }
 
-    fn update<T>(&self, ip: IpAddr, change: impl FnOnce(f64) -> (f64, T)) -> T {
+    /// Whether `ip` sent a proof that failed within the last ten minutes: its proofs are then
+    /// verified alone, never in a batch with others' (no suspects without a rate: behind a
+    /// proxy every client has the proxy's address).
+    pub fn is_suspect(&self, ip: IpAddr) -> bool {
+        if self.rate == 0.0 {
+            return false;
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        buckets
+            .get(&client_key(ip))
+            .and_then(|b| b.penalized_at)
+            .is_some_and(|at| at.elapsed() < SUSPECT_FOR)
+    }
+
+    /// Refills `ip`'s bucket to now, then applies `change`.
+    fn update<T>(&self, ip: IpAddr, change: impl FnOnce(&mut Bucket) -> T) -> T {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= MAX_TRACKED {
             self.forget(&mut buckets, now);
         }
-        let bucket =
-            buckets.entry(client_key(ip)).or_insert(Bucket { tokens: self.burst, at: now });
+        let bucket = buckets.entry(client_key(ip)).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+            penalized_at: None,
+        });
         let refilled = bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * self.rate;
-        let (tokens, answer) = change(refilled.min(self.burst));
-        *bucket = Bucket { tokens, at: now };
-        answer
+        bucket.tokens = refilled.min(self.burst);
+        bucket.at = now;
+        change(bucket)
     }
 
     fn forget(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
@@ -91,35 +123,37 @@ impl RequestLimiter {
     }
 }
 
-/// Open connections per client address, each released when its [`ConnectionSlot`] drops.
+/// Things held per client address (open connections, paid requests in flight), each released
+/// when its [`AddressSlot`] drops.
 #[derive(Debug, Default)]
-pub struct ConnectionCounter {
+pub struct AddressCounter {
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One open connection of a client address.
+/// One thing a client address holds.
 #[derive(Debug)]
-pub struct ConnectionSlot {
-    counter: Arc<ConnectionCounter>,
+pub struct AddressSlot {
+    counter: Arc<AddressCounter>,
     key: IpAddr,
 }
 
-impl ConnectionCounter {
-    /// A slot for a new connection from `ip`, unless it has `max` open already. The map holds
-    /// only addresses with open connections, so it is bounded by the connection cap.
-    pub fn open(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ConnectionSlot> {
+impl AddressCounter {
+    /// A slot for `ip`, unless it holds `max` already (0: no cap). The map holds only addresses
+    /// holding slots, so it is bounded by what the slots are for.
+    pub fn open(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
         let key = client_key(ip);
+        let max = if max == 0 { usize::MAX } else { max };
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(key).or_insert(0);
         if *count >= max {
             return None;
         }
         *count += 1;
-        Some(ConnectionSlot { counter: Arc::clone(self), key })
+        Some(AddressSlot { counter: Arc::clone(self), key })
     }
 }
 
-impl Drop for ConnectionSlot {
+impl Drop for AddressSlot {
     fn drop(&mut self) {
         let mut open = self.counter.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = open.get_mut(&self.key) {
@@ -143,14 +177,16 @@ mod tests {
         assert!((0..3).all(|_| limiter.try_take(alice, 1)));
         assert!(!limiter.try_take(alice, 1), "the burst is spent");
         assert!(limiter.try_take(bob, 1), "others keep theirs");
+        assert!(!limiter.is_suspect(bob));
         limiter.penalize(bob, 10);
         assert!(!limiter.try_take(bob, 1), "a penalized client waits");
+        assert!(limiter.is_suspect(bob) && !limiter.is_suspect(alice));
         assert!(RequestLimiter::new(0, 0).try_take(alice, 1_000), "rate 0: no limit");
     }
 
     #[test]
     fn an_ipv6_subscriber_counts_once_and_slots_are_released() {
-        let counter = Arc::new(ConnectionCounter::default());
+        let counter = Arc::new(AddressCounter::default());
         let a: IpAddr = "2001:db8:1:2::1".parse().expect("address");
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("address");
         let other: IpAddr = "2001:db8:1:3::1".parse().expect("address");

@@ -3,19 +3,22 @@
 //! linear combination). A failed batch is split in halves, each checked as a batch, and the
 //! proofs of a half that fails are checked one by one: one bad proof costs its sender, never
 //! its neighbours, and about `n/2` single checks instead of `n`, while a batch full of junk
-//! costs only two half-batch checks more than checking every proof alone. A full queue refuses
-//! at once instead of queueing forever. A worker that panics is started again (its batch is
+//! costs only two half-batch checks more than checking every proof alone. Proofs from a
+//! [`Lane::Suspect`] source (one that recently sent a proof that failed) wait in a lane of
+//! their own, checked one by one once the batched lane is empty: junk costs its own
+//! verification and never poisons a batch of paying clients' proofs. A full pool refuses at
+//! once instead of queueing forever. A worker that panics is started again (its batch is
 //! answered as failed, never as verified), and the pool reports how many workers run.
 
 use crate::Metrics;
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::Proof;
 use std::{
+    collections::VecDeque,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Condvar, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicUsize, Ordering},
-        mpsc,
     },
     time::Instant,
 };
@@ -39,16 +42,82 @@ pub enum PoolError {
     WorkerFailed,
 }
 
+/// Which lane a proof waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Batched with other proofs.
+    Batched,
+    /// Checked alone, after the batched lane: its source sent a proof that failed recently.
+    Suspect,
+}
+
+/// The proofs waiting, by lane.
+#[derive(Default)]
+struct Lanes {
+    batched: VecDeque<Job>,
+    suspect: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The lanes, their bound, and the signal that work arrived.
+struct Queue {
+    lanes: Mutex<Lanes>,
+    arrived: Condvar,
+    capacity: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        // Verification runs outside the lock, so a panic there leaves the lanes sound.
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next work: up to `batch` batched proofs, else one suspect proof; `None` once closed.
+    fn take(&self, batch: usize) -> Option<Vec<Job>> {
+        let mut lanes = self.lock();
+        loop {
+            if !lanes.batched.is_empty() {
+                let n = batch.min(lanes.batched.len());
+                return Some(lanes.batched.drain(..n).collect());
+            }
+            if let Some(job) = lanes.suspect.pop_front() {
+                return Some(vec![job]);
+            }
+            if lanes.closed {
+                return None;
+            }
+            lanes = self.arrived.wait(lanes).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Closes the queue when the last pool handle goes: the workers then return.
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.arrived.notify_all();
+    }
+}
+
 /// Handle to the pool; the workers stop when the last handle is dropped.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerificationPool {
-    queue: mpsc::SyncSender<Job>,
+    queue: Arc<Queue>,
+    _closer: Arc<Closer>,
     live: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for VerificationPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationPool").field("live", &self.live).finish_non_exhaustive()
+    }
 }
 
 impl VerificationPool {
     /// Starts `workers` threads (at least one) verifying against `verifier`, with `queue`
-    /// waiting proofs at most and batches of at most `batch`.
+    /// waiting proofs at most (both lanes) and batches of at most `batch`.
     pub fn start(
         verifier: Verifier,
         workers: usize,
@@ -56,13 +125,16 @@ impl VerificationPool {
         batch: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let queue = Arc::new(Queue {
+            lanes: Mutex::default(),
+            arrived: Condvar::new(),
+            capacity: queue.max(1),
+        });
         let verifier = Arc::new(verifier);
         let live = Arc::new(AtomicUsize::new(0));
         for i in 0..workers.max(1) {
-            let (receiver, verifier, metrics, running) = (
-                Arc::clone(&receiver),
+            let (queue, verifier, metrics, running) = (
+                Arc::clone(&queue),
                 Arc::clone(&verifier),
                 Arc::clone(&metrics),
                 Arc::clone(&live),
@@ -71,7 +143,7 @@ impl VerificationPool {
             let spawned = std::thread::Builder::new().name(format!("zkcredits-verify-{i}")).spawn(
                 move || {
                     supervised(
-                        || work(&receiver, &verifier, batch.max(1), &metrics),
+                        || work(&queue, &verifier, batch.max(1), &metrics),
                         || {
                             tracing::error!("verification thread {i} panicked; starting it again");
                             metrics.verify_worker_restarted();
@@ -85,13 +157,29 @@ impl VerificationPool {
                 tracing::error!("cannot start verification thread {i}: {e}");
             }
         }
-        Self { queue: sender, live }
+        Self { _closer: Arc::new(Closer(Arc::clone(&queue))), queue, live }
     }
 
-    /// Verifies one proof; `Ok(false)` when it does not verify.
-    pub async fn verify(&self, public: Vec<Fr>, proof: Proof<Bn254>) -> Result<bool, PoolError> {
+    /// Verifies one proof in `lane`; `Ok(false)` when it does not verify.
+    pub async fn verify(
+        &self,
+        public: Vec<Fr>,
+        proof: Proof<Bn254>,
+        lane: Lane,
+    ) -> Result<bool, PoolError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job { public, proof, reply }).map_err(|_| PoolError::Overloaded)?;
+        {
+            let mut lanes = self.queue.lock();
+            if lanes.batched.len() + lanes.suspect.len() >= self.queue.capacity {
+                return Err(PoolError::Overloaded);
+            }
+            let job = Job { public, proof, reply };
+            match lane {
+                Lane::Batched => lanes.batched.push_back(job),
+                Lane::Suspect => lanes.suspect.push_back(job),
+            }
+        }
+        self.queue.arrived.notify_one();
         // A worker that failed without answering is no verdict: never a pass, nor a refusal
         // blamed on the sender.
         answer.await.map_err(|_| PoolError::WorkerFailed)
@@ -110,27 +198,9 @@ fn supervised(mut work: impl FnMut(), mut restarted: impl FnMut()) {
     }
 }
 
-fn work(
-    receiver: &Mutex<mpsc::Receiver<Job>>,
-    verifier: &Verifier,
-    batch: usize,
-    metrics: &Metrics,
-) {
+fn work(queue: &Queue, verifier: &Verifier, batch: usize, metrics: &Metrics) {
     let mut rng = rand::thread_rng();
-    loop {
-        let jobs = {
-            // Verification runs outside the lock, so a panic there leaves the queue sound.
-            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
-            let Ok(first) = receiver.recv() else { return };
-            let mut jobs = vec![first];
-            while jobs.len() < batch {
-                match receiver.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            jobs
-        };
+    while let Some(jobs) = queue.take(batch) {
         let started = Instant::now();
         let count = jobs.len();
         let (items, replies): (Vec<_>, Vec<_>) =
@@ -213,11 +283,25 @@ mod tests {
         assert_eq!(pool.live_workers(), 1);
         let answers = futures::future::join_all((0..16).map(|i| {
             let public = if i == 5 { wrong.clone() } else { public.clone() };
-            pool.verify(public, proof.clone())
+            pool.verify(public, proof.clone(), Lane::Batched)
         }))
         .await;
         for (i, answer) in answers.into_iter().enumerate() {
             assert_eq!(answer, Ok(i != 5), "proof {i}");
+        }
+
+        // Suspect proofs wait apart and are checked alone: a bad one fails only itself.
+        let answers = futures::future::join_all((0..12).map(|i| {
+            let (public, lane) = match i % 3 {
+                0 => (wrong.clone(), Lane::Suspect),
+                1 => (public.clone(), Lane::Suspect),
+                _ => (public.clone(), Lane::Batched),
+            };
+            pool.verify(public, proof.clone(), lane)
+        }))
+        .await;
+        for (i, answer) in answers.into_iter().enumerate() {
+            assert_eq!(answer, Ok(i % 3 != 0), "proof {i}");
         }
 
         // Bisection finds every bad proof, wherever it sits in a batch.
@@ -238,9 +322,10 @@ mod tests {
         // One slot, one worker, far more proofs at once than it can take: the rest are refused
         // immediately rather than queued.
         let small = VerificationPool::start(verifier, 1, 1, 1, Arc::default());
-        let answers =
-            futures::future::join_all((0..64).map(|_| small.verify(public.clone(), proof.clone())))
-                .await;
+        let answers = futures::future::join_all(
+            (0..64).map(|_| small.verify(public.clone(), proof.clone(), Lane::Batched)),
+        )
+        .await;
         assert!(answers.contains(&Err(PoolError::Overloaded)), "a full queue refuses");
         assert!(answers.contains(&Ok(true)), "what was queued is verified");
     }

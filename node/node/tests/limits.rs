@@ -173,6 +173,39 @@ async fn junk_proofs_are_decoded_last_and_cost_their_sender_not_the_paying_clien
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_spends_of_one_ticket_are_told_apart_exactly_once() {
+    let h = harness(|_| {}).await;
+    let user = h.deposit(77, u128::from(h.c_max()) * 10).await;
+    // The same ticket (the genesis state) on two requests, sent at once, several rounds.
+    let bodies: Vec<Vec<u8>> = (0..2)
+        .map(|i| format!(r#"{{"messages":[{{"content":"spend {i}"}}]}}"#).into_bytes())
+        .collect();
+    let paid: Vec<_> = bodies.iter().map(|b| user.pay(&h, CHAT, b)).collect();
+    assert_eq!(paid[0].envelope.statement.nullifier, paid[1].envelope.statement.nullifier);
+    let (first, second) = tokio::join!(
+        h.send(CHAT, &bodies[0], Some(&paid[0].envelope)),
+        h.send(CHAT, &bodies[1], Some(&paid[1].envelope)),
+    );
+    let mut outcomes = vec![code_or_ok(first).await, code_or_ok(second).await];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![(200, String::new()), (403, "double_spend".into())]);
+    assert_eq!(
+        bodies.iter().map(|b| h.upstream.calls.count(b)).sum::<usize>(),
+        1,
+        "served exactly once"
+    );
+    let slashes = h.node.store().slashes().expect("slashes");
+    assert_eq!(slashes.len(), 1);
+    assert_eq!(slashes[0].identity, user.secret.commitment());
+    h.node.shutdown().await.expect("clean shutdown");
+}
+
+/// `(200, "")` for a served request, else the status and the error code.
+async fn code_or_ok(response: reqwest::Response) -> (u16, String) {
+    if response.status() == 200 { (200, String::new()) } else { code(response).await }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_owes_c_max_until_it_settles_and_shutdown_drains_requests_in_flight() {
     let h = harness(|_| {}).await;
     let c_max = h.c_max();

@@ -113,6 +113,8 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
     assert_eq!(h.upstream.calls.count(other), 0, "a double spend is never served");
 
     h.node.submit_slashes().await;
+    h.node.sync_chain().await.expect("sync");
+    h.node.submit_slashes().await;
     let slashes = h.node.store().slashes().expect("slashes");
     assert_eq!(slashes.len(), 1);
     assert_eq!(slashes[0].identity, alice.secret.commitment());
@@ -398,7 +400,7 @@ async fn an_upstream_that_cannot_be_reached_costs_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_slash_is_recorded_before_any_wait_replaced_with_higher_fees_and_confirmed_from_the_chain()
  {
-    let h = harness(|c| c.chain.slash_replace_after_secs = 0).await;
+    let h = harness(|c| c.chain.slash_replace_after_secs = 1).await;
     let mut alice = h.deposit(61, u128::from(h.c_max()) * 10).await;
     let before = alice.clone();
     let body = br#"{"messages":[{"content":"mine"}]}"#;
@@ -433,6 +435,7 @@ async fn a_stuck_slash_is_recorded_before_any_wait_replaced_with_higher_fees_and
     assert!(pending.is_some_and(|tx| tx.block_number.is_none()), "sent and not mined");
 
     // Still unmined after `slash_replace_after_secs`: replaced, same nonce, fees 25 % higher.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     h.node.submit_slashes().await;
     let (replacement, same_nonce, higher_fee, higher_tip) = submitted(&h);
     assert_ne!(replacement, first);
@@ -443,6 +446,9 @@ async fn a_stuck_slash_is_recorded_before_any_wait_replaced_with_higher_fees_and
     // and it is the node's own.
     h.net.set_automine(true).await.expect("automine on");
     h.net.mine().await.expect("mine");
+    h.node.submit_slashes().await;
+    // Done once the node's own follower applied the removal.
+    h.node.sync_chain().await.expect("sync");
     h.node.submit_slashes().await;
     let slashes = h.node.store().slashes().expect("slashes");
     let SlashStatus::Done { tx_hash: Some(landed) } = slashes[0].status else {

@@ -92,6 +92,9 @@ pub trait SlashStore {
     /// Inserts or replaces the slash of `slash.identity`.
     fn put_slash(&self, slash: &PendingSlash) -> Result<(), StorageError>;
 
+    /// Inserts the slash of `slash.identity` unless one is stored, atomically; whether it did.
+    fn insert_slash(&self, slash: &PendingSlash) -> Result<bool, StorageError>;
+
     /// The stored slash of `identity`.
     fn slash(&self, identity: &Fr) -> Result<Option<PendingSlash>, StorageError>;
 

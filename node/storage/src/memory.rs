@@ -245,6 +245,15 @@ impl SlashStore for MemoryStorage {
         Ok(())
     }
 
+    fn insert_slash(&self, slash: &PendingSlash) -> Result<bool, StorageError> {
+        let mut inner = self.lock();
+        if inner.slashes.contains_key(&slash.identity) {
+            return Ok(false);
+        }
+        inner.slashes.insert(slash.identity, slash.clone());
+        Ok(true)
+    }
+
     fn slash(&self, identity: &Fr) -> Result<Option<PendingSlash>, StorageError> {
         Ok(self.lock().slashes.get(identity).cloned())
     }

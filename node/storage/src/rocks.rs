@@ -1,7 +1,7 @@
 //! Storage in RocksDB: one column family per kind of record, one write batch per change.
 
 use crate::{
-    ChainStore, ShareOrigin, SettlementStore, ShareStore, SlashStore,
+    ChainStore, SettlementStore, ShareOrigin, ShareStore, SlashStore,
     codec::{
         BlockUndo, Reader, Writer, decode_share, decode_slash, decode_undo, encode_share,
         encode_slash, encode_undo,
@@ -185,17 +185,20 @@ impl ShareStore for RocksStorage {
                 self.write(std::mem::take(&mut batch))?;
             }
         }
-        let _guard = self.lock();
-        self.write(batch)?;
-        // A ticket's settlement goes with its last share.
-        let mut batch = WriteBatch::default();
+        {
+            let _guard = self.lock();
+            self.write(batch)?;
+        }
+        // A ticket's settlement goes with its last share; the lock is taken per ticket only.
         for nullifier in tickets {
+            let _guard = self.lock();
             if self.shares(&nullifier)?.is_empty() {
+                let mut batch = WriteBatch::default();
                 batch.delete_cf(self.cf(SETTLEMENTS)?, fr_to_be_bytes(&nullifier));
                 batch.delete_cf(self.cf(SETTLEMENTS)?, owed_key(&nullifier));
+                self.write(batch)?;
             }
         }
-        self.write(batch)?;
         Ok(pruned)
     }
 }
@@ -407,6 +410,18 @@ impl SlashStore for RocksStorage {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(SLASHES)?, fr_to_be_bytes(&slash.identity), encode_slash(slash));
         self.write(batch)
+    }
+
+    fn insert_slash(&self, slash: &PendingSlash) -> Result<bool, StorageError> {
+        let _guard = self.lock();
+        let key = fr_to_be_bytes(&slash.identity);
+        if self.db.get_cf(self.cf(SLASHES)?, key)?.is_some() {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(SLASHES)?, key, encode_slash(slash));
+        self.write(batch)?;
+        Ok(true)
     }
 
     fn slash(&self, identity: &Fr) -> Result<Option<PendingSlash>, StorageError> {

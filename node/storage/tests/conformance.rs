@@ -236,7 +236,10 @@ fn slashes_are_kept_and_updated(store: &dyn Storage) {
         detected_at: 1_700_000_123,
         status: SlashStatus::Pending,
     };
-    store.put_slash(&slash).expect("storage call");
+    assert!(store.insert_slash(&slash).expect("storage call"), "inserted");
+    let mut other = slash.clone();
+    other.detected_at += 1;
+    assert!(!store.insert_slash(&other).expect("storage call"), "one slash per identity");
     assert_eq!(store.slash(&slash.identity).expect("storage call"), Some(slash.clone()));
     assert_eq!(store.slash(&Fr::from(1u64)).expect("storage call"), None);
     // Every status round-trips.

@@ -2,6 +2,7 @@
 //! deposits, proves requests with the real request circuit and follows its signed states.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fixed;
 pub mod upstream;
 
 use alloy::primitives::{Address, U256};
