@@ -1,0 +1,297 @@
+//! The swarm and the loop that drives it: commands from the [`Client`](crate::Client) in,
+//! [`Event`]s out.
+
+use crate::{Command, Event, P2pConfig, P2pError, Verdict};
+use futures::StreamExt;
+use libp2p::{
+    PeerId, StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad,
+    multiaddr::Protocol,
+    noise, ping,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    tcp, yamux,
+};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
+
+/// The protocol names: identify's version string and the Kademlia protocol.
+const PROTOCOL_VERSION: &str = "/zkcredits/1.0.0";
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/zkcredits/kad/1.0.0");
+
+/// Peers whose allowance is tracked at most; beyond, the allowances of peers that left go.
+const MAX_TRACKED_PEERS: usize = 4_096;
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kademlia: kad::Behaviour<kad::store::MemoryStore>,
+}
+
+/// A peer's message allowance (token bucket).
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Drives the swarm.
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    topic: gossipsub::IdentTopic,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    max_message_bytes: usize,
+    rate: f64,
+    burst: f64,
+    allowances: HashMap<PeerId, Allowance>,
+}
+
+/// The gossipsub score parameters: a rejected message costs its sender enough to fall below
+/// the graylist threshold (its traffic is then ignored) for about two minutes; nothing else
+/// counts, so an honest peer's score stays at zero.
+fn score_parameters(topic: &gossipsub::IdentTopic) -> gossipsub::PeerScoreParams {
+    let mut parameters = gossipsub::PeerScoreParams {
+        // Test networks and co-hosted nodes share addresses.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    parameters.topics.insert(
+        topic.hash(),
+        gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            time_in_mesh_weight: 0.0,
+            first_message_deliveries_weight: 0.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -1_000.0,
+            invalid_message_deliveries_decay: 0.99,
+            ..Default::default()
+        },
+    );
+    parameters
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        config: &P2pConfig,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Self, P2pError> {
+        let start = |e: &dyn std::fmt::Display| P2pError::Start(e.to_string());
+        let topic = gossipsub::IdentTopic::new(&config.topic);
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            // Content-addressed: the same bytes from two nodes are one message.
+            .message_id_fn(|message: &gossipsub::Message| {
+                gossipsub::MessageId::from(Sha256::digest(&message.data).to_vec())
+            })
+            .max_transmit_size(config.max_message_bytes)
+            .heartbeat_interval(Duration::from_millis(500))
+            .duplicate_cache_time(Duration::from_secs(120))
+            .build()
+            .map_err(|e| start(&e))?;
+        let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| start(&e))?
+            .with_behaviour(|key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+                let mut gossipsub = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossip_config,
+                )?;
+                gossipsub.with_peer_score(
+                    score_parameters(&topic),
+                    gossipsub::PeerScoreThresholds::default(),
+                )?;
+                let peer_id = key.public().to_peer_id();
+                let mut kademlia = kad::Behaviour::with_config(
+                    peer_id,
+                    kad::store::MemoryStore::new(peer_id),
+                    kad::Config::new(KAD_PROTOCOL),
+                );
+                kademlia.set_mode(Some(kad::Mode::Server));
+                Ok(Behaviour {
+                    gossipsub,
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        PROTOCOL_VERSION.into(),
+                        key.public(),
+                    )),
+                    ping: ping::Behaviour::new(ping::Config::new()),
+                    kademlia,
+                })
+            })
+            .map_err(|e| start(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+            .build();
+        swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| start(&e))?;
+        for address in &config.listen {
+            swarm.listen_on(address.clone()).map_err(|e| P2pError::Listen {
+                address: address.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        for address in &config.bootstrap {
+            if let Some(Protocol::P2p(peer)) = address.iter().last() {
+                swarm.behaviour_mut().kademlia.add_address(&peer, address.clone());
+            }
+            swarm.dial(address.clone()).map_err(|e| P2pError::Dial {
+                address: address.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(Self {
+            swarm,
+            topic,
+            commands,
+            events,
+            max_message_bytes: config.max_message_bytes,
+            rate: f64::from(config.messages_per_peer_per_sec),
+            burst: f64::from(config.message_burst.max(1)),
+            allowances: HashMap::new(),
+        })
+    }
+
+    /// Runs until [`Command::Shutdown`] or until every [`Client`](crate::Client) is gone.
+    pub(crate) async fn run(mut self) {
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => return,
+                    Some(command) => self.on_command(command),
+                },
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { data, reply } => {
+                let _ = reply.send(self.publish(data));
+            }
+            Command::Report { id, source, verdict } => {
+                let acceptance = match verdict {
+                    Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                // False when the message left the cache meanwhile: nothing to forward then.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Dial { address, reply } => {
+                let dialled = self.swarm.dial(address.clone()).map_err(|e| P2pError::Dial {
+                    address: address.to_string(),
+                    reason: e.to_string(),
+                });
+                let _ = reply.send(dialled);
+            }
+            Command::ListenAddresses { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Score { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn publish(&mut self, data: Vec<u8>) -> Result<gossipsub::MessageId, P2pError> {
+        if data.len() > self.max_message_bytes {
+            return Err(P2pError::TooLarge { size: data.len(), max: self.max_message_bytes });
+        }
+        let id = gossipsub::MessageId::from(Sha256::digest(&data).to_vec());
+        match self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), data) {
+            Ok(id) => Ok(id),
+            // Published before: the network has it already.
+            Err(gossipsub::PublishError::Duplicate) => Ok(id),
+            Err(e) => Err(P2pError::Publish(e.to_string())),
+        }
+    }
+
+    /// Takes one message from `peer`'s allowance; `false` when it has none left.
+    fn allow(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        if self.allowances.len() >= MAX_TRACKED_PEERS {
+            let connected: std::collections::HashSet<PeerId> =
+                self.swarm.connected_peers().copied().collect();
+            self.allowances.retain(|peer, _| connected.contains(peer));
+        }
+        let burst = self.burst;
+        let allowance = self.allowances.entry(peer).or_insert(Allowance { tokens: burst, at: now });
+        let tokens = (allowance.tokens
+            + now.duration_since(allowance.at).as_secs_f64() * self.rate)
+            .min(burst);
+        *allowance = Allowance { tokens: (tokens - 1.0).max(0.0), at: now };
+        tokens >= 1.0
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_message(propagation_source, message_id, message.data),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                for address in info.listen_addrs {
+                    self.swarm.behaviour_mut().kademlia.add_address(&peer_id, address);
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
+                if num_established.get() == 1 =>
+            {
+                let _ = self.events.try_send(Event::PeerConnected(peer_id));
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.allowances.remove(&peer_id);
+                let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "p2p listening");
+            }
+            _ => {}
+        }
+    }
+
+    /// A message from `source`: handed to the user unless `source` is over its allowance or
+    /// the user's queue is full (then ignored: dropped without penalty, never forwarded).
+    fn on_message(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
+        let ignore = |swarm: &mut Swarm<Behaviour>, id: &gossipsub::MessageId| {
+            let _ = swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                id,
+                &source,
+                gossipsub::MessageAcceptance::Ignore,
+            );
+        };
+        if !self.allow(source) {
+            tracing::debug!(%source, "peer over its message allowance");
+            ignore(&mut self.swarm, &id);
+            return;
+        }
+        if let Err(e) = self.events.try_send(Event::Message { id: id.clone(), source, data }) {
+            tracing::debug!("message queue full: {e}");
+            ignore(&mut self.swarm, &id);
+        }
+    }
+}
