@@ -83,7 +83,8 @@ async fn run() {
     let clean = drive(&paid_clients, &base, &envelopes, 0..per_phase, concurrency).await;
 
     let junk_envelope = &envelopes[2 * per_phase];
-    let junk_body = body(2 * per_phase);
+    let junk_body = bytes::Bytes::from(body(2 * per_phase));
+    let oversized = bytes::Bytes::from(vec![b' '; 3 << 19]);
     // Each sender paces itself so that, together, they send junk at the clean paid rate.
     let every = Duration::from_secs_f64(concurrency as f64 / clean.rate);
     let stop = Arc::new(AtomicBool::new(false));
@@ -99,6 +100,7 @@ async fn run() {
                 url: format!("{base}{CHAT}"),
                 kinds: junk_kinds(junk_envelope, k),
                 body: junk_body.clone(),
+                oversized: oversized.clone(),
                 sent: std::sync::atomic::AtomicUsize::new(0),
             });
             let task = tokio::spawn(Arc::clone(&sender).run(
@@ -225,7 +227,10 @@ struct JunkSender {
     address: std::net::SocketAddr,
     url: String,
     kinds: Vec<Junk>,
-    body: Vec<u8>,
+    body: bytes::Bytes,
+    /// A body over `limits.max_body_bytes`, made once (the generator's own cost is the node's
+    /// loss here: they share the cores).
+    oversized: bytes::Bytes,
     /// Junk requests sent (answered or not).
     sent: std::sync::atomic::AtomicUsize,
 }
@@ -272,7 +277,7 @@ impl JunkSender {
                 .await
             }
             Junk::Oversized => {
-                self.answer(self.client.post(&self.url).body(vec![b' '; 3 << 19])).await
+                self.answer(self.client.post(&self.url).body(self.oversized.clone())).await
             }
             Junk::Stall => {
                 // Held until the node cuts it (or two seconds pass).
