@@ -31,27 +31,16 @@ use std::{
 };
 use zkcredits_node::envelope::PaymentEnvelope;
 
-const CHAT: &str = "/v1/chat/completions";
+use common::fixed::{ms, percentile};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+const CHAT: &str = "/v1/chat/completions";
 
 fn body(i: usize) -> Vec<u8> {
     format!(r#"{{"model":"m","messages":[{{"role":"user","content":"load {i}"}}]}}"#).into_bytes()
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing we act on.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    common::fixed::bench_main(run);
 }
 
 /// One HTTP client per loopback address `a.b.c.(1..=n)`.
@@ -65,14 +54,9 @@ fn clients(prefix: [u8; 3], n: usize) -> Vec<reqwest::Client> {
         .collect()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
-
 async fn run() {
-    let per_phase = env_usize("ZKCREDITS_LOAD_REQUESTS", 256);
-    let concurrency = env_usize("ZKCREDITS_LOAD_CONCURRENCY", 16).clamp(1, 250);
+    let per_phase = common::fixed::env_usize("ZKCREDITS_LOAD_REQUESTS", 256);
+    let concurrency = common::fixed::env_usize("ZKCREDITS_LOAD_CONCURRENCY", 16).clamp(1, 250);
     let h = common::harness(common::fixed::fixed_time_config).await;
     let users = common::fixed::users_at_fixed_times(&h, 2 * per_phase + 1).await;
     let envelopes = common::fixed::cached_envelopes(&h, &users, CHAT, body);
@@ -132,8 +116,8 @@ async fn run() {
         println!(
             "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
             phase.rate,
-            percentile(&phase.latencies, 0.5),
-            percentile(&phase.latencies, 0.99)
+            ms(percentile(&phase.latencies, 0.5)),
+            ms(percentile(&phase.latencies, 0.99))
         );
     }
     let answers = answers.lock().expect("answers").clone();

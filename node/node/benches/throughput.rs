@@ -13,36 +13,20 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fixed::{ms, percentile};
+
 const CHAT: &str = "/v1/chat/completions";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn body(i: usize) -> Vec<u8> {
     format!(r#"{{"model":"m","messages":[{{"role":"user","content":"bench {i}"}}]}}"#).into_bytes()
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing we act on.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    common::fixed::bench_main(run);
 }
 
 async fn run() {
-    let requests = env_usize("ZKCREDITS_BENCH_REQUESTS", 2_000);
+    let requests = common::fixed::env_usize("ZKCREDITS_BENCH_REQUESTS", 2_000);
     let phases: Vec<usize> = std::env::var("ZKCREDITS_BENCH_CONCURRENCY")
         .unwrap_or_else(|_| "32,4,1".into())
         .split(',')
@@ -98,10 +82,6 @@ async fn run() {
         println!("  {line}");
     }
     h.node.shutdown().await.expect("shutdown");
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// Sends `requests` with `concurrency` in flight; returns the sorted latencies.

@@ -1,13 +1,44 @@
-//! Users deposited at fixed block times, so leaves, roots and proofs are the same on every run:
-//! the benchmarks prove their tickets once and keep them in `~/.cache/zkcredits/bench/`.
-//! Proofs use `now = 0` under a 2^32 s time bucket ([`fixed_time_config`]).
+//! What the benchmarks share. Users are deposited at fixed block times, so leaves, roots and
+//! proofs are the same on every run: the benchmarks prove their tickets once and keep them in
+//! `~/.cache/zkcredits/bench/`. Proofs use `now = 0` under a 2^32 s time bucket
+//! ([`fixed_time_config`]).
 
 use super::{Harness, User, prove_all, signer_tree};
 use alloy::providers::Provider;
 use sha2::{Digest, Sha256};
-use std::{path::PathBuf, time::Duration};
+use std::{future::Future, path::PathBuf, time::Duration};
 use zkcredits_node::{NodeConfig, envelope::PaymentEnvelope};
 use zkcredits_primitives::field::fr_to_dec;
+
+/// A benchmark's `main`: runs `run` on a two-thread runtime under `cargo bench` (which passes
+/// `--bench`); `cargo test --benches` runs nothing.
+pub fn bench_main<F: Future<Output = ()>>(run: impl FnOnce() -> F) {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+/// The environment variable `name` as a number, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The `p` quantile of sorted latencies.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
 
 /// Deposits happen at these block times.
 const FIRST_DEPOSIT_TIME: u64 = 2_000_000_000;

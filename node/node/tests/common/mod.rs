@@ -241,7 +241,18 @@ pub struct Paid {
 impl User {
     /// The inputs of a request for `method path body` with the current state.
     pub fn inputs(&self, h: &Harness, path: &str, body: &[u8], now: u64) -> (RequestInputs, Fr) {
-        let tree = h.tree();
+        self.inputs_in(h, &h.tree(), path, body, now)
+    }
+
+    /// [`User::inputs`] against `tree`, the identity tree read once for many users.
+    pub fn inputs_in(
+        &self,
+        h: &Harness,
+        tree: &LeanImt,
+        path: &str,
+        body: &[u8],
+        now: u64,
+    ) -> (RequestInputs, Fr) {
         let path_proof = tree.proof(self.leaf_index).expect("in tree");
         let nonce = Fr::rand(&mut rand::rngs::OsRng);
         let x = request_x(&Fr::from(PROVIDER_ID), &request_digest("POST", path, body), &nonce);
@@ -367,6 +378,7 @@ pub fn prove_all(
     bodies: &[Vec<u8>],
     now: u64,
 ) -> Vec<Paid> {
+    let tree = &h.tree();
     std::thread::scope(|scope| {
         let parts: Vec<_> = (0..2)
             .map(|part| {
@@ -375,7 +387,8 @@ pub fn prove_all(
                     (part..users.len())
                         .step_by(2)
                         .map(|i| {
-                            let (inputs, nonce) = users[i].inputs(h, path, &bodies[i], now);
+                            let (inputs, nonce) =
+                                users[i].inputs_in(h, tree, path, &bodies[i], now);
                             (i, prove_with(&prover, &inputs, nonce))
                         })
                         .collect::<Vec<_>>()
