@@ -24,6 +24,20 @@ const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/zkcredits/kad/1.0.0")
 /// Peers whose allowance is tracked at most; beyond, the allowances of peers that left go.
 const MAX_TRACKED_PEERS: usize = 4_096;
 
+/// The largest gossipsub frame (one RPC) accepted. libp2p-gossipsub 0.50 checks this against
+/// everything buffered on the stream, not one frame: up to the largest frame plus one 8 KiB read.
+/// Frames carry one message or at most [`MAX_CONTROL_BYTES`] of control, so 64 KiB always holds;
+/// a tighter cap would make a receiver that falls behind drop a burst it was sent whole.
+const MAX_FRAME_BYTES: usize = 64 << 10;
+
+/// Control (IHAVE, IWANT, GRAFT, PRUNE, subscriptions) in one RPC at most (gossipsub's default),
+/// and the message ids one IHAVE announces or one IWANT asks for: 400 ids of 32 bytes fit in it.
+const MAX_CONTROL_BYTES: usize = 16 << 10;
+const MAX_IDS_PER_CONTROL: usize = 400;
+
+/// What gossipsub adds around a message's data (source, sequence number, topic, signature).
+const ENVELOPE_BYTES: usize = 1 << 10;
+
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     gossipsub: gossipsub::Behaviour,
@@ -91,7 +105,10 @@ impl EventLoop {
             .message_id_fn(|message: &gossipsub::Message| {
                 gossipsub::MessageId::from(Sha256::digest(&message.data).to_vec())
             })
-            .max_transmit_size(config.max_message_bytes)
+            .max_transmit_size(MAX_FRAME_BYTES)
+            .max_transmit_size_for_topic(config.max_message_bytes + ENVELOPE_BYTES, topic.hash())
+            .max_control_message_size(MAX_CONTROL_BYTES)
+            .max_control_messages_sent(MAX_IDS_PER_CONTROL)
             .heartbeat_interval(Duration::from_millis(500))
             .duplicate_cache_time(Duration::from_secs(120))
             .build()
@@ -274,24 +291,29 @@ impl EventLoop {
         }
     }
 
-    /// A message from `source`: handed to the user unless `source` is over its allowance or
-    /// the user's queue is full (then ignored: dropped without penalty, never forwarded).
+    /// A message from `source`: rejected when larger than the network carries; handed to the
+    /// user unless `source` is over its allowance or the user's queue is full (then ignored:
+    /// dropped without penalty, never forwarded).
     fn on_message(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
-        let ignore = |swarm: &mut Swarm<Behaviour>, id: &gossipsub::MessageId| {
-            let _ = swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                id,
-                &source,
-                gossipsub::MessageAcceptance::Ignore,
-            );
+        let judge = |swarm: &mut Swarm<Behaviour>, id: &gossipsub::MessageId, acceptance| {
+            let _ = swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(id, &source, acceptance);
         };
+        if data.len() > self.max_message_bytes {
+            tracing::debug!(%source, size = data.len(), "message larger than the network carries");
+            judge(&mut self.swarm, &id, gossipsub::MessageAcceptance::Reject);
+            return;
+        }
         if !self.allow(source) {
             tracing::debug!(%source, "peer over its message allowance");
-            ignore(&mut self.swarm, &id);
+            judge(&mut self.swarm, &id, gossipsub::MessageAcceptance::Ignore);
             return;
         }
         if let Err(e) = self.events.try_send(Event::Message { id: id.clone(), source, data }) {
             tracing::debug!("message queue full: {e}");
-            ignore(&mut self.swarm, &id);
+            judge(&mut self.swarm, &id, gossipsub::MessageAcceptance::Ignore);
         }
     }
 }
