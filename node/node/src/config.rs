@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use zkcredits_primitives::{Fr, constants::TAG_EXIT, field::fr_from_dec};
 
 /// Everything a node is told.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     /// Address of the HTTP API.
@@ -28,6 +28,60 @@ pub struct NodeConfig {
     pub pricing: PricingConfig,
     /// Bounds on requests and on the work done per request.
     pub limits: LimitsConfig,
+    /// The share network (spec/06).
+    pub p2p: P2pConfig,
+}
+
+/// The share network: libp2p gossip of every accepted share between the nodes of an escrow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    /// Whether the node joins the share network. Without it, a ticket can be spent once at
+    /// every other node before anyone notices.
+    pub enabled: bool,
+    /// Where to listen, as multiaddrs.
+    pub listen: Vec<String>,
+    /// Peers dialled at start, as multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// The node's libp2p key (its peer id), created on first start. Empty: `p2p.key` in
+    /// `data_dir`.
+    pub key_file: PathBuf,
+    /// The fraction of shares from bound publishers whose proof is checked, from 0 to 1: a
+    /// 2-core node checks ~2,500 proofs a second, and a sampled invalid proof convicts its
+    /// publisher (spec/06 §Scale).
+    pub verify_fraction: f64,
+    /// Shares held until the chain follower applies their root, at most.
+    pub max_held_shares: usize,
+    /// Seconds a share is held for its root before it is dropped.
+    pub hold_secs: u64,
+    /// Gossiped shares judged at once, at most; beyond, new ones are ignored.
+    pub max_judging: usize,
+    /// Messages one peer may send per second before the rest are ignored.
+    pub messages_per_peer_per_sec: u32,
+    /// Messages one peer may send at once after a quiet spell.
+    pub message_burst: u32,
+    /// Seconds each rank waits before it slashes what several nodes detected: the first in
+    /// a ticket's order slashes at once, the next after this long if the slash has not
+    /// landed, and so on (spec/07).
+    pub slash_holdoff_secs: u64,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: vec!["/ip4/0.0.0.0/tcp/7788".into()],
+            bootstrap: Vec::new(),
+            key_file: PathBuf::new(),
+            verify_fraction: 0.05,
+            max_held_shares: 16_384,
+            hold_secs: 600,
+            max_judging: 1_024,
+            messages_per_peer_per_sec: 10_000,
+            message_burst: 20_000,
+            slash_holdoff_secs: 15,
+        }
+    }
 }
 
 /// The escrow and the chain it lives on. `Debug` shows the RPC endpoint's scheme and host only:
@@ -220,6 +274,7 @@ impl Default for NodeConfig {
             upstream: UpstreamConfig::default(),
             pricing: PricingConfig::default(),
             limits: LimitsConfig::default(),
+            p2p: P2pConfig::default(),
         }
     }
 }
@@ -463,6 +518,36 @@ impl NodeConfig {
             });
         }
         self.check_proxy_routes()?;
+        let p2p = &self.p2p;
+        if !(0.0..=1.0).contains(&p2p.verify_fraction) {
+            return Err(NodeError::ConfigValue {
+                key: "p2p.verify_fraction",
+                reason: format!("must be between 0 and 1, got {}", p2p.verify_fraction),
+            });
+        }
+        for (key, value) in [
+            ("p2p.max_held_shares", p2p.max_held_shares as u64),
+            ("p2p.hold_secs", p2p.hold_secs),
+            ("p2p.max_judging", p2p.max_judging as u64),
+            ("p2p.messages_per_peer_per_sec", u64::from(p2p.messages_per_peer_per_sec)),
+            ("p2p.message_burst", u64::from(p2p.message_burst)),
+        ] {
+            if value == 0 {
+                return Err(NodeError::ConfigValue { key, reason: "must be at least 1".into() });
+            }
+        }
+        for (key, addresses) in [("p2p.listen", &p2p.listen), ("p2p.bootstrap", &p2p.bootstrap)] {
+            for address in addresses {
+                if address.parse::<zkcredits_p2p::Multiaddr>().is_err() {
+                    return Err(NodeError::ConfigValue {
+                        key,
+                        reason: format!(
+                            "`{address}` is not a multiaddr (e.g. /ip4/10.0.0.2/tcp/7788/p2p/12D3Koo…)"
+                        ),
+                    });
+                }
+            }
+        }
         if !(self.upstream.url.starts_with("http://") || self.upstream.url.starts_with("https://"))
         {
             return Err(NodeError::ConfigValue {

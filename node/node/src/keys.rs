@@ -71,19 +71,28 @@ pub fn write_signer_key(path: &Path, key: &PrivateKey) -> Result<(), NodeError> 
         public_key: PublicKeyJson { x: fr_to_dec(&public.0.x), y: fr_to_dec(&public.0.y) },
     };
     let text = serde_json::to_string_pretty(&json).map_err(|e| key_error(path, e.to_string()))?;
+    write_secret_file(path, format!("{text}\n").as_bytes())
+        .map_err(|e| key_error(path, e.to_string()))
+}
+
+/// Writes a new file readable by its owner only, atomically (a temporary file, synced, then
+/// renamed); refuses to overwrite one.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if path.exists() {
+        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists already"));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| key_error(path, e.to_string()))?;
+        std::fs::create_dir_all(dir)?;
     }
     let temporary = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary).map_err(|e| key_error(&temporary, e.to_string()))?;
-    file.write_all(format!("{text}\n").as_bytes())
+    let mut file = options.open(&temporary)?;
+    file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::rename(&temporary, path))
-        .map_err(|e| key_error(path, e.to_string()))
 }
 
 /// Reads a key file and checks that its public key matches its private key.

@@ -21,6 +21,7 @@ pub mod api;
 pub mod config;
 pub mod envelope;
 mod error;
+pub mod gossip;
 pub mod keys;
 pub mod metrics;
 pub mod pipeline;
@@ -203,6 +204,7 @@ pub struct RunningNode {
     chain: Arc<ChainSync>,
     slasher: Arc<Slasher>,
     store: Arc<dyn Storage>,
+    gossip: Option<Arc<gossip::Gossip>>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -227,6 +229,11 @@ impl RunningNode {
         &self.store
     }
 
+    /// The node's share-network client, when it joined one.
+    pub fn p2p(&self) -> Option<&zkcredits_p2p::Client> {
+        self.gossip.as_deref().map(gossip::Gossip::client)
+    }
+
     /// Follows the chain up to its head now, rather than at the next poll.
     pub async fn sync_chain(&self) -> Result<(), NodeError> {
         Ok(self.chain.catch_up().await?)
@@ -241,6 +248,9 @@ impl RunningNode {
     /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
+        if let Some(gossip) = &self.gossip {
+            gossip.client().shutdown().await;
+        }
         let (tasks, background) = (self.tasks.clone(), self.background);
         let drained = tokio::time::timeout(self.grace, async {
             let served = self.server.await;
@@ -489,6 +499,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 .min(Duration::from_secs(config.chain.slash_replace_after_secs)),
             replace_after: Duration::from_secs(config.chain.slash_replace_after_secs),
             max_fee_per_gas: u128::from(config.chain.max_fee_per_gas_gwei) * 1_000_000_000,
+            holdoff: Duration::from_secs(config.p2p.slash_holdoff_secs),
+            rank_among: config
+                .p2p
+                .enabled
+                .then(|| {
+                    let set = signer_sets.iter().find(|set| set.root == signer_root)?;
+                    Some((set.keys.iter().position(|k| *k == own)?, set.keys.len()))
+                })
+                .flatten(),
         },
         Arc::clone(&metrics),
     ));
@@ -510,6 +529,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         signer_root: std::sync::RwLock::new(Fr::from(0u64)),
         previous_signer_roots: std::sync::RwLock::default(),
         roots: std::sync::RwLock::default(),
+        known_roots: std::sync::RwLock::default(),
+        gossip: std::sync::OnceLock::new(),
         chain_synced_at: std::sync::atomic::AtomicU64::new(0),
         inflight: pipeline::Inflight::default(),
         throttle: throttle::RequestLimiter::new(
@@ -553,9 +574,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::warn!("initial chain sync failed, serving from stored roots: {e}");
     }
 
+    let (stop, stopped) = watch::channel(false);
+    let gossip = if config.p2p.enabled {
+        Some(join_share_network(&config, &state, &chain, tasks.clone(), stopped.clone()).await?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(NodeError::Server)?;
     let address = listener.local_addr().map_err(NodeError::Server)?;
-    let (stop, stopped) = watch::channel(false);
     let poll = Duration::from_millis(config.chain.poll_interval_ms);
     let background = spawn_chain_thread(
         Arc::clone(&chain),
@@ -580,5 +606,101 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     ));
     tracing::info!(%address, "zkcredits node serving");
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-    Ok(RunningNode { address, stop, server, background, tasks, grace, chain, slasher, store })
+    Ok(RunningNode {
+        address,
+        stop,
+        server,
+        background,
+        tasks,
+        grace,
+        chain,
+        slasher,
+        store,
+        gossip,
+    })
+}
+
+/// The node's libp2p key: read from `p2p.key_file` (default `data_dir/p2p.key`), or made and
+/// written there (owner-only) on first start, so the peer id survives restarts.
+fn p2p_keypair(config: &NodeConfig) -> Result<zkcredits_p2p::Keypair, NodeError> {
+    let path = if config.p2p.key_file.as_os_str().is_empty() {
+        config.data_dir.join("p2p.key")
+    } else {
+        config.p2p.key_file.clone()
+    };
+    let key_error = |reason: String| NodeError::KeyFile { path: path.clone(), reason };
+    match std::fs::read(&path) {
+        Ok(bytes) => zkcredits_p2p::Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| key_error(format!("not a libp2p key (delete it to make a new one): {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = zkcredits_p2p::Keypair::generate_ed25519();
+            let bytes = keypair.to_protobuf_encoding().map_err(|e| key_error(e.to_string()))?;
+            keys::write_secret_file(&path, &bytes).map_err(|e| key_error(e.to_string()))?;
+            Ok(keypair)
+        }
+        Err(e) => Err(key_error(e.to_string())),
+    }
+}
+
+/// Joins the share network (spec/06): binds the peer id to the node's signer key, starts the
+/// swarm and the loop that judges what it receives.
+async fn join_share_network(
+    config: &NodeConfig,
+    state: &Arc<NodeState>,
+    chain: &ChainSync,
+    tasks: TaskTracker,
+    stopped: watch::Receiver<bool>,
+) -> Result<Arc<gossip::Gossip>, NodeError> {
+    let p2p = &config.p2p;
+    let keypair = p2p_keypair(config)?;
+    let own = state.signer.public_key();
+    let index = state
+        .active_signers()
+        .and_then(|keys| keys.iter().position(|k| *k == own))
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| {
+            value_error("signer.set", "the node's key is not in the escrow's signer set")
+        })?;
+    let peer_id = keypair.public().to_peer_id();
+    let binding =
+        gossip::PeerBinding::sign(&state.signer, index, &state.deployed.scope, &peer_id.to_bytes());
+    let parse = |key: &'static str, list: &[String]| {
+        list.iter()
+            .map(|a| a.parse().map_err(|e| value_error(key, format!("`{a}`: {e}"))))
+            .collect::<Result<Vec<zkcredits_p2p::Multiaddr>, _>>()
+    };
+    let mut network = zkcredits_p2p::P2pConfig::new(
+        keypair,
+        share_topic(state.deployed.chain_id, &state.deployed.escrow),
+    );
+    network.listen = parse("p2p.listen", &p2p.listen)?;
+    network.bootstrap = parse("p2p.bootstrap", &p2p.bootstrap)?;
+    network.max_message_bytes = gossip::SHARE_MESSAGE_BYTES.next_power_of_two();
+    network.messages_per_peer_per_sec = p2p.messages_per_peer_per_sec;
+    network.message_burst = p2p.message_burst;
+    network.queue = p2p.max_judging.saturating_mul(4);
+    let (client, events, _swarm) =
+        zkcredits_p2p::start(network).await.map_err(|e| value_error("p2p", e.to_string()))?;
+    let gossip = Arc::new(gossip::Gossip::new(
+        Arc::clone(state),
+        client,
+        Some(binding),
+        gossip::GossipSettings {
+            verify_fraction: p2p.verify_fraction,
+            max_held: p2p.max_held_shares,
+            hold: Duration::from_secs(p2p.hold_secs),
+            retention_secs: chain.share_retention_secs,
+            max_judging: p2p.max_judging,
+        },
+        tasks.clone(),
+    ));
+    let _ = state.gossip.set(Arc::clone(&gossip));
+    tasks.spawn(Arc::clone(&gossip).run(events, stopped));
+    tracing::info!(%peer_id, "joined the share network");
+    Ok(gossip)
+}
+
+/// The gossipsub topic of the shares of the escrow at `escrow` on chain `chain_id` (spec/06).
+pub fn share_topic(chain_id: u64, escrow: &Address) -> String {
+    format!("zkcredits/1/{chain_id}/{escrow:#x}/shares")
 }

@@ -22,6 +22,12 @@ struct Task {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Judged {
+    verdict: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: &'static str,
 }
@@ -42,6 +48,10 @@ pub struct Metrics {
     connections_refused: Family<Reason, Counter>,
     verify_worker_restarts: Counter,
     task_restarts: Family<Task, Counter>,
+    gossip_messages: Family<Judged, Counter>,
+    gossip_published: Family<Outcome, Counter>,
+    gossip_peers: Gauge,
+    gossip_held: Gauge,
 }
 
 impl Default for Metrics {
@@ -59,6 +69,10 @@ impl Default for Metrics {
         let connections_refused = Family::<Reason, Counter>::default();
         let verify_worker_restarts = Counter::default();
         let task_restarts = Family::<Task, Counter>::default();
+        let gossip_messages = Family::<Judged, Counter>::default();
+        let gossip_published = Family::<Outcome, Counter>::default();
+        let gossip_peers = Gauge::default();
+        let gossip_held = Gauge::default();
         registry.register("requests_served", "Paid requests served and settled", served.clone());
         registry.register(
             "requests_replayed",
@@ -107,6 +121,26 @@ impl Default for Metrics {
             "Background tasks (chain, slasher) started again after a panic",
             task_restarts.clone(),
         );
+        registry.register(
+            "gossip_messages",
+            "Gossiped share messages by verdict and reason (spec/06)",
+            gossip_messages.clone(),
+        );
+        registry.register(
+            "gossip_published",
+            "Shares this node published, by outcome",
+            gossip_published.clone(),
+        );
+        registry.register(
+            "gossip_peers",
+            "Peers connected on the share network",
+            gossip_peers.clone(),
+        );
+        registry.register(
+            "gossip_held",
+            "Gossiped shares held until the chain follower applies their root",
+            gossip_held.clone(),
+        );
         Self {
             registry,
             served,
@@ -121,11 +155,35 @@ impl Default for Metrics {
             connections_refused,
             verify_worker_restarts,
             task_restarts,
+            gossip_messages,
+            gossip_published,
+            gossip_peers,
+            gossip_held,
         }
     }
 }
 
 impl Metrics {
+    /// A gossiped message judged: `verdict` accept, ignore or reject, for `reason`.
+    pub fn gossip_judged(&self, verdict: &'static str, reason: &'static str) {
+        self.gossip_messages.get_or_create(&Judged { verdict, reason }).inc();
+    }
+
+    /// A share published (`published`) or not (`no_peers`, `failed`).
+    pub fn gossip_published(&self, outcome: &'static str) {
+        self.gossip_published.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// A peer connected (`+1`) or left (`-1`).
+    pub fn gossip_peers(&self, change: i64) {
+        self.gossip_peers.inc_by(change);
+    }
+
+    /// How many shares are held for roots not applied yet.
+    pub fn gossip_held(&self, held: usize) {
+        self.gossip_held.set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
     /// A served request.
     pub fn served(&self) {
         self.served.inc();

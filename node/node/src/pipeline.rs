@@ -4,7 +4,7 @@
 use crate::{
     Metrics, Rejection,
     config::LimitsConfig,
-    envelope::{ReceivedEnvelope, request_digest},
+    envelope::{PROOF_BYTES, ReceivedEnvelope, RequestStatement, request_digest},
     pricing::Pricing,
     settlement::Settlement,
     slasher::Slasher,
@@ -17,7 +17,7 @@ use ark_ff::PrimeField;
 use std::{
     collections::HashSet,
     sync::{
-        Arc, Mutex, MutexGuard, RwLock,
+        Arc, Mutex, MutexGuard, OnceLock, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -146,6 +146,11 @@ pub struct NodeState {
     pub(crate) previous_signer_roots: RwLock<Vec<Fr>>,
     /// The accepted roots (spec/08 §Root window).
     pub(crate) roots: RwLock<Vec<Fr>>,
+    /// The newest [`KNOWN_ROOTS`] roots: a gossiped share under one of them is a share of a
+    /// real deposit even when a slash moved the window on since (spec/06).
+    pub(crate) known_roots: RwLock<HashSet<Fr>>,
+    /// The share network, when the node joined one.
+    pub(crate) gossip: OnceLock<Arc<crate::gossip::Gossip>>,
     /// Unix seconds of the last chain step that caught up with the confirmed head.
     pub(crate) chain_synced_at: AtomicU64,
     /// Tickets being served right now.
@@ -171,6 +176,9 @@ fn internal(e: StorageError) -> Rejection {
     Rejection::Internal
 }
 
+/// Roots a gossiped share may be under.
+const KNOWN_ROOTS: usize = 1_024;
+
 /// Unix seconds.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -179,7 +187,7 @@ pub(crate) fn unix_now() -> u64 {
 impl NodeState {
     /// Runs storage work on a blocking thread (RocksDB reads, writes and fsyncs never run on
     /// the async workers).
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&Arc<Self>) -> Result<T, Rejection> + Send + 'static,
     ) -> Result<T, Rejection> {
@@ -227,7 +235,30 @@ impl NodeState {
         let cut = recent.iter().position(|r| r.after_removal).map_or(recent.len(), |i| i + 1);
         let window = recent[..cut].iter().map(|r| r.root).collect();
         *self.roots.write().unwrap_or_else(std::sync::PoisonError::into_inner) = window;
+        let known = self.store.recent_roots(KNOWN_ROOTS)?.into_iter().map(|r| r.root).collect();
+        *self.known_roots.write().unwrap_or_else(std::sync::PoisonError::into_inner) = known;
         Ok(())
+    }
+
+    /// Whether states signed under `root` are taken: the escrow's current signer root, or an
+    /// earlier one not revoked.
+    pub(crate) fn accepts_signer_root(&self, root: &Fr) -> bool {
+        *root == *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+            || self
+                .previous_signer_roots
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(root)
+    }
+
+    /// The stored shares of `nullifier`.
+    pub(crate) fn shares_of(&self, nullifier: &Fr) -> Result<Vec<StoredShare>, Rejection> {
+        self.store.shares(nullifier).map_err(internal)
+    }
+
+    /// Records `record` (see [`zkcredits_storage::ShareStore::record_share`]).
+    pub(crate) fn record_share(&self, record: &StoredShare) -> Result<ShareOutcome, Rejection> {
+        self.store.record_share(record).map_err(internal)
     }
 
     /// Seconds since the last chain step that caught up with the confirmed head.
@@ -266,14 +297,7 @@ impl NodeState {
         {
             return Err(Rejection::NotInSignerSet);
         }
-        if s.signer_root
-            != *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-            && !self
-                .previous_signer_roots
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains(&s.signer_root)
-        {
+        if !self.accepts_signer_root(&s.signer_root) {
             return Err(Rejection::WrongSignerRoot);
         }
         if s.c_max != self.deployed.c_max {
@@ -316,7 +340,7 @@ impl NodeState {
         }
 
         // Two shares that recover a secret hashing to the nullifier are proof enough: no
-        // verification is spent on a cheater.
+        // verification is spent on a cheater before refusing it.
         let replayed = self
             .blocking(move |node| {
                 let stored = node.store.shares(&share.nullifier).map_err(internal)?;
@@ -325,7 +349,12 @@ impl NodeState {
                 }
                 node.double_spend(&share, &stored)?.map_or(Ok(false), Err)
             })
-            .await?;
+            .await
+            .inspect_err(|refusal| {
+                if matches!(refusal, Rejection::DoubleSpend | Rejection::ExitedTicket) {
+                    self.publish_evidence(envelope.statement, envelope.proof);
+                }
+            })?;
         if replayed {
             return self.replay(&s.nullifier).await;
         }
@@ -367,14 +396,36 @@ impl NodeState {
             })
             .await?;
         match outcome {
-            Some(ticket) => Ok(Admission::Serve(ticket)),
+            Some(ticket) => {
+                if let Some(gossip) = self.gossip.get() {
+                    gossip.publish(&s, &envelope.proof).await;
+                }
+                Ok(Admission::Serve(ticket))
+            }
             None => self.replay(&s.nullifier).await,
         }
     }
 
+    /// Publishes the share of a refused double spend once its proof verifies (in the
+    /// background: the refusal does not wait), so that every node learns of the cheat and the
+    /// slash goes to the first in its order (spec/07). A share whose proof fails is dropped:
+    /// the node vouches for what it publishes.
+    fn publish_evidence(self: &Arc<Self>, statement: RequestStatement, proof: [u8; PROOF_BYTES]) {
+        let Some(gossip) = self.gossip.get().cloned() else { return };
+        let node = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let Ok(decoded) = zkcredits_prover::encoding::proof_from_bytes(&proof) else { return };
+            if let Ok(true) =
+                node.pool.verify(statement.public_signals(), decoded, Lane::Suspect).await
+            {
+                gossip.publish(&statement, &proof).await;
+            }
+        });
+    }
+
     /// When `share` and a stored share of its ticket reveal the secret, records the slash and
     /// returns the refusal.
-    fn double_spend(
+    pub(crate) fn double_spend(
         &self,
         share: &Share,
         stored: &[StoredShare],

@@ -99,6 +99,30 @@ pub struct SlashTiming {
     pub replace_after: std::time::Duration,
     /// The highest `maxFeePerGas` a slash or a replacement offers, in wei.
     pub max_fee_per_gas: u128,
+    /// How long each rank waits before sending a slash it detected (spec/07 §Racing slashers).
+    pub holdoff: std::time::Duration,
+    /// This node's signer index and the signer set's size: a slash's ranks are the indices
+    /// ordered by `SHA-256(identity ‖ index)`. `None`: no hold-off (a node alone).
+    pub rank_among: Option<(usize, usize)>,
+}
+
+impl SlashTiming {
+    /// How long after its detection this node waits before sending the slash of `identity`:
+    /// its rank times the hold-off, so that of the nodes that all saw one double spend, one
+    /// sends and the others find it landed.
+    pub fn holdoff_for(&self, identity: &Fr) -> std::time::Duration {
+        use sha2::{Digest, Sha256};
+        let Some((own, size)) = self.rank_among else { return std::time::Duration::ZERO };
+        let order = |index: usize| {
+            let mut hash = Sha256::new();
+            hash.update(zkcredits_primitives::field::fr_to_be_bytes(identity));
+            hash.update((index as u64).to_be_bytes());
+            hash.finalize()
+        };
+        let own_order = order(own);
+        let rank = (0..size).filter(|&i| i != own && order(i) < own_order).count();
+        self.holdoff * u32::try_from(rank).unwrap_or(u32::MAX)
+    }
 }
 
 /// Records and submits slashes.
@@ -376,6 +400,13 @@ impl Slasher {
         let confirmed = self.confirmed_block(provider).await?;
         if let Some(status) = self.landed(escrow, slash, confirmed).await? {
             return Ok(Some(status));
+        }
+        if slash.status == SlashStatus::Pending {
+            let holdoff = self.timing.holdoff_for(&slash.identity).as_secs();
+            if pipeline_now() < slash.detected_at.saturating_add(holdoff) {
+                // Another node ranks first: give its slash the time to land.
+                return Ok(None);
+            }
         }
         let mut replacing = None;
         if let SlashStatus::Submitted {

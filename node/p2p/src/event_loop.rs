@@ -222,6 +222,18 @@ impl EventLoop {
             Command::Peers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::TopicPeers { reply } => {
+                let topic = self.topic.hash();
+                let peers = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&topic))
+                    .map(|(peer, _)| *peer)
+                    .collect();
+                let _ = reply.send(peers);
+            }
             Command::Score { peer, reply } => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
@@ -265,7 +277,12 @@ impl EventLoop {
                 propagation_source,
                 message_id,
                 message,
-            })) => self.on_message(propagation_source, message_id, message.data),
+            })) => {
+                // Strict validation refuses unsigned messages: every one here names its author.
+                if let Some(author) = message.source {
+                    self.on_message(propagation_source, author, message_id, message.data);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -294,7 +311,13 @@ impl EventLoop {
     /// A message from `source`: rejected when larger than the network carries; handed to the
     /// user unless `source` is over its allowance or the user's queue is full (then ignored:
     /// dropped without penalty, never forwarded).
-    fn on_message(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
+    fn on_message(
+        &mut self,
+        source: PeerId,
+        author: PeerId,
+        id: gossipsub::MessageId,
+        data: Vec<u8>,
+    ) {
         let judge = |swarm: &mut Swarm<Behaviour>, id: &gossipsub::MessageId, acceptance| {
             let _ = swarm
                 .behaviour_mut()
@@ -311,7 +334,9 @@ impl EventLoop {
             judge(&mut self.swarm, &id, gossipsub::MessageAcceptance::Ignore);
             return;
         }
-        if let Err(e) = self.events.try_send(Event::Message { id: id.clone(), source, data }) {
+        if let Err(e) =
+            self.events.try_send(Event::Message { id: id.clone(), source, author, data })
+        {
             tracing::debug!("message queue full: {e}");
             judge(&mut self.swarm, &id, gossipsub::MessageAcceptance::Ignore);
         }

@@ -93,8 +93,10 @@ pub enum Event {
     Message {
         /// Its id (a hash of its bytes).
         id: MessageId,
-        /// The peer that forwarded it to us.
+        /// The peer that forwarded it to us (the one a verdict scores).
         source: PeerId,
+        /// The peer that published it and signed it (gossipsub checks the signature).
+        author: PeerId,
         /// Its bytes.
         data: Vec<u8>,
     },
@@ -112,6 +114,7 @@ enum Command {
     Dial { address: Multiaddr, reply: oneshot::Sender<Result<(), P2pError>> },
     ListenAddresses { reply: oneshot::Sender<Vec<Multiaddr>> },
     Peers { reply: oneshot::Sender<Vec<PeerId>> },
+    TopicPeers { reply: oneshot::Sender<Vec<PeerId>> },
     Score { peer: PeerId, reply: oneshot::Sender<Option<f64>> },
     Shutdown,
 }
@@ -187,6 +190,11 @@ impl Client {
     /// The peers the node is connected to.
     pub async fn peers(&self) -> Result<Vec<PeerId>, P2pError> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// The peers known to be subscribed to the topic: those a publish reaches.
+    pub async fn topic_peers(&self) -> Result<Vec<PeerId>, P2pError> {
+        self.ask(|reply| Command::TopicPeers { reply }).await
     }
 
     /// `peer`'s gossipsub score as this node sees it.

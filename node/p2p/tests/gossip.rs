@@ -41,7 +41,7 @@ async fn next_message(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(Event::Message { id, source, data })) => return Some((id, source, data)),
+            Ok(Some(Event::Message { id, source, data, .. })) => return Some((id, source, data)),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => return None,
         }

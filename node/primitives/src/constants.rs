@@ -26,6 +26,14 @@ pub const TAG_EXIT: u128 = ascii_tag("zkcredits.exit");
 /// the identity commitment `Poseidon(k')` of the slope `k' = a`.
 pub const TAG_TICKET: u128 = ascii_tag("zkcredits.ticket");
 
+/// Tag of a node's peer binding: its signer key signs `Poseidon(TAG_PEER, scope, peerHi,
+/// peerLo)` (spec/06), four inputs, so the signature can never pass as a state signature.
+pub const TAG_PEER: u128 = ascii_tag("zkcredits.peer");
+
 /// Every domain tag with its name, for the spec and the vectors.
-pub const TAGS: [(&str, u128); 3] =
-    [("TAG_STATE", TAG_STATE), ("TAG_EXIT", TAG_EXIT), ("TAG_TICKET", TAG_TICKET)];
+pub const TAGS: [(&str, u128); 4] = [
+    ("TAG_STATE", TAG_STATE),
+    ("TAG_EXIT", TAG_EXIT),
+    ("TAG_TICKET", TAG_TICKET),
+    ("TAG_PEER", TAG_PEER),
+];

@@ -1,0 +1,269 @@
+//! The share network end to end (spec/06, spec/07): two nodes of one escrow on a real anvil,
+//! each with its own signer key, RocksDB and libp2p swarm on loopback; real request proofs.
+//! A ticket spent at both is refused at the second and slashed on chain once; forged shares
+//! never slash anyone and cost their sender.
+
+mod common;
+
+use common::{Harness, harness, node_config, node_signer, settlement_of};
+use std::time::Duration;
+use zkcredits_node::{
+    RunningNode,
+    gossip::{PeerBinding, ShareMessage},
+    keys::{public_key_to_string, write_signer_key},
+};
+use zkcredits_p2p::{Keypair, P2pConfig, Protocol};
+use zkcredits_primitives::{Fr, eddsa::PrivateKey, merkle::FixedMerkleTree};
+use zkcredits_storage::SlashStatus;
+
+const CHAT: &str = "/v1/chat/completions";
+
+/// The second node's signer key.
+fn second_signer() -> PrivateKey {
+    PrivateKey::from_bytes([0x52; 32])
+}
+
+/// The two-key signer set both nodes are in: the first node's key, then the second's.
+fn both_signers() -> FixedMerkleTree {
+    FixedMerkleTree::new(
+        4,
+        &[node_signer().public_key().signer_leaf(), second_signer().public_key().signer_leaf()],
+    )
+    .expect("fits")
+}
+
+fn both_entries() -> Vec<String> {
+    vec![
+        public_key_to_string(&node_signer().public_key()),
+        public_key_to_string(&second_signer().public_key()),
+    ]
+}
+
+fn gossiping(c: &mut zkcredits_node::NodeConfig) {
+    c.p2p.enabled = true;
+    c.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    c.p2p.verify_fraction = 1.0;
+    c.p2p.slash_holdoff_secs = 3;
+}
+
+/// Where `node` listens on the share network, with its peer id.
+async fn p2p_address(node: &RunningNode) -> zkcredits_p2p::Multiaddr {
+    let client = node.p2p().expect("on the share network");
+    for _ in 0..100 {
+        if let Some(address) = client.listen_addresses().await.expect("addresses").first() {
+            return address.clone().with(Protocol::P2p(client.local_peer_id()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the node never listened")
+}
+
+/// Waits until `client` knows `count` peers on the topic.
+async fn wait_for_topic_peers(client: &zkcredits_p2p::Client, count: usize) {
+    for _ in 0..200 {
+        if client.topic_peers().await.expect("peers").len() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("peers never joined the topic")
+}
+
+/// The first node (the harness's), rotated with the escrow to the two-key set, and a second
+/// node of the same escrow with the second key and another wallet, connected to it.
+async fn two_nodes() -> (Harness, RunningNode, tempfile::TempDir) {
+    let h = harness(|c| {
+        gossiping(c);
+        c.signer.next_set = both_entries();
+    })
+    .await;
+    h.net.escrow.set_signer_root(both_signers().root()).await.expect("rotate");
+    h.node.sync_chain().await.expect("sync");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_signer_key(&dir.path().join("signer.json"), &second_signer()).expect("key file");
+    let mut config = node_config(&h.net, dir.path(), &h.upstream.url());
+    gossiping(&mut config);
+    config.signer.set = both_entries();
+    let wallet = dir.path().join("wallet2.hex");
+    std::fs::write(&wallet, h.net.private_key_hex(2)).expect("wallet file");
+    config.chain.wallet_key_file = wallet;
+    config.p2p.bootstrap = vec![p2p_address(&h.node).await.to_string()];
+    let second = zkcredits_node::start(config).await.expect("second node starts");
+    wait_for_topic_peers(second.p2p().expect("p2p"), 1).await;
+    wait_for_topic_peers(h.node.p2p().expect("p2p"), 1).await;
+    (h, second, dir)
+}
+
+/// Waits until `client` scores `peer` below the graylist threshold (-80).
+async fn assert_graylisted(client: &zkcredits_p2p::Client, peer: zkcredits_p2p::PeerId) {
+    let mut score = None;
+    for _ in 0..200 {
+        score = client.score(peer).await.expect("score");
+        if score.is_some_and(|s| s < -80.0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{peer} is not graylisted: {score:?}");
+}
+
+/// Runs slash passes on both nodes until each records the slash of `identity` as landed.
+async fn slash_until_landed(nodes: [&RunningNode; 2], identity: &Fr) -> [SlashStatus; 2] {
+    for _ in 0..60 {
+        for node in nodes {
+            node.sync_chain().await.expect("sync");
+            node.submit_slashes().await;
+        }
+        let statuses = nodes.map(|n| n.store().slash(identity).expect("read").map(|s| s.status));
+        if statuses
+            .iter()
+            .all(|s| matches!(s, Some(SlashStatus::Landed { .. } | SlashStatus::Done { .. })))
+        {
+            return statuses.map(|s| s.expect("recorded"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the slash never landed at both nodes")
+}
+
+fn own_transaction(status: &SlashStatus) -> Option<[u8; 32]> {
+    match status {
+        SlashStatus::Landed { tx_hash } | SlashStatus::Done { tx_hash } => *tx_hash,
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_spent_at_two_nodes_is_refused_at_the_second_and_slashed_on_chain_once() {
+    let (h, second, _dir) = two_nodes().await;
+    let mut user = h.deposit(61, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    second.sync_chain().await.expect("sync");
+
+    // Served at the first node: its share reaches the second.
+    let body = br#"{"messages":[{"content":"first spend"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    let response = h.send(CHAT, body, Some(&paid.envelope)).await;
+    assert_eq!(response.status(), 200);
+    let _ = settlement_of(&response);
+    let nullifier = paid.envelope.statement.nullifier;
+    for _ in 0..200 {
+        if !second.store().shares(&nullifier).expect("read").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(second.store().shares(&nullifier).expect("read").len(), 1, "gossiped");
+
+    // The same ticket at the second node, for another request: refused, the secret recovered.
+    let body = br#"{"messages":[{"content":"second spend, elsewhere"}]}"#;
+    let again = user.pay(&h, CHAT, body);
+    let response = reqwest::Client::new()
+        .post(format!("{}{CHAT}", second.url()))
+        .header("content-type", "application/json")
+        .header("zkcredits-payment", again.envelope.encode())
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 403);
+    let identity = user.secret.commitment();
+    assert!(second.store().slash(&identity).expect("read").is_some(), "detected at the second");
+
+    // Its share goes out as evidence: the first node detects the double spend too.
+    for _ in 0..200 {
+        if h.node.store().slash(&identity).expect("read").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(h.node.store().slash(&identity).expect("read").is_some(), "detected at the first");
+
+    // Both detected; the one ranked first sends, the other finds it landed: one transaction.
+    let statuses = slash_until_landed([&h.node, &second], &identity).await;
+    let sent: Vec<_> = statuses.iter().filter_map(own_transaction).collect();
+    assert_eq!(sent.len(), 1, "one slash transaction: {statuses:?}");
+    second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_shares_never_slash_and_cost_their_sender() {
+    let (h, second, _dir) = two_nodes().await;
+    let mut user = h.deposit(62, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    let body = br#"{"messages":[{"content":"an honest spend"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
+
+    // A forger that holds the second node's key binds its own peer id with it and publishes a
+    // share of the honest ticket with another x and a made-up y: the slope reveals nothing,
+    // the proof fails, the forger is refused from then on and no slash is recorded.
+    let keypair = Keypair::generate_ed25519();
+    let forger_id = keypair.public().to_peer_id();
+    let mut config = P2pConfig::new(
+        keypair,
+        zkcredits_node::share_topic(h.net.deployment.chain_id, &h.net.deployment.escrow),
+    );
+    config.bootstrap = vec![p2p_address(&h.node).await];
+    let (forger, _events, _task) = zkcredits_p2p::start(config).await.expect("forger starts");
+    wait_for_topic_peers(&forger, 1).await;
+    let mut statement = paid.envelope.statement;
+    statement.x += Fr::from(1u64);
+    statement.y += Fr::from(7u64);
+    let forged = ShareMessage {
+        statement,
+        proof: zkcredits_prover::encoding::proof_to_bytes(&paid.envelope.proof)
+            .try_into()
+            .expect("128 bytes"),
+        binding: PeerBinding::sign(&second_signer(), 1, &h.scope(), &forger_id.to_bytes()),
+    };
+    forger.publish(forged.encode()).await.expect("published");
+    assert_graylisted(h.node.p2p().expect("p2p"), forger_id).await;
+    let identity = user.secret.commitment();
+    assert!(h.node.store().slash(&identity).expect("read").is_none(), "nobody framed");
+    let metrics =
+        reqwest::get(h.url("/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains(
+            r#"zkcredits_gossip_messages_total{verdict="reject",reason="invalid_proof"} 1"#
+        ),
+        "{metrics}"
+    );
+
+    // A publisher bound to no key of the set is refused before its proof is looked at.
+    let stranger = Keypair::generate_ed25519();
+    let stranger_id = stranger.public().to_peer_id();
+    let mut config = P2pConfig::new(
+        stranger,
+        zkcredits_node::share_topic(h.net.deployment.chain_id, &h.net.deployment.escrow),
+    );
+    config.bootstrap = vec![p2p_address(&second).await];
+    let (stranger, _events, _task) = zkcredits_p2p::start(config).await.expect("stranger starts");
+    wait_for_topic_peers(&stranger, 1).await;
+    let mut unbound = forged.clone();
+    unbound.statement.x += Fr::from(1u64);
+    unbound.binding = PeerBinding::sign(
+        &PrivateKey::from_bytes([0x77; 32]),
+        0,
+        &h.scope(),
+        &stranger_id.to_bytes(),
+    );
+    stranger.publish(unbound.encode()).await.expect("published");
+    assert_graylisted(second.p2p().expect("p2p"), stranger_id).await;
+    let metrics = reqwest::get(format!("{}/metrics", second.url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"zkcredits_gossip_messages_total{verdict="reject",reason="unbound_publisher"} 1"#
+        ),
+        "{metrics}"
+    );
+    forger.shutdown().await;
+    stranger.shutdown().await;
+    second.shutdown().await.expect("second stops");
+}
