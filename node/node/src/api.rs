@@ -300,9 +300,24 @@ async fn serve(
 ) -> Response {
     let UpstreamCall { method, path, content_type, body, route } = call;
     let streaming = route == Route::Chat && wants_stream(&body);
-    let response = match state.upstream.send(method, &path, content_type, body, streaming).await {
-        Ok(response) => response,
-        Err(e) => {
+    // `p2p.gossip_hold_ms`: the share went out at admission; a conflicting share that
+    // arrives meanwhile stops the request before the upstream does any work (spec/07).
+    let hold = state.gossip.get().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
+    let held = tokio::select! {
+        () = tokio::time::sleep(hold) => true,
+        () = ticket.spent_elsewhere() => false,
+    };
+    if !held {
+        return spent_elsewhere(&state, ticket).await;
+    }
+    let sent = tokio::select! {
+        sent = state.upstream.send(method, &path, content_type, body, streaming) => Some(sent),
+        () = ticket.spent_elsewhere() => None,
+    };
+    let response = match sent {
+        None => return spent_elsewhere(&state, ticket).await,
+        Some(Ok(response)) => response,
+        Some(Err(e)) => {
             let unreached = e.is_connect();
             return upstream_failed(&state, ticket, unreached, &e.without_url()).await;
         }
@@ -312,9 +327,14 @@ async fn serve(
     if streaming && status.is_success() {
         return stream(state, ticket, status, response, slot).await;
     }
-    let bytes = match read_response(response, state.limits.max_response_bytes).await {
-        Ok(bytes) => bytes,
-        Err(reason) => return upstream_failed(&state, ticket, false, &reason).await,
+    let read = tokio::select! {
+        read = read_response(response, state.limits.max_response_bytes) => Some(read),
+        () = ticket.spent_elsewhere() => None,
+    };
+    let bytes = match read {
+        None => return spent_elsewhere(&state, ticket).await,
+        Some(Ok(bytes)) => bytes,
+        Some(Err(reason)) => return upstream_failed(&state, ticket, false, &reason).await,
     };
     let price = route.price(&state.pricing);
     let charge = if status.is_success() {
@@ -341,6 +361,17 @@ async fn serve(
     out.header(SETTLEMENT_HEADER, settlement_header(&settlement))
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| reject(&state, &Rejection::Internal))
+}
+
+/// The ticket was spent at another node while this one served it: serving stops, the ticket
+/// is settled at `C_MAX` (a double spender gets no refund; its deposit is being slashed) and
+/// the request is refused.
+async fn spent_elsewhere(state: &NodeState, ticket: Ticket) -> Response {
+    tracing::warn!("a ticket being served was spent at another node; serving stopped");
+    if let Err(rejection) = ticket.settle(state.deployed.c_max).await {
+        return reject(state, &rejection);
+    }
+    reject(state, &Rejection::DoubleSpend)
 }
 
 /// A plain upstream answer, at most `limit` bytes; why not otherwise.
@@ -423,7 +454,18 @@ async fn stream(
         let mut client = Some(sender);
         let mut received = false;
         let mut complete = true;
-        while let Some(chunk) = chunks.next().await {
+        let mut spent_twice = false;
+        loop {
+            let next = tokio::select! {
+                next = chunks.next() => next,
+                () = ticket.spent_elsewhere() => {
+                    // Spent at another node too: the relay stops here (spec/07).
+                    tracing::warn!("a ticket being streamed was spent at another node; relay stopped");
+                    spent_twice = true;
+                    break;
+                }
+            };
+            let Some(chunk) = next else { break };
             match chunk {
                 Ok(chunk) => {
                     received |= !chunk.is_empty();
@@ -456,7 +498,18 @@ async fn stream(
         }
         // Once the upstream sent anything, the provider pays for it: the last usage it
         // reported, or C_MAX. Only a stream that broke before its first byte costs nothing.
-        let charge = if complete || received { relay_state.pricing.charge(usage.usage) } else { 0 };
+        let charge = if spent_twice {
+            relay_state.deployed.c_max
+        } else if complete || received {
+            relay_state.pricing.charge(usage.usage)
+        } else {
+            0
+        };
+        if spent_twice {
+            let _ = ticket.settle(charge).await;
+            relay_state.metrics.rejected(Rejection::DoubleSpend.reason());
+            return;
+        }
         if let Ok(settlement) = ticket.settle(charge).await {
             relay_state.metrics.served();
             if let Some(sender) = client {

@@ -60,6 +60,11 @@ pub struct P2pConfig {
     pub messages_per_peer_per_sec: u32,
     /// Messages one peer may send at once after a quiet spell.
     pub message_burst: u32,
+    /// Milliseconds a paid request waits, its share published, before the upstream is called:
+    /// a share of the same ticket spent at another node that arrives meanwhile stops it
+    /// before any work is done (spec/07). 0: no wait (a conflict still stops the upstream
+    /// call or the stream in flight).
+    pub gossip_hold_ms: u64,
     /// Seconds each rank waits before it slashes what several nodes detected: the first in
     /// a ticket's order slashes at once, the next after this long if the slash has not
     /// landed, and so on (spec/07).
@@ -79,6 +84,7 @@ impl Default for P2pConfig {
             max_judging: 1_024,
             messages_per_peer_per_sec: 10_000,
             message_burst: 20_000,
+            gossip_hold_ms: 0,
             slash_holdoff_secs: 15,
         }
     }

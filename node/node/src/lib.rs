@@ -691,6 +691,7 @@ async fn join_share_network(
             hold: Duration::from_secs(p2p.hold_secs),
             retention_secs: chain.share_retention_secs,
             max_judging: p2p.max_judging,
+            serve_hold: Duration::from_millis(p2p.gossip_hold_ms),
         },
         tasks.clone(),
     ));

@@ -248,3 +248,64 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The metric names a PromQL expression reads (`zkcredits_…`, sample suffixes stripped).
+    fn metrics_read(expr: &str) -> Vec<String> {
+        expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|token| token.starts_with("zkcredits_"))
+            .map(|token| {
+                ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| token.strip_suffix(suffix))
+                    .unwrap_or(token)
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_dashboard_queries_only_exported_metrics_and_shows_every_one() {
+        // A labelled family is exported once it has a child.
+        let metrics = Metrics::default();
+        metrics.rejected("any");
+        metrics.slash("any");
+        metrics.connection_refused("any");
+        metrics.task_restarted("any");
+        metrics.gossip_judged("any", "any");
+        metrics.gossip_published("any");
+        let exported: HashSet<String> = metrics
+            .encode()
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../grafana/zkcredits-node.json")).expect("JSON");
+        let mut shown = HashSet::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            let targets = panel["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "panel {} queries nothing", panel["title"]);
+            for target in targets {
+                let expr = target["expr"].as_str().expect("expr");
+                let read = metrics_read(expr);
+                assert!(!read.is_empty(), "panel {} reads no zkcredits metric", panel["title"]);
+                for name in read {
+                    assert!(
+                        exported.contains(&name),
+                        "panel {} reads {name}, not exported",
+                        panel["title"]
+                    );
+                    shown.insert(name);
+                }
+            }
+        }
+        let missing: Vec<_> = exported.difference(&shown).collect();
+        assert!(missing.is_empty(), "metrics no panel shows: {missing:?}");
+    }
+}

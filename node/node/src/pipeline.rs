@@ -15,14 +15,14 @@ use crate::{
 use alloy::primitives::Address;
 use ark_ff::PrimeField;
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex, MutexGuard, OnceLock, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
 use tokio::sync::Semaphore;
-use tokio_util::task::TaskTracker;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use zkcredits_primitives::{
     Fr,
     babyjubjub::Point,
@@ -57,9 +57,17 @@ pub struct Ticket {
     pub nullifier: Fr,
     /// The request's rerandomized state.
     pub anon: Point,
+    /// Fires when another share of the ticket arrives (gossip, spec/06): the ticket is being
+    /// spent twice and serving it stops.
+    spent_elsewhere: CancellationToken,
 }
 
 impl Ticket {
+    /// Resolves when the ticket turns out to be spent at another node too.
+    pub async fn spent_elsewhere(&self) {
+        self.spent_elsewhere.cancelled().await;
+    }
+
     /// Signs and persists the settlement for `charge` (on a blocking thread: it may wait for
     /// an fsync); the ticket is done.
     pub async fn settle(self, charge: u64) -> Result<Settlement, Rejection> {
@@ -87,9 +95,9 @@ impl Drop for Ticket {
 /// each other's lock.
 const INFLIGHT_SHARDS: usize = 64;
 
-/// Tickets being served right now, by nullifier.
+/// Tickets being served right now, by nullifier, each with the token that stops serving it.
 #[derive(Debug)]
-pub(crate) struct Inflight([Mutex<HashSet<Fr>>; INFLIGHT_SHARDS]);
+pub(crate) struct Inflight([Mutex<HashMap<Fr, CancellationToken>>; INFLIGHT_SHARDS]);
 
 impl Default for Inflight {
     fn default() -> Self {
@@ -98,7 +106,7 @@ impl Default for Inflight {
 }
 
 impl Inflight {
-    fn shard(&self, nullifier: &Fr) -> MutexGuard<'_, HashSet<Fr>> {
+    fn shard(&self, nullifier: &Fr) -> MutexGuard<'_, HashMap<Fr, CancellationToken>> {
         let index = (nullifier.into_bigint().0[0] % INFLIGHT_SHARDS as u64) as usize;
         // A shard stays consistent even if a holder panicked: each operation is one call.
         self.0[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -382,8 +390,9 @@ impl NodeState {
                 let mut inflight = node.inflight.shard(&nullifier);
                 let outcome = node.store.record_share(&record).map_err(internal)?;
                 let ticket = (outcome == ShareOutcome::New).then(|| {
-                    inflight.insert(nullifier);
-                    Ticket { node: Arc::clone(node), nullifier, anon: s.anon }
+                    let spent_elsewhere = CancellationToken::new();
+                    inflight.insert(nullifier, spent_elsewhere.clone());
+                    Ticket { node: Arc::clone(node), nullifier, anon: s.anon, spent_elsewhere }
                 });
                 drop(inflight);
                 match (outcome, ticket) {
@@ -434,6 +443,9 @@ impl NodeState {
             let Ok(k) = recover_secret(&other.share, share) else { continue };
             let Ok(secret) = Secret::new(k) else { continue };
             self.slasher.detected(secret, share.nullifier, unix_now()).map_err(internal)?;
+            if let Some(serving) = self.inflight.shard(&share.nullifier).get(&share.nullifier) {
+                serving.cancel();
+            }
             return Ok(Some(match other.origin {
                 ShareOrigin::Exit { .. } => Rejection::ExitedTicket,
                 _ => Rejection::DoubleSpend,
@@ -461,7 +473,7 @@ impl NodeState {
 
     fn stored_settlement_now(&self, nullifier: &Fr) -> Result<Option<Settlement>, Rejection> {
         let inflight = self.inflight.shard(nullifier);
-        if inflight.contains(nullifier) {
+        if inflight.contains_key(nullifier) {
             return Err(Rejection::InProgress);
         }
         if let Some(bytes) = self.store.settlement(nullifier).map_err(internal)? {

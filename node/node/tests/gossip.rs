@@ -8,7 +8,7 @@ mod common;
 use common::{Harness, harness, node_config, node_signer, settlement_of};
 use std::time::Duration;
 use zkcredits_node::{
-    RunningNode,
+    NodeConfig, RunningNode,
     gossip::{PeerBinding, ShareMessage},
     keys::{public_key_to_string, write_signer_key},
 };
@@ -39,7 +39,7 @@ fn both_entries() -> Vec<String> {
     ]
 }
 
-fn gossiping(c: &mut zkcredits_node::NodeConfig) {
+fn gossiping(c: &mut NodeConfig) {
     c.p2p.enabled = true;
     c.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     c.p2p.verify_fraction = 1.0;
@@ -72,9 +72,18 @@ async fn wait_for_topic_peers(client: &zkcredits_p2p::Client, count: usize) {
 /// The first node (the harness's), rotated with the escrow to the two-key set, and a second
 /// node of the same escrow with the second key and another wallet, connected to it.
 async fn two_nodes() -> (Harness, RunningNode, tempfile::TempDir) {
+    two_nodes_with(|_| {}, |_| {}).await
+}
+
+/// [`two_nodes`] with `first` and `second` applied to the nodes' configurations.
+async fn two_nodes_with(
+    first: impl FnOnce(&mut NodeConfig),
+    second: impl FnOnce(&mut NodeConfig),
+) -> (Harness, RunningNode, tempfile::TempDir) {
     let h = harness(|c| {
         gossiping(c);
         c.signer.next_set = both_entries();
+        first(c);
     })
     .await;
     h.net.escrow.set_signer_root(both_signers().root()).await.expect("rotate");
@@ -89,6 +98,7 @@ async fn two_nodes() -> (Harness, RunningNode, tempfile::TempDir) {
     std::fs::write(&wallet, h.net.private_key_hex(2)).expect("wallet file");
     config.chain.wallet_key_file = wallet;
     config.p2p.bootstrap = vec![p2p_address(&h.node).await.to_string()];
+    second(&mut config);
     let second = zkcredits_node::start(config).await.expect("second node starts");
     wait_for_topic_peers(second.p2p().expect("p2p"), 1).await;
     wait_for_topic_peers(h.node.p2p().expect("p2p"), 1).await;
@@ -106,6 +116,32 @@ async fn assert_graylisted(client: &zkcredits_p2p::Client, peer: zkcredits_p2p::
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("{peer} is not graylisted: {score:?}");
+}
+
+/// Sends a paid request to `node`.
+async fn send_to(
+    node: &RunningNode,
+    body: &[u8],
+    envelope: &zkcredits_node::envelope::PaymentEnvelope,
+) -> reqwest::Response {
+    send_to_url(node.url(), body.to_vec(), envelope.clone()).await
+}
+
+/// Waits until `node` stores `count` shares of `nullifier`.
+async fn wait_for_shares(node: &RunningNode, nullifier: &Fr, count: usize) {
+    for _ in 0..400 {
+        if node.store().shares(nullifier).expect("read").len() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{count} shares never stored");
+}
+
+async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
 }
 
 /// Runs slash passes on both nodes until each records the slash of `identity` as landed.
@@ -148,26 +184,13 @@ async fn a_ticket_spent_at_two_nodes_is_refused_at_the_second_and_slashed_on_cha
     assert_eq!(response.status(), 200);
     let _ = settlement_of(&response);
     let nullifier = paid.envelope.statement.nullifier;
-    for _ in 0..200 {
-        if !second.store().shares(&nullifier).expect("read").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(second.store().shares(&nullifier).expect("read").len(), 1, "gossiped");
+    wait_for_shares(&second, &nullifier, 1).await;
 
     // The same ticket at the second node, for another request: refused, the secret recovered.
     let body = br#"{"messages":[{"content":"second spend, elsewhere"}]}"#;
     let again = user.pay(&h, CHAT, body);
-    let response = reqwest::Client::new()
-        .post(format!("{}{CHAT}", second.url()))
-        .header("content-type", "application/json")
-        .header("zkcredits-payment", again.envelope.encode())
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(response.status(), 403);
+    let response = send_to(&second, body, &again.envelope).await;
+    assert_eq!(error_code(response).await, (403, "double_spend".into()));
     let identity = user.secret.commitment();
     assert!(second.store().slash(&identity).expect("read").is_some(), "detected at the second");
 
@@ -266,4 +289,113 @@ async fn forged_shares_never_slash_and_cost_their_sender() {
     forger.shutdown().await;
     stranger.shutdown().await;
     second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_being_served_stops_when_its_ticket_is_spent_at_another_node() {
+    let (h, second, _dir) = two_nodes().await;
+    let mut user = h.deposit(63, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    second.sync_chain().await.expect("sync");
+
+    // A slow upstream answer at the first node...
+    let slow = br#"{"messages":[{"content":"slow"}],"sleep_ms":20000}"#;
+    let paid = user.pay(&h, CHAT, slow);
+    let first = tokio::spawn(send_to_url(h.node.url(), slow.to_vec(), paid.envelope.clone()));
+    wait_for_shares(&second, &paid.envelope.statement.nullifier, 1).await;
+    // ...while the ticket is spent at the second: refused there, and the evidence stops the
+    // first, which answers at once instead of after the upstream's 20 s.
+    let body = br#"{"messages":[{"content":"quick, elsewhere"}]}"#;
+    let again = user.pay(&h, CHAT, body);
+    assert_eq!(
+        error_code(send_to(&second, body, &again.envelope).await).await,
+        (403, "double_spend".into())
+    );
+    let response = first.await.expect("first request");
+    assert_eq!(error_code(response).await, (403, "double_spend".into()));
+    second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_gossip_hold_a_double_spend_never_reaches_the_upstream() {
+    let (h, second, _dir) = two_nodes_with(|c| c.p2p.gossip_hold_ms = 20_000, |_| {}).await;
+    let mut user = h.deposit(64, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    second.sync_chain().await.expect("sync");
+
+    let held = br#"{"messages":[{"content":"held at the first node"}]}"#;
+    let paid = user.pay(&h, CHAT, held);
+    let first = tokio::spawn(send_to_url(h.node.url(), held.to_vec(), paid.envelope.clone()));
+    wait_for_shares(&second, &paid.envelope.statement.nullifier, 1).await;
+    let body = br#"{"messages":[{"content":"spent again at the second"}]}"#;
+    let again = user.pay(&h, CHAT, body);
+    assert_eq!(
+        error_code(send_to(&second, body, &again.envelope).await).await,
+        (403, "double_spend".into())
+    );
+    assert_eq!(error_code(first.await.expect("first request")).await, (403, "double_spend".into()));
+    assert_eq!(h.upstream.calls.count(held), 0, "the held request never reached the upstream");
+    assert_eq!(h.upstream.calls.count(body), 0);
+    second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_lagging_the_chain_holds_a_share_until_its_root_is_applied() {
+    // The second node follows the chain only when told to.
+    let (h, second, _dir) = two_nodes_with(
+        |_| {},
+        |c| {
+            c.chain.poll_interval_ms = 3_600_000;
+            c.limits.max_chain_lag_secs = 7_200;
+        },
+    )
+    .await;
+    let mut user = h.deposit(65, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+
+    // Spent at the first node under a root the second has not applied: held, not stored.
+    let body = br#"{"messages":[{"content":"under a new root"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
+    let nullifier = paid.envelope.statement.nullifier;
+    let metrics_url = format!("{}/metrics", second.url());
+    for _ in 0..400 {
+        let metrics =
+            reqwest::get(&metrics_url).await.expect("metrics").text().await.expect("text");
+        if metrics.contains("zkcredits_gossip_held 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let metrics = reqwest::get(&metrics_url).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("zkcredits_gossip_held 1"), "{metrics}");
+    assert!(second.store().shares(&nullifier).expect("read").is_empty());
+
+    // Once it catches up, the held share is judged and stored: the same ticket spent there
+    // is caught.
+    second.sync_chain().await.expect("sync");
+    wait_for_shares(&second, &nullifier, 1).await;
+    let body = br#"{"messages":[{"content":"the same ticket at the lagging node"}]}"#;
+    let again = user.pay(&h, CHAT, body);
+    assert_eq!(
+        error_code(send_to(&second, body, &again.envelope).await).await,
+        (403, "double_spend".into())
+    );
+    assert!(second.store().slash(&user.secret.commitment()).expect("read").is_some());
+    second.shutdown().await.expect("second stops");
+}
+
+async fn send_to_url(
+    url: String,
+    body: Vec<u8>,
+    envelope: zkcredits_node::envelope::PaymentEnvelope,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}{CHAT}"))
+        .header("content-type", "application/json")
+        .header("zkcredits-payment", envelope.encode())
+        .body(body)
+        .send()
+        .await
+        .expect("answers")
 }

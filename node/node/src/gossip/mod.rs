@@ -128,6 +128,8 @@ pub struct GossipSettings {
     pub retention_secs: u64,
     /// Messages judged at once, at most.
     pub max_judging: usize,
+    /// How long a request waits between publishing its share and calling the upstream.
+    pub serve_hold: Duration,
 }
 
 /// Peers remembered at most as bound or faulty.
@@ -189,6 +191,11 @@ impl Gossip {
             judging: Arc::new(Semaphore::new(settings.max_judging.max(1))),
             tasks,
         }
+    }
+
+    /// How long a request waits, its share published, before the upstream is called.
+    pub fn serve_hold(&self) -> Duration {
+        self.settings.serve_hold
     }
 
     /// The network client.
