@@ -542,6 +542,19 @@ impl NodeConfig {
                 return Err(NodeError::ConfigValue { key, reason: "must be at least 1".into() });
             }
         }
+        for (key, value, most) in [
+            ("p2p.hold_secs", p2p.hold_secs, 86_400),
+            ("p2p.slash_holdoff_secs", p2p.slash_holdoff_secs, 3_600),
+            ("p2p.gossip_hold_ms", p2p.gossip_hold_ms, 60_000),
+            ("limits.root_window", limits.root_window as u64, 1_024),
+        ] {
+            if value > most {
+                return Err(NodeError::ConfigValue {
+                    key,
+                    reason: format!("must be at most {most}"),
+                });
+            }
+        }
         for (key, addresses) in [("p2p.listen", &p2p.listen), ("p2p.bootstrap", &p2p.bootstrap)] {
             for address in addresses {
                 if address.parse::<zkcredits_p2p::Multiaddr>().is_err() {

@@ -248,14 +248,16 @@ impl RunningNode {
     /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
-        if let Some(gossip) = &self.gossip {
-            gossip.client().shutdown().await;
-        }
         let (tasks, background) = (self.tasks.clone(), self.background);
+        let gossip = self.gossip.clone();
         let drained = tokio::time::timeout(self.grace, async {
             let served = self.server.await;
             tasks.close();
             tasks.wait().await;
+            // Last: the requests served meanwhile published their shares.
+            if let Some(gossip) = gossip {
+                gossip.client().shutdown().await;
+            }
             let _ = tokio::task::spawn_blocking(move || background.join()).await;
             served
         })
@@ -654,16 +656,10 @@ async fn join_share_network(
     let p2p = &config.p2p;
     let keypair = p2p_keypair(config)?;
     let own = state.signer.public_key();
-    let index = state
-        .active_signers()
-        .and_then(|keys| keys.iter().position(|k| *k == own))
-        .and_then(|i| u8::try_from(i).ok())
-        .ok_or_else(|| {
-            value_error("signer.set", "the node's key is not in the escrow's signer set")
-        })?;
+    if !state.active_signers().is_some_and(|keys| keys.contains(&own)) {
+        return Err(value_error("signer.set", "the node's key is not in the escrow's signer set"));
+    }
     let peer_id = keypair.public().to_peer_id();
-    let binding =
-        gossip::PeerBinding::sign(&state.signer, index, &state.deployed.scope, &peer_id.to_bytes());
     let parse = |key: &'static str, list: &[String]| {
         list.iter()
             .map(|a| a.parse().map_err(|e| value_error(key, format!("`{a}`: {e}"))))
@@ -675,7 +671,7 @@ async fn join_share_network(
     );
     network.listen = parse("p2p.listen", &p2p.listen)?;
     network.bootstrap = parse("p2p.bootstrap", &p2p.bootstrap)?;
-    network.max_message_bytes = gossip::SHARE_MESSAGE_BYTES.next_power_of_two();
+    network.max_message_bytes = gossip::MAX_MESSAGE_BYTES;
     network.messages_per_peer_per_sec = p2p.messages_per_peer_per_sec;
     network.message_burst = p2p.message_burst;
     network.queue = p2p.max_judging.saturating_mul(4);
@@ -684,7 +680,7 @@ async fn join_share_network(
     let gossip = Arc::new(gossip::Gossip::new(
         Arc::clone(state),
         client,
-        Some(binding),
+        true,
         gossip::GossipSettings {
             verify_fraction: p2p.verify_fraction,
             max_held: p2p.max_held_shares,

@@ -389,21 +389,36 @@ impl NodeState {
                 let nullifier = record.share.nullifier;
                 let mut inflight = node.inflight.shard(&nullifier);
                 let outcome = node.store.record_share(&record).map_err(internal)?;
-                let ticket = (outcome == ShareOutcome::New).then(|| {
+                let revealed = match &outcome {
+                    ShareOutcome::Conflict(others) => node.revealed(&record.share, others),
+                    _ => None,
+                };
+                // Honest shares of one ticket always reveal its secret: a stored share that
+                // conflicts with this one (whose proof verified) without revealing it is a
+                // forgery gossiped in, and does not stop an honest request.
+                let serve = match outcome {
+                    ShareOutcome::New => true,
+                    ShareOutcome::Conflict(_) => revealed.is_none(),
+                    ShareOutcome::Replay(_) => false,
+                };
+                let ticket = serve.then(|| {
                     let spent_elsewhere = CancellationToken::new();
                     inflight.insert(nullifier, spent_elsewhere.clone());
                     Ticket { node: Arc::clone(node), nullifier, anon: s.anon, spent_elsewhere }
                 });
                 drop(inflight);
-                match (outcome, ticket) {
-                    (_, Some(ticket)) => Ok(Some(ticket)),
-                    (ShareOutcome::Conflict(others), None) => Err(node
-                        .double_spend(&record.share, &others)?
-                        .unwrap_or(Rejection::DoubleSpend)),
-                    (_, None) => Ok(None),
+                if let Some((secret, refusal)) = revealed {
+                    node.convict(secret, &nullifier)?;
+                    return Err(refusal);
                 }
+                Ok(ticket)
             })
-            .await?;
+            .await
+            .inspect_err(|refusal| {
+                if matches!(refusal, Rejection::DoubleSpend | Rejection::ExitedTicket) {
+                    self.publish_evidence(envelope.statement, envelope.proof);
+                }
+            })?;
         match outcome {
             Some(ticket) => {
                 if let Some(gossip) = self.gossip.get() {
@@ -439,23 +454,48 @@ impl NodeState {
         share: &Share,
         stored: &[StoredShare],
     ) -> Result<Option<Rejection>, Rejection> {
-        for other in stored {
-            let Ok(k) = recover_secret(&other.share, share) else { continue };
-            let Ok(secret) = Secret::new(k) else { continue };
-            self.slasher.detected(secret, share.nullifier, unix_now()).map_err(internal)?;
-            if let Some(serving) = self.inflight.shard(&share.nullifier).get(&share.nullifier) {
-                serving.cancel();
-            }
-            return Ok(Some(match other.origin {
-                ShareOrigin::Exit { .. } => Rejection::ExitedTicket,
-                _ => Rejection::DoubleSpend,
-            }));
-        }
-        Ok(None)
+        let Some((secret, refusal)) = self.revealed(share, stored) else { return Ok(None) };
+        self.convict(secret, &share.nullifier)?;
+        Ok(Some(refusal))
     }
 
+    /// The secret `share` and a stored share of its ticket reveal, with the refusal a request
+    /// making that share gets.
+    fn revealed(&self, share: &Share, stored: &[StoredShare]) -> Option<(Secret, Rejection)> {
+        stored.iter().find_map(|other| {
+            let secret = Secret::new(recover_secret(&other.share, share).ok()?).ok()?;
+            Some((
+                secret,
+                match other.origin {
+                    ShareOrigin::Exit { .. } => Rejection::ExitedTicket,
+                    _ => Rejection::DoubleSpend,
+                },
+            ))
+        })
+    }
+
+    /// Records the slash of `secret`, caught spending the ticket `nullifier` twice, and stops
+    /// serving that ticket if this node is.
+    fn convict(&self, secret: Secret, nullifier: &Fr) -> Result<(), Rejection> {
+        self.slasher.detected(secret, *nullifier, unix_now()).map_err(internal)?;
+        if let Some(serving) = self.inflight.shard(nullifier).get(nullifier) {
+            serving.cancel();
+        }
+        Ok(())
+    }
+
+    /// The answer to a request whose share (same `x`) is stored: its settlement; when this
+    /// node holds none, the share came over the share network from the node that served it.
     async fn replay(self: &Arc<Self>, nullifier: &Fr) -> Result<Admission, Rejection> {
-        self.stored_settlement(nullifier).await?.map(Admission::Replay).ok_or(Rejection::InProgress)
+        self.stored_settlement(nullifier)
+            .await?
+            .map(Admission::Replay)
+            .ok_or(Rejection::ServedElsewhere)
+    }
+
+    /// The escrow's current signer root.
+    pub(crate) fn current_signer_root(&self) -> Fr {
+        *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The settlement of a ticket this node took: stored, or made now when the node stopped

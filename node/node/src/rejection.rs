@@ -98,6 +98,12 @@ pub enum Rejection {
     /// The same request is being served right now.
     #[error("this request is being served; fetch its settlement when it completes")]
     InProgress,
+    /// The same request was served by another node of this provider (its share came over
+    /// the share network): this node has no settlement for it.
+    #[error(
+        "this request was served by another node of this provider; fetch its settlement there (GET /v1/settlements/{{nullifier}})"
+    )]
+    ServedElsewhere,
     /// The proof's points do not decode.
     #[error("malformed proof: {0}")]
     MalformedProof(String),
@@ -114,7 +120,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason string, in check order.
-    pub const REASONS: [&'static str; 22] = [
+    pub const REASONS: [&'static str; 23] = [
         "unknown_route",
         "rate_limited",
         "body_too_large",
@@ -133,6 +139,7 @@ impl Rejection {
         "double_spend",
         "exited_ticket",
         "in_progress",
+        "served_elsewhere",
         "malformed_proof",
         "invalid_proof",
         "overloaded",
@@ -160,6 +167,7 @@ impl Rejection {
             Self::DoubleSpend => "double_spend",
             Self::ExitedTicket => "exited_ticket",
             Self::InProgress => "in_progress",
+            Self::ServedElsewhere => "served_elsewhere",
             Self::MalformedProof(_) => "malformed_proof",
             Self::InvalidProof => "invalid_proof",
             Self::Overloaded => "overloaded",
@@ -183,7 +191,7 @@ impl Rejection {
             | Self::XMismatch
             | Self::MalformedProof(_)
             | Self::InvalidProof => StatusCode::BAD_REQUEST,
-            Self::UnknownRoot | Self::InProgress => StatusCode::CONFLICT,
+            Self::UnknownRoot | Self::InProgress | Self::ServedElsewhere => StatusCode::CONFLICT,
             Self::SlashedIdentity | Self::DoubleSpend | Self::ExitedTicket => StatusCode::FORBIDDEN,
             Self::NotInSignerSet | Self::ChainStale { .. } | Self::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE

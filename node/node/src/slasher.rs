@@ -121,7 +121,7 @@ impl SlashTiming {
         };
         let own_order = order(own);
         let rank = (0..size).filter(|&i| i != own && order(i) < own_order).count();
-        self.holdoff * u32::try_from(rank).unwrap_or(u32::MAX)
+        self.holdoff.saturating_mul(u32::try_from(rank).unwrap_or(u32::MAX))
     }
 }
 

@@ -222,6 +222,7 @@ impl EventLoop {
             Command::Peers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::Ban { peer } => self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer),
             Command::TopicPeers { reply } => {
                 let topic = self.topic.hash();
                 let peers = self

@@ -115,6 +115,7 @@ enum Command {
     ListenAddresses { reply: oneshot::Sender<Vec<Multiaddr>> },
     Peers { reply: oneshot::Sender<Vec<PeerId>> },
     TopicPeers { reply: oneshot::Sender<Vec<PeerId>> },
+    Ban { peer: PeerId },
     Score { peer: PeerId, reply: oneshot::Sender<Option<f64>> },
     Shutdown,
 }
@@ -190,6 +191,12 @@ impl Client {
     /// The peers the node is connected to.
     pub async fn peers(&self) -> Result<Vec<PeerId>, P2pError> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Drops everything `peer` publishes or sends from now on, without scoring the peers that
+    /// forward its messages (gossipsub's blacklist).
+    pub async fn ban(&self, peer: PeerId) -> Result<(), P2pError> {
+        self.commands.send(Command::Ban { peer }).await.map_err(|_| P2pError::Stopped)
     }
 
     /// The peers known to be subscribed to the topic: those a publish reaches.

@@ -6,7 +6,10 @@
 //! peer id to a signer-set key. The checks run in the order of [`Judgement`]; proofs are
 //! checked for a sampled fraction of messages (`p2p.verify_fraction`) and always when a share
 //! conflicts with a stored one without revealing a secret. An invalid proof under a valid
-//! binding is evidence against its publisher: every later message of that peer is refused.
+//! binding is evidence against the key that bound it: every later message bound to that key is
+//! refused. Only faults any node would find in the bytes alone are REJECTed (scored against the
+//! peer that forwarded them); what depends on a node's own view (its sample, its signer set,
+//! the keys it caught) is IGNOREd and held against the author, never against honest forwarders.
 //! No message can frame anyone: a slash needs two shares whose slope hashes to the nullifier.
 
 pub mod message;
@@ -19,16 +22,20 @@ use crate::{
     verify::Lane,
 };
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
-use zkcredits_p2p::{Client, Event, PeerId, Verdict};
-use zkcredits_primitives::{Fr, rln::Share};
-use zkcredits_prover::encoding::proof_from_bytes;
+use zkcredits_p2p::{Client, Event, P2pError, PeerId, Verdict};
+use zkcredits_primitives::{Fr, eddsa::PublicKey, rln::Share};
+use zkcredits_prover::{encoding::proof_from_bytes, inputs::RequestStatement};
 use zkcredits_storage::{ShareOrigin, ShareOutcome, StoredShare};
+
+/// The largest message the network carries (a version-1 message has
+/// [`SHARE_MESSAGE_BYTES`]; the rest is room for later versions, which are IGNOREd).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 10;
 
 /// What a node decided about a gossiped share, in the order the checks run (spec/06
 /// §Validation). Each has a stable reason string and a verdict for the network.
@@ -42,9 +49,10 @@ pub enum Judgement {
     WrongScope,
     /// REJECT: another `C_MAX`.
     WrongCMax,
-    /// REJECT: the publisher was caught publishing an invalid proof.
+    /// IGNORE: the binding names a signer key caught vouching for an invalid proof.
     FaultyPublisher,
-    /// REJECT: the publisher's peer id is not bound to a key of the signer set.
+    /// IGNORE (the author is banned): the author's peer id is not bound to a key of the
+    /// escrow's signer set as this node knows it.
     UnboundPublisher,
     /// IGNORE: the signer root is neither the escrow's nor an accepted earlier one.
     UnknownSignerRoot,
@@ -55,7 +63,7 @@ pub enum Judgement {
     RootNotApplied,
     /// IGNORE: the node holds this share already.
     KnownShare,
-    /// REJECT: the proof does not verify (or does not decode).
+    /// IGNORE (the author is banned, its key convicted): the proof does not verify or decode.
     InvalidProof,
     /// IGNORE: the node cannot check it now (its queues are full).
     Overloaded,
@@ -87,20 +95,19 @@ impl Judgement {
         }
     }
 
-    /// What the network is told.
+    /// What the network is told. Only what the bytes alone show is REJECTed: every honest
+    /// node refuses it too, so none forwards it and only its sender is scored down.
     pub const fn verdict(self) -> Verdict {
         match self {
-            Self::Malformed
-            | Self::WrongScope
-            | Self::WrongCMax
+            Self::Malformed | Self::WrongScope | Self::WrongCMax => Verdict::Reject,
+            Self::UnsupportedVersion
             | Self::FaultyPublisher
             | Self::UnboundPublisher
-            | Self::InvalidProof => Verdict::Reject,
-            Self::UnsupportedVersion
             | Self::UnknownSignerRoot
             | Self::TimeOutOfRange
             | Self::RootNotApplied
             | Self::KnownShare
+            | Self::InvalidProof
             | Self::Overloaded => Verdict::Ignore,
             Self::NewShare | Self::DoubleSpend => Verdict::Accept,
         }
@@ -132,10 +139,12 @@ pub struct GossipSettings {
     pub serve_hold: Duration,
 }
 
-/// Peers remembered at most as bound or faulty.
+/// Peers remembered at most as bound, or banned.
 const MAX_REMEMBERED_PEERS: usize = 4_096;
-/// How often held shares are looked at again.
-const HELD_RECHECK: Duration = Duration::from_millis(250);
+/// Shares waiting for a peer to publish to, at most (the oldest go first).
+const MAX_UNPUBLISHED: usize = 65_536;
+/// How often held and unpublished shares are looked at again.
+const RECHECK: Duration = Duration::from_millis(250);
 
 /// A share waiting for its root.
 #[derive(Debug)]
@@ -145,18 +154,31 @@ struct Held {
     until: Instant,
 }
 
+/// A binding that verified, under the signer root it verified against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bound {
+    signer_root: Fr,
+    binding: PeerBinding,
+}
+
 /// This node on the share network.
 pub struct Gossip {
     state: Arc<NodeState>,
     client: Client,
-    /// This node's binding; `None` for a passive slasher, which publishes nothing.
-    binding: Option<PeerBinding>,
+    /// Whether this node publishes (a passive slasher does not).
+    publishes: bool,
     settings: GossipSettings,
-    /// Publishers whose binding verified, with the binding.
-    bound: Mutex<HashMap<PeerId, PeerBinding>>,
-    /// Publishers caught with an invalid proof under a valid binding.
-    faulty: Mutex<HashSet<PeerId>>,
+    /// This node's binding, for the signer root it was made under.
+    own_binding: Mutex<Option<Bound>>,
+    /// Authors whose binding verified.
+    bound: Mutex<HashMap<PeerId, Bound>>,
+    /// Signer keys caught vouching for an invalid proof.
+    faulty: Mutex<Vec<PublicKey>>,
+    /// Authors banned (their messages are dropped by the swarm, nobody else is scored).
+    banned: Mutex<usize>,
     held: Mutex<VecDeque<Held>>,
+    /// Shares this node could not publish yet (no peer on the topic).
+    unpublished: Mutex<VecDeque<Vec<u8>>>,
     judging: Arc<Semaphore>,
     tasks: TaskTracker,
 }
@@ -172,22 +194,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gossip {
-    /// The share network of `state`, publishing through `client` under `binding`.
+    /// The share network of `state` through `client`; `publishes` when the node's key is in
+    /// the signer set.
     pub fn new(
         state: Arc<NodeState>,
         client: Client,
-        binding: Option<PeerBinding>,
+        publishes: bool,
         settings: GossipSettings,
         tasks: TaskTracker,
     ) -> Self {
         Self {
             state,
             client,
-            binding,
+            publishes,
             settings,
+            own_binding: Mutex::default(),
             bound: Mutex::default(),
             faulty: Mutex::default(),
+            banned: Mutex::default(),
             held: Mutex::default(),
+            unpublished: Mutex::default(),
             judging: Arc::new(Semaphore::new(settings.max_judging.max(1))),
             tasks,
         }
@@ -207,23 +233,83 @@ impl Gossip {
         &self.state.metrics
     }
 
-    /// Publishes a share this node accepted with a verified proof.
+    /// This node's binding under the escrow's current signer set: made again after a rotation
+    /// moves its key. `None` while its key is not in the set.
+    fn own_binding(&self) -> Option<PeerBinding> {
+        let signer_root = self.state.current_signer_root();
+        let mut own = lock(&self.own_binding);
+        if let Some(bound) = *own
+            && bound.signer_root == signer_root
+        {
+            return Some(bound.binding);
+        }
+        let key = self.state.signer.public_key();
+        let index = self.state.active_signers()?.iter().position(|k| *k == key)?;
+        let binding = PeerBinding::sign(
+            &self.state.signer,
+            u8::try_from(index).ok()?,
+            &self.state.deployed.scope,
+            &self.client.local_peer_id().to_bytes(),
+        );
+        *own = Some(Bound { signer_root, binding });
+        Some(binding)
+    }
+
+    /// Publishes a share this node accepted with a verified proof; kept to publish later
+    /// when no peer is on the topic yet.
     pub async fn publish(
         &self,
-        statement: &zkcredits_prover::inputs::RequestStatement,
+        statement: &RequestStatement,
         proof: &[u8; crate::envelope::PROOF_BYTES],
     ) {
-        let Some(binding) = self.binding else { return };
-        let message = ShareMessage { statement: *statement, proof: *proof, binding };
-        match self.client.publish(message.encode()).await {
-            Ok(_) => self.metrics().gossip_published("published"),
-            Err(zkcredits_p2p::P2pError::Publish(e)) => {
-                tracing::debug!("share not published: {e}");
+        if !self.publishes {
+            return;
+        }
+        let Some(binding) = self.own_binding() else {
+            tracing::warn!(
+                "the node's key is not in the escrow's signer set: its shares are not published"
+            );
+            self.metrics().gossip_published("failed");
+            return;
+        };
+        let message = ShareMessage { statement: *statement, proof: *proof, binding }.encode();
+        if let Err(message) = self.send(message).await {
+            let mut unpublished = lock(&self.unpublished);
+            if unpublished.len() >= MAX_UNPUBLISHED {
+                unpublished.pop_front();
+            }
+            unpublished.push_back(message);
+        }
+    }
+
+    /// Publishes `message`; gives it back when no peer took it.
+    async fn send(&self, message: Vec<u8>) -> Result<(), Vec<u8>> {
+        match self.client.publish(message.clone()).await {
+            Ok(_) => {
+                self.metrics().gossip_published("published");
+                Ok(())
+            }
+            Err(P2pError::Publish(e)) => {
+                tracing::debug!("share not published yet: {e}");
                 self.metrics().gossip_published("no_peers");
+                Err(message)
             }
             Err(e) => {
                 tracing::warn!("share not published: {e}");
                 self.metrics().gossip_published("failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Publishes the shares kept while no peer was on the topic, oldest first, until one
+    /// finds no peer again.
+    async fn publish_kept(&self) {
+        loop {
+            let Some(message) = lock(&self.unpublished).pop_front() else { return };
+            if let Err(message) = self.send(message).await {
+                lock(&self.unpublished).push_front(message);
+                return;
             }
         }
     }
@@ -234,7 +320,7 @@ impl Gossip {
         mut events: mpsc::Receiver<Event>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let mut recheck = tokio::time::interval(HELD_RECHECK);
+        let mut recheck = tokio::time::interval(RECHECK);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -257,7 +343,10 @@ impl Gossip {
                     Some(Event::PeerDisconnected(_)) => self.metrics().gossip_peers(-1),
                     None => return,
                 },
-                _ = recheck.tick() => self.recheck_held().await,
+                _ = recheck.tick() => {
+                    self.recheck_held();
+                    self.publish_kept().await;
+                }
                 _ = stop.changed() => return,
             }
         }
@@ -265,34 +354,27 @@ impl Gossip {
 
     fn judged(&self, judgement: Judgement) {
         self.metrics().gossip_judged(judgement.verdict_label(), judgement.reason());
-        if judgement.verdict() == Verdict::Reject {
-            tracing::debug!(reason = judgement.reason(), "gossiped share rejected");
-        }
     }
 
-    /// Judges one message from `publisher` (spec/06 §Validation).
-    pub async fn judge(self: &Arc<Self>, publisher: PeerId, data: &[u8]) -> Judgement {
-        match self.check_message(publisher, data) {
-            Err(judgement) => judgement,
-            Ok(message) => {
-                if !self.root_applied(&message.statement.root) {
-                    self.hold(message, publisher);
-                    return Judgement::RootNotApplied;
-                }
-                self.check_share(publisher, message).await
-            }
-        }
-    }
-
-    /// Checks 1–8: everything but the root, the store and the proof.
-    fn check_message(&self, publisher: PeerId, data: &[u8]) -> Result<ShareMessage, Judgement> {
+    /// Judges one message from `author` (spec/06 §Validation).
+    pub async fn judge(self: &Arc<Self>, author: PeerId, data: &[u8]) -> Judgement {
         let message = match ShareMessage::decode(data) {
             Ok(message) => message,
-            Err(DecodeError::UnsupportedVersion(_)) => {
-                return Err(Judgement::UnsupportedVersion);
-            }
-            Err(DecodeError::Malformed(_)) => return Err(Judgement::Malformed),
+            Err(DecodeError::UnsupportedVersion(_)) => return Judgement::UnsupportedVersion,
+            Err(DecodeError::Malformed(_)) => return Judgement::Malformed,
         };
+        if let Err(judgement) = self.check_statement(author, &message) {
+            return judgement;
+        }
+        if !self.root_applied(&message.statement.root) {
+            self.hold(message, author);
+            return Judgement::RootNotApplied;
+        }
+        self.check_share(author, message).await
+    }
+
+    /// Checks 3–8: the deployment, the author, the signer root, the time.
+    fn check_statement(&self, author: PeerId, message: &ShareMessage) -> Result<(), Judgement> {
         let s = &message.statement;
         let deployed = &self.state.deployed;
         if s.scope != deployed.scope {
@@ -301,42 +383,87 @@ impl Gossip {
         if s.c_max != deployed.c_max {
             return Err(Judgement::WrongCMax);
         }
-        if lock(&self.faulty).contains(&publisher) {
+        let Some(keys) = self.state.active_signers() else {
+            // The node does not know the escrow's set: it cannot tell, and blames nobody.
+            return Err(Judgement::UnknownSignerRoot);
+        };
+        let key = keys.get(usize::from(message.binding.signer_index));
+        if key.is_some_and(|key| lock(&self.faulty).contains(key)) {
             return Err(Judgement::FaultyPublisher);
         }
-        if !self.is_bound(publisher, &message.binding) {
+        if !key.is_some_and(|key| self.is_bound(author, key, &message.binding)) {
+            self.ban(author);
             return Err(Judgement::UnboundPublisher);
         }
         if !self.state.accepts_signer_root(&s.signer_root) {
             return Err(Judgement::UnknownSignerRoot);
         }
         let clock = unix_now();
-        let ahead = self.state.limits.clock_tolerance_secs + self.state.limits.time_bucket_secs;
+        let ahead = self
+            .state
+            .limits
+            .clock_tolerance_secs
+            .saturating_add(self.state.limits.time_bucket_secs);
         if s.now > clock.saturating_add(ahead)
             || s.now.saturating_add(self.settings.retention_secs) < clock
         {
             return Err(Judgement::TimeOutOfRange);
         }
-        Ok(message)
+        Ok(())
     }
 
-    /// Whether `binding` binds `publisher` to a key of the escrow's signer set: checked once
-    /// per publisher and binding, then remembered.
-    fn is_bound(&self, publisher: PeerId, binding: &PeerBinding) -> bool {
-        if lock(&self.bound).get(&publisher) == Some(binding) {
+    /// Whether `binding` binds `author` to `key` of the escrow's current signer set: checked
+    /// once per author, binding and signer root, then remembered.
+    fn is_bound(&self, author: PeerId, key: &PublicKey, binding: &PeerBinding) -> bool {
+        let bound = Bound { signer_root: self.state.current_signer_root(), binding: *binding };
+        if lock(&self.bound).get(&author) == Some(&bound) {
             return true;
         }
-        let Some(keys) = self.state.active_signers() else { return false };
-        let Some(key) = keys.get(usize::from(binding.signer_index)) else { return false };
-        if !binding.verify(key, &self.state.deployed.scope, &publisher.to_bytes()) {
+        if !binding.verify(key, &self.state.deployed.scope, &author.to_bytes()) {
             return false;
         }
-        let mut bound = lock(&self.bound);
-        if bound.len() >= MAX_REMEMBERED_PEERS {
-            bound.clear();
+        let mut remembered = lock(&self.bound);
+        if remembered.len() >= MAX_REMEMBERED_PEERS {
+            remembered.clear();
         }
-        bound.insert(publisher, *binding);
+        remembered.insert(author, bound);
         true
+    }
+
+    /// Has the swarm drop everything `author` publishes from now on (forwarders are not
+    /// scored for it). At most [`MAX_REMEMBERED_PEERS`] authors: peer ids cost nothing.
+    fn ban(&self, author: PeerId) {
+        let mut banned = lock(&self.banned);
+        if *banned >= MAX_REMEMBERED_PEERS {
+            return;
+        }
+        *banned += 1;
+        let client = self.client.clone();
+        self.tasks.spawn(async move {
+            let _ = client.ban(author).await;
+        });
+    }
+
+    /// Convicts the key that bound `author` of vouching for an invalid proof: every message
+    /// bound to it is refused from now on (spec/06 §Scale).
+    fn convict(&self, author: PeerId, binding: &PeerBinding) {
+        let key = self
+            .state
+            .active_signers()
+            .and_then(|keys| keys.get(usize::from(binding.signer_index)).copied());
+        tracing::error!(
+            %author,
+            signer_index = binding.signer_index,
+            "a signer-set key vouched for a share with an invalid proof; refusing every message bound to it"
+        );
+        if let Some(key) = key {
+            let mut faulty = lock(&self.faulty);
+            if !faulty.contains(&key) {
+                faulty.push(key);
+            }
+        }
+        lock(&self.bound).remove(&author);
+        self.ban(author);
     }
 
     fn root_applied(&self, root: &Fr) -> bool {
@@ -347,20 +474,30 @@ impl Gossip {
             .contains(root)
     }
 
-    fn hold(&self, message: ShareMessage, publisher: PeerId) {
+    /// Holds `message` until its root is applied. Each signer key holds at most its share of
+    /// `p2p.max_held_shares`; a full quota or a full queue makes room by dropping the oldest.
+    fn hold(&self, message: ShareMessage, author: PeerId) {
+        let keys = self.state.active_signers().map_or(1, |keys| keys.len().max(1));
+        let quota = (self.settings.max_held / keys).max(1);
+        let index = message.binding.signer_index;
         let mut held = lock(&self.held);
-        if held.len() >= self.settings.max_held {
-            tracing::warn!(
-                "held shares full (p2p.max_held_shares): a share of a root not applied yet is dropped"
-            );
-            return;
+        let same_key = held.iter().filter(|h| h.message.binding.signer_index == index).count();
+        if same_key >= quota {
+            if let Some(oldest) = held.iter().position(|h| h.message.binding.signer_index == index)
+            {
+                held.remove(oldest);
+            }
+        } else if held.len() >= self.settings.max_held {
+            held.pop_front();
         }
-        held.push_back(Held { message, publisher, until: Instant::now() + self.settings.hold });
+        let until = Instant::now().checked_add(self.settings.hold).unwrap_or_else(Instant::now);
+        held.push_back(Held { message, publisher: author, until });
         self.metrics().gossip_held(held.len());
     }
 
-    /// Judges the held shares whose root was applied meanwhile; drops those held too long.
-    async fn recheck_held(self: &Arc<Self>) {
+    /// Judges, in tracked tasks within the judging bound, the held shares whose root was
+    /// applied meanwhile; drops those held too long.
+    fn recheck_held(self: &Arc<Self>) {
         let ready: Vec<Held> = {
             let mut held = lock(&self.held);
             if held.is_empty() {
@@ -381,56 +518,68 @@ impl Gossip {
             ready
         };
         for h in ready {
-            let judgement = self.check_share(h.publisher, h.message).await;
-            self.judged(judgement);
+            let gossip = Arc::clone(self);
+            let judging = Arc::clone(&self.judging);
+            self.tasks.spawn(async move {
+                let Ok(_permit) = judging.acquire_owned().await else { return };
+                // The author's key may have been convicted meanwhile.
+                let judgement = match gossip.check_statement(h.publisher, &h.message) {
+                    Ok(()) => gossip.check_share(h.publisher, h.message).await,
+                    Err(judgement) => judgement,
+                };
+                gossip.judged(judgement);
+            });
         }
     }
 
     /// Checks 10–11 and the outcome: the store (a known share, a double spend), the proof when
     /// sampled or when the share conflicts without revealing a secret, then the share stored.
-    async fn check_share(self: &Arc<Self>, publisher: PeerId, message: ShareMessage) -> Judgement {
+    async fn check_share(self: &Arc<Self>, author: PeerId, message: ShareMessage) -> Judgement {
         let s = &message.statement;
         let record = StoredShare {
             share: Share { nullifier: s.nullifier, x: s.x, y: s.y },
             received_at: unix_now(),
-            origin: ShareOrigin::Gossip { peer: publisher.to_base58() },
+            origin: ShareOrigin::Gossip { peer: author.to_base58() },
         };
         let sampled = rand::random::<f64>() < self.settings.verify_fraction;
-        let first = {
+        let stored = {
             let record = record.clone();
             self.state
                 .blocking(move |node| {
                     let stored = node.shares_of(&record.share.nullifier)?;
-                    if stored.iter().any(|t| t.share.x == record.share.x) {
-                        return Ok(Some(Judgement::KnownShare));
+                    if stored.iter().any(|t| t.share == record.share) {
+                        return Ok(Err(Judgement::KnownShare));
                     }
                     if node.double_spend(&record.share, &stored)?.is_some() {
-                        node.store_share(&record)?;
-                        return Ok(Some(Judgement::DoubleSpend));
+                        node.record_share(&record)?;
+                        return Ok(Err(Judgement::DoubleSpend));
                     }
-                    // A conflict that reveals nothing: one of the two proofs is invalid.
-                    Ok((stored.is_empty() && !sampled)
-                        .then(|| node.store_new(&record))
-                        .transpose()?
-                        .flatten())
+                    Ok(Ok(stored.is_empty()))
                 })
                 .await
         };
-        match first {
-            Ok(Some(judgement)) => return judgement,
-            Ok(None) => {}
+        // `clean`: no stored share of the ticket; otherwise one conflicts (or has this `x` with
+        // another `y`) without revealing a secret: one of the two proofs is invalid.
+        let clean = match stored {
+            Ok(Ok(clean)) => clean,
+            Ok(Err(judgement)) => return judgement,
             Err(_) => return Judgement::Overloaded,
-        }
-        match self.proof_valid(&message).await {
-            Some(true) => {}
-            Some(false) => {
-                self.caught(publisher);
-                return Judgement::InvalidProof;
+        };
+        if sampled || !clean {
+            match self.proof_valid(&message).await {
+                Some(true) => {}
+                Some(false) => {
+                    self.convict(author, &message.binding);
+                    return Judgement::InvalidProof;
+                }
+                // A busy pool skips the sample, never the share: a forged share cannot get
+                // anyone slashed. A conflict waits for a check it can have.
+                None if clean => {}
+                None => return Judgement::Overloaded,
             }
-            None => return Judgement::Overloaded,
         }
         self.state
-            .blocking(move |node| node.store_new(&record).map(|j| j.unwrap_or(Judgement::NewShare)))
+            .blocking(move |node| node.store_gossiped(&record))
             .await
             .unwrap_or(Judgement::Overloaded)
     }
@@ -439,33 +588,24 @@ impl Gossip {
         let Ok(proof) = proof_from_bytes(&message.proof) else { return Some(false) };
         self.state.pool.verify(message.statement.public_signals(), proof, Lane::Batched).await.ok()
     }
-
-    /// Records `publisher` as faulty: it published an invalid proof under a valid binding.
-    fn caught(&self, publisher: PeerId) {
-        tracing::error!(%publisher, "a bound publisher sent a share with an invalid proof; refusing its messages");
-        let mut faulty = lock(&self.faulty);
-        if faulty.len() < MAX_REMEMBERED_PEERS {
-            faulty.insert(publisher);
-        }
-        lock(&self.bound).remove(&publisher);
-    }
 }
 
 impl NodeState {
-    /// Stores a gossiped share whose ticket had no share here: `Some(NewShare)`, or
-    /// `Some(KnownShare)` / `Some(DoubleSpend)` when one arrived meanwhile, `None` when it
-    /// conflicts without revealing a secret (stored as evidence; its proof decides).
-    fn store_new(&self, record: &StoredShare) -> Result<Option<Judgement>, crate::Rejection> {
+    /// Stores a gossiped share: [`Judgement::NewShare`], or [`Judgement::KnownShare`] /
+    /// [`Judgement::DoubleSpend`] when a share of its ticket arrived meanwhile. A share that
+    /// conflicts without revealing a secret is stored too (its proof was checked).
+    fn store_gossiped(&self, record: &StoredShare) -> Result<Judgement, crate::Rejection> {
         match self.record_share(record)? {
-            ShareOutcome::New => Ok(Some(Judgement::NewShare)),
-            ShareOutcome::Replay(_) => Ok(Some(Judgement::KnownShare)),
-            ShareOutcome::Conflict(others) => {
-                Ok(self.double_spend(&record.share, &others)?.map(|_| Judgement::DoubleSpend))
+            ShareOutcome::New => Ok(Judgement::NewShare),
+            // The stored share has this `x` and another `y`: one of the two is forged. This
+            // one's proof verified, so it goes on to the peers, who may hold only the forgery.
+            ShareOutcome::Replay(stored) if stored.share.y != record.share.y => {
+                Ok(Judgement::NewShare)
             }
+            ShareOutcome::Replay(_) => Ok(Judgement::KnownShare),
+            ShareOutcome::Conflict(others) => Ok(self
+                .double_spend(&record.share, &others)?
+                .map_or(Judgement::NewShare, |_| Judgement::DoubleSpend)),
         }
-    }
-
-    fn store_share(&self, record: &StoredShare) -> Result<(), crate::Rejection> {
-        self.record_share(record).map(|_| ())
     }
 }
