@@ -4,6 +4,7 @@ mod circuits;
 mod keys;
 mod node;
 mod prove;
+mod slash;
 mod test_vectors;
 
 use clap::Subcommand;
@@ -54,6 +55,14 @@ pub(crate) enum Command {
     ///   zkcredits keys signer new --out keys/signer.json
     #[command(subcommand, verbatim_doc_comment)]
     Keys(keys::Args),
+    /// Slash the deposit behind two shares of one ticket: recover the secret, prove it, send
+    /// the slash (spec/07).
+    ///
+    /// Examples:
+    ///   zkcredits slash --share a.json --share b.json --rpc-url http://127.0.0.1:8545 \
+    ///     --deployment deployments/31337.json --wallet-key-file wallet.hex
+    #[command(verbatim_doc_comment)]
+    Slash(slash::Args),
 }
 
 impl Command {
@@ -65,6 +74,7 @@ impl Command {
             Self::Verify(args) => args.run(),
             Self::Node(args) => args.run(),
             Self::Keys(args) => args.run(),
+            Self::Slash(args) => args.run(),
         }
     }
 }

@@ -82,6 +82,7 @@ pub(crate) fn generate() -> eyre::Result<Vec<(&'static str, String)>> {
         ("lean_imt.json", lean_imt_vectors()?),
         ("rln.json", rln_vectors()?),
         ("request-flow.json", request_flow_vectors()?),
+        ("gossip.json", gossip_vectors()?),
     ];
     files
         .into_iter()
@@ -505,6 +506,181 @@ fn request_flow_vectors() -> eyre::Result<Value> {
             "header": settlement_header,
         },
         "pricing": { "c_max": "1024", "buckets": pricing.buckets().iter().map(u64::to_string).collect::<Vec<_>>(), "charges": charges },
+    }))
+}
+
+/// A share message for the gossip vectors: `share` of a ticket under `root`, bound to
+/// `author` with the key at `index` of `key`.
+struct GossipMessage<'a> {
+    root: Fr,
+    scope: Fr,
+    signer_root: Fr,
+    c_max: u64,
+    now: u64,
+    share: Share,
+    key: &'a PrivateKey,
+    index: u8,
+    author: &'a [u8],
+}
+
+impl GossipMessage<'_> {
+    fn encode(&self) -> Vec<u8> {
+        use zkcredits_node::gossip::{PeerBinding, ShareMessage};
+        let anon = BASE8.mul_scalar(&deterministic_scalar("gossip/anon"));
+        ShareMessage {
+            statement: zkcredits_prover::inputs::RequestStatement {
+                root: self.root,
+                scope: self.scope,
+                signer_root: self.signer_root,
+                c_max: self.c_max,
+                now: self.now,
+                x: self.share.x,
+                anon,
+                nullifier: self.share.nullifier,
+                y: self.share.y,
+            },
+            // Not a proof: every case that checks one expects it to fail.
+            proof: [0x01; zkcredits_node::envelope::PROOF_BYTES],
+            binding: PeerBinding::sign(self.key, self.index, &self.scope, self.author),
+        }
+        .encode()
+    }
+}
+
+/// spec/06: one node's view (its escrow, signer set and applied roots) and a sequence of share
+/// messages with the judgement each gets, in order (a node's state carries over).
+fn gossip_vectors() -> eyre::Result<Value> {
+    let scope = fe("gossip/scope");
+    let c_max = 1_000u64;
+    let keys = [PrivateKey::from_bytes([0x61; 32]), PrivateKey::from_bytes([0x62; 32])];
+    let outsider = PrivateKey::from_bytes([0x63; 32]);
+    let leaves: Vec<_> = keys.iter().map(|k| k.public_key().signer_leaf()).collect();
+    let signer_root = FixedMerkleTree::new(SIGNER_TREE_DEPTH, &leaves)?.root();
+    let roots = [fe("gossip/root/0"), fe("gossip/root/1")];
+    let authors: Vec<Vec<u8>> = (0..4u8)
+        .map(|i| {
+            zkcredits_p2p::Keypair::ed25519_from_bytes([0x71 + i; 32])
+                .map(|k| k.public().to_peer_id().to_bytes())
+        })
+        .collect::<Result<_, _>>()?;
+    let now = 1_767_225_600u64;
+    let cheater = secret("gossip/cheater")?;
+    let honest = secret("gossip/honest")?;
+    let ticket = |k: &Secret, index: u32, label: &str| Share::new(k, &scope, index, fe(label));
+    let base = |share: Share, author: usize, index: u8| GossipMessage {
+        root: roots[1],
+        scope,
+        signer_root,
+        c_max,
+        now,
+        share,
+        key: &keys[usize::from(index)],
+        index,
+        author: &authors[author],
+    };
+    let first = ticket(&cheater, 0, "gossip/x/first");
+    let second = ticket(&cheater, 0, "gossip/x/second");
+    let fresh = ticket(&honest, 0, "gossip/x/fresh");
+    let forged = Share { y: fresh.y + Fr::from(1u64), ..ticket(&honest, 0, "gossip/x/forged") };
+    let later = ticket(&honest, 1, "gossip/x/later");
+    let other = ticket(&honest, 2, "gossip/x/other");
+
+    let mut steps: Vec<(&str, Vec<u8>, usize, &str)> = vec![
+        ("a share of a new ticket", base(first, 0, 0).encode(), 0, "new_share"),
+        ("the same share again", base(first, 0, 0).encode(), 0, "known_share"),
+        ("the ticket's share for another x", base(second, 0, 0).encode(), 0, "double_spend"),
+    ];
+    let mut truncated = base(fresh, 0, 0).encode();
+    truncated.pop();
+    steps.push(("one byte short", truncated, 0, "malformed"));
+    let mut newer = base(fresh, 0, 0).encode();
+    newer[0] = 2;
+    steps.push(("a newer version", newer, 0, "unsupported_version"));
+    steps.push((
+        "another escrow",
+        GossipMessage { scope: fe("gossip/other-scope"), ..base(fresh, 0, 0) }.encode(),
+        0,
+        "wrong_scope",
+    ));
+    steps.push((
+        "another C_MAX",
+        GossipMessage { c_max: c_max + 1, ..base(fresh, 0, 0) }.encode(),
+        0,
+        "wrong_c_max",
+    ));
+    steps.push((
+        "bound by a key outside the set",
+        GossipMessage { key: &outsider, ..base(fresh, 2, 0) }.encode(),
+        2,
+        "unbound_publisher",
+    ));
+    steps.push((
+        "a binding made for another peer id",
+        base(fresh, 0, 0).encode(),
+        3,
+        "unbound_publisher",
+    ));
+    steps.push((
+        "an unknown signer root",
+        GossipMessage { signer_root: fe("gossip/other-signer-root"), ..base(fresh, 0, 0) }.encode(),
+        0,
+        "unknown_signer_root",
+    ));
+    steps.push((
+        "from the future",
+        GossipMessage { now: u64::MAX - 3_600, ..base(fresh, 0, 0) }.encode(),
+        0,
+        "time_out_of_range",
+    ));
+    steps.push((
+        "under a root not applied",
+        GossipMessage { root: fe("gossip/root/unknown"), ..base(fresh, 0, 0) }.encode(),
+        0,
+        "root_not_applied",
+    ));
+    steps.push(("a share bound to the second key", base(fresh, 1, 1).encode(), 1, "new_share"));
+    steps.push((
+        "a share of that ticket that reveals nothing: its proof is checked",
+        base(forged, 1, 1).encode(),
+        1,
+        "invalid_proof",
+    ));
+    steps.push((
+        "anything bound to the convicted key",
+        base(later, 1, 1).encode(),
+        1,
+        "faulty_publisher",
+    ));
+    steps.push((
+        "the convicted key under another peer id",
+        base(other, 2, 1).encode(),
+        2,
+        "faulty_publisher",
+    ));
+    let verdict = |reason: &str| match reason {
+        "malformed" | "wrong_scope" | "wrong_c_max" => "reject",
+        "new_share" | "double_spend" => "accept",
+        _ => "ignore",
+    };
+    Ok(json!({
+        "description": "spec/06: a node's view and share messages judged in order (state carries over); proofs are checked only where a case says so, and none verifies",
+        "node": {
+            "scope": dec(&scope),
+            "c_max": c_max.to_string(),
+            "signer_keys": keys.iter().map(|k| point(&k.public_key().0)).collect::<Vec<_>>(),
+            "signer_root": dec(&signer_root),
+            "applied_roots": decs(&roots),
+            "verify_fraction": 0,
+        },
+        "authors": authors.iter().map(|a| hex(a)).collect::<Vec<_>>(),
+        "slashed_identity": dec(&cheater.commitment()),
+        "steps": steps.iter().map(|(name, message, author, reason)| json!({
+            "name": name,
+            "author": author,
+            "message": hex(message),
+            "reason": reason,
+            "verdict": verdict(reason),
+        })).collect::<Vec<_>>(),
     }))
 }
 

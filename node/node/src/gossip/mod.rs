@@ -13,6 +13,8 @@
 //! No message can frame anyone: a slash needs two shares whose slope hashes to the nullifier.
 
 pub mod message;
+#[cfg(test)]
+mod vectors;
 
 pub use message::{DecodeError, PeerBinding, SHARE_MESSAGE_BYTES, ShareMessage};
 
