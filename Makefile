@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: abi abi-check bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: abi abi-check bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -88,6 +88,11 @@ bench-node: keys
 ## envelopes, proofs that do not verify or decode, oversized bodies, stalled connections)
 bench-load: keys
 	$(CARGO) bench --locked -p zkcredits-node --bench load
+
+## bench-gossip: five nodes on loopback: detection latency of a ticket spent at two nodes
+## (p50/p99 over ZKCREDITS_GOSSIP_TRIALS) and the shares each node absorbs per second
+bench-gossip: keys
+	$(CARGO) bench --locked -p zkcredits-node --bench gossip
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:

@@ -73,4 +73,12 @@ async fn two_shares_of_one_ticket_slash_its_deposit() {
     let again = slash(&first, &second);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("already slashed"));
+
+    // Shares of a deposit this escrow does not hold: refused before anything is proven.
+    let stranger = Secret::new(Fr::from(9_002u64)).expect("non-zero");
+    let a = share_file(dir.path(), "d.json", &Share::new(&stranger, &scope, 0, Fr::from(1u64)));
+    let b = share_file(dir.path(), "e.json", &Share::new(&stranger, &scope, 0, Fr::from(2u64)));
+    let none = slash(&a, &b);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("holds no deposit"));
 }

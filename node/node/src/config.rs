@@ -544,6 +544,7 @@ impl NodeConfig {
         }
         for (key, value, most) in [
             ("p2p.hold_secs", p2p.hold_secs, 86_400),
+            ("p2p.max_held_shares", p2p.max_held_shares as u64, 65_536),
             ("p2p.slash_holdoff_secs", p2p.slash_holdoff_secs, 3_600),
             ("p2p.gossip_hold_ms", p2p.gossip_hold_ms, 60_000),
             ("limits.root_window", limits.root_window as u64, 1_024),

@@ -204,7 +204,7 @@ pub struct RunningNode {
     chain: Arc<ChainSync>,
     slasher: Arc<Slasher>,
     store: Arc<dyn Storage>,
-    gossip: Option<Arc<gossip::Gossip>>,
+    gossip: Option<ShareNetwork>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -231,7 +231,7 @@ impl RunningNode {
 
     /// The node's share-network client, when it joined one.
     pub fn p2p(&self) -> Option<&zkcredits_p2p::Client> {
-        self.gossip.as_deref().map(gossip::Gossip::client)
+        self.gossip.as_ref().map(|network| network.gossip.client())
     }
 
     /// Follows the chain up to its head now, rather than at the next poll.
@@ -249,14 +249,15 @@ impl RunningNode {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
         let (tasks, background) = (self.tasks.clone(), self.background);
-        let gossip = self.gossip.clone();
+        let gossip = self.gossip;
         let drained = tokio::time::timeout(self.grace, async {
             let served = self.server.await;
             tasks.close();
             tasks.wait().await;
-            // Last: the requests served meanwhile published their shares.
-            if let Some(gossip) = gossip {
-                gossip.client().shutdown().await;
+            // Last: a conflicting share could still stop a request being served, and the
+            // requests served meanwhile published their shares.
+            if let Some(network) = gossip {
+                network.stop().await;
             }
             let _ = tokio::task::spawn_blocking(move || background.join()).await;
             served
@@ -578,7 +579,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let (stop, stopped) = watch::channel(false);
     let gossip = if config.p2p.enabled {
-        Some(join_share_network(&config, &state, &chain, tasks.clone(), stopped.clone()).await?)
+        Some(join_share_network(&config, &state, &chain).await?)
     } else {
         None
     };
@@ -650,9 +651,7 @@ async fn join_share_network(
     config: &NodeConfig,
     state: &Arc<NodeState>,
     chain: &ChainSync,
-    tasks: TaskTracker,
-    stopped: watch::Receiver<bool>,
-) -> Result<Arc<gossip::Gossip>, NodeError> {
+) -> Result<ShareNetwork, NodeError> {
     let p2p = &config.p2p;
     let keypair = p2p_keypair(config)?;
     let own = state.signer.public_key();
@@ -689,12 +688,29 @@ async fn join_share_network(
             max_judging: p2p.max_judging,
             serve_hold: Duration::from_millis(p2p.gossip_hold_ms),
         },
-        tasks.clone(),
     ));
     let _ = state.gossip.set(Arc::clone(&gossip));
-    tasks.spawn(Arc::clone(&gossip).run(events, stopped));
+    // Its own stop: judging goes on while the requests drain at shutdown.
+    let (stop, stopped) = watch::channel(false);
+    let judging = tokio::spawn(Arc::clone(&gossip).run(events, stopped));
     tracing::info!(%peer_id, "joined the share network");
-    Ok(gossip)
+    Ok(ShareNetwork { gossip, stop, judging })
+}
+
+/// The node on the share network: its gossip, and the loop judging what arrives.
+struct ShareNetwork {
+    gossip: Arc<gossip::Gossip>,
+    stop: watch::Sender<bool>,
+    judging: JoinHandle<()>,
+}
+
+impl ShareNetwork {
+    /// Stops judging (the judgements under way end first), then the swarm.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.judging.await;
+        self.gossip.client().shutdown().await;
+    }
 }
 
 /// The gossipsub topic of the shares of the escrow at `escrow` on chain `chain_id` (spec/06).

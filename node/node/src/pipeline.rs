@@ -229,6 +229,13 @@ impl NodeState {
         *self.signer_root.write().unwrap_or_else(std::sync::PoisonError::into_inner) = root;
     }
 
+    /// The configured signer set whose root is the escrow's, root and keys read together.
+    pub(crate) fn active_set(&self) -> Option<SignerSet> {
+        let active =
+            *self.active_signer_set.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        active.map(|i| self.signer_sets[i].clone())
+    }
+
     /// The keys of the signer set the node signs in now, if any.
     pub(crate) fn active_signers(&self) -> Option<Vec<PublicKey>> {
         let active =
@@ -491,11 +498,6 @@ impl NodeState {
             .await?
             .map(Admission::Replay)
             .ok_or(Rejection::ServedElsewhere)
-    }
-
-    /// The escrow's current signer root.
-    pub(crate) fn current_signer_root(&self) -> Fr {
-        *self.signer_root.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The settlement of a ticket this node took: stored, or made now when the node stopped

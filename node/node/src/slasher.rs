@@ -141,6 +141,8 @@ pub struct Slasher {
     open_secrets: std::sync::RwLock<Vec<Secret>>,
     /// Slash proofs made, by identity: a replacement or a retry sends the same proof.
     proofs: Mutex<HashMap<Fr, Proof<Bn254>>>,
+    /// Whether passes also remove condemned leaves.
+    removes: bool,
 }
 
 impl std::fmt::Debug for Slasher {
@@ -170,9 +172,17 @@ impl Slasher {
             pass: tokio::sync::Mutex::new(()),
             open_secrets: std::sync::RwLock::default(),
             proofs: Mutex::default(),
+            removes: true,
         };
         slasher.refresh_open_secrets();
         slasher
+    }
+
+    /// A slasher that sends slashes only and leaves removing condemned leaves to the nodes
+    /// (`zkcredits slash`: one slash, from a wallet that need not pay for anyone's removals).
+    pub fn without_removals(mut self) -> Self {
+        self.removes = false;
+        self
     }
 
     /// Whether `share` was made by the secret of a slash not complete yet: a new ticket of an
@@ -283,7 +293,9 @@ impl Slasher {
             }
         }
         self.wait_for_receipts(&escrow, &sent).await;
-        if let Err(e) = self.remove_condemned(&escrow, &provider).await {
+        if self.removes
+            && let Err(e) = self.remove_condemned(&escrow, &provider).await
+        {
             tracing::warn!(
                 "condemned leaves not removed yet: {}",
                 scrub_url(&e.to_string(), &self.rpc_url)

@@ -223,6 +223,9 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
             Command::Ban { peer } => self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer),
+            Command::Unban { peer } => {
+                self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
+            }
             Command::TopicPeers { reply } => {
                 let topic = self.topic.hash();
                 let peers = self

@@ -116,6 +116,7 @@ enum Command {
     Peers { reply: oneshot::Sender<Vec<PeerId>> },
     TopicPeers { reply: oneshot::Sender<Vec<PeerId>> },
     Ban { peer: PeerId },
+    Unban { peer: PeerId },
     Score { peer: PeerId, reply: oneshot::Sender<Option<f64>> },
     Shutdown,
 }
@@ -197,6 +198,11 @@ impl Client {
     /// forward its messages (gossipsub's blacklist).
     pub async fn ban(&self, peer: PeerId) -> Result<(), P2pError> {
         self.commands.send(Command::Ban { peer }).await.map_err(|_| P2pError::Stopped)
+    }
+
+    /// Lifts a [`Client::ban`].
+    pub async fn unban(&self, peer: PeerId) -> Result<(), P2pError> {
+        self.commands.send(Command::Unban { peer }).await.map_err(|_| P2pError::Stopped)
     }
 
     /// The peers known to be subscribed to the topic: those a publish reaches.

@@ -61,7 +61,13 @@ struct ShareFile {
     message: Option<String>,
 }
 
-fn read_share(path: &PathBuf) -> eyre::Result<Share> {
+/// A share read from a file, with its scope when the file is a gossiped message.
+struct ReadShare {
+    share: Share,
+    scope: Option<zkcredits_primitives::Fr>,
+}
+
+fn read_share(path: &PathBuf) -> eyre::Result<ReadShare> {
     let text = std::fs::read_to_string(path)
         .wrap_err_with(|| format!("cannot read {}", path.display()))?;
     let file: ShareFile = serde_json::from_str(&text).wrap_err_with(|| {
@@ -83,27 +89,52 @@ fn read_share(path: &PathBuf) -> eyre::Result<Share> {
             let message = ShareMessage::decode(&bytes)
                 .map_err(|e| eyre!("{}: not a share message: {e}", path.display()))?;
             let s = message.statement;
-            Ok(Share { nullifier: s.nullifier, x: s.x, y: s.y })
+            Ok(ReadShare {
+                share: Share { nullifier: s.nullifier, x: s.x, y: s.y },
+                scope: Some(s.scope),
+            })
         }
-        None => Ok(Share {
-            nullifier: field("nullifier", file.nullifier)?,
-            x: field("x", file.x)?,
-            y: field("y", file.y)?,
+        None => Ok(ReadShare {
+            share: Share {
+                nullifier: field("nullifier", file.nullifier)?,
+                x: field("x", file.x)?,
+                y: field("y", file.y)?,
+            },
+            scope: None,
         }),
     }
 }
 
 impl Args {
     pub(crate) fn run(self) -> eyre::Result<()> {
+        // The slasher reports what holds a slash up (funds, fees, the RPC) as warnings.
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
         let [first, second] = self.shares.as_slice() else {
             bail!("give exactly two shares of one ticket: --share A.json --share B.json");
         };
         let (first, second) = (read_share(first)?, read_share(second)?);
+        let deployment = zkcredits_chain::Deployment::load(&self.deployment)?;
+        let scope = zkcredits_primitives::rln::scope(deployment.chain_id, &deployment.escrow.0.0);
+        for (path, share) in self.shares.iter().zip([&first, &second]) {
+            if share.scope.is_some_and(|s| s != scope) {
+                bail!(
+                    "{}: a share of another escrow's ticket (its scope is not {})",
+                    path.display(),
+                    deployment.escrow
+                );
+            }
+        }
+        let (first, second) = (first.share, second.share);
         let k = recover_secret(&first, &second)
             .map_err(|e| eyre!("these shares do not reveal a secret: {e}"))?;
         let secret = Secret::new(k).map_err(|e| eyre!("the recovered secret is unusable: {e}"))?;
         let identity = secret.commitment();
-        let deployment = zkcredits_chain::Deployment::load(&self.deployment)?;
         let wallet: alloy::signers::local::PrivateKeySigner =
             std::fs::read_to_string(&self.wallet_key_file)
                 .wrap_err_with(|| format!("cannot read {}", self.wallet_key_file.display()))?
@@ -129,6 +160,20 @@ impl Args {
             .map_err(|e| eyre!("--manifest: {e}"))?;
         let (circuit, key) = load_slash_prover(&self.build_dir, &self.slash_proving_key, &manifest)
             .map_err(|e| eyre!("the slash prover: {e} (run `make keys`)"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let provider = alloy::providers::ProviderBuilder::new()
+            .connect_http(self.rpc_url.parse().map_err(|e| eyre!("--rpc-url: {e}"))?);
+        let escrow = zkcredits_chain::Escrow::new(deployment.escrow, provider);
+        let record = runtime
+            .block_on(escrow.deposit_record(identity))
+            .map_err(|e| eyre!("cannot read the escrow: {e}"))?;
+        if record.status == 0 {
+            bail!(
+                "the escrow at {} holds no deposit for identity {}: wrong --deployment, or shares of another escrow",
+                deployment.escrow,
+                fr_to_dec(&identity)
+            );
+        }
         let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         let slasher = Slasher::new(
             Arc::clone(&store),
@@ -144,13 +189,13 @@ impl Args {
                 rank_among: None,
             },
             Arc::new(Metrics::default()),
-        );
+        )
+        .without_removals();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         slasher.detected(secret, first.nullifier, now)?;
         eprintln!("identity {} double spent; slashing", fr_to_dec(&identity));
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let deadline = std::time::Instant::now() + Duration::from_secs(self.wait_secs);
         loop {
             runtime.block_on(slasher.submit_pending());
@@ -158,13 +203,13 @@ impl Args {
                 Some(SlashStatus::Landed { tx_hash } | SlashStatus::Done { tx_hash }) => {
                     match tx_hash {
                         Some(tx) => println!("slashed: {}", alloy::primitives::TxHash::from(tx)),
-                        None => println!("already slashed by someone else"),
+                        None => println!("already slashed"),
                     }
                     return Ok(());
                 }
                 Some(SlashStatus::Failed { reason }) => bail!("the slash cannot be made: {reason}"),
                 _ if std::time::Instant::now() >= deadline => bail!(
-                    "the slash has not landed after {} s; it may still (run again to resume)",
+                    "the slash has not landed after {} s (see the warnings above); a transaction sent may still land: look at the deposit before running again",
                     self.wait_secs
                 ),
                 _ => std::thread::sleep(Duration::from_secs(1)),

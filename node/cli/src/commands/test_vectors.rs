@@ -663,7 +663,7 @@ fn gossip_vectors() -> eyre::Result<Value> {
         _ => "ignore",
     };
     Ok(json!({
-        "description": "spec/06: a node's view and share messages judged in order (state carries over); proofs are checked only where a case says so, and none verifies",
+        "description": "spec/06: a node's view and share messages judged in order (state carries over); proofs are checked only where a case says so, and none verifies; verdicts are for messages a peer forwarded",
         "node": {
             "scope": dec(&scope),
             "c_max": c_max.to_string(),

@@ -97,11 +97,16 @@ impl Judgement {
         }
     }
 
-    /// What the network is told. Only what the bytes alone show is REJECTed: every honest
-    /// node refuses it too, so none forwards it and only its sender is scored down.
-    pub const fn verdict(self) -> Verdict {
+    /// What the network is told, for a message its `author` sent itself (`direct`) or that a
+    /// peer forwarded. Only what the bytes alone show is REJECTed from a forwarder: every honest
+    /// node refuses it too, so none forwards it and only its sender is scored. A fault of the
+    /// author is REJECTed only when the author sent it.
+    pub const fn verdict(self, direct: bool) -> Verdict {
         match self {
             Self::Malformed | Self::WrongScope | Self::WrongCMax => Verdict::Reject,
+            Self::FaultyPublisher | Self::UnboundPublisher | Self::InvalidProof if direct => {
+                Verdict::Reject
+            }
             Self::UnsupportedVersion
             | Self::FaultyPublisher
             | Self::UnboundPublisher
@@ -115,8 +120,8 @@ impl Judgement {
         }
     }
 
-    const fn verdict_label(self) -> &'static str {
-        match self.verdict() {
+    const fn verdict_label(self, direct: bool) -> &'static str {
+        match self.verdict(direct) {
             Verdict::Accept => "accept",
             Verdict::Ignore => "ignore",
             Verdict::Reject => "reject",
@@ -141,8 +146,12 @@ pub struct GossipSettings {
     pub serve_hold: Duration,
 }
 
-/// Peers remembered at most as bound, or banned.
+/// Authors remembered at most as bound, as unbound, or banned.
 const MAX_REMEMBERED_PEERS: usize = 4_096;
+/// How long an author stays banned.
+const BAN: Duration = Duration::from_secs(600);
+/// Kept shares published per round, at most (a backlog must not flood the peer that joined).
+const PUBLISH_PER_ROUND: usize = 256;
 /// Shares waiting for a peer to publish to, at most (the oldest go first).
 const MAX_UNPUBLISHED: usize = 65_536;
 /// How often held and unpublished shares are looked at again.
@@ -172,16 +181,22 @@ pub struct Gossip {
     settings: GossipSettings,
     /// This node's binding, for the signer root it was made under.
     own_binding: Mutex<Option<Bound>>,
-    /// Authors whose binding verified.
-    bound: Mutex<HashMap<PeerId, Bound>>,
+    /// Authors whose binding verified, with the key it verified under.
+    bound: Mutex<HashMap<PeerId, (Bound, PublicKey)>>,
+    /// Authors whose binding did not verify, with that binding.
+    unbound: Mutex<HashMap<PeerId, PeerBinding>>,
     /// Signer keys caught vouching for an invalid proof.
     faulty: Mutex<Vec<PublicKey>>,
-    /// Authors banned (their messages are dropped by the swarm, nobody else is scored).
-    banned: Mutex<usize>,
+    /// Authors banned, oldest first, with when (the swarm drops their messages; nobody else is
+    /// scored).
+    banned: Mutex<VecDeque<(PeerId, Instant)>>,
     held: Mutex<VecDeque<Held>>,
     /// Shares this node could not publish yet (no peer on the topic).
     unpublished: Mutex<VecDeque<Vec<u8>>>,
+    /// Whether a task is publishing kept shares.
+    publishing: std::sync::atomic::AtomicBool,
     judging: Arc<Semaphore>,
+    /// The judging tasks: drained on shutdown after the requests.
     tasks: TaskTracker,
 }
 
@@ -203,8 +218,8 @@ impl Gossip {
         client: Client,
         publishes: bool,
         settings: GossipSettings,
-        tasks: TaskTracker,
     ) -> Self {
+        let tasks = TaskTracker::new();
         Self {
             state,
             client,
@@ -212,10 +227,12 @@ impl Gossip {
             settings,
             own_binding: Mutex::default(),
             bound: Mutex::default(),
+            unbound: Mutex::default(),
             faulty: Mutex::default(),
             banned: Mutex::default(),
             held: Mutex::default(),
             unpublished: Mutex::default(),
+            publishing: std::sync::atomic::AtomicBool::new(false),
             judging: Arc::new(Semaphore::new(settings.max_judging.max(1))),
             tasks,
         }
@@ -238,7 +255,8 @@ impl Gossip {
     /// This node's binding under the escrow's current signer set: made again after a rotation
     /// moves its key. `None` while its key is not in the set.
     fn own_binding(&self) -> Option<PeerBinding> {
-        let signer_root = self.state.current_signer_root();
+        let set = self.state.active_set()?;
+        let signer_root = set.root;
         let mut own = lock(&self.own_binding);
         if let Some(bound) = *own
             && bound.signer_root == signer_root
@@ -246,7 +264,7 @@ impl Gossip {
             return Some(bound.binding);
         }
         let key = self.state.signer.public_key();
-        let index = self.state.active_signers()?.iter().position(|k| *k == key)?;
+        let index = set.keys.iter().position(|k| *k == key)?;
         let binding = PeerBinding::sign(
             &self.state.signer,
             u8::try_from(index).ok()?,
@@ -304,14 +322,32 @@ impl Gossip {
         }
     }
 
-    /// Publishes the shares kept while no peer was on the topic, oldest first, until one
-    /// finds no peer again.
-    async fn publish_kept(&self) {
-        loop {
-            let Some(message) = lock(&self.unpublished).pop_front() else { return };
-            if let Err(message) = self.send(message).await {
-                lock(&self.unpublished).push_front(message);
-                return;
+    /// Publishes, in a task of its own, up to [`PUBLISH_PER_ROUND`] of the shares kept while no
+    /// peer was on the topic, oldest first, until one finds no peer again.
+    fn publish_kept(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if lock(&self.unpublished).is_empty() || self.publishing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let gossip = Arc::clone(self);
+        self.tasks.spawn(async move {
+            for _ in 0..PUBLISH_PER_ROUND {
+                let Some(message) = lock(&gossip.unpublished).pop_front() else { break };
+                if let Err(message) = gossip.send(message).await {
+                    lock(&gossip.unpublished).push_front(message);
+                    break;
+                }
+            }
+            gossip.publishing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Lifts the bans older than [`BAN`].
+    fn lift_old_bans(&self) {
+        let mut banned = lock(&self.banned);
+        while banned.front().is_some_and(|(_, at)| at.elapsed() >= BAN) {
+            if let Some((author, _)) = banned.pop_front() {
+                self.unban(author);
             }
         }
     }
@@ -329,15 +365,17 @@ impl Gossip {
                 event = events.recv() => match event {
                     Some(Event::Message { id, source, author, data }) => {
                         let Ok(permit) = Arc::clone(&self.judging).try_acquire_owned() else {
-                            self.judged(Judgement::Overloaded);
+                            self.judged(Judgement::Overloaded, false);
                             let _ = self.client.report(id, source, Verdict::Ignore).await;
                             continue;
                         };
                         let gossip = Arc::clone(&self);
                         self.tasks.spawn(async move {
+                            let direct = author == source;
                             let judgement = gossip.judge(author, &data).await;
-                            gossip.judged(judgement);
-                            let _ = gossip.client.report(id, source, judgement.verdict()).await;
+                            gossip.judged(judgement, direct);
+                            let verdict = judgement.verdict(direct);
+                            let _ = gossip.client.report(id, source, verdict).await;
                             drop(permit);
                         });
                     }
@@ -347,36 +385,46 @@ impl Gossip {
                 },
                 _ = recheck.tick() => {
                     self.recheck_held();
-                    self.publish_kept().await;
+                    self.publish_kept();
+                    self.lift_old_bans();
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
             }
         }
+        // The judging under way ends before the swarm does.
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
-    fn judged(&self, judgement: Judgement) {
-        self.metrics().gossip_judged(judgement.verdict_label(), judgement.reason());
+    fn judged(&self, judgement: Judgement, direct: bool) {
+        self.metrics().gossip_judged(judgement.verdict_label(direct), judgement.reason());
     }
 
-    /// Judges one message from `author` (spec/06 §Validation).
+    /// Judges one message of `author` (spec/06 §Validation).
     pub async fn judge(self: &Arc<Self>, author: PeerId, data: &[u8]) -> Judgement {
         let message = match ShareMessage::decode(data) {
             Ok(message) => message,
             Err(DecodeError::UnsupportedVersion(_)) => return Judgement::UnsupportedVersion,
             Err(DecodeError::Malformed(_)) => return Judgement::Malformed,
         };
-        if let Err(judgement) = self.check_statement(author, &message) {
-            return judgement;
-        }
+        let key = match self.check_statement(author, &message) {
+            Ok(key) => key,
+            Err(judgement) => return judgement,
+        };
         if !self.root_applied(&message.statement.root) {
             self.hold(message, author);
             return Judgement::RootNotApplied;
         }
-        self.check_share(author, message).await
+        self.check_share(author, key, message).await
     }
 
-    /// Checks 3–8: the deployment, the author, the signer root, the time.
-    fn check_statement(&self, author: PeerId, message: &ShareMessage) -> Result<(), Judgement> {
+    /// Checks 3–8: the deployment, the author, the signer root, the time. `Ok` with the key
+    /// the author's binding verified under.
+    fn check_statement(
+        &self,
+        author: PeerId,
+        message: &ShareMessage,
+    ) -> Result<PublicKey, Judgement> {
         let s = &message.statement;
         let deployed = &self.state.deployed;
         if s.scope != deployed.scope {
@@ -385,18 +433,27 @@ impl Gossip {
         if s.c_max != deployed.c_max {
             return Err(Judgement::WrongCMax);
         }
-        let Some(keys) = self.state.active_signers() else {
+        if self.state.active_set().is_none() {
             // The node does not know the escrow's set: it cannot tell, and blames nobody.
             return Err(Judgement::UnknownSignerRoot);
-        };
-        let key = keys.get(usize::from(message.binding.signer_index));
-        if key.is_some_and(|key| lock(&self.faulty).contains(key)) {
+        }
+        let index = usize::from(message.binding.signer_index);
+        // The sets whose states the node takes: around a rotation, nodes see it at different
+        // times, and a binding made under either set is honest.
+        let sets: Vec<_> = self
+            .state
+            .signer_sets
+            .iter()
+            .filter(|set| self.state.accepts_signer_root(&set.root))
+            .filter_map(|set| set.keys.get(index).map(|key| (set.root, *key)))
+            .collect();
+        if sets.iter().any(|(_, key)| lock(&self.faulty).contains(key)) {
             return Err(Judgement::FaultyPublisher);
         }
-        if !key.is_some_and(|key| self.is_bound(author, key, &message.binding)) {
+        let Some(key) = self.bound_key(author, &message.binding, &sets) else {
             self.ban(author);
             return Err(Judgement::UnboundPublisher);
-        }
+        };
         if !self.state.accepts_signer_root(&s.signer_root) {
             return Err(Judgement::UnknownSignerRoot);
         }
@@ -411,59 +468,86 @@ impl Gossip {
         {
             return Err(Judgement::TimeOutOfRange);
         }
-        Ok(())
+        Ok(key)
     }
 
-    /// Whether `binding` binds `author` to `key` of the escrow's current signer set: checked
-    /// once per author, binding and signer root, then remembered.
-    fn is_bound(&self, author: PeerId, key: &PublicKey, binding: &PeerBinding) -> bool {
-        let bound = Bound { signer_root: self.state.current_signer_root(), binding: *binding };
-        if lock(&self.bound).get(&author) == Some(&bound) {
-            return true;
+    /// The key of `sets` (signer root, key at the binding's index) under which `binding` binds
+    /// `author`: checked once per author, binding and root, then remembered; a binding that
+    /// failed is remembered too, so junk repeated costs a lookup.
+    fn bound_key(
+        &self,
+        author: PeerId,
+        binding: &PeerBinding,
+        sets: &[(Fr, PublicKey)],
+    ) -> Option<PublicKey> {
+        if let Some((bound, key)) = lock(&self.bound).get(&author)
+            && bound.binding == *binding
+            && sets.iter().any(|(root, _)| *root == bound.signer_root)
+        {
+            return Some(*key);
         }
-        if !binding.verify(key, &self.state.deployed.scope, &author.to_bytes()) {
-            return false;
+        if lock(&self.unbound).get(&author) == Some(binding) {
+            return None;
         }
+        let scope = &self.state.deployed.scope;
+        let peer = author.to_bytes();
+        let Some((root, key)) = sets.iter().find(|(_, key)| binding.verify(key, scope, &peer))
+        else {
+            let mut unbound = lock(&self.unbound);
+            if unbound.len() >= MAX_REMEMBERED_PEERS {
+                unbound.clear();
+            }
+            unbound.insert(author, *binding);
+            return None;
+        };
         let mut remembered = lock(&self.bound);
         if remembered.len() >= MAX_REMEMBERED_PEERS {
             remembered.clear();
         }
-        remembered.insert(author, bound);
-        true
+        remembered.insert(author, (Bound { signer_root: *root, binding: *binding }, *key));
+        Some(*key)
     }
 
-    /// Has the swarm drop everything `author` publishes from now on (forwarders are not
-    /// scored for it). At most [`MAX_REMEMBERED_PEERS`] authors: peer ids cost nothing.
+    /// Has the swarm drop everything `author` publishes or sends for [`BAN`] (forwarders of
+    /// its messages are not scored). At most [`MAX_REMEMBERED_PEERS`] authors at once: peer ids
+    /// cost nothing, so a new ban lifts the oldest.
     fn ban(&self, author: PeerId) {
         let mut banned = lock(&self.banned);
-        if *banned >= MAX_REMEMBERED_PEERS {
+        if banned.iter().any(|(peer, _)| *peer == author) {
             return;
         }
-        *banned += 1;
+        if banned.len() >= MAX_REMEMBERED_PEERS
+            && let Some((oldest, _)) = banned.pop_front()
+        {
+            self.unban(oldest);
+        }
+        banned.push_back((author, Instant::now()));
         let client = self.client.clone();
         self.tasks.spawn(async move {
             let _ = client.ban(author).await;
         });
     }
 
-    /// Convicts the key that bound `author` of vouching for an invalid proof: every message
+    fn unban(&self, author: PeerId) {
+        let client = self.client.clone();
+        self.tasks.spawn(async move {
+            let _ = client.unban(author).await;
+        });
+    }
+
+    /// Convicts `key`, which bound `author`, of vouching for an invalid proof: every message
     /// bound to it is refused from now on (spec/06 §Scale).
-    fn convict(&self, author: PeerId, binding: &PeerBinding) {
-        let key = self
-            .state
-            .active_signers()
-            .and_then(|keys| keys.get(usize::from(binding.signer_index)).copied());
+    fn convict(&self, author: PeerId, key: PublicKey) {
         tracing::error!(
             %author,
-            signer_index = binding.signer_index,
+            key = %crate::keys::public_key_to_string(&key),
             "a signer-set key vouched for a share with an invalid proof; refusing every message bound to it"
         );
-        if let Some(key) = key {
-            let mut faulty = lock(&self.faulty);
-            if !faulty.contains(&key) {
-                faulty.push(key);
-            }
+        let mut faulty = lock(&self.faulty);
+        if !faulty.contains(&key) {
+            faulty.push(key);
         }
+        drop(faulty);
         lock(&self.bound).remove(&author);
         self.ban(author);
     }
@@ -519,24 +603,38 @@ impl Gossip {
             self.metrics().gossip_held(held.len());
             ready
         };
-        for h in ready {
+        let mut ready = ready.into_iter();
+        for h in ready.by_ref() {
+            // Live messages first: without a free slot, the share waits for the next round.
+            let Ok(permit) = Arc::clone(&self.judging).try_acquire_owned() else {
+                lock(&self.held).push_front(h);
+                break;
+            };
             let gossip = Arc::clone(self);
-            let judging = Arc::clone(&self.judging);
             self.tasks.spawn(async move {
-                let Ok(_permit) = judging.acquire_owned().await else { return };
                 // The author's key may have been convicted meanwhile.
                 let judgement = match gossip.check_statement(h.publisher, &h.message) {
-                    Ok(()) => gossip.check_share(h.publisher, h.message).await,
+                    Ok(key) => gossip.check_share(h.publisher, key, h.message).await,
                     Err(judgement) => judgement,
                 };
-                gossip.judged(judgement);
+                gossip.judged(judgement, false);
+                drop(permit);
             });
+        }
+        let mut held = lock(&self.held);
+        for h in ready {
+            held.push_front(h);
         }
     }
 
     /// Checks 10–11 and the outcome: the store (a known share, a double spend), the proof when
     /// sampled or when the share conflicts without revealing a secret, then the share stored.
-    async fn check_share(self: &Arc<Self>, author: PeerId, message: ShareMessage) -> Judgement {
+    async fn check_share(
+        self: &Arc<Self>,
+        author: PeerId,
+        key: PublicKey,
+        message: ShareMessage,
+    ) -> Judgement {
         let s = &message.statement;
         let record = StoredShare {
             share: Share { nullifier: s.nullifier, x: s.x, y: s.y },
@@ -571,7 +669,7 @@ impl Gossip {
             match self.proof_valid(&message).await {
                 Some(true) => {}
                 Some(false) => {
-                    self.convict(author, &message.binding);
+                    self.convict(author, key);
                     return Judgement::InvalidProof;
                 }
                 // A busy pool skips the sample, never the share: a forged share cannot get
