@@ -654,6 +654,10 @@ impl Gossip {
                         node.record_share(&record)?;
                         return Ok(Err(Judgement::DoubleSpend));
                     }
+                    // The common case, a new ticket not sampled, is stored in the same trip.
+                    if stored.is_empty() && !sampled {
+                        return node.store_gossiped(&record).map(Err);
+                    }
                     Ok(Ok(stored.is_empty()))
                 })
                 .await
