@@ -302,7 +302,7 @@ async fn serve(
     let streaming = route == Route::Chat && wants_stream(&body);
     // `p2p.gossip_hold_ms`: the share went out at admission; a conflicting share that
     // arrives meanwhile stops the request before the upstream does any work (spec/07).
-    let hold = state.gossip.get().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
+    let hold = state.gossip().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
     let held = tokio::select! {
         () = tokio::time::sleep(hold) => true,
         () = ticket.spent_elsewhere() => false,

@@ -39,6 +39,11 @@ pub struct P2pConfig {
     /// Whether the node joins the share network. Without it, a ticket can be spent once at
     /// every other node before anyone notices.
     pub enabled: bool,
+    /// A passive slasher (`zkcredits slasher --watch`): it joins the share network, checks
+    /// every proof, slashes what two shares reveal, publishes nothing and takes no payments.
+    /// Its `signer.key_file` may be empty and its key need not be in `signer.set`, which must
+    /// list the escrow's signer keys (to check who publishes).
+    pub passive: bool,
     /// Where to listen, as multiaddrs.
     pub listen: Vec<String>,
     /// Peers dialled at start, as multiaddrs ending in `/p2p/<peer id>`.
@@ -75,6 +80,7 @@ impl Default for P2pConfig {
     fn default() -> Self {
         Self {
             enabled: false,
+            passive: false,
             listen: vec!["/ip4/0.0.0.0/tcp/7788".into()],
             bootstrap: Vec::new(),
             key_file: PathBuf::new(),

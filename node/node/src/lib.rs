@@ -319,11 +319,12 @@ fn value_error(key: &'static str, reason: impl Into<String>) -> NodeError {
 }
 
 /// The signer set `entries` lists (`"x,y"` keys; empty: this node's key alone), which must
-/// contain `own`.
+/// contain `own` unless the node is a passive slasher.
 fn signer_set(
     entries: &[String],
     key: &'static str,
     own: &zkcredits_primitives::eddsa::PublicKey,
+    passive: bool,
 ) -> Result<pipeline::SignerSet, NodeError> {
     let keys = if entries.is_empty() {
         vec![*own]
@@ -334,7 +335,7 @@ fn signer_set(
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| value_error(key, e))?
     };
-    if !keys.contains(own) {
+    if !passive && !keys.contains(own) {
         return Err(value_error(key, "does not contain this node's key"));
     }
     let leaves: Vec<_> = keys.iter().map(|k| k.signer_leaf()).collect();
@@ -392,11 +393,23 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         c_max: parameters.cMax,
     };
 
-    let signer = keys::read_signer_key(&config.signer.key_file)?;
+    let passive = config.p2p.enabled && config.p2p.passive;
+    let signer = if passive && config.signer.key_file.as_os_str().is_empty() {
+        // Signs nothing: a passive slasher settles no request.
+        zkcredits_primitives::eddsa::PrivateKey::from_bytes(rand::random())
+    } else {
+        keys::read_signer_key(&config.signer.key_file)?
+    };
     let own = signer.public_key();
-    let mut signer_sets = vec![signer_set(&config.signer.set, "signer.set", &own)?];
+    if passive && config.signer.set.is_empty() {
+        return Err(value_error(
+            "signer.set",
+            "a passive slasher must list the escrow's signer keys, to check who publishes shares",
+        ));
+    }
+    let mut signer_sets = vec![signer_set(&config.signer.set, "signer.set", &own, passive)?];
     if !config.signer.next_set.is_empty() {
-        signer_sets.push(signer_set(&config.signer.next_set, "signer.next_set", &own)?);
+        signer_sets.push(signer_set(&config.signer.next_set, "signer.next_set", &own, passive)?);
     }
     if !signer_sets.iter().any(|set| set.root == signer_root) {
         return Err(NodeError::Deployment(format!(
@@ -508,7 +521,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 .enabled
                 .then(|| {
                     let set = signer_sets.iter().find(|set| set.root == signer_root)?;
-                    Some((set.keys.iter().position(|k| *k == own)?, set.keys.len()))
+                    // A passive slasher ranks after every node.
+                    let own_index = if passive {
+                        set.keys.len()
+                    } else {
+                        set.keys.iter().position(|k| *k == own)?
+                    };
+                    Some((own_index, set.keys.len()))
                 })
                 .flatten(),
         },
@@ -534,6 +553,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         roots: std::sync::RwLock::default(),
         known_roots: std::sync::RwLock::default(),
         gossip: std::sync::OnceLock::new(),
+        passive,
         chain_synced_at: std::sync::atomic::AtomicU64::new(0),
         inflight: pipeline::Inflight::default(),
         throttle: throttle::RequestLimiter::new(
@@ -655,7 +675,7 @@ async fn join_share_network(
     let p2p = &config.p2p;
     let keypair = p2p_keypair(config)?;
     let own = state.signer.public_key();
-    if !state.active_signers().is_some_and(|keys| keys.contains(&own)) {
+    if !state.passive && !state.active_signers().is_some_and(|keys| keys.contains(&own)) {
         return Err(value_error("signer.set", "the node's key is not in the escrow's signer set"));
     }
     let peer_id = keypair.public().to_peer_id();
@@ -679,9 +699,10 @@ async fn join_share_network(
     let gossip = Arc::new(gossip::Gossip::new(
         Arc::clone(state),
         client,
-        true,
+        !state.passive,
         gossip::GossipSettings {
-            verify_fraction: p2p.verify_fraction,
+            // A passive slasher has no binding of its own to stand behind what it stores.
+            verify_fraction: if state.passive { 1.0 } else { p2p.verify_fraction },
             max_held: p2p.max_held_shares,
             hold: Duration::from_secs(p2p.hold_secs),
             retention_secs: chain.share_retention_secs,
@@ -689,7 +710,7 @@ async fn join_share_network(
             serve_hold: Duration::from_millis(p2p.gossip_hold_ms),
         },
     ));
-    let _ = state.gossip.set(Arc::clone(&gossip));
+    let _ = state.gossip.set(Arc::downgrade(&gossip));
     // Its own stop: judging goes on while the requests drain at shutdown.
     let (stop, stopped) = watch::channel(false);
     let judging = tokio::spawn(Arc::clone(&gossip).run(events, stopped));

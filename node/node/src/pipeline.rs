@@ -157,8 +157,11 @@ pub struct NodeState {
     /// The newest [`KNOWN_ROOTS`] roots: a gossiped share under one of them is a share of a
     /// real deposit even when a slash moved the window on since (spec/06).
     pub(crate) known_roots: RwLock<HashSet<Fr>>,
-    /// The share network, when the node joined one.
-    pub(crate) gossip: OnceLock<Arc<crate::gossip::Gossip>>,
+    /// The share network, when the node joined one (weak: the share network holds the state,
+    /// and the running node holds the share network).
+    pub(crate) gossip: OnceLock<std::sync::Weak<crate::gossip::Gossip>>,
+    /// A passive slasher: it takes no payments.
+    pub(crate) passive: bool,
     /// Unix seconds of the last chain step that caught up with the confirmed head.
     pub(crate) chain_synced_at: AtomicU64,
     /// Tickets being served right now.
@@ -255,6 +258,11 @@ impl NodeState {
         Ok(())
     }
 
+    /// The share network, while the node is on one.
+    pub(crate) fn gossip(&self) -> Option<Arc<crate::gossip::Gossip>> {
+        self.gossip.get().and_then(std::sync::Weak::upgrade)
+    }
+
     /// Whether states signed under `root` are taken: the escrow's current signer root, or an
     /// earlier one not revoked.
     pub(crate) fn accepts_signer_root(&self, root: &Fr) -> bool {
@@ -304,11 +312,12 @@ impl NodeState {
         if s.scope != self.deployed.scope {
             return Err(Rejection::WrongScope);
         }
-        if self
-            .active_signer_set
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_none()
+        if self.passive
+            || self
+                .active_signer_set
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_none()
         {
             return Err(Rejection::NotInSignerSet);
         }
@@ -428,7 +437,7 @@ impl NodeState {
             })?;
         match outcome {
             Some(ticket) => {
-                if let Some(gossip) = self.gossip.get() {
+                if let Some(gossip) = self.gossip() {
                     gossip.publish(&s, &envelope.proof).await;
                 }
                 Ok(Admission::Serve(ticket))
@@ -442,7 +451,7 @@ impl NodeState {
     /// slash goes to the first in its order (spec/07). A share whose proof fails is dropped:
     /// the node vouches for what it publishes.
     fn publish_evidence(self: &Arc<Self>, statement: RequestStatement, proof: [u8; PROOF_BYTES]) {
-        let Some(gossip) = self.gossip.get().cloned() else { return };
+        let Some(gossip) = self.gossip() else { return };
         let node = Arc::clone(self);
         self.tasks.spawn(async move {
             let Ok(decoded) = zkcredits_prover::encoding::proof_from_bytes(&proof) else { return };

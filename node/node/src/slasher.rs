@@ -102,7 +102,8 @@ pub struct SlashTiming {
     /// How long each rank waits before sending a slash it detected (spec/07 §Racing slashers).
     pub holdoff: std::time::Duration,
     /// This node's signer index and the signer set's size: a slash's ranks are the indices
-    /// ordered by `SHA-256(identity ‖ index)`. `None`: no hold-off (a node alone).
+    /// ordered by `SHA-256(identity ‖ index)`; an index past the set (a passive slasher) ranks
+    /// after every node. `None`: no hold-off (a node alone).
     pub rank_among: Option<(usize, usize)>,
 }
 
@@ -119,8 +120,12 @@ impl SlashTiming {
             hash.update((index as u64).to_be_bytes());
             hash.finalize()
         };
-        let own_order = order(own);
-        let rank = (0..size).filter(|&i| i != own && order(i) < own_order).count();
+        let rank = if own >= size {
+            size
+        } else {
+            let own_order = order(own);
+            (0..size).filter(|&i| i != own && order(i) < own_order).count()
+        };
         self.holdoff.saturating_mul(u32::try_from(rank).unwrap_or(u32::MAX))
     }
 }

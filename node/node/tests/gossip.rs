@@ -104,6 +104,15 @@ async fn second_node(
     h: &Harness,
     tweak: impl FnOnce(&mut NodeConfig),
 ) -> (RunningNode, tempfile::TempDir) {
+    let (node, dir, _) = second_node_config(h, tweak).await;
+    (node, dir)
+}
+
+/// [`second_node`], with its configuration (to start it again).
+async fn second_node_config(
+    h: &Harness,
+    tweak: impl FnOnce(&mut NodeConfig),
+) -> (RunningNode, tempfile::TempDir, NodeConfig) {
     let dir = tempfile::tempdir().expect("temp dir");
     write_signer_key(&dir.path().join("signer.json"), &second_signer()).expect("key file");
     let mut config = node_config(&h.net, dir.path(), &h.upstream.url());
@@ -114,10 +123,10 @@ async fn second_node(
     config.chain.wallet_key_file = wallet;
     config.p2p.bootstrap = vec![p2p_address(&h.node).await.to_string()];
     tweak(&mut config);
-    let second = zkcredits_node::start(config).await.expect("second node starts");
+    let second = zkcredits_node::start(config.clone()).await.expect("second node starts");
     wait_for_topic_peers(second.p2p().expect("p2p"), 1).await;
     wait_for_topic_peers(h.node.p2p().expect("p2p"), 1).await;
-    (second, dir)
+    (second, dir, config)
 }
 
 /// Sends a paid request to `node`.
@@ -502,5 +511,120 @@ async fn a_forged_share_stored_ahead_of_a_ticket_does_not_stop_its_honest_spend(
     assert_eq!(response.status(), 200);
     assert!(second.store().slash(&user.secret.commitment()).expect("read").is_none());
     forger.shutdown().await;
+    second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exit_reusing_a_ticket_spent_at_another_node_is_slashed_before_it_can_finish() {
+    let (h, second, _dir) = two_nodes().await;
+    let user = {
+        let mut user = h.deposit(70, u128::from(h.c_max()) * 4).await;
+        user.signer_root = both_signers().root();
+        user
+    };
+    second.sync_chain().await.expect("sync");
+    let body = br#"{"messages":[{"content":"spent at the second node"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    assert_eq!(send_to(&second, body, &paid.envelope).await.status(), 200);
+    wait_for_shares(&h.node, &paid.envelope.statement.nullifier, 1).await;
+
+    // The user throws the settlement away and exits from the state it paid with: the exit
+    // ticket is the one just spent at the second node.
+    let (exit, proof) = user.exit(&h, h.net.anvil.addresses()[5]);
+    h.net.escrow.request_exit(&exit, &proof).await.expect("exit requested");
+    let identity = user.secret.commitment();
+    let statuses = slash_until_landed([&h.node, &second], &identity).await;
+    assert_eq!(statuses.iter().filter_map(own_transaction).count(), 1, "{statuses:?}");
+    let record = h.net.escrow.deposit_record(identity).await.expect("record");
+    assert_eq!(record.status, 4, "slashed while exiting");
+    second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_rejoins_with_its_peer_id_and_catches_spends_of_shares_it_stored_before() {
+    let h = first_node(|_| {}).await;
+    let (second, _dir, config) = second_node_config(&h, |_| {}).await;
+    let peer = second.p2p().expect("p2p").local_peer_id();
+    let mut user = h.deposit(71, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    second.sync_chain().await.expect("sync");
+    let body = br#"{"messages":[{"content":"before the restart"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
+    wait_for_shares(&second, &paid.envelope.statement.nullifier, 1).await;
+    second.shutdown().await.expect("second stops");
+
+    let again = zkcredits_node::start(config).await.expect("second node starts again");
+    assert_eq!(again.p2p().expect("p2p").local_peer_id(), peer, "same peer id");
+    wait_for_topic_peers(again.p2p().expect("p2p"), 1).await;
+    let body = br#"{"messages":[{"content":"after the restart, the same ticket"}]}"#;
+    let reuse = user.pay(&h, CHAT, body);
+    assert_eq!(
+        error_code(send_to(&again, body, &reuse.envelope).await).await,
+        (403, "double_spend".into())
+    );
+    again.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passive_slasher_with_no_upstream_catches_a_double_spend_between_two_nodes() {
+    // Neither node has a wallet: only the slasher can send the slash.
+    let no_wallet = |c: &mut NodeConfig| c.chain.wallet_key_file = std::path::PathBuf::new();
+    let (h, second, _dir) = two_nodes_with(no_wallet, no_wallet).await;
+
+    // The slasher: no signer key, an upstream that does not exist, the escrow's keys, a wallet.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = node_config(&h.net, dir.path(), "http://127.0.0.1:1");
+    gossiping(&mut config);
+    config.p2p.passive = true;
+    config.signer.key_file = std::path::PathBuf::new();
+    config.signer.set = both_entries();
+    let wallet = dir.path().join("wallet3.hex");
+    std::fs::write(&wallet, h.net.private_key_hex(3)).expect("wallet file");
+    config.chain.wallet_key_file = wallet;
+    config.p2p.bootstrap = vec![p2p_address(&h.node).await.to_string()];
+    let slasher = zkcredits_node::start(config).await.expect("the slasher starts");
+    wait_for_topic_peers(slasher.p2p().expect("p2p"), 1).await;
+
+    let mut user = h.deposit(72, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    second.sync_chain().await.expect("sync");
+    slasher.sync_chain().await.expect("sync");
+
+    // It takes no payments.
+    let body = br#"{"messages":[{"content":"at the slasher"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    assert_eq!(
+        error_code(send_to(&slasher, body, &paid.envelope).await).await,
+        (503, "not_in_signer_set".into())
+    );
+
+    // Spent at the first node, then at the second: the slasher holds both shares.
+    let body = br#"{"messages":[{"content":"first"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
+    wait_for_shares(&second, &paid.envelope.statement.nullifier, 1).await;
+    let body = br#"{"messages":[{"content":"second"}]}"#;
+    let again = user.pay(&h, CHAT, body);
+    assert_eq!(
+        error_code(send_to(&second, body, &again.envelope).await).await,
+        (403, "double_spend".into())
+    );
+    let identity = user.secret.commitment();
+    for _ in 0..120 {
+        slasher.sync_chain().await.expect("sync");
+        slasher.submit_slashes().await;
+        if let Some(
+            SlashStatus::Landed { tx_hash: Some(_) } | SlashStatus::Done { tx_hash: Some(_) },
+        ) = slasher.store().slash(&identity).expect("read").map(|s| s.status)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let status = slasher.store().slash(&identity).expect("read").map(|s| s.status);
+    assert!(own_transaction(status.as_ref().expect("detected")).is_some(), "{status:?}");
+    assert_ne!(h.net.escrow.deposit_record(identity).await.expect("record").leaf, 0);
+    slasher.shutdown().await.expect("slasher stops");
     second.shutdown().await.expect("second stops");
 }

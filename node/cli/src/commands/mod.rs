@@ -63,6 +63,13 @@ pub(crate) enum Command {
     ///     --deployment deployments/31337.json --wallet-key-file wallet.hex
     #[command(verbatim_doc_comment)]
     Slash(slash::Args),
+    /// A passive slasher: join the escrow's share network, check every share, slash every
+    /// double spend it sees; no upstream, no payments (spec/07).
+    ///
+    /// Examples:
+    ///   zkcredits slasher --watch --config slasher.toml
+    #[command(verbatim_doc_comment)]
+    Slasher(node::SlasherArgs),
 }
 
 impl Command {
@@ -75,6 +82,7 @@ impl Command {
             Self::Node(args) => args.run(),
             Self::Keys(args) => args.run(),
             Self::Slash(args) => args.run(),
+            Self::Slasher(args) => args.run(),
         }
     }
 }

@@ -47,28 +47,53 @@ impl Args {
     }
 
     pub(crate) fn run(self) -> eyre::Result<()> {
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
-            )
-            .with_writer(std::io::stderr)
-            .init();
-        let config = self.config()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .wrap_err("cannot start the async runtime")?;
-        runtime.block_on(async {
-            let node = zkcredits_node::start(config).await?;
-            // Scripts wait for this line to know the node is up.
-            println!("zkcredits node listening on {}", node.url());
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing open requests");
-            node.shutdown().await?;
-            Ok(())
-        })
+        serve(self.config()?, "node")
     }
+}
+
+/// Arguments of `zkcredits slasher`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SlasherArgs {
+    /// Join the share network as a passive peer and slash what it reveals, until Ctrl-C.
+    #[arg(long, required = true)]
+    watch: bool,
+    /// TOML config, as for `zkcredits node` (`signer.set` must list the escrow's signer keys;
+    /// `signer.key_file` and `upstream` are not used).
+    #[command(flatten)]
+    node: Args,
+}
+
+impl SlasherArgs {
+    pub(crate) fn run(self) -> eyre::Result<()> {
+        let mut config = self.node.config()?;
+        config.p2p.enabled = true;
+        config.p2p.passive = true;
+        config.validate()?;
+        serve(config, "slasher")
+    }
+}
+
+/// Runs a node (or a passive slasher) from `config` until Ctrl-C or SIGTERM.
+fn serve(config: NodeConfig, what: &str) -> eyre::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let node = zkcredits_node::start(config).await?;
+        // Scripts wait for this line to know the node is up.
+        println!("zkcredits {what} listening on {}", node.url());
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing open requests");
+        node.shutdown().await?;
+        Ok(())
+    })
 }
 
 async fn shutdown_signal() {

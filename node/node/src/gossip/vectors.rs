@@ -100,6 +100,7 @@ fn node_state(view: &Value, store: Arc<dyn Storage>, tasks: &TaskTracker) -> Arc
             view["applied_roots"].as_array().expect("roots").iter().map(field).collect(),
         ),
         gossip: OnceLock::new(),
+        passive: false,
         chain_synced_at: AtomicU64::new(0),
         inflight: Inflight::default(),
         throttle: RequestLimiter::new(50, 200),
