@@ -39,10 +39,10 @@ pub struct P2pConfig {
     /// Whether the node joins the share network. Without it, a ticket can be spent once at
     /// every other node before anyone notices.
     pub enabled: bool,
-    /// A passive slasher (`zkcredits slasher --watch`): it joins the share network, checks
-    /// every proof, slashes what two shares reveal, publishes nothing and takes no payments.
-    /// Its `signer.key_file` may be empty and its key need not be in `signer.set`, which must
-    /// list the escrow's signer keys (to check who publishes).
+    /// A passive slasher (`zkcredits slasher --watch`): it joins the share network, judges
+    /// every share, slashes what two shares reveal, publishes nothing and takes no payments.
+    /// It reads no signer key (`signer.key_file` is ignored), needs `chain.wallet_key_file`,
+    /// and its `signer.set` must list the escrow's signer keys (to check who publishes).
     pub passive: bool,
     /// Where to listen, as multiaddrs.
     pub listen: Vec<String>,
@@ -531,6 +531,12 @@ impl NodeConfig {
         }
         self.check_proxy_routes()?;
         let p2p = &self.p2p;
+        if p2p.passive && !p2p.enabled {
+            return Err(NodeError::ConfigValue {
+                key: "p2p.passive",
+                reason: "a passive slasher lives on the share network: set p2p.enabled too (zkcredits slasher --watch does)".into(),
+            });
+        }
         if !(0.0..=1.0).contains(&p2p.verify_fraction) {
             return Err(NodeError::ConfigValue {
                 key: "p2p.verify_fraction",
@@ -644,6 +650,10 @@ mod tests {
                 "limits.max_chain_lag_secs",
             ),
             ("[pricing]\nbuckets = [5, 5]", "pricing.buckets"),
+            ("[p2p]\npassive = true", "p2p.passive"),
+            ("[p2p]\nverify_fraction = 1.5", "p2p.verify_fraction"),
+            ("[p2p]\nslash_holdoff_secs = 4000", "p2p.slash_holdoff_secs"),
+            ("[p2p]\nbootstrap = [\"10.0.0.1:7788\"]", "p2p.bootstrap"),
             ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/models\"", "free"),
             (
                 "[[pricing.proxy]]\nmethod = \"POST\"\npath = \"/v1/chat/completions\"\nprice = 9",

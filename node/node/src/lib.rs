@@ -394,8 +394,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     };
 
     let passive = config.p2p.enabled && config.p2p.passive;
-    let signer = if passive && config.signer.key_file.as_os_str().is_empty() {
-        // Signs nothing: a passive slasher settles no request.
+    let signer = if passive {
+        // Signs nothing: a passive slasher settles no request, so it never reads a real key.
         zkcredits_primitives::eddsa::PrivateKey::from_bytes(rand::random())
     } else {
         keys::read_signer_key(&config.signer.key_file)?
@@ -476,6 +476,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Arc::clone(&metrics),
     );
 
+    if passive && config.chain.wallet_key_file.as_os_str().is_empty() {
+        return Err(value_error(
+            "chain.wallet_key_file",
+            "a passive slasher needs a wallet: slashing is all it does",
+        ));
+    }
     let submitter = if config.chain.wallet_key_file.as_os_str().is_empty() {
         tracing::warn!("no chain.wallet_key_file: double spends are recorded but not slashed");
         None
@@ -694,15 +700,14 @@ async fn join_share_network(
     network.messages_per_peer_per_sec = p2p.messages_per_peer_per_sec;
     network.message_burst = p2p.message_burst;
     network.queue = p2p.max_judging.saturating_mul(4);
-    let (client, events, _swarm) =
+    let (client, events, swarm) =
         zkcredits_p2p::start(network).await.map_err(|e| value_error("p2p", e.to_string()))?;
     let gossip = Arc::new(gossip::Gossip::new(
         Arc::clone(state),
         client,
         !state.passive,
         gossip::GossipSettings {
-            // A passive slasher has no binding of its own to stand behind what it stores.
-            verify_fraction: if state.passive { 1.0 } else { p2p.verify_fraction },
+            verify_fraction: p2p.verify_fraction,
             max_held: p2p.max_held_shares,
             hold: Duration::from_secs(p2p.hold_secs),
             retention_secs: chain.share_retention_secs,
@@ -715,7 +720,7 @@ async fn join_share_network(
     let (stop, stopped) = watch::channel(false);
     let judging = tokio::spawn(Arc::clone(&gossip).run(events, stopped));
     tracing::info!(%peer_id, "joined the share network");
-    Ok(ShareNetwork { gossip, stop, judging })
+    Ok(ShareNetwork { gossip, stop, judging, swarm })
 }
 
 /// The node on the share network: its gossip, and the loop judging what arrives.
@@ -723,6 +728,7 @@ struct ShareNetwork {
     gossip: Arc<gossip::Gossip>,
     stop: watch::Sender<bool>,
     judging: JoinHandle<()>,
+    swarm: JoinHandle<()>,
 }
 
 impl ShareNetwork {
@@ -731,6 +737,8 @@ impl ShareNetwork {
         let _ = self.stop.send(true);
         let _ = self.judging.await;
         self.gossip.client().shutdown().await;
+        // Its listeners and connections are closed once it returns: a restart can bind again.
+        let _ = self.swarm.await;
     }
 }
 

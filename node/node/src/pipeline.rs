@@ -542,6 +542,11 @@ impl NodeState {
             });
         drop(inflight);
         let Some(anon) = commitment else { return Ok(None) };
+        if self.passive {
+            // A passive slasher signs nothing (its key is not in the signer set); a node's
+            // data directory given to it by mistake keeps its unsettled tickets for the node.
+            return Ok(None);
+        }
         let owed = self.store.owed_charge(nullifier).map_err(internal)?.unwrap_or(0);
         self.persist_settlement(nullifier, &anon, owed).map(Some)
     }

@@ -577,7 +577,8 @@ async fn a_passive_slasher_with_no_upstream_catches_a_double_spend_between_two_n
     let mut config = node_config(&h.net, dir.path(), "http://127.0.0.1:1");
     gossiping(&mut config);
     config.p2p.passive = true;
-    config.signer.key_file = std::path::PathBuf::new();
+    // Whatever key file the config names is not read.
+    config.signer.key_file = dir.path().join("absent.json");
     config.signer.set = both_entries();
     let wallet = dir.path().join("wallet3.hex");
     std::fs::write(&wallet, h.net.private_key_hex(3)).expect("wallet file");
