@@ -4,8 +4,15 @@
 //! - **Detection latency.** For each trial a fresh identity's first share is published at one
 //!   node and, once every node holds it, a second share of the same ticket at another: the
 //!   time from that publish to the first node recording the slash (it holds `k`), p50 / p99.
-//! - **Absorption.** Fresh tickets' shares from several publishers at one node (the others
-//!   stopped), as fast as they go: how many it judged and stored per second.
+//! - **Soak.** Five fresh nodes with wallets; `ZKCREDITS_GOSSIP_SOAK_TICKETS` tickets (default
+//!   10,000) published at random nodes at `ZKCREDITS_GOSSIP_SOAK_RATE` shares/s (default 1,000),
+//!   1 % of them (deposited identities) spent again a little later at another random node:
+//!   double spends no node detected, and the slash transactions the nodes sent per detection
+//!   (the hold-off of spec/07 at its default 15 s).
+//! - **Absorption.** Fresh tickets' shares from several publisher processes at one node (the
+//!   others stopped), as fast as they go: how many it judged and stored per second on the two
+//!   cores it shares with them, and the CPU time its process spent per share, which gives the
+//!   rate of a node with two cores of its own.
 //!
 //! The shares come from bare peers bound with a sixth key of the signer set, as a node's would;
 //! their proofs are not proofs, so the nodes run with `verify_fraction = 0` (a share that
@@ -13,13 +20,15 @@
 //! sampling: `min(store rate, verification rate / f)`).
 //!
 //! Run: `cargo bench -p zkcredits-node --bench gossip` (or `make bench-gossip`). Environment:
-//! `ZKCREDITS_GOSSIP_TRIALS` (default 1000), `ZKCREDITS_GOSSIP_SHARES` (default 30000),
+//! `ZKCREDITS_GOSSIP_TRIALS` (default 1000), `ZKCREDITS_GOSSIP_SOAK_TICKETS` (default 10000),
+//! `ZKCREDITS_GOSSIP_SOAK_RATE` (default 1000), `ZKCREDITS_GOSSIP_SHARES` (default 30000),
 //! `ZKCREDITS_GOSSIP_PUBLISHERS` (default 4).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::fixed::{ms, percentile};
+use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::time::{Duration, Instant};
 use zkcredits_node::{
     NodeConfig, RunningNode,
@@ -32,6 +41,7 @@ use zkcredits_primitives::{
     merkle::FixedMerkleTree, rln::Share,
 };
 use zkcredits_prover::inputs::RequestStatement;
+use zkcredits_storage::SlashStatus;
 
 const NODES: usize = 5;
 
@@ -61,8 +71,17 @@ async fn wait_for_topic_peers(client: &Client, count: usize) {
 
 /// A bare peer bound with the publisher key, connected to `node`.
 async fn publisher(topic: &str, node: &RunningNode, scope: &Fr) -> (Client, PeerBinding) {
+    publisher_at(topic, listen_address(node).await, scope).await
+}
+
+/// A bare peer bound with the publisher key, connected to the node at `address`.
+async fn publisher_at(
+    topic: &str,
+    address: zkcredits_p2p::Multiaddr,
+    scope: &Fr,
+) -> (Client, PeerBinding) {
     let mut config = P2pConfig::new(Keypair::generate_ed25519(), topic);
-    config.bootstrap = vec![listen_address(node).await];
+    config.bootstrap = vec![address];
     config.max_message_bytes = zkcredits_node::gossip::MAX_MESSAGE_BYTES;
     let (client, _events, _task) = zkcredits_p2p::start(config).await.expect("peer");
     wait_for_topic_peers(&client, 1).await;
@@ -71,6 +90,67 @@ async fn publisher(topic: &str, node: &RunningNode, scope: &Fr) -> (Client, Peer
     (client, binding)
 }
 
+/// Set in the environment of a publisher process: what it publishes (see [`publisher_process`]).
+const PUBLISHER_ENV: &str = "ZKCREDITS_GOSSIP_PUBLISHER";
+
+/// A publisher in a process of its own, so that the node's CPU time can be told from the
+/// publishers'. Its instructions (space-separated): the node's address, the topic, the
+/// network's root, scope, signer root (decimal), `C_MAX`, `now`, then the first ticket, the
+/// step between tickets and how many. It prints `ready` once on the topic, publishes when a
+/// line arrives on its standard input, and prints `done` a few seconds after the last publish.
+async fn publisher_process(instructions: &str) {
+    let fields: Vec<&str> = instructions.split(' ').collect();
+    let [address, topic, root, scope, signer_root, c_max, now, first, step, count] = fields[..]
+    else {
+        panic!("{PUBLISHER_ENV}: ten fields expected, got `{instructions}`");
+    };
+    let field = |s: &str| zkcredits_primitives::field::fr_from_dec(s).expect("decimal field");
+    let number = |s: &str| s.parse::<u64>().expect("decimal");
+    let network = Network {
+        root: field(root),
+        scope: field(scope),
+        signer_root: field(signer_root),
+        c_max: number(c_max),
+        now: number(now),
+    };
+    let (client, binding) =
+        publisher_at(topic, address.parse().expect("multiaddr"), &network.scope).await;
+    let messages: Vec<Vec<u8>> = (number(first)..)
+        .step_by(number(step) as usize)
+        .take(number(count) as usize)
+        .map(|i| {
+            let k = Secret::new(Fr::from(i)).expect("non-zero");
+            network.message(Share::new(&k, &network.scope, 0, Fr::from(3u64)), binding)
+        })
+        .collect();
+    println!("ready");
+    tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new()))
+        .await
+        .expect("stdin")
+        .expect("go");
+    for message in messages {
+        while client.publish(message.clone()).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!("done");
+    client.shutdown().await;
+}
+
+/// CPU time this process has used (user and system), from `/proc/self/stat` (Linux, in ticks
+/// of 10 ms).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // Fields 14 and 15 of proc(5), counted from the state (field 3) here.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
+#[derive(Clone, Copy)]
 struct Network {
     root: Fr,
     signer_root: Fr,
@@ -115,28 +195,27 @@ async fn metric(node: &RunningNode, needle: &str) -> u64 {
 const NEW_SHARES: &str = r#"zkcredits_gossip_messages_total{verdict="accept",reason="new_share"}"#;
 const OVERLOADED: &str = r#"zkcredits_gossip_messages_total{verdict="ignore",reason="overloaded"}"#;
 
-async fn run() {
-    let trials = common::fixed::env_usize("ZKCREDITS_GOSSIP_TRIALS", 1_000);
-    let count = common::fixed::env_usize("ZKCREDITS_GOSSIP_SHARES", 30_000);
-    let publishers_count = common::fixed::env_usize("ZKCREDITS_GOSSIP_PUBLISHERS", 4).max(1);
-    let keys = keys();
-    let leaves: Vec<_> = keys.iter().map(|k| k.public_key().signer_leaf()).collect();
-    let signer_root = FixedMerkleTree::new(4, &leaves).expect("fits").root();
-    let net = zkcredits_chain::devnet::Devnet::start(
-        &common::workspace(),
-        &[("ZKCREDITS_SIGNER_ROOT", fr_to_dec(&signer_root))],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let upstream = common::upstream::TestUpstream::start().await;
-    let set: Vec<String> = keys.iter().map(|k| public_key_to_string(&k.public_key())).collect();
+/// Five nodes of the escrow on loopback, bootstrapped through the first; with wallets (dev
+/// accounts 1 to 5) when `slashing`, so that they send the slashes they detect.
+async fn start_nodes(
+    net: &zkcredits_chain::devnet::Devnet,
+    upstream: &str,
+    set: &[String],
+    slashing: bool,
+) -> (Vec<RunningNode>, Vec<tempfile::TempDir>) {
     let mut dirs = Vec::new();
     let mut nodes: Vec<RunningNode> = Vec::new();
-    for key in keys.iter().take(NODES) {
+    for (i, key) in keys().iter().take(NODES).enumerate() {
         let dir = tempfile::tempdir().expect("temp dir");
         write_signer_key(&dir.path().join("signer.json"), key).expect("key file");
-        let mut config: NodeConfig = common::node_config(&net, dir.path(), &upstream.url());
+        let mut config: NodeConfig = common::node_config(net, dir.path(), upstream);
         config.chain.wallet_key_file = std::path::PathBuf::new();
-        config.signer.set = set.clone();
+        if slashing {
+            let wallet = dir.path().join("wallet.hex");
+            std::fs::write(&wallet, net.private_key_hex(i + 1)).expect("wallet file");
+            config.chain.wallet_key_file = wallet;
+        }
+        config.signer.set = set.to_vec();
         config.p2p.enabled = true;
         config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         config.p2p.verify_fraction = 0.0;
@@ -152,6 +231,29 @@ async fn run() {
     for node in &nodes {
         wait_for_topic_peers(node.p2p().expect("p2p"), 1).await;
     }
+    (nodes, dirs)
+}
+
+async fn run() {
+    if let Ok(instructions) = std::env::var(PUBLISHER_ENV) {
+        return publisher_process(&instructions).await;
+    }
+    let trials = common::fixed::env_usize("ZKCREDITS_GOSSIP_TRIALS", 1_000);
+    let soak_tickets = common::fixed::env_usize("ZKCREDITS_GOSSIP_SOAK_TICKETS", 10_000);
+    let soak_rate = common::fixed::env_usize("ZKCREDITS_GOSSIP_SOAK_RATE", 1_000).max(1);
+    let count = common::fixed::env_usize("ZKCREDITS_GOSSIP_SHARES", 30_000);
+    let publishers_count = common::fixed::env_usize("ZKCREDITS_GOSSIP_PUBLISHERS", 4).max(1);
+    let keys = keys();
+    let leaves: Vec<_> = keys.iter().map(|k| k.public_key().signer_leaf()).collect();
+    let signer_root = FixedMerkleTree::new(4, &leaves).expect("fits").root();
+    let net = zkcredits_chain::devnet::Devnet::start(
+        &common::workspace(),
+        &[("ZKCREDITS_SIGNER_ROOT", fr_to_dec(&signer_root))],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let upstream = common::upstream::TestUpstream::start().await;
+    let set: Vec<String> = keys.iter().map(|k| public_key_to_string(&k.public_key())).collect();
+    let (nodes, _dirs) = start_nodes(&net, &upstream.url(), &set, false).await;
     let scope = zkcredits_primitives::field::fr_from_dec(&net.deployment.scope).expect("scope");
     // One deposit, so the shares have a root every node applied.
     let depositor = Secret::new(Fr::from(77u64)).expect("non-zero");
@@ -215,6 +317,17 @@ async fn run() {
         ms(*latencies.last().unwrap_or(&Duration::ZERO)),
     );
 
+    for client in [first_publisher, second_publisher] {
+        client.shutdown().await;
+    }
+    for node in nodes {
+        let _ = node.shutdown().await;
+    }
+
+    let (mut nodes, _soak_dirs) = start_nodes(&net, &upstream.url(), &set, true).await;
+    let network =
+        Network { root: soak(&net, &nodes, &network, soak_tickets, soak_rate).await, ..network };
+
     // Absorption, at one node alone (the machine's two cores run one node and the publishers,
     // not five nodes): fresh tickets' shares from several publishers as fast as their
     // connections take them (a full send queue makes a publisher wait and retry). The rate is
@@ -223,36 +336,49 @@ async fn run() {
         let _ = node.shutdown().await;
     }
     let node = &nodes[0];
-    let total = count;
+    let address = listen_address(node).await;
+    let exe = std::env::current_exe().expect("this benchmark's path");
     let mut publishers = Vec::new();
-    for _ in 0..publishers_count {
-        publishers.push(publisher(&topic, node, &scope).await);
-    }
-    let batches: Vec<Vec<Vec<u8>>> = publishers
-        .iter()
-        .enumerate()
-        .map(|(p, (_, binding))| {
-            (p..total)
-                .step_by(publishers_count)
-                .map(|i| {
-                    let k = Secret::new(Fr::from(10_000_000 + i as u64)).expect("non-zero");
-                    network.message(Share::new(&k, &scope, 0, Fr::from(3u64)), *binding)
-                })
-                .collect()
+    for p in 0..publishers_count {
+        let instructions = format!(
+            "{address} {topic} {} {} {} {} {} {} {publishers_count} {}",
+            fr_to_dec(&network.root),
+            fr_to_dec(&network.scope),
+            fr_to_dec(&network.signer_root),
+            network.c_max,
+            network.now,
+            10_000_000 + p,
+            (count + publishers_count - 1 - p) / publishers_count,
+        );
+        let mut child = std::process::Command::new(&exe)
+            .arg("--bench")
+            .env(PUBLISHER_ENV, instructions)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("publisher process");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (stdout, line) = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut stdout = stdout;
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("publisher output");
+            (stdout, line)
         })
-        .collect();
+        .await
+        .expect("publisher ready");
+        assert_eq!(line.trim(), "ready", "publisher process failed");
+        publishers.push((child, stdout));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = metric(node, NEW_SHARES).await;
     let overloaded_before = metric(node, OVERLOADED).await;
+    let cpu_before = process_cpu();
     let start = Instant::now();
-    let sending = publishers.iter().zip(batches).map(|((client, _), mine)| async move {
-        for message in mine {
-            while client.publish(message.clone()).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    });
-    futures::future::join_all(sending).await;
-    let sent = start.elapsed();
+    for (child, _) in &mut publishers {
+        use std::io::Write;
+        writeln!(child.stdin.as_mut().expect("stdin"), "go").expect("go");
+    }
     let (mut stored, mut grew_at) = (0, start.elapsed());
     while start.elapsed() < grew_at + Duration::from_secs(2) {
         let now = metric(node, NEW_SHARES).await - before;
@@ -261,22 +387,141 @@ async fn run() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let cpu = process_cpu() - cpu_before;
     let ignored = metric(node, OVERLOADED).await - overloaded_before;
+    for (mut child, _) in publishers {
+        let _ = child.wait();
+    }
+    let per_share = cpu.as_secs_f64() / stored.max(1) as f64;
     println!(
-        "absorption at one node: {total} shares from {publishers_count} publishers, sent in {:.2} s; \
-         {stored} stored in {:.2} s = {:.0}/s, {ignored} ignored as overloaded, {} lost on the way",
-        sent.as_secs_f64(),
+        "absorption at one node: {count} shares from {publishers_count} publisher processes; \
+         {stored} stored in {:.2} s = {:.0}/s, {ignored} ignored as overloaded, {} lost on the \
+         way; the node's process used {:.2} s of CPU = {:.0} µs per share, {:.0} shares/s on \
+         two cores of its own",
         grew_at.as_secs_f64(),
         stored as f64 / grew_at.as_secs_f64(),
-        total as u64 - stored,
+        count as u64 - stored,
+        cpu.as_secs_f64(),
+        per_share * 1e6,
+        2.0 / per_share,
+    );
+    for node in nodes {
+        let _ = node.shutdown().await;
+    }
+}
+
+/// A cheap deterministic stream of choices (the soak is the same for a seed).
+fn soak_rng() -> StdRng {
+    StdRng::seed_from_u64(common::fixed::env_usize("ZKCREDITS_GOSSIP_SEED", 7) as u64)
+}
+
+/// The soak: `tickets` tickets published at random nodes at `rate` shares/s, 1 % of them spent
+/// again at another node a few dozen shares later; waits for every slash to land and reports
+/// the double spends missed and the slash transactions sent per detection. Returns the root
+/// its deposits made.
+async fn soak(
+    net: &zkcredits_chain::devnet::Devnet,
+    nodes: &[RunningNode],
+    network: &Network,
+    tickets: usize,
+    rate: usize,
+) -> Fr {
+    let scope = network.scope;
+    let cheaters: Vec<Secret> = (0..(tickets / 100).max(1))
+        .map(|i| Secret::new(Fr::from(50_000_000 + i as u64)).expect("non-zero"))
+        .collect();
+    let amount = alloy::primitives::U256::from(network.c_max) * alloy::primitives::U256::from(4);
+    for secret in &cheaters {
+        net.escrow.deposit(secret.commitment(), amount).await.expect("deposit");
+    }
+    for node in nodes {
+        node.sync_chain().await.expect("sync");
+    }
+    let root = nodes[0].store().recent_roots(1).expect("roots")[0].root;
+    let network = Network { root, ..*network };
+    let topic = zkcredits_node::share_topic(net.deployment.chain_id, &net.deployment.escrow);
+    let mut publishers = Vec::new();
+    for node in nodes {
+        publishers.push(publisher(&topic, node, &scope).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The schedule: (position, publisher, message); a cheater's second share goes out 1 to 50
+    // positions after its first, through another node.
+    let mut rng = soak_rng();
+    let spacing = tickets / cheaters.len();
+    let mut schedule: Vec<(usize, usize, Vec<u8>)> = Vec::with_capacity(tickets + cheaters.len());
+    for t in 0..tickets {
+        let at = rng.gen_range(0..NODES);
+        let cheater = (t % spacing == spacing / 2).then(|| cheaters.get(t / spacing)).flatten();
+        let Some(k) = cheater else {
+            let k = Secret::new(Fr::from(200_000_000 + t as u64)).expect("non-zero");
+            let share = Share::new(&k, &scope, 0, Fr::from(3u64));
+            schedule.push((t, at, network.message(share, publishers[at].1)));
+            continue;
+        };
+        let elsewhere = (at + rng.gen_range(1..NODES)) % NODES;
+        for (position, node, x) in [(t, at, 1u64), (t + rng.gen_range(1..=50), elsewhere, 2)] {
+            let share = Share::new(k, &scope, 0, Fr::from(x));
+            schedule.push((position, node, network.message(share, publishers[node].1)));
+        }
+    }
+    schedule.sort_by_key(|(position, _, _)| *position);
+    let submitted_before = submitted(nodes).await;
+    let start = Instant::now();
+    for (i, (_, node, message)) in schedule.into_iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        while publishers[node].0.publish(message.clone()).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let published = start.elapsed();
+
+    // Every slash lands within the hold-offs of the five ranks; a few seconds more let any
+    // node that was about to send do so.
+    let identities: Vec<Fr> = cheaters.iter().map(Secret::commitment).collect();
+    let deadline = Instant::now() + Duration::from_secs(6 * 15 + 30);
+    let landed = |identity: &Fr| {
+        nodes.iter().any(|n| {
+            matches!(
+                n.store().slash(identity).expect("read").map(|s| s.status),
+                Some(SlashStatus::Landed { .. } | SlashStatus::Done { .. })
+            )
+        })
+    };
+    while Instant::now() < deadline && !identities.iter().all(landed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let detected = identities
+        .iter()
+        .filter(|id| nodes.iter().any(|n| n.store().slash(id).expect("read").is_some()))
+        .count();
+    let slashed = identities.iter().filter(|id| landed(id)).count();
+    let transactions = submitted(nodes).await - submitted_before;
+    println!(
+        "soak: {tickets} tickets at {rate}/s over {NODES} nodes ({:.1} s), {} double spent: \
+         {} missed, {slashed} slashed on chain, {transactions} slash transactions sent \
+         ({:.2} per detection)",
+        published.as_secs_f64(),
+        identities.len(),
+        identities.len() - detected,
+        transactions as f64 / detected.max(1) as f64,
     );
     for (client, _) in publishers {
         client.shutdown().await;
     }
-    for client in [first_publisher, second_publisher] {
-        client.shutdown().await;
-    }
+    root
+}
+
+const SUBMITTED: &str = r#"zkcredits_slashes_total{outcome="submitted"}"#;
+
+/// Slash transactions the nodes sent (replacements included).
+async fn submitted(nodes: &[RunningNode]) -> u64 {
+    let mut total = 0;
     for node in nodes {
-        let _ = node.shutdown().await;
+        total += metric(node, SUBMITTED).await;
     }
+    total
 }

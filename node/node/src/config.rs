@@ -48,6 +48,10 @@ pub struct P2pConfig {
     pub listen: Vec<String>,
     /// Peers dialled at start, as multiaddrs ending in `/p2p/<peer id>`.
     pub bootstrap: Vec<String>,
+    /// The peer ids of this provider's other nodes: a node holding a replayed request's share
+    /// only from one of them asks it for the settlement (spec/06 §Replays at another node),
+    /// and answers their questions. Nobody else is asked or answered.
+    pub provider_peers: Vec<String>,
     /// The node's libp2p key (its peer id), created on first start. Empty: `p2p.key` in
     /// `data_dir`.
     pub key_file: PathBuf,
@@ -83,6 +87,7 @@ impl Default for P2pConfig {
             passive: false,
             listen: vec!["/ip4/0.0.0.0/tcp/7788".into()],
             bootstrap: Vec::new(),
+            provider_peers: Vec::new(),
             key_file: PathBuf::new(),
             verify_fraction: 0.05,
             max_held_shares: 16_384,
@@ -580,6 +585,16 @@ impl NodeConfig {
                 }
             }
         }
+        for peer in &p2p.provider_peers {
+            if peer.parse::<zkcredits_p2p::PeerId>().is_err() {
+                return Err(NodeError::ConfigValue {
+                    key: "p2p.provider_peers",
+                    reason: format!(
+                        "`{peer}` is not a peer id (a node prints its own at start: `joined the share network peer_id=12D3Koo…`)"
+                    ),
+                });
+            }
+        }
         if !(self.upstream.url.starts_with("http://") || self.upstream.url.starts_with("https://"))
         {
             return Err(NodeError::ConfigValue {
@@ -654,6 +669,7 @@ mod tests {
             ("[p2p]\nverify_fraction = 1.5", "p2p.verify_fraction"),
             ("[p2p]\nslash_holdoff_secs = 4000", "p2p.slash_holdoff_secs"),
             ("[p2p]\nbootstrap = [\"10.0.0.1:7788\"]", "p2p.bootstrap"),
+            ("[p2p]\nprovider_peers = [\"10.0.0.1\"]", "p2p.provider_peers"),
             ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/models\"", "free"),
             (
                 "[[pricing.proxy]]\nmethod = \"POST\"\npath = \"/v1/chat/completions\"\nprice = 9",

@@ -696,6 +696,11 @@ async fn join_share_network(
     );
     network.listen = parse("p2p.listen", &p2p.listen)?;
     network.bootstrap = parse("p2p.bootstrap", &p2p.bootstrap)?;
+    network.provider_peers = p2p
+        .provider_peers
+        .iter()
+        .map(|p| p.parse().map_err(|e| value_error("p2p.provider_peers", format!("`{p}`: {e}"))))
+        .collect::<Result<_, _>>()?;
     network.max_message_bytes = gossip::MAX_MESSAGE_BYTES;
     network.messages_per_peer_per_sec = p2p.messages_per_peer_per_sec;
     network.message_burst = p2p.message_burst;

@@ -52,6 +52,7 @@ pub struct Metrics {
     gossip_published: Family<Outcome, Counter>,
     gossip_peers: Gauge,
     gossip_held: Gauge,
+    settlements_asked: Family<Outcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,6 +74,7 @@ impl Default for Metrics {
         let gossip_published = Family::<Outcome, Counter>::default();
         let gossip_peers = Gauge::default();
         let gossip_held = Gauge::default();
+        let settlements_asked = Family::<Outcome, Counter>::default();
         registry.register("requests_served", "Paid requests served and settled", served.clone());
         registry.register(
             "requests_replayed",
@@ -141,6 +143,11 @@ impl Default for Metrics {
             "Gossiped shares held until the chain follower applies their root",
             gossip_held.clone(),
         );
+        registry.register(
+            "settlements_asked",
+            "Replays' settlements asked of the provider node that served them, by outcome",
+            settlements_asked.clone(),
+        );
         Self {
             registry,
             served,
@@ -159,6 +166,7 @@ impl Default for Metrics {
             gossip_published,
             gossip_peers,
             gossip_held,
+            settlements_asked,
         }
     }
 }
@@ -172,6 +180,12 @@ impl Metrics {
     /// A share published (`published`) or not (`no_peers`, `failed`).
     pub fn gossip_published(&self, outcome: &'static str) {
         self.gossip_published.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// A replay's settlement asked of the node that served it: `settled`, `in_progress`,
+    /// `not_taken`, `not_provider_peer`, `unanswered` or `invalid`.
+    pub fn settlement_asked(&self, outcome: &'static str) {
+        self.settlements_asked.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// A peer connected (`+1`) or left (`-1`).

@@ -182,7 +182,7 @@ impl std::fmt::Debug for NodeState {
     }
 }
 
-fn internal(e: StorageError) -> Rejection {
+pub(crate) fn internal(e: StorageError) -> Rejection {
     tracing::error!("storage failed: {e}");
     Rejection::Internal
 }
@@ -380,7 +380,7 @@ impl NodeState {
                 }
             })?;
         if replayed {
-            return self.replay(&s.nullifier).await;
+            return self.replay(&s).await;
         }
 
         let proof = envelope.decode_proof().map_err(|e| Rejection::MalformedProof(e.0))?;
@@ -442,7 +442,7 @@ impl NodeState {
                 }
                 Ok(Admission::Serve(ticket))
             }
-            None => self.replay(&s.nullifier).await,
+            None => self.replay(&s).await,
         }
     }
 
@@ -502,11 +502,36 @@ impl NodeState {
 
     /// The answer to a request whose share (same `x`) is stored: its settlement; when this
     /// node holds none, the share came over the share network from the node that served it.
-    async fn replay(self: &Arc<Self>, nullifier: &Fr) -> Result<Admission, Rejection> {
-        self.stored_settlement(nullifier)
-            .await?
-            .map(Admission::Replay)
-            .ok_or(Rejection::ServedElsewhere)
+    /// A request with the `x` of a stored share: the settlement this node made, or, when the
+    /// share came from gossip, the one the provider node that served it made (spec/06).
+    async fn replay(self: &Arc<Self>, s: &RequestStatement) -> Result<Admission, Rejection> {
+        if let Some(settlement) = self.stored_settlement(&s.nullifier).await? {
+            return Ok(Admission::Replay(settlement));
+        }
+        match self.gossip() {
+            Some(gossip) => gossip.settlement_elsewhere(s).await.map(Admission::Replay),
+            None => Err(Rejection::ServedElsewhere),
+        }
+    }
+
+    /// The settlement of the request `x` spending `nullifier`, when this node took it (for a
+    /// provider peer that holds the request's share from gossip); as
+    /// [`NodeState::stored_settlement`] otherwise.
+    pub async fn settlement_of_request(
+        self: &Arc<Self>,
+        nullifier: Fr,
+        x: Fr,
+    ) -> Result<Option<Settlement>, Rejection> {
+        self.blocking(move |node| {
+            let taken = node
+                .store
+                .shares(&nullifier)
+                .map_err(internal)?
+                .iter()
+                .any(|t| t.share.x == x && matches!(t.origin, ShareOrigin::Request { .. }));
+            if taken { node.stored_settlement_now(&nullifier) } else { Ok(None) }
+        })
+        .await
     }
 
     /// The settlement of a ticket this node took: stored, or made now when the node stopped

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Harness, harness, node_config, node_signer, settlement_of};
+use common::{Harness, User, harness, node_config, node_signer, settlement_of};
 use std::time::Duration;
 use zkcredits_node::{
     NodeConfig, RunningNode,
@@ -37,6 +37,15 @@ fn both_entries() -> Vec<String> {
         public_key_to_string(&node_signer().public_key()),
         public_key_to_string(&second_signer().public_key()),
     ]
+}
+
+/// A deposit of four times `C_MAX` for the user with secret `k`, proving under the two-key
+/// signer set, with `second` following the chain up to it.
+async fn user_of_both(h: &Harness, k: u64, second: &RunningNode) -> User {
+    let mut user = h.deposit(k, u128::from(h.c_max()) * 4).await;
+    user.signer_root = both_signers().root();
+    second.sync_chain().await.expect("sync");
+    user
 }
 
 fn gossiping(c: &mut NodeConfig) {
@@ -184,9 +193,7 @@ fn own_transaction(status: &SlashStatus) -> Option<[u8; 32]> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_spent_at_two_nodes_is_refused_at_the_second_and_slashed_on_chain_once() {
     let (h, second, _dir) = two_nodes().await;
-    let mut user = h.deposit(61, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 61, &second).await;
 
     // Served at the first node: its share reaches the second.
     let body = br#"{"messages":[{"content":"first spend"}]}"#;
@@ -226,9 +233,7 @@ async fn forged_shares_never_slash_convict_their_key_and_never_cost_honest_forwa
     // The second node checks no proof (it forwards what it does not sample); the first checks
     // every one.
     let (h, second, _dir) = two_nodes_with(|_| {}, |c| c.p2p.verify_fraction = 0.0).await;
-    let mut user = h.deposit(62, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 62, &second).await;
     let body = br#"{"messages":[{"content":"an honest spend"}]}"#;
     let paid = user.pay(&h, CHAT, body);
     assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
@@ -287,9 +292,7 @@ async fn forged_shares_never_slash_convict_their_key_and_never_cost_honest_forwa
     wait_for_metric(&second_metrics, r#"reason="unbound_publisher"} 1"#).await;
 
     // The honest nodes still hear each other.
-    let mut next = h.deposit(66, u128::from(h.c_max()) * 4).await;
-    next.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let next = user_of_both(&h, 66, &second).await;
     let body = br#"{"messages":[{"content":"after the forgeries"}]}"#;
     let paid = next.pay(&h, CHAT, body);
     assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
@@ -349,9 +352,7 @@ async fn wait_for_metric(url: &str, needle: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_being_served_stops_when_its_ticket_is_spent_at_another_node() {
     let (h, second, _dir) = two_nodes().await;
-    let mut user = h.deposit(63, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 63, &second).await;
 
     // A slow upstream answer at the first node...
     let slow = br#"{"messages":[{"content":"slow"}],"sleep_ms":20000}"#;
@@ -374,9 +375,7 @@ async fn a_request_being_served_stops_when_its_ticket_is_spent_at_another_node()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_gossip_hold_a_double_spend_never_reaches_the_upstream() {
     let (h, second, _dir) = two_nodes_with(|c| c.p2p.gossip_hold_ms = 20_000, |_| {}).await;
-    let mut user = h.deposit(64, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 64, &second).await;
 
     let held = br#"{"messages":[{"content":"held at the first node"}]}"#;
     let paid = user.pay(&h, CHAT, held);
@@ -472,9 +471,7 @@ async fn a_share_accepted_before_any_peer_joined_is_published_when_one_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_served_at_one_node_and_sent_again_to_another_is_not_served_twice() {
     let (h, second, _dir) = two_nodes().await;
-    let mut user = h.deposit(68, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 68, &second).await;
     let body = br#"{"messages":[{"content":"once"}]}"#;
     let paid = user.pay(&h, CHAT, body);
     assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
@@ -487,12 +484,53 @@ async fn a_request_served_at_one_node_and_sent_again_to_another_is_not_served_tw
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_at_another_node_of_the_provider_returns_the_settlement_of_the_node_that_served_it()
+ {
+    // The second node's libp2p key is made ahead, so each node can name the other.
+    let key_dir = tempfile::tempdir().expect("temp dir");
+    let second_key = Keypair::generate_ed25519();
+    let second_key_file = key_dir.path().join("p2p.key");
+    std::fs::write(&second_key_file, second_key.to_protobuf_encoding().expect("encodes"))
+        .expect("key file");
+    let second_peer = second_key.public().to_peer_id().to_base58();
+    let h = first_node(|c| c.p2p.provider_peers = vec![second_peer]).await;
+    let first_peer = h.node.p2p().expect("p2p").local_peer_id().to_base58();
+    let (second, _dir) = second_node(&h, |c| {
+        c.p2p.key_file = second_key_file;
+        c.p2p.provider_peers = vec![first_peer];
+    })
+    .await;
+    let user = user_of_both(&h, 73, &second).await;
+
+    // Sent again to the second node while the first serves it: in progress there.
+    let body = br#"{"messages":[{"content":"served by the first"}],"sleep_ms":3000}"#;
+    let paid = user.pay(&h, CHAT, body);
+    let first = tokio::spawn(send_to_url(h.node.url(), body.to_vec(), paid.envelope.clone()));
+    wait_for_shares(&second, &paid.envelope.statement.nullifier, 1).await;
+    let response = send_to(&second, body, &paid.envelope).await;
+    assert_eq!(error_code(response).await, (409, "in_progress".into()));
+
+    // Once served: the first node's settlement, fetched from it, and no second upstream call.
+    let served = first.await.expect("first request");
+    assert_eq!(served.status(), 200);
+    let settlement = settlement_of(&served);
+    let response = send_to(&second, body, &paid.envelope).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(settlement_of(&response), settlement);
+    assert_eq!(error_code(response).await, (409, "replayed_request".into()));
+    assert_eq!(h.upstream.calls.count(body), 1);
+    let metrics = reqwest::get(format!("{}/metrics", second.url())).await.expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    assert!(metrics.contains(r#"zkcredits_settlements_asked_total{outcome="settled"} 1"#));
+    assert!(metrics.contains(r#"zkcredits_settlements_asked_total{outcome="in_progress"} 1"#));
+    second.shutdown().await.expect("second stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_share_stored_ahead_of_a_ticket_does_not_stop_its_honest_spend() {
     // The second node checks no proof of a share it has no conflict for.
     let (h, second, _dir) = two_nodes_with(|_| {}, |c| c.p2p.verify_fraction = 0.0).await;
-    let mut user = h.deposit(69, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 69, &second).await;
     let body = br#"{"messages":[{"content":"an honest spend, forged ahead"}]}"#;
     let paid = user.pay(&h, CHAT, body);
 
@@ -545,9 +583,7 @@ async fn a_restarted_node_rejoins_with_its_peer_id_and_catches_spends_of_shares_
     let h = first_node(|_| {}).await;
     let (second, _dir, config) = second_node_config(&h, |_| {}).await;
     let peer = second.p2p().expect("p2p").local_peer_id();
-    let mut user = h.deposit(71, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 71, &second).await;
     let body = br#"{"messages":[{"content":"before the restart"}]}"#;
     let paid = user.pay(&h, CHAT, body);
     assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
@@ -587,9 +623,7 @@ async fn a_passive_slasher_with_no_upstream_catches_a_double_spend_between_two_n
     let slasher = zkcredits_node::start(config).await.expect("the slasher starts");
     wait_for_topic_peers(slasher.p2p().expect("p2p"), 1).await;
 
-    let mut user = h.deposit(72, u128::from(h.c_max()) * 4).await;
-    user.signer_root = both_signers().root();
-    second.sync_chain().await.expect("sync");
+    let user = user_of_both(&h, 72, &second).await;
     slasher.sync_chain().await.expect("sync");
 
     // It takes no payments.

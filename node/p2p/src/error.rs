@@ -35,6 +35,23 @@ pub enum P2pError {
     /// Publishing failed (no peer subscribed yet, or the message was refused).
     #[error("cannot publish: {0}")]
     Publish(String),
+    /// A question for a peer that is not one of this provider's nodes.
+    #[error("peer {peer} is not one of this provider's nodes (add it to p2p.provider_peers)")]
+    NotProviderPeer {
+        /// The peer.
+        peer: String,
+    },
+    /// A question went unanswered.
+    #[error("peer {peer} did not answer: {reason}")]
+    Unanswered {
+        /// The peer.
+        peer: String,
+        /// Why (no connection, timeout, refused).
+        reason: String,
+    },
+    /// Too many questions are waiting for answers.
+    #[error("{0} questions are waiting for answers already")]
+    Busy(usize),
     /// The network task is gone (shut down or failed).
     #[error("the p2p network task has stopped")]
     Stopped,

@@ -1,25 +1,36 @@
 //! The swarm and the loop that drives it: commands from the [`Client`](crate::Client) in,
 //! [`Event`]s out.
 
-use crate::{Command, Event, P2pConfig, P2pError, Verdict};
-use futures::StreamExt;
+use crate::{Command, Event, P2pConfig, P2pError, Responder, Verdict};
+use futures::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt, future::BoxFuture,
+    stream::FuturesUnordered,
+};
 use libp2p::{
     PeerId, StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad,
     multiaddr::Protocol,
     noise, ping,
+    request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel},
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
 use sha2::{Digest, Sha256};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
+    io,
     time::{Duration, Instant},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The protocol names: identify's version string and the Kademlia protocol.
 const PROTOCOL_VERSION: &str = "/zkcredits/1.0.0";
 const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/zkcredits/kad/1.0.0");
+/// Questions between a provider's own nodes.
+const PROVIDER_PROTOCOL: StreamProtocol = StreamProtocol::new("/zkcredits/provider/1.0.0");
+
+/// Questions waiting for an answer at most, asked and being answered each: the provider's
+/// nodes are few and answer from storage.
+const MAX_OPEN_QUESTIONS: usize = 256;
 
 /// Peers whose allowance is tracked at most; beyond, the allowances of peers that left go.
 const MAX_TRACKED_PEERS: usize = 4_096;
@@ -44,7 +55,94 @@ pub(crate) struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kademlia: kad::Behaviour<kad::store::MemoryStore>,
+    provider: request_response::Behaviour<BytesCodec>,
 }
+
+/// Questions and answers as raw bytes, one per stream, from 1 to `max` bytes each: a stream
+/// closed without a byte is a question left unanswered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BytesCodec {
+    max: usize,
+}
+
+impl BytesCodec {
+    async fn read<T: AsyncRead + Unpin + Send>(&self, io: &mut T) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        io.take(self.max as u64 + 1).read_to_end(&mut bytes).await?;
+        if bytes.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed without an answer"));
+        }
+        if bytes.len() > self.max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than {} bytes", self.max),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    async fn write<T: AsyncWrite + Unpin + Send>(
+        &self,
+        io: &mut T,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        if bytes.is_empty() || bytes.len() > self.max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} bytes, more than {}", bytes.len(), self.max),
+            ));
+        }
+        io.write_all(bytes).await?;
+        io.close().await
+    }
+}
+
+impl request_response::Codec for BytesCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read(io).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read(io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write(io, &request).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write(io, &response).await
+    }
+}
+
+/// An answer the user is preparing, with the channel it goes out on.
+type Answer = BoxFuture<'static, Option<(ResponseChannel<Vec<u8>>, Vec<u8>)>>;
 
 /// A peer's message allowance (token bucket).
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +161,11 @@ pub(crate) struct EventLoop {
     rate: f64,
     burst: f64,
     allowances: HashMap<PeerId, Allowance>,
+    provider_peers: HashSet<PeerId>,
+    /// Questions asked, by request, with where their answer goes.
+    asked: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, P2pError>>>,
+    /// Questions the user is answering.
+    answering: FuturesUnordered<Answer>,
 }
 
 /// The gossipsub score parameters: a rejected message costs its sender enough to fall below
@@ -137,6 +240,16 @@ impl EventLoop {
                     kad::Config::new(KAD_PROTOCOL),
                 );
                 kademlia.set_mode(Some(kad::Mode::Server));
+                // Offered only to a provider with other nodes: nobody else has anything to ask.
+                let protocols = (!config.provider_peers.is_empty())
+                    .then_some((PROVIDER_PROTOCOL, ProtocolSupport::Full));
+                let provider = request_response::Behaviour::with_codec(
+                    BytesCodec { max: config.max_message_bytes },
+                    protocols,
+                    request_response::Config::default()
+                        .with_request_timeout(config.ask_timeout)
+                        .with_max_concurrent_streams(MAX_OPEN_QUESTIONS),
+                );
                 Ok(Behaviour {
                     gossipsub,
                     identify: identify::Behaviour::new(identify::Config::new(
@@ -145,6 +258,7 @@ impl EventLoop {
                     )),
                     ping: ping::Behaviour::new(ping::Config::new()),
                     kademlia,
+                    provider,
                 })
             })
             .map_err(|e| start(&e))?
@@ -175,6 +289,9 @@ impl EventLoop {
             rate: f64::from(config.messages_per_peer_per_sec),
             burst: f64::from(config.message_burst.max(1)),
             allowances: HashMap::new(),
+            provider_peers: config.provider_peers.iter().copied().collect(),
+            asked: HashMap::new(),
+            answering: FuturesUnordered::new(),
         })
     }
 
@@ -183,6 +300,12 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(answer) = self.answering.next(), if !self.answering.is_empty() => {
+                    if let Some((channel, data)) = answer {
+                        // Fails when the asker gave up meanwhile: nothing to do.
+                        let _ = self.swarm.behaviour_mut().provider.send_response(channel, data);
+                    }
+                }
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown) | None => return,
                     Some(command) => self.on_command(command),
@@ -241,6 +364,21 @@ impl EventLoop {
             Command::Score { peer, reply } => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
+            Command::Ask { peer, data, reply } => {
+                if !self.provider_peers.contains(&peer) {
+                    let _ = reply.send(Err(P2pError::NotProviderPeer { peer: peer.to_base58() }));
+                } else if data.len() > self.max_message_bytes {
+                    let _ = reply.send(Err(P2pError::TooLarge {
+                        size: data.len(),
+                        max: self.max_message_bytes,
+                    }));
+                } else if self.asked.len() >= MAX_OPEN_QUESTIONS {
+                    let _ = reply.send(Err(P2pError::Busy(self.asked.len())));
+                } else {
+                    let request = self.swarm.behaviour_mut().provider.send_request(&peer, data);
+                    self.asked.insert(request, reply);
+                }
+            }
             Command::Shutdown => {}
         }
     }
@@ -287,6 +425,7 @@ impl EventLoop {
                     self.on_message(propagation_source, author, message_id, message.data);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Provider(event)) => self.on_provider_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -309,6 +448,54 @@ impl EventLoop {
                 tracing::info!(%address, "p2p listening");
             }
             _ => {}
+        }
+    }
+
+    fn on_provider_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            } => {
+                // Dropping the channel leaves a stranger's (or a question too many) unanswered.
+                if !self.provider_peers.contains(&peer) {
+                    tracing::debug!(%peer, "question from a peer of another provider");
+                    return;
+                }
+                if self.answering.len() >= MAX_OPEN_QUESTIONS {
+                    tracing::debug!(%peer, "too many questions being answered");
+                    return;
+                }
+                let (answer, answered) = oneshot::channel();
+                let event = Event::Request { peer, data: request, responder: Responder(answer) };
+                if let Err(e) = self.events.try_send(event) {
+                    tracing::debug!("event queue full, question dropped: {e}");
+                    return;
+                }
+                self.answering
+                    .push(Box::pin(async move { answered.await.ok().map(|data| (channel, data)) }));
+            }
+            request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            } => {
+                if let Some(reply) = self.asked.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                if let Some(reply) = self.asked.remove(&request_id) {
+                    let _ = reply.send(Err(P2pError::Unanswered {
+                        peer: peer.to_base58(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "question not answered: {error}");
+            }
+            request_response::Event::ResponseSent { .. } => {}
         }
     }
 

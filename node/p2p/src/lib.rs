@@ -19,6 +19,10 @@
 //! - Before a message reaches the user, the loop drops (as ignored) what a peer sends beyond
 //!   its allowance (`messages_per_peer_per_sec`, bursts of `message_burst`) and what arrives
 //!   while the user's queue is full: a flood costs its sender, and memory stays bounded.
+//! - A provider's own nodes ([`P2pConfig::provider_peers`]) also ask each other questions
+//!   directly (request-response, one stream per question): [`Client::ask`] sends one, and an
+//!   [`Event::Request`] delivers one, to be answered through its [`Responder`]. Nobody else is
+//!   asked or answered; with no provider peers the protocol is not even offered.
 
 mod error;
 mod event_loop;
@@ -50,12 +54,18 @@ pub struct P2pConfig {
     pub queue: usize,
     /// How long a connection without traffic is kept.
     pub idle_timeout: Duration,
+    /// The other nodes of this node's provider: the only peers it asks and answers (their
+    /// peer ids are authenticated by Noise).
+    pub provider_peers: Vec<PeerId>,
+    /// How long a question to a provider peer may take, answer included.
+    pub ask_timeout: Duration,
 }
 
 impl P2pConfig {
     /// A configuration with the defaults for `keypair` on `topic`: listen on a free loopback
     /// port, no bootstrap peers, 4 KiB messages, 500 messages per peer per second (bursts of
-    /// 2,000), 8,192 waiting messages, connections kept 2 minutes.
+    /// 2,000), 8,192 waiting messages, connections kept 2 minutes, no provider peers, questions
+    /// answered within 5 seconds.
     pub fn new(keypair: Keypair, topic: impl Into<String>) -> Self {
         Self {
             keypair,
@@ -70,6 +80,8 @@ impl P2pConfig {
             message_burst: 2_000,
             queue: 8_192,
             idle_timeout: Duration::from_secs(120),
+            provider_peers: Vec::new(),
+            ask_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -86,8 +98,20 @@ pub enum Verdict {
     Reject,
 }
 
+/// Answers one [`Event::Request`]; dropping it leaves the question unanswered (the asker sees
+/// a failure).
+#[derive(Debug)]
+pub struct Responder(oneshot::Sender<Vec<u8>>);
+
+impl Responder {
+    /// Sends `answer` (1 to [`P2pConfig::max_message_bytes`] bytes; any other is not sent).
+    pub fn respond(self, answer: Vec<u8>) {
+        let _ = self.0.send(answer);
+    }
+}
+
 /// What the network reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Event {
     /// A message to judge with [`Client::report`].
     Message {
@@ -99,6 +123,15 @@ pub enum Event {
         author: PeerId,
         /// Its bytes.
         data: Vec<u8>,
+    },
+    /// A question from one of this provider's nodes, to answer with `responder`.
+    Request {
+        /// The provider peer that asks.
+        peer: PeerId,
+        /// The question's bytes.
+        data: Vec<u8>,
+        /// Where the answer goes.
+        responder: Responder,
     },
     /// A connection to a peer opened.
     PeerConnected(PeerId),
@@ -118,6 +151,7 @@ enum Command {
     Ban { peer: PeerId },
     Unban { peer: PeerId },
     Score { peer: PeerId, reply: oneshot::Sender<Option<f64>> },
+    Ask { peer: PeerId, data: Vec<u8>, reply: oneshot::Sender<Result<Vec<u8>, P2pError>> },
     Shutdown,
 }
 
@@ -151,7 +185,7 @@ impl Client {
         self.local_peer_id
     }
 
-    async fn ask<T>(
+    async fn call<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, P2pError> {
@@ -163,7 +197,7 @@ impl Client {
     /// Publishes `data` on the topic. The same bytes published twice are one message: the
     /// second publish returns the same id.
     pub async fn publish(&self, data: Vec<u8>) -> Result<MessageId, P2pError> {
-        self.ask(|reply| Command::Publish { data, reply }).await?
+        self.call(|reply| Command::Publish { data, reply }).await?
     }
 
     /// Judges a message [`Event::Message`] delivered.
@@ -181,17 +215,17 @@ impl Client {
 
     /// Dials `address` (ending in `/p2p/<peer id>`); returns once the dial started.
     pub async fn dial(&self, address: Multiaddr) -> Result<(), P2pError> {
-        self.ask(|reply| Command::Dial { address, reply }).await?
+        self.call(|reply| Command::Dial { address, reply }).await?
     }
 
     /// The addresses the node listens on.
     pub async fn listen_addresses(&self) -> Result<Vec<Multiaddr>, P2pError> {
-        self.ask(|reply| Command::ListenAddresses { reply }).await
+        self.call(|reply| Command::ListenAddresses { reply }).await
     }
 
     /// The peers the node is connected to.
     pub async fn peers(&self) -> Result<Vec<PeerId>, P2pError> {
-        self.ask(|reply| Command::Peers { reply }).await
+        self.call(|reply| Command::Peers { reply }).await
     }
 
     /// Drops everything `peer` publishes or sends from now on, without scoring the peers that
@@ -207,12 +241,19 @@ impl Client {
 
     /// The peers known to be subscribed to the topic: those a publish reaches.
     pub async fn topic_peers(&self) -> Result<Vec<PeerId>, P2pError> {
-        self.ask(|reply| Command::TopicPeers { reply }).await
+        self.call(|reply| Command::TopicPeers { reply }).await
+    }
+
+    /// Asks `peer`, one of this provider's nodes, the question `data` (1 to
+    /// [`P2pConfig::max_message_bytes`] bytes) and waits for its answer (at most
+    /// [`P2pConfig::ask_timeout`]).
+    pub async fn ask(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, P2pError> {
+        self.call(|reply| Command::Ask { peer, data, reply }).await?
     }
 
     /// `peer`'s gossipsub score as this node sees it.
     pub async fn score(&self, peer: PeerId) -> Result<Option<f64>, P2pError> {
-        self.ask(|reply| Command::Score { peer, reply }).await
+        self.call(|reply| Command::Score { peer, reply }).await
     }
 
     /// Stops the event loop (its connections close).

@@ -187,3 +187,60 @@ async fn a_burst_within_the_allowance_arrives_whole() {
         n.client.shutdown().await;
     }
 }
+
+/// Answers every question `events` delivers with its bytes reversed.
+fn answer_reversed(mut events: Receiver<Event>) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Event::Request { data, responder, .. } = event {
+                responder.respond(data.into_iter().rev().collect());
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_nodes_ask_each_other_and_nobody_else_asks_or_is_asked() {
+    let (a_key, b_key) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (a_id, b_id) = (a_key.public().to_peer_id(), b_key.public().to_peer_id());
+    let a = node(|c| {
+        c.keypair = a_key;
+        c.provider_peers = vec![b_id];
+    })
+    .await;
+    let b = node(|c| {
+        c.keypair = b_key;
+        c.provider_peers = vec![a_id];
+    })
+    .await;
+    // A stranger lists `a` as its provider peer; `a` does not list it.
+    let stranger = node(|c| c.provider_peers = vec![a_id]).await;
+    a.client.dial(b.address.clone()).await.expect("a dials b");
+    stranger.client.dial(a.address.clone()).await.expect("the stranger dials a");
+    answer_reversed(a.events);
+    answer_reversed(b.events);
+
+    let mut answer = Err(P2pError::Stopped);
+    for _ in 0..100 {
+        answer = a.client.ask(b_id, b"question".to_vec()).await;
+        if answer.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(answer.expect("b answers a"), b"noitseuq".to_vec());
+    assert_eq!(b.client.ask(a_id, b"ab".to_vec()).await.expect("a answers b"), b"ba".to_vec());
+
+    // Nobody outside the list is asked, and a question from outside goes unanswered.
+    let stranger_id = stranger.client.local_peer_id();
+    assert!(matches!(
+        a.client.ask(stranger_id, b"?".to_vec()).await,
+        Err(P2pError::NotProviderPeer { .. })
+    ));
+    assert!(matches!(
+        stranger.client.ask(a_id, b"let me in".to_vec()).await,
+        Err(P2pError::Unanswered { .. })
+    ));
+    // Questions larger than a message are not sent.
+    assert!(matches!(a.client.ask(b_id, vec![0; 5_000]).await, Err(P2pError::TooLarge { .. })));
+}

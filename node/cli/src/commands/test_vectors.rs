@@ -657,6 +657,27 @@ fn gossip_vectors() -> eyre::Result<Value> {
         2,
         "faulty_publisher",
     ));
+    let question = {
+        use zkcredits_node::{
+            gossip::{SettlementAnswer, SettlementQuestion},
+            settlement::Settlement,
+        };
+        let anon = BASE8.mul_scalar(&deterministic_scalar("gossip/anon"));
+        let settlement = Settlement::sign(&keys[0], first.nullifier, &anon, &scope, c_max, 400);
+        let answer = |name: &str, answer: SettlementAnswer| json!({ "answer": name, "bytes": hex(&answer.encode()) });
+        json!({
+            "nullifier": dec(&first.nullifier),
+            "x": dec(&first.x),
+            "anon": point(&anon),
+            "bytes": hex(&SettlementQuestion { nullifier: first.nullifier, x: first.x }.encode()),
+            "settlement": settlement.to_json(),
+            "answers": [
+                answer("settled", SettlementAnswer::Settled(Box::new(settlement))),
+                answer("in_progress", SettlementAnswer::InProgress),
+                answer("not_taken", SettlementAnswer::NotTaken),
+            ],
+        })
+    };
     let verdict = |reason: &str| match reason {
         "malformed" | "wrong_scope" | "wrong_c_max" => "reject",
         "new_share" | "double_spend" => "accept",
@@ -674,6 +695,7 @@ fn gossip_vectors() -> eyre::Result<Value> {
         },
         "authors": authors.iter().map(|a| hex(a)).collect::<Vec<_>>(),
         "slashed_identity": dec(&cheater.commitment()),
+        "settlement_question": question,
         "steps": steps.iter().map(|(name, message, author, reason)| json!({
             "name": name,
             "author": author,

@@ -112,7 +112,7 @@ impl ShareMessage {
                 bytes.len()
             )));
         }
-        let mut reader = Reader { bytes, at: 1 };
+        let mut reader = Reader::new(bytes, 1);
         let root = reader.field("root")?;
         let scope = reader.field("scope")?;
         let signer_root = reader.field("signerRoot")?;
@@ -151,19 +151,24 @@ impl ShareMessage {
 }
 
 /// Reads a message front to back; the length was checked first.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// Reads `bytes` from `at` on.
+    pub(super) const fn new(bytes: &'a [u8], at: usize) -> Self {
+        Self { bytes, at }
+    }
+
     fn take<const N: usize>(&mut self) -> [u8; N] {
         let out = self.bytes[self.at..self.at + N].try_into().expect("length checked");
         self.at += N;
         out
     }
 
-    fn field(&mut self, name: &str) -> Result<Fr, DecodeError> {
+    pub(super) fn field(&mut self, name: &str) -> Result<Fr, DecodeError> {
         let bytes = self.take::<32>();
         let value = Fr::from_be_bytes_mod_order(&bytes);
         if fr_to_be_bytes(&value) != bytes {

@@ -13,14 +13,17 @@
 //! No message can frame anyone: a slash needs two shares whose slope hashes to the nullifier.
 
 pub mod message;
+pub mod settlements;
 #[cfg(test)]
 mod vectors;
 
 pub use message::{DecodeError, PeerBinding, SHARE_MESSAGE_BYTES, ShareMessage};
+pub use settlements::{SettlementAnswer, SettlementQuestion};
 
 use crate::{
-    Metrics,
+    Metrics, Rejection,
     pipeline::{NodeState, unix_now},
+    settlement::Settlement,
     verify::Lane,
 };
 use std::{
@@ -30,7 +33,7 @@ use std::{
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
-use zkcredits_p2p::{Client, Event, P2pError, PeerId, Verdict};
+use zkcredits_p2p::{Client, Event, P2pError, PeerId, Responder, Verdict};
 use zkcredits_primitives::{Fr, eddsa::PublicKey, rln::Share};
 use zkcredits_prover::{encoding::proof_from_bytes, inputs::RequestStatement};
 use zkcredits_storage::{ShareOrigin, ShareOutcome, StoredShare};
@@ -379,6 +382,10 @@ impl Gossip {
                             drop(permit);
                         });
                     }
+                    Some(Event::Request { peer, data, responder }) => {
+                        let gossip = Arc::clone(&self);
+                        self.tasks.spawn(async move { gossip.answer(peer, &data, responder).await });
+                    }
                     Some(Event::PeerConnected(_)) => self.metrics().gossip_peers(1),
                     Some(Event::PeerDisconnected(_)) => self.metrics().gossip_peers(-1),
                     None => return,
@@ -394,6 +401,82 @@ impl Gossip {
         // The judging under way ends before the swarm does.
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    /// Answers a provider peer's [`SettlementQuestion`]; a question that does not decode, or a
+    /// storage failure, goes unanswered.
+    async fn answer(&self, peer: PeerId, data: &[u8], responder: Responder) {
+        let question = match SettlementQuestion::decode(data) {
+            Ok(question) => question,
+            Err(e) => {
+                tracing::debug!(%peer, "settlement question not understood: {e}");
+                return;
+            }
+        };
+        let answer = match self.state.settlement_of_request(question.nullifier, question.x).await {
+            Ok(Some(settlement)) => SettlementAnswer::Settled(Box::new(settlement)),
+            Ok(None) => SettlementAnswer::NotTaken,
+            Err(Rejection::InProgress) => SettlementAnswer::InProgress,
+            Err(_) => return,
+        };
+        responder.respond(answer.encode());
+    }
+
+    /// The settlement of a request whose share this node holds only from gossip, asked of the
+    /// node that published it. `served_elsewhere` when that node is not one of this provider's
+    /// (`p2p.provider_peers`), does not answer, or answers with something that does not check
+    /// out; `in_progress` while it serves the request.
+    pub async fn settlement_elsewhere(
+        &self,
+        statement: &RequestStatement,
+    ) -> Result<Settlement, Rejection> {
+        let (nullifier, x) = (statement.nullifier, statement.x);
+        let publisher = self.state.gossip_publisher(nullifier, x).await?;
+        let Some(peer) = publisher else { return Err(Rejection::ServedElsewhere) };
+        let question = SettlementQuestion { nullifier, x }.encode();
+        let outcome = match self.client.ask(peer, question).await {
+            Ok(answer) => SettlementAnswer::decode(&answer),
+            Err(P2pError::NotProviderPeer { .. }) => {
+                self.metrics().settlement_asked("not_provider_peer");
+                return Err(Rejection::ServedElsewhere);
+            }
+            Err(e) => {
+                tracing::debug!("settlement not fetched: {e}");
+                self.metrics().settlement_asked("unanswered");
+                return Err(Rejection::ServedElsewhere);
+            }
+        };
+        let deployed = &self.state.deployed;
+        let refusal = match outcome {
+            Ok(SettlementAnswer::Settled(settlement)) => {
+                let in_set = self
+                    .state
+                    .active_set()
+                    .is_some_and(|set| set.keys.contains(&settlement.signer));
+                let checked =
+                    settlement.verify(&nullifier, &statement.anon, &deployed.scope, deployed.c_max);
+                match checked {
+                    Ok(()) if in_set => {
+                        self.metrics().settlement_asked("settled");
+                        return Ok(*settlement);
+                    }
+                    Ok(()) => "signed by a key outside the signer set".to_string(),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Ok(SettlementAnswer::InProgress) => {
+                self.metrics().settlement_asked("in_progress");
+                return Err(Rejection::InProgress);
+            }
+            Ok(SettlementAnswer::NotTaken) => {
+                self.metrics().settlement_asked("not_taken");
+                return Err(Rejection::ServedElsewhere);
+            }
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(%peer, "provider peer answered a settlement that does not check out: {refusal}");
+        self.metrics().settlement_asked("invalid");
+        Err(Rejection::ServedElsewhere)
     }
 
     fn judged(&self, judgement: Judgement, direct: bool) {
@@ -695,10 +778,26 @@ impl Gossip {
 }
 
 impl NodeState {
+    /// The peer that published the gossiped share of the request `x` spending `nullifier`.
+    async fn gossip_publisher(
+        self: &Arc<Self>,
+        nullifier: Fr,
+        x: Fr,
+    ) -> Result<Option<PeerId>, Rejection> {
+        self.blocking(move |node| {
+            let shares = node.store.shares(&nullifier).map_err(crate::pipeline::internal)?;
+            Ok(shares.into_iter().find_map(|stored| match stored.origin {
+                ShareOrigin::Gossip { peer } if stored.share.x == x => peer.parse().ok(),
+                _ => None,
+            }))
+        })
+        .await
+    }
+
     /// Stores a gossiped share: [`Judgement::NewShare`], or [`Judgement::KnownShare`] /
     /// [`Judgement::DoubleSpend`] when a share of its ticket arrived meanwhile. A share that
     /// conflicts without revealing a secret is stored too (its proof was checked).
-    fn store_gossiped(&self, record: &StoredShare) -> Result<Judgement, crate::Rejection> {
+    fn store_gossiped(&self, record: &StoredShare) -> Result<Judgement, Rejection> {
         match self.record_share(record)? {
             ShareOutcome::New => Ok(Judgement::NewShare),
             // The stored share has this `x` and another `y`: one of the two is forged. This

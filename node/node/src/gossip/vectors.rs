@@ -158,3 +158,31 @@ async fn every_gossip_vector_gets_its_judgement_in_order() {
     assert!(store.slash(&slashed).expect("read").is_some(), "the double spend is recorded");
     client.shutdown().await;
 }
+
+#[test]
+fn the_settlement_question_and_its_answers_decode_to_the_vectors() {
+    use super::{SettlementAnswer, SettlementQuestion};
+    use crate::settlement::Settlement;
+    let v: Value = serde_json::from_str(include_str!("../../../../spec/vectors/gossip.json"))
+        .expect("vector JSON");
+    let q = &v["settlement_question"];
+    let question = SettlementQuestion { nullifier: field(&q["nullifier"]), x: field(&q["x"]) };
+    assert_eq!(SettlementQuestion::decode(&bytes(&q["bytes"])), Ok(question));
+    assert_eq!(question.encode(), bytes(&q["bytes"]));
+    let settlement = Settlement::from_json(&q["settlement"]).expect("settlement");
+    let anon = Point::new(field(&q["anon"]["x"]), field(&q["anon"]["y"])).expect("point");
+    let scope = field(&v["node"]["scope"]);
+    let c_max: u64 = v["node"]["c_max"].as_str().expect("decimal").parse().expect("u64");
+    settlement
+        .verify(&question.nullifier, &anon, &scope, c_max)
+        .expect("the settlement checks out");
+    let expected = [
+        SettlementAnswer::Settled(Box::new(settlement)),
+        SettlementAnswer::InProgress,
+        SettlementAnswer::NotTaken,
+    ];
+    for (answer, expected) in q["answers"].as_array().expect("answers").iter().zip(expected) {
+        assert_eq!(SettlementAnswer::decode(&bytes(&answer["bytes"])), Ok(expected.clone()));
+        assert_eq!(expected.encode(), bytes(&answer["bytes"]), "{}", answer["answer"]);
+    }
+}
