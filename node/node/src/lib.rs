@@ -701,6 +701,12 @@ async fn join_share_network(
         .iter()
         .map(|p| p.parse().map_err(|e| value_error("p2p.provider_peers", format!("`{p}`: {e}"))))
         .collect::<Result<_, _>>()?;
+    if network.provider_peers.contains(&peer_id) {
+        return Err(value_error(
+            "p2p.provider_peers",
+            format!("lists this node's own peer id {peer_id}: list the provider's other nodes"),
+        ));
+    }
     network.max_message_bytes = gossip::MAX_MESSAGE_BYTES;
     network.messages_per_peer_per_sec = p2p.messages_per_peer_per_sec;
     network.message_burst = p2p.message_burst;

@@ -183,7 +183,8 @@ impl Metrics {
     }
 
     /// A replay's settlement asked of the node that served it: `settled`, `in_progress`,
-    /// `not_taken`, `not_provider_peer`, `unanswered` or `invalid`.
+    /// `not_taken`, `not_provider_peer`, `busy` (too many questions open), `unanswered` or
+    /// `invalid`.
     pub fn settlement_asked(&self, outcome: &'static str) {
         self.settlements_asked.get_or_create(&Outcome { outcome }).inc();
     }

@@ -529,7 +529,7 @@ impl NodeState {
                 .map_err(internal)?
                 .iter()
                 .any(|t| t.share.x == x && matches!(t.origin, ShareOrigin::Request { .. }));
-            if taken { node.stored_settlement_now(&nullifier) } else { Ok(None) }
+            if taken { node.stored_settlement_now(&nullifier, Some(&x)) } else { Ok(None) }
         })
         .await
     }
@@ -544,10 +544,15 @@ impl NodeState {
         nullifier: &Fr,
     ) -> Result<Option<Settlement>, Rejection> {
         let nullifier = *nullifier;
-        self.blocking(move |node| node.stored_settlement_now(&nullifier)).await
+        self.blocking(move |node| node.stored_settlement_now(&nullifier, None)).await
     }
 
-    fn stored_settlement_now(&self, nullifier: &Fr) -> Result<Option<Settlement>, Rejection> {
+    /// [`NodeState::stored_settlement`]; when `x` is given, only for the request `x`.
+    fn stored_settlement_now(
+        &self,
+        nullifier: &Fr,
+        x: Option<&Fr>,
+    ) -> Result<Option<Settlement>, Rejection> {
         let inflight = self.inflight.shard(nullifier);
         if inflight.contains_key(nullifier) {
             return Err(Rejection::InProgress);
@@ -558,15 +563,20 @@ impl NodeState {
                 Rejection::Internal
             });
         }
-        let commitment =
-            self.store.shares(nullifier).map_err(internal)?.into_iter().find_map(|s| {
-                match s.origin {
-                    ShareOrigin::Request { commitment } => Some(commitment),
-                    _ => None,
-                }
-            });
+        let shares = self.store.shares(nullifier).map_err(internal)?;
         drop(inflight);
-        let Some(anon) = commitment else { return Ok(None) };
+        let taken = shares.iter().find_map(|s| match s.origin {
+            ShareOrigin::Request { commitment } if x.is_none_or(|x| s.share.x == *x) => {
+                Some((s.share, commitment))
+            }
+            _ => None,
+        });
+        let Some((share, anon)) = taken else { return Ok(None) };
+        // A ticket spent twice gets no settlement made after the fact (a request refused as a
+        // double spend in a race left its share here): its owner is slashed, not refunded.
+        if self.revealed(&share, &shares).is_some() {
+            return Ok(None);
+        }
         if self.passive {
             // A passive slasher signs nothing (its key is not in the signer set); a node's
             // data directory given to it by mistake keeps its unsettled tickets for the node.

@@ -160,6 +160,7 @@ enum Command {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
+    ask_timeout: Duration,
 }
 
 /// Commands queued for the event loop at most (a full queue makes callers wait).
@@ -176,7 +177,8 @@ pub async fn start(
     let (events, event_receiver) = mpsc::channel(config.queue.max(1));
     let event_loop = event_loop::EventLoop::new(&config, command_receiver, events)?;
     let task = tokio::spawn(event_loop.run());
-    Ok((Client { commands, local_peer_id }, event_receiver, task))
+    let ask_timeout = config.ask_timeout;
+    Ok((Client { commands, local_peer_id, ask_timeout }, event_receiver, task))
 }
 
 impl Client {
@@ -248,7 +250,15 @@ impl Client {
     /// [`P2pConfig::max_message_bytes`] bytes) and waits for its answer (at most
     /// [`P2pConfig::ask_timeout`]).
     pub async fn ask(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, P2pError> {
-        self.call(|reply| Command::Ask { peer, data, reply }).await?
+        // The swarm's own timeout starts once a stream is open: dialling and negotiating come
+        // first.
+        let asked = self.call(|reply| Command::Ask { peer, data, reply });
+        tokio::time::timeout(self.ask_timeout, asked).await.map_err(|_| {
+            P2pError::Unanswered {
+                peer: peer.to_base58(),
+                reason: format!("no answer within {:?}", self.ask_timeout),
+            }
+        })??
     }
 
     /// `peer`'s gossipsub score as this node sees it.

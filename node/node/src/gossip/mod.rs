@@ -153,6 +153,8 @@ pub struct GossipSettings {
 const MAX_REMEMBERED_PEERS: usize = 4_096;
 /// How long an author stays banned.
 const BAN: Duration = Duration::from_secs(600);
+/// Settlements fetched from provider peers remembered at most.
+const MAX_REMEMBERED_SETTLEMENTS: usize = 4_096;
 /// Kept shares published per round, at most (a backlog must not flood the peer that joined).
 const PUBLISH_PER_ROUND: usize = 256;
 /// Shares waiting for a peer to publish to, at most (the oldest go first).
@@ -199,6 +201,9 @@ pub struct Gossip {
     /// Whether a task is publishing kept shares.
     publishing: std::sync::atomic::AtomicBool,
     judging: Arc<Semaphore>,
+    /// Settlements provider peers answered, checked, by ticket and request (they never
+    /// change): a replay sent again costs no question.
+    settled: Mutex<HashMap<(Fr, Fr), Settlement>>,
     /// The judging tasks: drained on shutdown after the requests.
     tasks: TaskTracker,
 }
@@ -237,6 +242,7 @@ impl Gossip {
             unpublished: Mutex::default(),
             publishing: std::sync::atomic::AtomicBool::new(false),
             judging: Arc::new(Semaphore::new(settings.max_judging.max(1))),
+            settled: Mutex::default(),
             tasks,
         }
     }
@@ -431,37 +437,41 @@ impl Gossip {
         statement: &RequestStatement,
     ) -> Result<Settlement, Rejection> {
         let (nullifier, x) = (statement.nullifier, statement.x);
+        let remembered = lock(&self.settled).get(&(nullifier, x)).cloned();
+        if let Some(settlement) = remembered {
+            return match self.check_settlement(&settlement, statement) {
+                Ok(()) => Ok(settlement),
+                Err(_) => Err(Rejection::ServedElsewhere),
+            };
+        }
         let publisher = self.state.gossip_publisher(nullifier, x).await?;
         let Some(peer) = publisher else { return Err(Rejection::ServedElsewhere) };
         let question = SettlementQuestion { nullifier, x }.encode();
         let outcome = match self.client.ask(peer, question).await {
             Ok(answer) => SettlementAnswer::decode(&answer),
-            Err(P2pError::NotProviderPeer { .. }) => {
-                self.metrics().settlement_asked("not_provider_peer");
-                return Err(Rejection::ServedElsewhere);
-            }
             Err(e) => {
                 tracing::debug!("settlement not fetched: {e}");
-                self.metrics().settlement_asked("unanswered");
+                self.metrics().settlement_asked(match e {
+                    P2pError::NotProviderPeer { .. } => "not_provider_peer",
+                    P2pError::Busy(_) => "busy",
+                    _ => "unanswered",
+                });
                 return Err(Rejection::ServedElsewhere);
             }
         };
-        let deployed = &self.state.deployed;
         let refusal = match outcome {
             Ok(SettlementAnswer::Settled(settlement)) => {
-                let in_set = self
-                    .state
-                    .active_set()
-                    .is_some_and(|set| set.keys.contains(&settlement.signer));
-                let checked =
-                    settlement.verify(&nullifier, &statement.anon, &deployed.scope, deployed.c_max);
-                match checked {
-                    Ok(()) if in_set => {
+                match self.check_settlement(&settlement, statement) {
+                    Ok(()) => {
                         self.metrics().settlement_asked("settled");
+                        let mut settled = lock(&self.settled);
+                        if settled.len() >= MAX_REMEMBERED_SETTLEMENTS {
+                            settled.clear();
+                        }
+                        settled.insert((nullifier, x), (*settlement).clone());
                         return Ok(*settlement);
                     }
-                    Ok(()) => "signed by a key outside the signer set".to_string(),
-                    Err(e) => e.to_string(),
+                    Err(reason) => reason,
                 }
             }
             Ok(SettlementAnswer::InProgress) => {
@@ -477,6 +487,24 @@ impl Gossip {
         tracing::warn!(%peer, "provider peer answered a settlement that does not check out: {refusal}");
         self.metrics().settlement_asked("invalid");
         Err(Rejection::ServedElsewhere)
+    }
+
+    /// Whether `settlement` settles the request `statement`: its ticket, its amounts, the next
+    /// state from this request's `A_anon`, signed by a key of a signer set the node accepts
+    /// (one before a rotation included).
+    fn check_settlement(
+        &self,
+        settlement: &Settlement,
+        statement: &RequestStatement,
+    ) -> Result<(), String> {
+        let deployed = &self.state.deployed;
+        settlement
+            .verify(&statement.nullifier, &statement.anon, &deployed.scope, deployed.c_max)
+            .map_err(|e| e.to_string())?;
+        let signer_accepted = self.state.signer_sets.iter().any(|set| {
+            set.keys.contains(&settlement.signer) && self.state.accepts_signer_root(&set.root)
+        });
+        if signer_accepted { Ok(()) } else { Err("signed by a key outside the signer set".into()) }
     }
 
     fn judged(&self, judgement: Judgement, direct: bool) {

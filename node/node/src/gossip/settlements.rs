@@ -153,5 +153,19 @@ mod tests {
             let _ = SettlementQuestion::decode(&bytes);
             let _ = SettlementAnswer::decode(&bytes);
         }
+
+        #[test]
+        fn no_mutation_of_a_settled_answer_makes_the_decoder_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            cut in any::<usize>(),
+        ) {
+            let mut bytes = SettlementAnswer::Settled(Box::new(settlement())).encode();
+            for (at, value) in edits {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            let _ = SettlementAnswer::decode(&bytes);
+        }
     }
 }
