@@ -468,6 +468,7 @@ async fn soak(
     }
     schedule.sort_by_key(|(position, _, _)| *position);
     let submitted_before = submitted(nodes).await;
+    let shares = schedule.len();
     let start = Instant::now();
     for (i, (_, node, message)) in schedule.into_iter().enumerate() {
         let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
@@ -501,10 +502,11 @@ async fn soak(
     let slashed = identities.iter().filter(|id| landed(id)).count();
     let transactions = submitted(nodes).await - submitted_before;
     println!(
-        "soak: {tickets} tickets at {rate}/s over {NODES} nodes ({:.1} s), {} double spent: \
-         {} missed, {slashed} slashed on chain, {transactions} slash transactions sent \
-         ({:.2} per detection)",
+        "soak: {tickets} tickets over {NODES} nodes, {shares} shares published in {:.1} s \
+         ({:.0}/s, paced at most {rate}/s), {} double spent: {} missed, {slashed} slashed on \
+         chain, {transactions} slash transactions sent ({:.2} per detection)",
         published.as_secs_f64(),
+        shares as f64 / published.as_secs_f64(),
         identities.len(),
         identities.len() - detected,
         transactions as f64 / detected.max(1) as f64,
