@@ -13,6 +13,10 @@
 //!   others stopped), as fast as they go: how many it judged and stored per second on the two
 //!   cores it shares with them, and the CPU time its process spent per share, which gives the
 //!   rate of a node with two cores of its own.
+//! - **Under paid load.** A node of its own serves `ZKCREDITS_GOSSIP_PAID` paid requests with
+//!   real proofs (made once and cached), a third alone and the rest while publish-only
+//!   processes offer it `ZKCREDITS_GOSSIP_PAID_SHARE_RATE` shares/s: paid requests per second
+//!   and p99 both ways, and the shares it stored meanwhile.
 //!
 //! The shares come from bare peers bound with a sixth key of the signer set, as a node's would;
 //! their proofs are not proofs, so the nodes run with `verify_fraction = 0` (a share that
@@ -22,7 +26,8 @@
 //! Run: `cargo bench -p zkcredits-node --bench gossip` (or `make bench-gossip`). Environment:
 //! `ZKCREDITS_GOSSIP_TRIALS` (default 1000), `ZKCREDITS_GOSSIP_SOAK_TICKETS` (default 10000),
 //! `ZKCREDITS_GOSSIP_SOAK_RATE` (default 1000), `ZKCREDITS_GOSSIP_SHARES` (default 30000),
-//! `ZKCREDITS_GOSSIP_PUBLISHERS` (default 4).
+//! `ZKCREDITS_GOSSIP_PUBLISHERS` (default 4), `ZKCREDITS_GOSSIP_PAID` (default 3000),
+//! `ZKCREDITS_GOSSIP_PAID_SHARE_RATE` (default 5000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -71,22 +76,26 @@ async fn wait_for_topic_peers(client: &Client, count: usize) {
 
 /// A bare peer bound with the publisher key, connected to `node`.
 async fn publisher(topic: &str, node: &RunningNode, scope: &Fr) -> (Client, PeerBinding) {
-    publisher_at(topic, listen_address(node).await, scope).await
+    publisher_at(topic, listen_address(node).await, scope, NODES, true).await
 }
 
-/// A bare peer bound with the publisher key, connected to the node at `address`.
+/// A bare peer bound with the key at `key` of [`keys`] (its index in the signer set),
+/// connected to the node at `address`, subscribed to the topic or publishing only.
 async fn publisher_at(
     topic: &str,
     address: zkcredits_p2p::Multiaddr,
     scope: &Fr,
+    key: usize,
+    subscribe: bool,
 ) -> (Client, PeerBinding) {
     let mut config = P2pConfig::new(Keypair::generate_ed25519(), topic);
     config.bootstrap = vec![address];
     config.max_message_bytes = zkcredits_node::gossip::MAX_MESSAGE_BYTES;
+    config.subscribe = subscribe;
     let (client, _events, _task) = zkcredits_p2p::start(config).await.expect("peer");
     wait_for_topic_peers(&client, 1).await;
-    let binding =
-        PeerBinding::sign(&keys()[NODES], NODES as u8, scope, &client.local_peer_id().to_bytes());
+    let index = u8::try_from(key).expect("a signer index");
+    let binding = PeerBinding::sign(&keys()[key], index, scope, &client.local_peer_id().to_bytes());
     (client, binding)
 }
 
@@ -95,14 +104,31 @@ const PUBLISHER_ENV: &str = "ZKCREDITS_GOSSIP_PUBLISHER";
 
 /// A publisher in a process of its own, so that the node's CPU time can be told from the
 /// publishers'. Its instructions (space-separated): the node's address, the topic, the
-/// network's root, scope, signer root (decimal), `C_MAX`, `now`, then the first ticket, the
-/// step between tickets and how many. It prints `ready` once on the topic, publishes when a
-/// line arrives on its standard input, and prints `done` a few seconds after the last publish.
+/// network's root, scope, signer root (decimal), `C_MAX`, `now`, the index of the key of
+/// [`keys`] it binds with (its index in the signer set too), then the first ticket, the step
+/// between tickets and how many, the shares it publishes per second (0: as fast as they go)
+/// and whether it subscribes to the topic (1) or only publishes (0). It prints `ready` once on the topic, publishes when a
+/// line arrives on its standard input, and ends a few seconds after the last publish (its
+/// queue drained).
 async fn publisher_process(instructions: &str) {
     let fields: Vec<&str> = instructions.split(' ').collect();
-    let [address, topic, root, scope, signer_root, c_max, now, first, step, count] = fields[..]
+    let [
+        address,
+        topic,
+        root,
+        scope,
+        signer_root,
+        c_max,
+        now,
+        key,
+        first,
+        step,
+        count,
+        rate,
+        subscribe,
+    ] = fields[..]
     else {
-        panic!("{PUBLISHER_ENV}: ten fields expected, got `{instructions}`");
+        panic!("{PUBLISHER_ENV}: thirteen fields expected, got `{instructions}`");
     };
     let field = |s: &str| zkcredits_primitives::field::fr_from_dec(s).expect("decimal field");
     let number = |s: &str| s.parse::<u64>().expect("decimal");
@@ -113,8 +139,10 @@ async fn publisher_process(instructions: &str) {
         c_max: number(c_max),
         now: number(now),
     };
+    let key = number(key) as usize;
+    let address = address.parse().expect("multiaddr");
     let (client, binding) =
-        publisher_at(topic, address.parse().expect("multiaddr"), &network.scope).await;
+        publisher_at(topic, address, &network.scope, key, subscribe == "1").await;
     let messages: Vec<Vec<u8>> = (number(first)..)
         .step_by(number(step) as usize)
         .take(number(count) as usize)
@@ -128,13 +156,17 @@ async fn publisher_process(instructions: &str) {
         .await
         .expect("stdin")
         .expect("go");
-    for message in messages {
+    let (rate, start) = (number(rate), Instant::now());
+    for (i, message) in messages.into_iter().enumerate() {
+        if rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
         while client.publish(message.clone()).await.is_err() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    println!("done");
     client.shutdown().await;
 }
 
@@ -195,6 +227,17 @@ async fn metric(node: &RunningNode, needle: &str) -> u64 {
 const NEW_SHARES: &str = r#"zkcredits_gossip_messages_total{verdict="accept",reason="new_share"}"#;
 const OVERLOADED: &str = r#"zkcredits_gossip_messages_total{verdict="ignore",reason="overloaded"}"#;
 
+/// On the share network on loopback, taking every share unsampled (the bench's proofs are not
+/// proofs) and as fast as peers send them.
+fn on_the_share_network(config: &mut NodeConfig) {
+    config.p2p.enabled = true;
+    config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    config.p2p.verify_fraction = 0.0;
+    config.p2p.messages_per_peer_per_sec = 1_000_000;
+    config.p2p.message_burst = 1_000_000;
+    config.p2p.max_judging = 4_096;
+}
+
 /// Five nodes of the escrow on loopback, bootstrapped through the first; with wallets (dev
 /// accounts 1 to 5) when `slashing`, so that they send the slashes they detect.
 async fn start_nodes(
@@ -216,12 +259,7 @@ async fn start_nodes(
             config.chain.wallet_key_file = wallet;
         }
         config.signer.set = set.to_vec();
-        config.p2p.enabled = true;
-        config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-        config.p2p.verify_fraction = 0.0;
-        config.p2p.messages_per_peer_per_sec = 1_000_000;
-        config.p2p.message_burst = 1_000_000;
-        config.p2p.max_judging = 4_096;
+        on_the_share_network(&mut config);
         if let Some(first) = nodes.first() {
             config.p2p.bootstrap = vec![listen_address(first).await.to_string()];
         }
@@ -243,6 +281,8 @@ async fn run() {
     let soak_rate = common::fixed::env_usize("ZKCREDITS_GOSSIP_SOAK_RATE", 1_000).max(1);
     let count = common::fixed::env_usize("ZKCREDITS_GOSSIP_SHARES", 30_000);
     let publishers_count = common::fixed::env_usize("ZKCREDITS_GOSSIP_PUBLISHERS", 4).max(1);
+    let paid = common::fixed::env_usize("ZKCREDITS_GOSSIP_PAID", 3_000).max(3);
+    let paid_share_rate = common::fixed::env_usize("ZKCREDITS_GOSSIP_PAID_SHARE_RATE", 5_000);
     let keys = keys();
     let leaves: Vec<_> = keys.iter().map(|k| k.public_key().signer_leaf()).collect();
     let signer_root = FixedMerkleTree::new(4, &leaves).expect("fits").root();
@@ -336,62 +376,18 @@ async fn run() {
         let _ = node.shutdown().await;
     }
     let node = &nodes[0];
-    let address = listen_address(node).await;
-    let exe = std::env::current_exe().expect("this benchmark's path");
-    let mut publishers = Vec::new();
-    for p in 0..publishers_count {
-        let instructions = format!(
-            "{address} {topic} {} {} {} {} {} {} {publishers_count} {}",
-            fr_to_dec(&network.root),
-            fr_to_dec(&network.scope),
-            fr_to_dec(&network.signer_root),
-            network.c_max,
-            network.now,
-            10_000_000 + p,
-            (count + publishers_count - 1 - p) / publishers_count,
-        );
-        let mut child = std::process::Command::new(&exe)
-            .arg("--bench")
-            .env(PUBLISHER_ENV, instructions)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("publisher process");
-        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let (stdout, line) = tokio::task::spawn_blocking(move || {
-            use std::io::BufRead;
-            let mut stdout = stdout;
-            let mut line = String::new();
-            stdout.read_line(&mut line).expect("publisher output");
-            (stdout, line)
-        })
-        .await
-        .expect("publisher ready");
-        assert_eq!(line.trim(), "ready", "publisher process failed");
-        publishers.push((child, stdout));
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let flood = Load { count, first: 10_000_000, rate: 0, subscribe: true };
+    let mut publishers =
+        publisher_processes(node, &topic, &network, NODES, flood, publishers_count).await;
     let before = metric(node, NEW_SHARES).await;
     let overloaded_before = metric(node, OVERLOADED).await;
     let cpu_before = process_cpu();
     let start = Instant::now();
-    for (child, _) in &mut publishers {
-        use std::io::Write;
-        writeln!(child.stdin.as_mut().expect("stdin"), "go").expect("go");
-    }
-    let (mut stored, mut grew_at) = (0, start.elapsed());
-    while start.elapsed() < grew_at + Duration::from_secs(2) {
-        let now = metric(node, NEW_SHARES).await - before;
-        if now > stored {
-            (stored, grew_at) = (now, start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    publishers.go();
+    let (stored, grew_at) = stored_until_quiet(node, before, start).await;
     let cpu = process_cpu() - cpu_before;
     let ignored = metric(node, OVERLOADED).await - overloaded_before;
-    for (mut child, _) in publishers {
-        let _ = child.wait();
-    }
+    publishers.wait();
     let per_share = cpu.as_secs_f64() / stored.max(1) as f64;
     println!(
         "absorption at one node: {count} shares from {publishers_count} publisher processes; \
@@ -408,6 +404,8 @@ async fn run() {
     for node in nodes {
         let _ = node.shutdown().await;
     }
+    drop(net);
+    under_paid_load(paid, paid_share_rate, publishers_count).await;
 }
 
 /// A cheap deterministic stream of choices (the soak is the same for a seed).
@@ -526,4 +524,178 @@ async fn submitted(nodes: &[RunningNode]) -> u64 {
         total += metric(node, SUBMITTED).await;
     }
     total
+}
+
+/// Publisher processes, ready on the node's topic.
+struct Publishers(Vec<std::process::Child>);
+
+impl Publishers {
+    /// Tells every publisher to start.
+    fn go(&mut self) {
+        use std::io::Write;
+        for child in &mut self.0 {
+            writeln!(child.stdin.as_mut().expect("stdin"), "go").expect("go");
+        }
+    }
+
+    /// Waits for every publisher to finish.
+    fn wait(self) {
+        for mut child in self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How publisher processes send: `count` fresh tickets' shares from ticket `first` on, at
+/// `rate` shares/s in all (0: as fast as they go), subscribed to the topic (the node forwards
+/// what it accepts to them, as to mesh peers) or publishing only.
+struct Load {
+    count: usize,
+    first: usize,
+    rate: usize,
+    subscribe: bool,
+}
+
+/// `load` split over `publishers` processes connected to `node` and bound with the key at
+/// `key` of [`keys`].
+async fn publisher_processes(
+    node: &RunningNode,
+    topic: &str,
+    network: &Network,
+    key: usize,
+    load: Load,
+    publishers: usize,
+) -> Publishers {
+    let address = listen_address(node).await;
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    let mut children = Vec::new();
+    for p in 0..publishers {
+        let instructions = format!(
+            "{address} {topic} {} {} {} {} {} {key} {} {publishers} {} {} {}",
+            fr_to_dec(&network.root),
+            fr_to_dec(&network.scope),
+            fr_to_dec(&network.signer_root),
+            network.c_max,
+            network.now,
+            load.first + p,
+            (load.count + publishers - 1 - p) / publishers,
+            load.rate / publishers,
+            u8::from(load.subscribe),
+        );
+        let mut child = std::process::Command::new(&exe)
+            .arg("--bench")
+            .env(PUBLISHER_ENV, instructions)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("publisher process");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let line = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut stdout = stdout;
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("publisher output");
+            line
+        })
+        .await
+        .expect("publisher ready");
+        assert_eq!(line.trim(), "ready", "publisher process failed");
+        children.push(child);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Publishers(children)
+}
+
+/// The new shares `node` stored since its count was `before`, until the count stops growing
+/// for 2 s, and the time from `start` to the last growth.
+async fn stored_until_quiet(node: &RunningNode, before: u64, start: Instant) -> (u64, Duration) {
+    let (mut stored, mut grew_at) = (0, start.elapsed());
+    while start.elapsed() < grew_at + Duration::from_secs(2) {
+        let now = metric(node, NEW_SHARES).await - before;
+        if now > stored {
+            (stored, grew_at) = (now, start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (stored, grew_at)
+}
+
+fn paid_body(i: usize) -> Vec<u8> {
+    format!(r#"{{"model":"m","messages":[{{"role":"user","content":"paid {i}"}}]}}"#).into_bytes()
+}
+
+/// Absorption while the node serves paid requests: the harness's node (its signer set is its
+/// own key, which the publishers bind with, as the provider's other nodes would), `paid`
+/// genesis requests with real proofs (made once, cached), a third sent alone and the rest
+/// while publish-only processes offer it `share_rate` shares/s (they take little CPU: a
+/// signature per share). The paid clients share the node's process, so this reports rates.
+async fn under_paid_load(paid: usize, share_rate: usize, publishers_count: usize) {
+    const CHAT: &str = "/v1/chat/completions";
+    const CONCURRENCY: usize = 8;
+    let h = common::harness(|c| {
+        common::fixed::fixed_time_config(c);
+        c.limits.requests_per_ip_per_sec = 0;
+        on_the_share_network(c);
+    })
+    .await;
+    let users = common::fixed::users_at_fixed_times(&h, paid).await;
+    let envelopes = common::fixed::cached_envelopes(&h, &users, CHAT, paid_body);
+    let network = Network {
+        root: h.tree().root(),
+        scope: h.scope(),
+        signer_root: common::signer_tree().root(),
+        c_max: h.c_max(),
+        now: common::now_bucket(),
+    };
+    let alone_count = paid / 3;
+    let base = h.node.url();
+    let drive = |requests| {
+        common::fixed::drive(
+            &h.http,
+            &base,
+            CHAT,
+            Some(&envelopes),
+            paid_body,
+            requests,
+            CONCURRENCY,
+        )
+    };
+    let started = Instant::now();
+    let alone = drive(0..alone_count).await;
+    let alone_rate = alone_count as f64 / started.elapsed().as_secs_f64();
+
+    // Shares for longer than the paid requests last at their rate alone.
+    let seconds = 2.0 * (paid - alone_count) as f64 / alone_rate + 2.0;
+    let load = Load {
+        count: (share_rate as f64 * seconds) as usize,
+        first: 30_000_000,
+        rate: share_rate,
+        subscribe: false,
+    };
+    let topic = zkcredits_node::share_topic(h.net.deployment.chain_id, &h.net.deployment.escrow);
+    let mut publishers =
+        publisher_processes(&h.node, &topic, &network, 0, load, publishers_count).await;
+    let before = metric(&h.node, NEW_SHARES).await;
+    publishers.go();
+    // The shares' rate settles before the paid requests start.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (stored_at_start, start) = (metric(&h.node, NEW_SHARES).await, Instant::now());
+    let loaded = drive(alone_count..paid).await;
+    let paid_time = start.elapsed();
+    let stored_meanwhile = metric(&h.node, NEW_SHARES).await - stored_at_start;
+    publishers.wait();
+    let stored = metric(&h.node, NEW_SHARES).await - before;
+    println!(
+        "paid load at concurrency {CONCURRENCY}, {alone_count} requests alone: {alone_rate:.0} \
+         req/s (p99 {:.2} ms); {} requests while {publishers_count} publish-only processes offer \
+         {share_rate} shares/s: {:.0} req/s (p99 {:.2} ms), {:.0} shares/s stored meanwhile \
+         ({stored} stored in all)",
+        ms(percentile(&alone, 0.99)),
+        paid - alone_count,
+        (paid - alone_count) as f64 / paid_time.as_secs_f64(),
+        ms(percentile(&loaded, 0.99)),
+        stored_meanwhile as f64 / paid_time.as_secs_f64(),
+    );
+    assert_eq!(h.upstream.calls.all().len(), paid, "every paid request served");
+    h.node.shutdown().await.expect("shutdown");
 }

@@ -11,9 +11,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::fixed::{ms, percentile};
+use common::fixed::{drive, ms, percentile};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -55,10 +55,12 @@ async fn run() {
     for (phase, &concurrency) in phases.iter().enumerate() {
         let range = phase * per_phase..(phase + 1) * per_phase;
         // The upstream alone, for the same requests: what the node adds is the difference.
-        let direct = drive(&h.http, &h.upstream.url(), None, range.clone(), concurrency).await;
+        let direct =
+            drive(&h.http, &h.upstream.url(), CHAT, None, body, range.clone(), concurrency).await;
         let started = Instant::now();
         let through =
-            drive(&h.http, &h.node.url(), Some(&envelopes), range.clone(), concurrency).await;
+            drive(&h.http, &h.node.url(), CHAT, Some(&envelopes), body, range.clone(), concurrency)
+                .await;
         let rate = per_phase as f64 / started.elapsed().as_secs_f64();
         let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
         let (n50, n99) = (percentile(&through, 0.5), percentile(&through, 0.99));
@@ -82,38 +84,4 @@ async fn run() {
         println!("  {line}");
     }
     h.node.shutdown().await.expect("shutdown");
-}
-
-/// Sends `requests` with `concurrency` in flight; returns the sorted latencies.
-async fn drive(
-    http: &reqwest::Client,
-    base: &str,
-    envelopes: Option<&[String]>,
-    requests: std::ops::Range<usize>,
-    concurrency: usize,
-) -> Vec<Duration> {
-    use futures::StreamExt;
-    let mut latencies: Vec<Duration> = futures::stream::iter(requests)
-        .map(|i| {
-            let mut request = http
-                .post(format!("{base}{CHAT}"))
-                .header("content-type", "application/json")
-                .body(body(i));
-            if let Some(envelopes) = envelopes {
-                request = request.header("zkcredits-payment", envelopes[i].clone());
-            }
-            async move {
-                let started = Instant::now();
-                let response = request.send().await.expect("answer");
-                let status = response.status();
-                let _ = response.bytes().await.expect("body");
-                assert!(status.is_success(), "request {i}: {status}");
-                started.elapsed()
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    latencies.sort();
-    latencies
 }

@@ -264,7 +264,9 @@ impl EventLoop {
             .map_err(|e| start(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
             .build();
-        swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| start(&e))?;
+        if config.subscribe {
+            swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| start(&e))?;
+        }
         for address in &config.listen {
             swarm.listen_on(address.clone()).map_err(|e| P2pError::Listen {
                 address: address.to_string(),

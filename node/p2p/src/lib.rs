@@ -59,13 +59,16 @@ pub struct P2pConfig {
     pub provider_peers: Vec<PeerId>,
     /// How long a question to a provider peer may take, answer included.
     pub ask_timeout: Duration,
+    /// Whether to receive the topic's messages. A publish-only peer (a load generator, a
+    /// client that only announces) does not: it publishes to the peers it knows subscribed.
+    pub subscribe: bool,
 }
 
 impl P2pConfig {
     /// A configuration with the defaults for `keypair` on `topic`: listen on a free loopback
     /// port, no bootstrap peers, 4 KiB messages, 500 messages per peer per second (bursts of
     /// 2,000), 8,192 waiting messages, connections kept 2 minutes, no provider peers, questions
-    /// answered within 5 seconds.
+    /// answered within 5 seconds, subscribed to the topic.
     pub fn new(keypair: Keypair, topic: impl Into<String>) -> Self {
         Self {
             keypair,
@@ -82,6 +85,7 @@ impl P2pConfig {
             idle_timeout: Duration::from_secs(120),
             provider_peers: Vec::new(),
             ask_timeout: Duration::from_secs(5),
+            subscribe: true,
         }
     }
 }

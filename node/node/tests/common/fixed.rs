@@ -143,3 +143,40 @@ pub fn cached_envelopes(
     std::fs::write(&file, envelopes.join("\n")).expect("cache file");
     envelopes
 }
+
+/// Sends `POST path` with `body(i)` and envelope `i` (none: unpaid, to the upstream alone) for
+/// each `i` of `requests`, `concurrency` in flight; returns the sorted latencies.
+pub async fn drive(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    envelopes: Option<&[String]>,
+    body: fn(usize) -> Vec<u8>,
+    requests: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Vec<Duration> {
+    use futures::StreamExt;
+    let mut latencies: Vec<Duration> = futures::stream::iter(requests)
+        .map(|i| {
+            let mut request = http
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/json")
+                .body(body(i));
+            if let Some(envelopes) = envelopes {
+                request = request.header("zkcredits-payment", envelopes[i].clone());
+            }
+            async move {
+                let started = std::time::Instant::now();
+                let response = request.send().await.expect("answer");
+                let status = response.status();
+                let _ = response.bytes().await.expect("body");
+                assert!(status.is_success(), "request {i}: {status}");
+                started.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    latencies.sort();
+    latencies
+}
