@@ -570,10 +570,18 @@ async fn settlement(
     }
 }
 
+/// `provider`, or `passive_slasher` for a node that watches the share network and takes no
+/// payments.
+fn role(state: &NodeState) -> &'static str {
+    if state.passive { "passive_slasher" } else { "provider" }
+}
+
 async fn info(State(state): State<Arc<NodeState>>) -> Json<Value> {
+    // A passive slasher takes no payments: it describes none.
+    let payment = if state.passive { Value::Null } else { payment_description(&state) };
     Json(json!({
-        "node": { "name": "zkcredits", "version": env!("CARGO_PKG_VERSION") },
-        "payment": payment_description(&state),
+        "node": { "name": "zkcredits", "version": env!("CARGO_PKG_VERSION"), "role": role(&state) },
+        "payment": payment,
     }))
 }
 
@@ -606,6 +614,7 @@ async fn healthz(State(state): State<Arc<NodeState>>) -> Response {
     };
     let body = json!({
         "status": status,
+        "role": role(&state),
         "verifyWorkers": verifiers,
         "chainBlock": block,
         "chainSyncedSecsAgo": age,

@@ -631,7 +631,22 @@ async fn a_passive_slasher_with_no_upstream_catches_a_double_spend_between_two_n
     let user = user_of_both(&h, 72, &second).await;
     slasher.sync_chain().await.expect("sync");
 
-    // It takes no payments.
+    // It takes no payments, and says so.
+    let info: serde_json::Value = reqwest::get(format!("{}/v1/info", slasher.url()))
+        .await
+        .expect("info")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(info["node"]["role"], "passive_slasher");
+    assert!(info["payment"].is_null(), "{info}");
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", slasher.url()))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(health["role"], "passive_slasher");
     let body = br#"{"messages":[{"content":"at the slasher"}]}"#;
     let paid = user.pay(&h, CHAT, body);
     assert_eq!(

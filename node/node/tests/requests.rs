@@ -581,6 +581,7 @@ async fn an_earlier_signer_root_is_re_signed_under_the_new_one_until_its_revocat
     h.node.sync_chain().await.expect("sync");
     let health = h.http.get(h.url("/healthz")).send().await.expect("health");
     assert_eq!(health.status(), 200);
+    assert_eq!(json(health).await["role"], "provider");
     h.node.shutdown().await.expect("clean shutdown");
 }
 
