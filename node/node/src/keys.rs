@@ -2,6 +2,7 @@
 //! public key, written atomically with owner-only permissions.
 
 use crate::NodeError;
+use alloy::signers::local::PrivateKeySigner;
 use serde::{Deserialize, Serialize};
 use std::{io::Write, path::Path};
 use zkcredits_primitives::{
@@ -39,6 +40,14 @@ pub fn read_secret_file(path: &Path) -> std::io::Result<String> {
         }
     }
     std::fs::read_to_string(path)
+}
+
+/// Reads the hex private key of an Ethereum account (the account that sends transactions).
+pub fn read_account_key(path: &Path) -> Result<PrivateKeySigner, NodeError> {
+    let text = read_secret_file(path).map_err(|e| key_error(path, e.to_string()))?;
+    text.trim()
+        .parse()
+        .map_err(|_| key_error(path, "expected the hex private key of an Ethereum account"))
 }
 
 fn key_error(path: &Path, reason: impl Into<String>) -> NodeError {

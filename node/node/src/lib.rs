@@ -19,7 +19,6 @@
 
 pub mod api;
 pub mod config;
-pub mod envelope;
 mod error;
 pub mod gossip;
 pub mod keys;
@@ -28,7 +27,6 @@ pub mod pipeline;
 pub mod pricing;
 mod rejection;
 mod server;
-pub mod settlement;
 pub mod slasher;
 pub mod throttle;
 pub mod upstream;
@@ -38,11 +36,11 @@ pub use config::NodeConfig;
 pub use error::NodeError;
 pub use metrics::Metrics;
 pub use rejection::{Rejection, codes};
+pub use zkcredits_wire::{envelope, settlement};
 
 use alloy::{
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
 };
 use pipeline::{Deployed, NodeState};
 use slasher::{SlashSubmitter, Slasher};
@@ -345,15 +343,6 @@ fn signer_set(
     Ok(pipeline::SignerSet { root, keys })
 }
 
-fn read_wallet(path: &std::path::Path) -> Result<PrivateKeySigner, NodeError> {
-    let text = keys::read_secret_file(path)
-        .map_err(|e| NodeError::KeyFile { path: path.to_owned(), reason: e.to_string() })?;
-    text.trim().parse().map_err(|_| NodeError::KeyFile {
-        path: path.to_owned(),
-        reason: "expected the hex private key of an Ethereum account".into(),
-    })
-}
-
 /// Starts a node: checks the deployment on chain against the config, opens the store, follows
 /// the chain to its head and serves the API.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
@@ -486,7 +475,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::warn!("no chain.wallet_key_file: double spends are recorded but not slashed");
         None
     } else {
-        let wallet = read_wallet(&config.chain.wallet_key_file)?;
+        let wallet = keys::read_account_key(&config.chain.wallet_key_file)?;
         let payout = if config.chain.payout_address.is_empty() {
             wallet.address()
         } else {
@@ -503,8 +492,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                     )
                 })?
         };
-        let (circuit, key) = slasher::load_slash_prover(
+        let (circuit, key) = zkcredits_prover::load_checked_prover(
             &config.circuits.build_dir,
+            "slash",
             &config.circuits.slash_proving_key,
             &manifest,
         )?;

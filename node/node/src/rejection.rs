@@ -2,20 +2,7 @@
 //! body's `code`, the `reason` label of `zkcredits_requests_rejected_total` and the tests.
 
 use axum::http::StatusCode;
-
-/// Codes of answers that refuse nothing a check decides, in the same error body: a request
-/// served before (its settlement attached), an upstream failure (settled), and the errors of
-/// `GET /v1/settlements/{nullifier}`.
-pub mod codes {
-    /// 409: the request was served before; its settlement is attached.
-    pub const REPLAYED_REQUEST: &str = "replayed_request";
-    /// 502: the upstream failed; the ticket is settled, the settlement attached.
-    pub const UPSTREAM_FAILED: &str = "upstream_failed";
-    /// 400: the nullifier in the path is not a canonical decimal field element.
-    pub const MALFORMED_NULLIFIER: &str = "malformed_nullifier";
-    /// 404: this node took no ticket with this nullifier.
-    pub const UNKNOWN_NULLIFIER: &str = "unknown_nullifier";
-}
+pub use zkcredits_wire::codes;
 
 /// A refused request, in the order the checks run (spec/05 §Checks).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,57 +108,57 @@ pub enum Rejection {
 impl Rejection {
     /// Every reason string, in check order.
     pub const REASONS: [&'static str; 23] = [
-        "unknown_route",
-        "rate_limited",
-        "body_too_large",
-        "payment_required",
-        "malformed_envelope",
-        "wrong_scope",
-        "not_in_signer_set",
-        "wrong_signer_root",
-        "wrong_c_max",
-        "chain_stale",
-        "unknown_root",
-        "time_out_of_range",
-        "body_incomplete",
-        "x_mismatch",
-        "slashed_identity",
-        "double_spend",
-        "exited_ticket",
-        "in_progress",
-        "served_elsewhere",
-        "malformed_proof",
-        "invalid_proof",
-        "overloaded",
-        "internal",
+        codes::UNKNOWN_ROUTE,
+        codes::RATE_LIMITED,
+        codes::BODY_TOO_LARGE,
+        codes::PAYMENT_REQUIRED,
+        codes::MALFORMED_ENVELOPE,
+        codes::WRONG_SCOPE,
+        codes::NOT_IN_SIGNER_SET,
+        codes::WRONG_SIGNER_ROOT,
+        codes::WRONG_C_MAX,
+        codes::CHAIN_STALE,
+        codes::UNKNOWN_ROOT,
+        codes::TIME_OUT_OF_RANGE,
+        codes::BODY_INCOMPLETE,
+        codes::X_MISMATCH,
+        codes::SLASHED_IDENTITY,
+        codes::DOUBLE_SPEND,
+        codes::EXITED_TICKET,
+        codes::IN_PROGRESS,
+        codes::SERVED_ELSEWHERE,
+        codes::MALFORMED_PROOF,
+        codes::INVALID_PROOF,
+        codes::OVERLOADED,
+        codes::INTERNAL,
     ];
 
     /// The stable reason string.
     pub const fn reason(&self) -> &'static str {
         match self {
-            Self::UnknownRoute { .. } => "unknown_route",
-            Self::RateLimited => "rate_limited",
-            Self::BodyTooLarge { .. } => "body_too_large",
-            Self::PaymentRequired => "payment_required",
-            Self::MalformedEnvelope(_) => "malformed_envelope",
-            Self::WrongScope => "wrong_scope",
-            Self::WrongSignerRoot => "wrong_signer_root",
-            Self::WrongCMax => "wrong_c_max",
-            Self::NotInSignerSet => "not_in_signer_set",
-            Self::ChainStale { .. } => "chain_stale",
-            Self::UnknownRoot => "unknown_root",
-            Self::TimeOutOfRange { .. } => "time_out_of_range",
-            Self::BodyIncomplete { .. } => "body_incomplete",
-            Self::XMismatch => "x_mismatch",
-            Self::SlashedIdentity => "slashed_identity",
-            Self::DoubleSpend => "double_spend",
-            Self::ExitedTicket => "exited_ticket",
-            Self::InProgress => "in_progress",
-            Self::ServedElsewhere => "served_elsewhere",
-            Self::MalformedProof(_) => "malformed_proof",
-            Self::InvalidProof => "invalid_proof",
-            Self::Overloaded => "overloaded",
-            Self::Internal => "internal",
+            Self::UnknownRoute { .. } => codes::UNKNOWN_ROUTE,
+            Self::RateLimited => codes::RATE_LIMITED,
+            Self::BodyTooLarge { .. } => codes::BODY_TOO_LARGE,
+            Self::PaymentRequired => codes::PAYMENT_REQUIRED,
+            Self::MalformedEnvelope(_) => codes::MALFORMED_ENVELOPE,
+            Self::WrongScope => codes::WRONG_SCOPE,
+            Self::WrongSignerRoot => codes::WRONG_SIGNER_ROOT,
+            Self::WrongCMax => codes::WRONG_C_MAX,
+            Self::NotInSignerSet => codes::NOT_IN_SIGNER_SET,
+            Self::ChainStale { .. } => codes::CHAIN_STALE,
+            Self::UnknownRoot => codes::UNKNOWN_ROOT,
+            Self::TimeOutOfRange { .. } => codes::TIME_OUT_OF_RANGE,
+            Self::BodyIncomplete { .. } => codes::BODY_INCOMPLETE,
+            Self::XMismatch => codes::X_MISMATCH,
+            Self::SlashedIdentity => codes::SLASHED_IDENTITY,
+            Self::DoubleSpend => codes::DOUBLE_SPEND,
+            Self::ExitedTicket => codes::EXITED_TICKET,
+            Self::InProgress => codes::IN_PROGRESS,
+            Self::ServedElsewhere => codes::SERVED_ELSEWHERE,
+            Self::MalformedProof(_) => codes::MALFORMED_PROOF,
+            Self::InvalidProof => codes::INVALID_PROOF,
+            Self::Overloaded => codes::OVERLOADED,
+            Self::Internal => codes::INTERNAL,
         }
     }
 

@@ -20,7 +20,6 @@ use ark_ff::Field;
 use ark_groth16::Proof;
 use std::{
     collections::HashMap,
-    path::Path,
     sync::{Arc, Mutex},
 };
 use zkcredits_chain::{
@@ -34,7 +33,7 @@ use zkcredits_primitives::{
     merkle::LeanImt,
     rln::{Share, nullifier},
 };
-use zkcredits_prover::{KeyFile, Manifest, WitnessCircuit, inputs::SlashInputs};
+use zkcredits_prover::{KeyFile, WitnessCircuit, inputs::SlashInputs};
 use zkcredits_storage::{PendingSlash, SlashStatus, Storage, StorageError};
 
 /// The escrow's `Status` values a slash acts on: `Active` and `Exiting` deposits are paid
@@ -68,22 +67,6 @@ impl std::fmt::Debug for SlashSubmitter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlashSubmitter").field("payout", &self.payout).finish_non_exhaustive()
     }
-}
-
-/// Loads the slash circuit and key, both checked against the artifact manifest.
-pub fn load_slash_prover(
-    build_dir: &Path,
-    key_path: &Path,
-    manifest: &Manifest,
-) -> Result<(WitnessCircuit, KeyFile), zkcredits_prover::ProverError> {
-    let circuit = WitnessCircuit::load_checked(build_dir, "slash", manifest)?;
-    let key = if key_path.extension().is_some_and(|e| e == "zkey") {
-        KeyFile::import_zkey(key_path)?
-    } else {
-        KeyFile::read_dev(key_path)?
-    };
-    manifest.check_verifying_key("slash", key_path, &key.proving_key().vk)?;
-    Ok((circuit, key))
 }
 
 /// When slash transactions are waited for and replaced.

@@ -156,6 +156,26 @@ fn check_key_fits(key: &ProvingKey<Bn254>, circuit: &WitnessCircuit) -> Result<(
     }
 }
 
+/// Loads `circuit`'s witness calculator from `build_dir` and its proving key from `key_path`
+/// (a ceremony's `.zkey`, else a dev key `zkcredits circuits setup` wrote), both checked
+/// against the artifact `manifest`: a key or circuit of another build is refused here rather
+/// than making proofs nobody accepts.
+pub fn load_checked_prover(
+    build_dir: &Path,
+    circuit: &str,
+    key_path: &Path,
+    manifest: &crate::Manifest,
+) -> Result<(WitnessCircuit, KeyFile), ProverError> {
+    let calculator = WitnessCircuit::load_checked(build_dir, circuit, manifest)?;
+    let key = if key_path.extension().is_some_and(|e| e == "zkey") {
+        KeyFile::import_zkey(key_path)?
+    } else {
+        KeyFile::read_dev(key_path)?
+    };
+    manifest.check_verifying_key(circuit, key_path, &key.proving_key().vk)?;
+    Ok((calculator, key))
+}
+
 /// A proving key with the QAP reduction it pairs with: our dev keys use arkworks' own,
 /// snarkjs `.zkey` keys circom's. Mixing them yields proofs that never verify.
 #[derive(Debug, Clone)]

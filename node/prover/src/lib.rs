@@ -38,6 +38,9 @@ pub mod solidity;
 pub mod witness;
 
 pub use error::ProverError;
-pub use groth16::{KeyFile, Verifier, import_zkey, insecure_dev_setup, prove, prove_with_zkey_key};
+pub use groth16::{
+    KeyFile, Verifier, import_zkey, insecure_dev_setup, load_checked_prover, prove,
+    prove_with_zkey_key,
+};
 pub use manifest::Manifest;
 pub use witness::{Witness, WitnessCircuit};

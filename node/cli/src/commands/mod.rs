@@ -6,6 +6,7 @@ mod node;
 mod prove;
 mod slash;
 mod test_vectors;
+mod wallet;
 
 use clap::Subcommand;
 
@@ -70,6 +71,45 @@ pub(crate) enum Command {
     ///   zkcredits slasher --watch --config slasher.toml
     #[command(verbatim_doc_comment)]
     Slasher(node::SlasherArgs),
+    /// The user's wallet of notes.
+    ///
+    /// Examples:
+    ///   zkcredits wallet new --rpc-url http://127.0.0.1:8545 --deployment deployments/31337.json
+    ///   zkcredits wallet show
+    #[command(subcommand, verbatim_doc_comment)]
+    Wallet(wallet::WalletCommand),
+    /// Make notes and deposit into each (one request at a time travels per note).
+    ///
+    /// Examples:
+    ///   zkcredits deposit --amount 10000000000000000 --notes 4 --account-key-file account.hex
+    #[command(verbatim_doc_comment)]
+    Deposit(wallet::DepositArgs),
+    /// Each note's deposit, spending, refunds, next ticket, pending request, expiry and exit.
+    ///
+    /// Examples:
+    ///   zkcredits status
+    ///   zkcredits status --settle
+    #[command(verbatim_doc_comment)]
+    Status(wallet::StatusArgs),
+    /// Pay for one API call: prove, send, check and store the settlement, print the answer.
+    ///
+    /// Examples:
+    ///   zkcredits request --provider http://127.0.0.1:7787 \
+    ///     --data '{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+    #[command(verbatim_doc_comment)]
+    Request(wallet::RequestArgs),
+    /// Take a note's remaining credit back: prove its latest state and request the exit.
+    ///
+    /// Examples:
+    ///   zkcredits exit --note 0 --recipient 0x… --account-key-file account.hex
+    #[command(verbatim_doc_comment)]
+    Exit(wallet::ExitArgs),
+    /// Pay out a requested exit once its delay passed.
+    ///
+    /// Examples:
+    ///   zkcredits finalize --note 0 --account-key-file account.hex
+    #[command(verbatim_doc_comment)]
+    Finalize(wallet::FinalizeArgs),
 }
 
 impl Command {
@@ -83,6 +123,12 @@ impl Command {
             Self::Keys(args) => args.run(),
             Self::Slash(args) => args.run(),
             Self::Slasher(args) => args.run(),
+            Self::Wallet(command) => command.run(),
+            Self::Deposit(args) => args.run(),
+            Self::Status(args) => args.run(),
+            Self::Request(args) => args.run(),
+            Self::Exit(args) => args.run(),
+            Self::Finalize(args) => args.run(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use zkcredits_node::{
     Metrics,
     gossip::ShareMessage,
-    slasher::{SlashSubmitter, SlashTiming, Slasher, load_slash_prover},
+    slasher::{SlashSubmitter, SlashTiming, Slasher},
 };
 use zkcredits_primitives::{
     field::{fr_from_dec, fr_to_dec},
@@ -135,17 +135,7 @@ impl Args {
             .map_err(|e| eyre!("these shares do not reveal a secret: {e}"))?;
         let secret = Secret::new(k).map_err(|e| eyre!("the recovered secret is unusable: {e}"))?;
         let identity = secret.commitment();
-        let wallet: alloy::signers::local::PrivateKeySigner =
-            std::fs::read_to_string(&self.wallet_key_file)
-                .wrap_err_with(|| format!("cannot read {}", self.wallet_key_file.display()))?
-                .trim()
-                .parse()
-                .map_err(|_| {
-                    eyre!(
-                        "{}: expected the hex private key of an Ethereum account",
-                        self.wallet_key_file.display()
-                    )
-                })?;
+        let wallet = zkcredits_node::keys::read_account_key(&self.wallet_key_file)?;
         let payout = match &self.payout {
             Some(address) => address
                 .parse::<alloy::primitives::Address>()
@@ -158,8 +148,13 @@ impl Args {
         };
         let manifest = zkcredits_prover::Manifest::read(&self.manifest)
             .map_err(|e| eyre!("--manifest: {e}"))?;
-        let (circuit, key) = load_slash_prover(&self.build_dir, &self.slash_proving_key, &manifest)
-            .map_err(|e| eyre!("the slash prover: {e} (run `make keys`)"))?;
+        let (circuit, key) = zkcredits_prover::load_checked_prover(
+            &self.build_dir,
+            "slash",
+            &self.slash_proving_key,
+            &manifest,
+        )
+        .map_err(|e| eyre!("the slash prover: {e} (run `make keys`)"))?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let provider = alloy::providers::ProviderBuilder::new()
             .connect_http(self.rpc_url.parse().map_err(|e| eyre!("--rpc-url: {e}"))?);

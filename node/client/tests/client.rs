@@ -1,0 +1,246 @@
+//! The client against a real devnet and node: deposits, paid requests with refunds, a lost
+//! settlement recovered without spending a ticket twice, parallel calls over several notes,
+//! terms that disagree with the chain, and an exit taken to its payout.
+
+#[path = "../../node/tests/common/mod.rs"]
+mod common;
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+use common::{Harness, User};
+use std::{path::PathBuf, sync::Arc, time::Duration};
+use zkcredits_client::{
+    ApiRequest, Artifacts, Client, ClientError,
+    wallet::{ChainSettings, PendingTicket, Wallet},
+};
+use zkcredits_primitives::rln::Share;
+
+const CHAT: &str = "/v1/chat/completions";
+/// The dev account that pays deposits and exits.
+const PAYER: usize = 3;
+
+fn chat(content: &str) -> ApiRequest {
+    ApiRequest::post_json(
+        CHAT,
+        format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{content}"}}]}}"#)
+            .into_bytes(),
+    )
+}
+
+fn payer(h: &Harness) -> PrivateKeySigner {
+    h.net.anvil.keys()[PAYER].clone().into()
+}
+
+fn settings(h: &Harness) -> ChainSettings {
+    ChainSettings {
+        rpc_url: h.net.anvil.endpoint(),
+        chain_id: h.net.deployment.chain_id,
+        escrow: h.net.deployment.escrow,
+        deployment_block: h.net.deployment.deployment_block,
+        confirmations: 0,
+    }
+}
+
+/// A new wallet for the harness's escrow in `dir`.
+fn new_wallet(h: &Harness, dir: &tempfile::TempDir) -> PathBuf {
+    let path = dir.path().join("wallet.json");
+    Wallet::create(&path, settings(h)).expect("wallet created");
+    path
+}
+
+fn open(path: &std::path::Path) -> Client {
+    Client::open(path, Artifacts::in_checkout(&common::workspace())).expect("client opens")
+}
+
+/// Deposits `count` notes of `5·C_MAX` and lets the node see them.
+async fn deposit(h: &Harness, client: &Client, count: usize) -> Vec<usize> {
+    let made =
+        client.deposit(payer(h), u128::from(h.c_max()) * 5, count).await.expect("deposits land");
+    h.node.sync_chain().await.expect("node syncs");
+    made
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deposits_pays_with_refunds_and_exits_with_the_rest() {
+    let h = common::harness(|_| {}).await;
+    let c_max = u128::from(h.c_max());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = new_wallet(&h, &dir);
+    let client = open(&path);
+    assert_eq!(deposit(&h, &client, 1).await, vec![0]);
+
+    let first = client.pay(&h.node.url(), &chat("first"), None).await.expect("paid");
+    assert_eq!(first.status, 200);
+    assert!(first.settlement.refund > 0, "a small request is refunded");
+    // The second request spends from the signed state the first settlement made.
+    let second = client.pay(&h.node.url(), &chat("second"), Some(0)).await.expect("paid");
+    let note = &client.notes().await[0];
+    assert_eq!(note.opening.index, 2);
+    assert_eq!(
+        note.opening.refunded,
+        u128::from(first.settlement.refund + second.settlement.refund)
+    );
+    assert!(note.pending.is_none());
+    assert_eq!(h.upstream.calls.all().len(), 2);
+
+    // The state survives the process: a reopened wallet holds it.
+    drop(client);
+    let client = open(&path);
+    let note = client.notes().await[0].clone();
+    assert_eq!(note.opening.index, 2);
+
+    let recipient = Address::repeat_byte(0x5e);
+    let exit = client.exit(0, payer(&h), recipient).await.expect("exit requested");
+    let expected = 5 * c_max + note.opening.refunded - 2 * c_max;
+    assert_eq!(exit.amount, expected, "what is left: D + R − n·C_MAX");
+    assert!(!exit.unsettled);
+    assert!(matches!(
+        client.pay(&h.node.url(), &chat("after exit"), Some(0)).await,
+        Err(ClientError::Note(_))
+    ));
+
+    let delay = h.net.deployment.exit_delay;
+    h.net
+        .provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (delay + 1,))
+        .await
+        .expect("time moves");
+    h.net.mine().await.expect("mined");
+    client.finalize(0, payer(&h)).await.expect("finalized");
+    let balance = h.net.provider.get_balance(recipient).await.expect("balance");
+    assert_eq!(balance, U256::from(expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_between_request_and_settlement_recovers_and_spends_nothing_twice() {
+    let h = common::harness(|_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = new_wallet(&h, &dir);
+    let client = Arc::new(open(&path));
+    deposit(&h, &client, 1).await;
+
+    // Killed while the upstream works: the journal holds the ticket, the node serves it.
+    let slow = ApiRequest::post_json(
+        CHAT,
+        br#"{"model":"m","sleep_ms":1500,"messages":[{"role":"user","content":"slow"}]}"#.to_vec(),
+    );
+    let task = {
+        let (client, slow, url) = (Arc::clone(&client), slow.clone(), h.node.url());
+        tokio::spawn(async move { client.pay(&url, &slow, None).await })
+    };
+    while h.upstream.calls.count(&slow.body) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    drop(client);
+
+    let client = open(&path);
+    let pending = client.notes().await[0].pending.clone().expect("journaled");
+    // The node is still serving it; the client waits for its settlement.
+    loop {
+        match client.settle_pending(0).await {
+            Ok(()) => break,
+            Err(ClientError::SettlementPending(_)) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let note = client.notes().await[0].clone();
+    assert_eq!(note.opening.index, 1);
+    assert!(note.pending.is_none());
+    assert_eq!(h.upstream.calls.count(&slow.body), 1, "served once");
+
+    // Killed before the request left: the journal holds a ticket the node never saw; the
+    // client sends the very same request, which is served once.
+    drop(client);
+    let mut wallet = Wallet::open(&path).expect("wallet");
+    let note = wallet.notes[0].clone();
+    let deposit = note.deposit.clone().expect("deposited");
+    let signed = note.signed.clone().expect("signed");
+    let user = User {
+        secret: note.secret,
+        deposit: deposit.amount,
+        expiry: deposit.expiry,
+        leaf_index: deposit.leaf_index as usize,
+        state: note.spendable(),
+        signer_root: signed.signer_root,
+    };
+    let unsent = chat("never left");
+    let paid = user.pay(&h, CHAT, &unsent.body);
+    wallet.notes[0].pending = Some(PendingTicket {
+        provider: h.node.url(),
+        method: unsent.method.clone(),
+        path_and_query: unsent.path_and_query.clone(),
+        content_type: unsent.content_type.clone(),
+        body: unsent.body.clone(),
+        envelope: paid.envelope.clone(),
+        eta: paid.eta,
+    });
+    wallet.save().expect("saved");
+    drop(wallet);
+
+    let client = open(&path);
+    client.pay(&h.node.url(), &chat("next"), Some(0)).await.expect("recovers, then pays");
+    let note = client.notes().await[0].clone();
+    assert_eq!(note.opening.index, 3, "tickets 0, 1 and 2, each once");
+    assert_eq!(h.upstream.calls.count(&unsent.body), 1);
+
+    // Every ticket the note spent has exactly one share at the node: nothing spent twice.
+    for index in 0..3 {
+        let nullifier = Share::new(&note.secret, &h.scope(), index, 1u64.into()).nullifier;
+        assert_eq!(h.node.store().shares(&nullifier).expect("shares").len(), 1, "ticket {index}");
+    }
+    assert_eq!(pending.envelope.statement.nullifier, {
+        Share::new(&note.secret, &h.scope(), 0, 1u64.into()).nullifier
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k_notes_carry_k_parallel_calls() {
+    const K: usize = 3;
+    let h = common::harness(|_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = Arc::new(open(&new_wallet(&h, &dir)));
+    assert_eq!(deposit(&h, &client, K).await, (0..K).collect::<Vec<_>>());
+    client.preload().expect("prover loads");
+
+    let calls: Vec<_> = (0..K)
+        .map(|i| {
+            let (client, url) = (Arc::clone(&client), h.node.url());
+            tokio::spawn(async move {
+                let body = format!(
+                    r#"{{"model":"m","sleep_ms":300,"messages":[{{"role":"user","content":"parallel {i}"}}]}}"#
+                );
+                client.pay(&url, &ApiRequest::post_json(CHAT, body.into_bytes()), None).await
+            })
+        })
+        .collect();
+    let mut notes: Vec<usize> = Vec::new();
+    for call in calls {
+        notes.push(call.await.expect("task").expect("paid").note);
+    }
+    notes.sort_unstable();
+    assert_eq!(notes, (0..K).collect::<Vec<_>>(), "each call on its own note");
+    assert!(client.notes().await.iter().all(|n| n.opening.index == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_of_another_escrow_is_refused_before_anything_is_proven() {
+    let h = common::harness(|_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("wallet.json");
+    // A wallet of another escrow on the same chain.
+    let mut other = settings(&h);
+    other.escrow = Address::repeat_byte(0x42);
+    Wallet::create(&path, other).expect("wallet");
+    let client = open(&path);
+    let error = client.terms(&h.node.url()).await.expect_err("refused");
+    assert!(matches!(error, ClientError::Terms(_)), "{error}");
+    assert!(error.to_string().contains("escrow"), "{error}");
+    assert!(h.upstream.calls.all().is_empty());
+}
