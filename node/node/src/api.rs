@@ -57,9 +57,26 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/v1/info", get(info))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         // The paid routes enforce `limits.max_body_bytes` themselves, with our error body.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> Response {
+    let message = format!(
+        "{} is not a route of this node: paid calls go to POST {CHAT_PATH} or /proxy/… (the routes /v1/info lists)",
+        uri.path()
+    );
+    (StatusCode::NOT_FOUND, Json(error_body(codes::NOT_FOUND, &message))).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message =
+        format!("{} does not take {method} (spec/05 lists each route's method)", uri.path());
+    (StatusCode::METHOD_NOT_ALLOWED, Json(error_body(codes::METHOD_NOT_ALLOWED, &message)))
+        .into_response()
 }
 
 fn error_body(code: &str, message: &str) -> Value {

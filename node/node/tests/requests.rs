@@ -84,6 +84,12 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
     assert_eq!(Settlement::from_json(&json(fetched).await).expect("settlement"), settlement);
     let unknown = h.http.get(h.url("/v1/settlements/12345")).send().await.expect("answer");
     refused(unknown, 404, "unknown_nullifier").await;
+    // Every refusal has the error shape, routing ones too.
+    let nowhere = h.http.get(h.url("/v1/nowhere")).send().await.expect("answer");
+    let answer = refused(nowhere, 404, "not_found").await;
+    assert!(answer["error"]["message"].as_str().expect("message").contains("/v1/nowhere"));
+    let wrong_method = h.http.get(h.url(CHAT)).send().await.expect("answer");
+    refused(wrong_method, 405, "method_not_allowed").await;
 
     // Ticket 1 from the signed state, streamed.
     let stream_body = br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;

@@ -106,9 +106,17 @@ impl ReceivedEnvelope {
         }
         let json = URL_SAFE_NO_PAD
             .decode(header)
-            .map_err(|e| EnvelopeError(format!("the payment header is not base64url: {e}")))?;
+            .map_err(|e| {
+            EnvelopeError(format!(
+                "the payment header must be base64url without padding (RFC 4648 §5) of the envelope JSON (spec/05): {e}"
+            ))
+        })?;
         let raw: EnvelopeJson = serde_json::from_slice(&json)
-            .map_err(|e| EnvelopeError(format!("the payment envelope is not valid: {e}")))?;
+            .map_err(|e| {
+            EnvelopeError(format!(
+                "the payment envelope must be the JSON object of spec/05 (v, proof, root, scope, signerRoot, cMax, now, nonce, x, anon, nullifier, y; decimal strings): {e}"
+            ))
+        })?;
         if raw.v != ENVELOPE_VERSION {
             return Err(EnvelopeError(format!(
                 "envelope version {} is not supported, this node speaks {ENVELOPE_VERSION}",

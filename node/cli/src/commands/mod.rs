@@ -10,6 +10,20 @@ mod wallet;
 
 use clap::Subcommand;
 
+/// Logs to stderr at `default` level (`RUST_LOG` overrides), coloured only on a terminal so
+/// files and pipes get plain text.
+fn init_logging(default: &str) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Bytes as `0x`-prefixed lowercase hex, the vectors' byte-string format.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::from("0x"), |mut s, b| {

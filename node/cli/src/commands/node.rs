@@ -75,12 +75,7 @@ impl SlasherArgs {
 
 /// Runs a node (or a passive slasher) from `config` until Ctrl-C or SIGTERM.
 fn serve(config: NodeConfig, what: &str) -> eyre::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    super::init_logging("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

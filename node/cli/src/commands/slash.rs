@@ -108,13 +108,7 @@ fn read_share(path: &PathBuf) -> eyre::Result<ReadShare> {
 impl Args {
     pub(crate) fn run(self) -> eyre::Result<()> {
         // The slasher reports what holds a slash up (funds, fees, the RPC) as warnings.
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .with_writer(std::io::stderr)
-            .init();
+        super::init_logging("warn");
         let [first, second] = self.shares.as_slice() else {
             bail!("give exactly two shares of one ticket: --share A.json --share B.json");
         };
