@@ -135,6 +135,34 @@ pub struct PaidResponse {
     pub settlement: Settlement,
 }
 
+/// Where a streamed answer goes while it arrives: its head first, then its chunks (without the
+/// node's settlement event). The body channel closes only once the settlement is stored, so
+/// the answer completes after the new state is safe; a bad or missing settlement ends it with
+/// an error.
+#[derive(Debug)]
+pub struct Relay {
+    /// Receives the status and content type when the answer turns out to be a stream.
+    pub head: tokio::sync::oneshot::Sender<StreamHead>,
+    /// Receives the stream's chunks.
+    pub body: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+/// The head of a streamed answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHead {
+    /// The HTTP status.
+    pub status: u16,
+    /// The content type (`text/event-stream`).
+    pub content_type: Option<String>,
+}
+
+/// The largest event a streamed answer may hold back while looking for the settlement event
+/// (the node relays lines of at most 64 KiB; anything longer is passed on as it comes).
+const MAX_HELD_EVENT: usize = 1 << 20;
+
+/// Calls that may wait for a note at once; more are refused rather than queued without bound.
+const MAX_WAITING_CALLS: usize = 1_024;
+
 /// What sending a journaled ticket came to.
 enum Outcome {
     /// The node settled the ticket (served, replayed, or the upstream failed).
@@ -160,6 +188,8 @@ pub struct Client {
     exit_prover: OnceLock<Prover>,
     http: reqwest::Client,
     busy: Mutex<HashSet<usize>>,
+    note_freed: tokio::sync::Notify,
+    waiting: std::sync::atomic::AtomicUsize,
     terms: tokio::sync::Mutex<HashMap<String, (PaymentTerms, EscrowParameters)>>,
 }
 
@@ -182,6 +212,7 @@ impl Drop for NoteLease<'_> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&self.index);
+        self.client.note_freed.notify_waiters();
     }
 }
 
@@ -234,6 +265,71 @@ fn attached_settlement(
     }
 }
 
+/// Relays an event stream through `relay`, holding back the node's settlement event, and
+/// returns the settlement it carried. A caller that stopped reading does not stop the relay:
+/// the stream is read to its end for its settlement.
+async fn relay_stream(
+    response: reqwest::Response,
+    status: u16,
+    content_type: Option<String>,
+    relay: Relay,
+) -> Outcome {
+    use futures::StreamExt;
+    let _ = relay.head.send(StreamHead { status, content_type: content_type.clone() });
+    let marker = format!("event: {SETTLEMENT_EVENT}\n");
+    let mut out = Some(relay.body);
+    let mut held: Vec<u8> = Vec::new();
+    let mut settlement_event: Option<Vec<u8>> = None;
+    let mut chunks = response.bytes_stream();
+    let forward = async |bytes: Vec<u8>, out: &mut Option<tokio::sync::mpsc::Sender<_>>| {
+        if let Some(sender) = out
+            && sender.send(Ok(Bytes::from(bytes))).await.is_err()
+        {
+            *out = None;
+        }
+    };
+    loop {
+        let chunk = match chunks.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => return Outcome::Unsettled(format!("the stream broke off: {e}")),
+            None => break,
+        };
+        held.extend_from_slice(&chunk);
+        // Pass on every complete event but the settlement's.
+        while let Some(end) = held.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = held.drain(..end + 2).collect();
+            if event.starts_with(marker.as_bytes()) {
+                settlement_event = Some(event);
+            } else {
+                forward(event, &mut out).await;
+            }
+        }
+        if held.len() > MAX_HELD_EVENT && !held.starts_with(marker.as_bytes()) {
+            forward(std::mem::take(&mut held), &mut out).await;
+        }
+    }
+    if !held.is_empty() {
+        if held.starts_with(marker.as_bytes()) {
+            settlement_event = Some(held);
+        } else {
+            forward(held, &mut out).await;
+        }
+    }
+    let Some(event) = settlement_event else {
+        return Outcome::Unsettled("the stream ended without its settlement".into());
+    };
+    match attached_settlement(None, content_type.as_deref(), &event) {
+        Ok(Some(settlement)) => Outcome::Settled {
+            status,
+            content_type,
+            body: Bytes::new(),
+            settlement: Box::new(settlement),
+        },
+        Ok(None) => Outcome::Unsettled("the stream ended without its settlement".into()),
+        Err(e) => Outcome::Unsettled(format!("the stream's settlement is malformed: {e}")),
+    }
+}
+
 impl Client {
     /// Opens the wallet at `wallet` (locking it) and its chain copy.
     pub fn open(wallet: &Path, artifacts: Artifacts) -> Result<Self, ClientError> {
@@ -250,6 +346,8 @@ impl Client {
                 .build()
                 .map_err(|e| provider_error("-", e))?,
             busy: Mutex::new(HashSet::new()),
+            note_freed: tokio::sync::Notify::new(),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
             terms: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -397,8 +495,13 @@ impl Client {
         Ok((terms, parameters))
     }
 
-    /// Reserves note `wanted`, or the first idle note that can pay.
-    fn lease(&self, notes: &[Note], wanted: Option<usize>) -> Result<NoteLease<'_>, ClientError> {
+    /// Reserves note `wanted`, or the first idle note that can pay; `None` when every usable
+    /// note is busy.
+    fn try_lease(
+        &self,
+        notes: &[Note],
+        wanted: Option<usize>,
+    ) -> Result<Option<NoteLease<'_>>, ClientError> {
         let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let usable = |i: usize| notes[i].deposit.is_some() && notes[i].exit.is_none();
         let index = match wanted {
@@ -417,30 +520,64 @@ impl Client {
                 return Err(ClientError::Note(format!("note {i} is carrying another request")));
             }
             Some(i) => i,
-            None => (0..notes.len()).find(|i| usable(*i) && !busy.contains(i)).ok_or_else(|| {
-                ClientError::Note(
-                    "no idle deposited note: deposit one (`zkcredits deposit`) or wait for a call to finish".into(),
-                )
-            })?,
+            None if !(0..notes.len()).any(usable) => {
+                return Err(ClientError::Note(
+                    "no deposited note can pay: deposit one (`zkcredits deposit`)".into(),
+                ));
+            }
+            None => match (0..notes.len()).find(|i| usable(*i) && !busy.contains(i)) {
+                Some(i) => i,
+                None => return Ok(None),
+            },
         };
         busy.insert(index);
-        Ok(NoteLease { client: self, index })
+        Ok(Some(NoteLease { client: self, index }))
     }
 
-    /// Pays for `request` at `provider` with note `note` (or any idle one): settles a pending
-    /// ticket of the note first, proves, journals, sends, and stores the settlement before
-    /// returning the answer.
+    /// [`Client::try_lease`], waiting (in a bounded queue) while every usable note is busy.
+    async fn lease(&self, wanted: Option<usize>) -> Result<NoteLease<'_>, ClientError> {
+        loop {
+            // Registered before looking, so a note freed in between is not missed.
+            let freed = self.note_freed.notified();
+            let notes = self.wallet.lock().await.notes.clone();
+            if let Some(lease) = self.try_lease(&notes, wanted)? {
+                return Ok(lease);
+            }
+            use std::sync::atomic::Ordering;
+            if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_CALLS {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                return Err(ClientError::Note(format!(
+                    "{MAX_WAITING_CALLS} calls already wait for a note; deposit more notes for more parallel calls"
+                )));
+            }
+            freed.await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Pays for `request` at `provider` with note `note` (or the first idle one, waiting for
+    /// one when all are busy): settles a pending ticket of the note first, proves, journals,
+    /// sends, and stores the settlement before returning the answer.
     pub async fn pay(
         &self,
         provider: &str,
         request: &ApiRequest,
         note: Option<usize>,
     ) -> Result<PaidResponse, ClientError> {
+        self.pay_relayed(provider, request, note, None).await
+    }
+
+    /// [`Client::pay`], relaying a streamed answer through `relay` as it arrives (the returned
+    /// body is then empty). A plain answer, or a refusal, comes back whole as from `pay`.
+    pub async fn pay_relayed(
+        &self,
+        provider: &str,
+        request: &ApiRequest,
+        note: Option<usize>,
+        mut relay: Option<Relay>,
+    ) -> Result<PaidResponse, ClientError> {
         let provider = provider.trim_end_matches('/');
-        let lease = {
-            let wallet = self.wallet.lock().await;
-            self.lease(&wallet.notes, note)?
-        };
+        let lease = self.lease(note).await?;
         self.settle_pending(lease.index).await?;
         let (terms, parameters) = self.terms(provider).await?;
         let prover = self.request_prover()?;
@@ -451,10 +588,17 @@ impl Client {
                 .prove(&prover, lease.index, provider, request, &terms, &parameters, &tree)
                 .await?;
             self.update(|w| w.notes[lease.index].pending = Some(pending.clone())).await?;
-            match self.send(&pending).await {
+            let body_out = relay.as_ref().map(|r| r.body.clone());
+            match self.send(&pending, &mut relay).await {
                 Outcome::Settled { status, content_type, body, settlement } => {
-                    self.apply(lease.index, &pending, (*settlement).clone(), &terms, &parameters)
-                        .await?;
+                    let applied = self
+                        .apply(lease.index, &pending, (*settlement).clone(), &terms, &parameters)
+                        .await;
+                    if let (Err(e), Some(out)) = (&applied, body_out) {
+                        // A relayed stream must not end as if complete.
+                        let _ = out.send(Err(std::io::Error::other(e.to_string()))).await;
+                    }
+                    applied?;
                     return Ok(PaidResponse {
                         note: lease.index,
                         status,
@@ -475,7 +619,12 @@ impl Client {
                     }
                     return Err(ClientError::Refused { code, status, message });
                 }
-                Outcome::Unsettled(reason) => return Err(ClientError::SettlementPending(reason)),
+                Outcome::Unsettled(reason) => {
+                    if let Some(out) = body_out {
+                        let _ = out.send(Err(std::io::Error::other(reason.clone()))).await;
+                    }
+                    return Err(ClientError::SettlementPending(reason));
+                }
             }
         }
     }
@@ -569,8 +718,9 @@ impl Client {
         self.wallet.try_lock().ok().map(|w| w.chain.confirmations)
     }
 
-    /// Sends a journaled ticket's request and reads the whole answer.
-    async fn send(&self, pending: &PendingTicket) -> Outcome {
+    /// Sends a journaled ticket's request and reads its answer: a successful event stream is
+    /// relayed through `relay` when one is given (and taken), anything else is read whole.
+    async fn send(&self, pending: &PendingTicket, relay: &mut Option<Relay>) -> Outcome {
         let method = match reqwest::Method::from_bytes(pending.method.as_bytes()) {
             Ok(method) => method,
             Err(e) => {
@@ -599,6 +749,13 @@ impl Client {
         };
         let settlement_header = header_text(SETTLEMENT_HEADER);
         let content_type = header_text(reqwest::header::CONTENT_TYPE.as_str());
+        let streamed = content_type.as_deref().is_some_and(|t| t.starts_with("text/event-stream"));
+        if streamed
+            && (200..300).contains(&status)
+            && let Some(relay) = relay.take()
+        {
+            return relay_stream(response, status, content_type, relay).await;
+        }
         let body = match response.bytes().await {
             Ok(body) => body,
             Err(e) => return Outcome::Unsettled(format!("the answer broke off: {e}")),
@@ -705,7 +862,7 @@ impl Client {
                 json["error"]["code"].as_str().unwrap_or("without an error code")
             )));
         }
-        match self.send(&pending).await {
+        match self.send(&pending, &mut None).await {
             Outcome::Settled { settlement, .. } => {
                 self.apply(index, &pending, *settlement, &terms, &parameters).await
             }
@@ -726,10 +883,7 @@ impl Client {
         payer: PrivateKeySigner,
         recipient: Address,
     ) -> Result<ExitRecord, ClientError> {
-        let lease = {
-            let wallet = self.wallet.lock().await;
-            self.lease(&wallet.notes, Some(index))?
-        };
+        let lease = self.lease(Some(index)).await?;
         let unsettled = match self.settle_pending(lease.index).await {
             Ok(()) => false,
             Err(ClientError::SettlementPending(_) | ClientError::Provider { .. }) => true,

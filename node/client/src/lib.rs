@@ -22,6 +22,6 @@ mod terms;
 pub mod wallet;
 
 pub use chain::{ChainView, EscrowParameters};
-pub use client::{ApiRequest, Artifacts, Client, PaidResponse, chain_dir};
+pub use client::{ApiRequest, Artifacts, Client, PaidResponse, Relay, StreamHead, chain_dir};
 pub use error::ClientError;
 pub use terms::PaymentTerms;

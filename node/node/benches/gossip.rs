@@ -291,7 +291,7 @@ async fn run() {
         &[("ZKCREDITS_SIGNER_ROOT", fr_to_dec(&signer_root))],
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let upstream = common::upstream::TestUpstream::start().await;
+    let upstream = common::upstream::TestUpstream::start().await.expect("upstream starts");
     let set: Vec<String> = keys.iter().map(|k| public_key_to_string(&k.public_key())).collect();
     let (nodes, _dirs) = start_nodes(&net, &upstream.url(), &set, false).await;
     let scope = zkcredits_primitives::field::fr_from_dec(&net.deployment.scope).expect("scope");

@@ -13,6 +13,7 @@
 //! - [`upstream`] and [`pricing`]: forwarding, and metering from the upstream's `usage`.
 //! - [`settlement`]: the signed next state returned with every response.
 //! - [`slasher`]: recovered secrets stored, proven and submitted to the escrow.
+//! - [`test_upstream`]: a deterministic OpenAI-compatible upstream for the devnet and tests.
 //! - [`api`]: the axum routes; [`metrics`]: Prometheus counters and histograms.
 //! - [`start`] wires it all: reads the deployment from the chain, follows the escrow's events
 //!   into RocksDB, serves until [`RunningNode::shutdown`].
@@ -28,6 +29,7 @@ pub mod pricing;
 mod rejection;
 mod server;
 pub mod slasher;
+pub mod test_upstream;
 pub mod throttle;
 pub mod upstream;
 pub mod verify;
@@ -641,7 +643,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 
 /// The node's libp2p key: read from `p2p.key_file` (default `data_dir/p2p.key`), or made and
 /// written there (owner-only) on first start, so the peer id survives restarts.
-fn p2p_keypair(config: &NodeConfig) -> Result<zkcredits_p2p::Keypair, NodeError> {
+pub fn p2p_keypair(config: &NodeConfig) -> Result<zkcredits_p2p::Keypair, NodeError> {
     let path = if config.p2p.key_file.as_os_str().is_empty() {
         config.data_dir.join("p2p.key")
     } else {

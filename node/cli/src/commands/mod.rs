@@ -1,9 +1,11 @@
 //! The subcommands of `zkcredits`.
 
 mod circuits;
+mod devnet;
 mod keys;
 mod node;
 mod prove;
+mod proxy;
 mod slash;
 mod test_vectors;
 mod wallet;
@@ -124,6 +126,22 @@ pub(crate) enum Command {
     ///   zkcredits finalize --note 0 --account-key-file account.hex
     #[command(verbatim_doc_comment)]
     Finalize(wallet::FinalizeArgs),
+    /// A local OpenAI-compatible endpoint that pays for every call from the wallet: point an
+    /// OpenAI SDK's base_url at it.
+    ///
+    /// Examples:
+    ///   zkcredits proxy --listen 127.0.0.1:8787 --provider http://127.0.0.1:7787
+    ///   OPENAI_BASE_URL=http://127.0.0.1:8787/v1 python my_agent.py
+    #[command(verbatim_doc_comment)]
+    Proxy(proxy::Args),
+    /// A whole deployment on loopback: anvil, the escrow, three nodes of two providers on one
+    /// share network, an OpenAI-compatible upstream; every endpoint in `devnet.json`.
+    ///
+    /// Examples:
+    ///   zkcredits devnet
+    ///   zkcredits devnet --upstream http://127.0.0.1:8080 --dir build/devnet
+    #[command(verbatim_doc_comment)]
+    Devnet(devnet::Args),
 }
 
 impl Command {
@@ -143,6 +161,8 @@ impl Command {
             Self::Request(args) => args.run(),
             Self::Exit(args) => args.run(),
             Self::Finalize(args) => args.run(),
+            Self::Proxy(args) => args.run(),
+            Self::Devnet(args) => args.run(),
         }
     }
 }

@@ -91,7 +91,7 @@ fn serve(config: NodeConfig, what: &str) -> eyre::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -24,7 +24,7 @@ pub(crate) struct WalletArgs {
 }
 
 impl WalletArgs {
-    fn open(&self) -> eyre::Result<Client> {
+    pub(crate) fn open(&self) -> eyre::Result<Client> {
         let artifacts = Artifacts {
             circuits_dir: self.build_dir.join("circuits/main"),
             keys_dir: self.build_dir.join("keys"),

@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fixed;
-pub mod upstream;
+pub use zkcredits_node::test_upstream as upstream;
 
 use alloy::primitives::{Address, U256};
 use ark_ff::UniformRand;
@@ -133,7 +133,7 @@ pub fn devnet() -> Devnet {
 
 pub async fn harness(tweak: impl FnOnce(&mut NodeConfig)) -> Harness {
     let net = devnet();
-    let upstream = upstream::TestUpstream::start().await;
+    let upstream = upstream::TestUpstream::start().await.expect("upstream starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = node_config(&net, dir.path(), &upstream.url());
     tweak(&mut config);

@@ -1,63 +1,102 @@
-//! A small OpenAI-compatible upstream: it stands for the provider's business. It answers chat
-//! completions (streamed or not) with a `usage` derived from the request, echoes the generic
-//! route, sleeps when asked to, and counts every call by body.
+//! A small deterministic OpenAI-compatible upstream: it stands for the provider's business in
+//! the devnet, the demo and the tests. It lists one model, answers chat completions (streamed
+//! or not) with a `usage` derived from the request and embeddings with a fixed vector, sleeps
+//! or breaks off when the request asks it to (test knobs below), and counts every call by body.
+//! It is not a model: point `zkcredits devnet --upstream` at a real server for real answers.
 
 use axum::{
     Json, Router,
     body::{Body, Bytes},
     http::header,
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
-#[derive(Clone, Default)]
+/// The bodies of every call received.
+#[derive(Debug, Clone, Default)]
 pub struct Calls(Arc<Mutex<Vec<Bytes>>>);
 
 impl Calls {
     /// How many calls carried exactly `body`.
     pub fn count(&self, body: &[u8]) -> usize {
-        self.0.lock().expect("lock").iter().filter(|b| b.as_ref() == body).count()
+        self.lock().iter().filter(|b| b.as_ref() == body).count()
     }
 
     /// Every call.
     pub fn all(&self) -> Vec<Bytes> {
-        self.0.lock().expect("lock").clone()
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Bytes>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, body: Bytes) {
+        self.lock().push(body);
     }
 }
 
+/// The running upstream; it stops when dropped.
+#[derive(Debug)]
 pub struct TestUpstream {
     address: std::net::SocketAddr,
+    /// Every call it received.
     pub calls: Calls,
+    server: tokio::task::JoinHandle<()>,
 }
 
+/// The one model the upstream lists.
+pub const MODEL: &str = "zkcredits-echo";
+
 impl TestUpstream {
-    pub async fn start() -> Self {
+    /// Serves on `address` (port 0: any free port).
+    pub async fn start_on(address: std::net::SocketAddr) -> std::io::Result<Self> {
         let calls = Calls::default();
-        let state = calls.clone();
         let app = Router::new()
+            .route("/v1/models", get(models))
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/moderations", post(moderations))
-            .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { address, calls }
+            .with_state(calls.clone());
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { address, calls, server })
     }
 
+    /// Serves on a free loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(([127, 0, 0, 1], 0).into()).await
+    }
+
+    /// Its base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }
+}
+
+impl Drop for TestUpstream {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn models() -> Json<Value> {
+    Json(
+        json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "zkcredits"}]}),
+    )
 }
 
 /// Prompt tokens: bytes of the messages' content; completion tokens: fixed.
 pub const COMPLETION_TOKENS: u64 = 5;
 
 async fn chat(axum::extract::State(calls): axum::extract::State<Calls>, body: Bytes) -> Response {
-    calls.0.lock().expect("lock").push(body.clone());
+    calls.record(body.clone());
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let prompt = request["messages"]
         .as_array()
@@ -113,7 +152,7 @@ async fn embeddings(
         .ok()
         .and_then(|v| v["input"].as_str().map(str::len))
         .unwrap_or(0) as u64;
-    calls.0.lock().expect("lock").push(body);
+    calls.record(body);
     Json(json!({
         "object": "list",
         "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
@@ -126,6 +165,6 @@ async fn moderations(
     axum::extract::State(calls): axum::extract::State<Calls>,
     body: Bytes,
 ) -> Json<Value> {
-    calls.0.lock().expect("lock").push(body);
+    calls.record(body);
     Json(json!({"id": "modr-1", "results": [{"flagged": false}]}))
 }
