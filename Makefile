@@ -11,11 +11,21 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: abi abi-check bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: demo install abi abi-check bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
 	@echo "make test: all checks passed"
+
+## demo: the whole system on a devnet, narrated: deposits, paid requests with refunds, a double
+## spend at two providers' nodes slashed on chain, an exit paid out (evidence in build/demo/)
+demo: setup circuits keys
+	$(CARGO) build --locked --workspace --bins
+	$(CARGO_TARGET_DIR)/debug/zkcredits-demo
+
+## install: the `zkcredits` binary into ~/.cargo/bin
+install:
+	$(CARGO) install --locked --path node/cli
 
 ## setup: install the toolchain (Debian packages, pinned npm packages); idempotent
 setup:

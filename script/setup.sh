@@ -36,6 +36,21 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# Python with the pinned openai package, for the end-to-end test of the proxy (tests/sdk);
+# rebuilt only when tests/sdk/requirements.txt changes.
+python_dir="${ZKCREDITS_PYTHON_DIR:-$HOME/.cache/zkcredits/python}"
+python_stamp="$python_dir/.zkcredits-requirements.sha256"
+python_want=$(sha256sum tests/sdk/requirements.txt | cut -d' ' -f1)
+if [ ! -f "$python_stamp" ] || [ "$(cat "$python_stamp")" != "$python_want" ]; then
+  command -v python3 >/dev/null || fail "'python3' is not on PATH; this machine kind ships it"
+  echo "setup: installing the Python openai package into $python_dir"
+  rm -rf "$python_dir"
+  python3 -m venv "$python_dir" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$python_dir/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt \
+    || fail "pip install failed: check that PyPI is reachable"
+  echo "$python_want" >"$python_stamp"
+fi
+
 export PATH="$PWD/node_modules/.bin:$PATH"
 for tool in forge anvil cast circom2 snarkjs; do
   command -v "$tool" >/dev/null || fail "'$tool' missing from node_modules/.bin after npm ci; delete node_modules and rerun"
@@ -52,4 +67,5 @@ printf '  %-10s %s\n' \
   circom "$(circom2 --version 2>&1 | tail -1)" \
   circomlib "$(node -p "require('./node_modules/circomlib/package.json').version")" \
   circomlibjs "$(node -p "require('./node_modules/circomlibjs/package.json').version")" \
-  snarkjs "$(node -p "require('./node_modules/snarkjs/package.json').version")"
+  snarkjs "$(node -p "require('./node_modules/snarkjs/package.json').version")" \
+  openai "$("$python_dir/bin/python" -c 'import openai; print(openai.__version__)') (python), $(node -p "require('./node_modules/openai/package.json').version") (npm)"

@@ -133,6 +133,8 @@ pub struct PaidResponse {
     pub body: Bytes,
     /// The settlement now stored.
     pub settlement: Settlement,
+    /// The payment sent (the proof and its public signals).
+    pub payment: PaymentEnvelope,
 }
 
 /// Where a streamed answer goes while it arrives: its head first, then its chunks (without the
@@ -605,6 +607,7 @@ impl Client {
                         content_type,
                         body,
                         settlement: *settlement,
+                        payment: pending.envelope.clone(),
                     });
                 }
                 Outcome::Refused { code, status, message } => {
@@ -617,7 +620,12 @@ impl Client {
                         tree = self.chain.sync().await?;
                         continue;
                     }
-                    return Err(ClientError::Refused { code, status, message });
+                    return Err(ClientError::Refused {
+                        code,
+                        status,
+                        message,
+                        payment: Box::new(pending.envelope),
+                    });
                 }
                 Outcome::Unsettled(reason) => {
                     if let Some(out) = body_out {

@@ -40,6 +40,8 @@ pub enum ClientError {
         status: u16,
         /// The node's message.
         message: String,
+        /// The payment that was refused (its share, for the record).
+        payment: Box<zkcredits_wire::envelope::PaymentEnvelope>,
     },
     /// The request was sent and its settlement is not in hand yet: the ticket stays pending
     /// in the wallet and is recovered on the next call (or `zkcredits status --provider`).

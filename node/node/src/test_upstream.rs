@@ -144,18 +144,28 @@ async fn chat(axum::extract::State(calls): axum::extract::State<Calls>, body: By
     .into_response()
 }
 
+/// The one embedding the upstream returns.
+pub const EMBEDDING: [f32; 2] = [0.5, 0.25];
+
+/// The fixed [`EMBEDDING`], as floats or, when asked `encoding_format: "base64"` (what the
+/// openai SDKs ask by default), as base64 of its little-endian `f32`s.
 async fn embeddings(
     axum::extract::State(calls): axum::extract::State<Calls>,
     body: Bytes,
 ) -> Json<Value> {
-    let input = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["input"].as_str().map(str::len))
-        .unwrap_or(0) as u64;
+    let request = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let input = request["input"].as_str().map_or(0, str::len) as u64;
     calls.record(body);
+    let embedding = if request["encoding_format"] == "base64" {
+        use base64::Engine;
+        let bytes: Vec<u8> = EMBEDDING.iter().flat_map(|v| v.to_le_bytes()).collect();
+        json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+    } else {
+        json!(EMBEDDING)
+    };
     Json(json!({
         "object": "list",
-        "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+        "data": [{"object": "embedding", "index": 0, "embedding": embedding}],
         "usage": {"prompt_tokens": input, "total_tokens": input},
     }))
 }
