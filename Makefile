@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: demo install abi abi-check bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: demo install abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -103,6 +103,11 @@ bench-load: keys
 ## (p50/p99 over ZKCREDITS_GOSSIP_TRIALS) and the shares each node absorbs per second
 bench-gossip: keys
 	$(CARGO) bench --locked -p zkcredits-node --bench gossip
+
+## bench-client: what a paid call adds on the client's side (prove and journal, settlement check
+## and store), p50/p99, against a real node on anvil
+bench-client: keys
+	$(CARGO) bench --locked -p zkcredits-client --bench paid_call
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:

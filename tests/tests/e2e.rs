@@ -216,4 +216,33 @@ fn the_readme_user_commands_and_the_openai_packages_through_the_proxy() {
     );
     let shown = zkcredits(&wallet, &["status"]);
     assert!(String::from_utf8_lossy(&shown.stdout).contains("exiting"));
+
+    // The operator (anvil's well-known account 0 deployed the devnet) sets the nodes' signer
+    // set again, and the deployment file records the root.
+    let operator = dir.path().join("operator.hex");
+    std::fs::write(&operator, "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+        .expect("key file");
+    let mut args: Vec<String> = ["keys", "signer", "set-root"].map(String::from).to_vec();
+    for node in ["a1", "a2", "b1"] {
+        let key: Value = serde_json::from_slice(
+            &std::fs::read(devnet.dir.join(node).join("signer.json")).expect("signer key"),
+        )
+        .expect("JSON");
+        let public = &key["publicKey"];
+        args.push("--key".into());
+        args.push(format!(
+            "{},{}",
+            public["x"].as_str().expect("x"),
+            public["y"].as_str().expect("y")
+        ));
+    }
+    let deployment = info.deployment.to_str().expect("utf-8");
+    args.extend(["--rpc-url", &info.rpc_url, "--deployment", deployment].map(String::from));
+    args.extend(["--account-key-file".into(), operator.to_str().expect("utf-8").into()]);
+    let set = zkcredits(&wallet, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let recorded: Value =
+        serde_json::from_slice(&std::fs::read(&info.deployment).expect("deployment"))
+            .expect("JSON");
+    let root = recorded["signerRoot"].as_str().expect("signerRoot");
+    assert!(String::from_utf8_lossy(&set.stdout).contains(root));
 }

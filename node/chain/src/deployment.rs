@@ -35,7 +35,7 @@ pub struct Deployment {
     pub treasury: Address,
     /// Sets signer roots.
     pub operator: Address,
-    /// The initial signer root, decimal.
+    /// The signer root set at deployment, or by the last `zkcredits keys signer set-root`, decimal.
     pub signer_root: String,
 }
 

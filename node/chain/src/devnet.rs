@@ -37,9 +37,21 @@ impl Devnet {
     /// Starts anvil from `workspace`'s tools and deploys with dev account 0; `env` sets deploy
     /// parameters (`ZKCREDITS_SIGNER_ROOT`, `ZKCREDITS_C_MAX`, … as in `deployments/README.md`).
     pub fn start(workspace: &Path, env: &[(&str, String)]) -> Result<Self, ChainError> {
+        Self::start_on(workspace, env, None)
+    }
+
+    /// [`Devnet::start`] with anvil on `port` (`None`: a free one).
+    pub fn start_on(
+        workspace: &Path,
+        env: &[(&str, String)],
+        port: Option<u16>,
+    ) -> Result<Self, ChainError> {
         let bin = workspace.join("node_modules/.bin");
-        let anvil = Anvil::new()
-            .path(bin.join("anvil"))
+        let mut anvil = Anvil::new().path(bin.join("anvil"));
+        if let Some(port) = port {
+            anvil = anvil.port(port);
+        }
+        let anvil = anvil
             .try_spawn()
             .map_err(|e| devnet_error(format!("anvil does not start ({e}): run `make setup`")))?;
         let dir = workspace.join("build/deployments");

@@ -135,6 +135,19 @@ pub struct PaidResponse {
     pub settlement: Settlement,
     /// The payment sent (the proof and its public signals).
     pub payment: PaymentEnvelope,
+    /// Where the call's time went.
+    pub timings: CallTimings,
+}
+
+/// Where a paid call's time went on the client's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallTimings {
+    /// Building the witness and the proof, and journaling the ticket (fsynced).
+    pub prove: std::time::Duration,
+    /// From sending the request to the end of the answer (the node and the upstream).
+    pub round_trip: std::time::Duration,
+    /// Checking the settlement and storing the new state (fsynced).
+    pub settle: std::time::Duration,
 }
 
 /// Where a streamed answer goes while it arrives: its head first, then its chunks (without the
@@ -162,6 +175,18 @@ pub struct StreamHead {
 /// (the node relays lines of at most 64 KiB; anything longer is passed on as it comes).
 const MAX_HELD_EVENT: usize = 1 << 20;
 
+/// The largest settlement event a stream may carry (a settlement is about 1 KiB).
+const MAX_SETTLEMENT_EVENT: usize = 64 << 10;
+
+/// The largest answer read whole (the node sends at most 16 MiB of a plain answer).
+const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// How long a provider may stay silent before the call gives up (the ticket stays pending).
+const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The escrow's status of a deposit whose exit was requested.
+const STATUS_EXITING: u8 = 2;
+
 /// Calls that may wait for a note at once; more are refused rather than queued without bound.
 const MAX_WAITING_CALLS: usize = 1_024;
 
@@ -175,10 +200,10 @@ enum Outcome {
     Unsettled(String),
 }
 
-/// Refusals that mean the node took the ticket (or another spend of it) and that a later
-/// look may settle: anything else is refused before the share is recorded (spec/05 §Checks).
-fn ticket_may_be_taken(code: &str) -> bool {
-    [codes::IN_PROGRESS, codes::SERVED_ELSEWHERE, codes::INTERNAL].contains(&code)
+/// Refusals that proving the same ticket again on the current chain and clock can cure: the
+/// ticket keeps its `x` (and so its share), only the root and `now` change.
+fn cured_by_proving_again(code: &str) -> bool {
+    [codes::UNKNOWN_ROOT, codes::TIME_OUT_OF_RANGE].contains(&code)
 }
 
 /// The wallet, the chain view and the provers, shared by every call.
@@ -193,6 +218,8 @@ pub struct Client {
     note_freed: tokio::sync::Notify,
     waiting: std::sync::atomic::AtomicUsize,
     terms: tokio::sync::Mutex<HashMap<String, (PaymentTerms, EscrowParameters)>>,
+    /// The escrow's `C_MAX`, once read: lets the choice of a note skip exhausted ones.
+    c_max: OnceLock<u64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -220,7 +247,9 @@ impl Drop for NoteLease<'_> {
 
 /// The directory of the wallet's local chain copy.
 pub fn chain_dir(wallet: &Path) -> PathBuf {
-    wallet.with_extension("chain")
+    let mut name = wallet.as_os_str().to_owned();
+    name.push(".chain");
+    PathBuf::from(name)
 }
 
 fn unix_now() -> u64 {
@@ -229,6 +258,21 @@ fn unix_now() -> u64 {
 
 fn provider_error(url: &str, reason: impl std::fmt::Display) -> ClientError {
     ClientError::Provider { url: url.to_owned(), reason: reason.to_string() }
+}
+
+/// Reads an answer whole, refusing one larger than `limit` bytes.
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+    use futures::StreamExt;
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer exceeds {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
 }
 
 /// The settlement a node attached to an answer: the header of a plain answer, the body of a
@@ -290,6 +334,8 @@ async fn relay_stream(
             *out = None;
         }
     };
+    // Bytes of `held` already searched for the blank line that ends an event.
+    let mut searched: usize = 0;
     loop {
         let chunk = match chunks.next().await {
             Some(Ok(chunk)) => chunk,
@@ -297,17 +343,29 @@ async fn relay_stream(
             None => break,
         };
         held.extend_from_slice(&chunk);
-        // Pass on every complete event but the settlement's.
-        while let Some(end) = held.windows(2).position(|w| w == b"\n\n") {
+        // Pass on every complete event but the settlement's; each byte is searched once.
+        loop {
+            let from = searched.saturating_sub(1);
+            let Some(end) = held[from..].windows(2).position(|w| w == b"\n\n").map(|i| i + from)
+            else {
+                break;
+            };
             let event: Vec<u8> = held.drain(..end + 2).collect();
+            searched = 0;
             if event.starts_with(marker.as_bytes()) {
                 settlement_event = Some(event);
             } else {
                 forward(event, &mut out).await;
             }
         }
-        if held.len() > MAX_HELD_EVENT && !held.starts_with(marker.as_bytes()) {
+        searched = held.len();
+        if held.starts_with(marker.as_bytes()) {
+            if held.len() > MAX_SETTLEMENT_EVENT {
+                return Outcome::Unsettled("the stream's settlement event is too large".into());
+            }
+        } else if held.len() > MAX_HELD_EVENT {
             forward(std::mem::take(&mut held), &mut out).await;
+            searched = 0;
         }
     }
     if !held.is_empty() {
@@ -345,12 +403,16 @@ impl Client {
             exit_prover: OnceLock::new(),
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
+                .read_timeout(SILENCE_LIMIT)
+                // A provider's answer is its own: never follow it elsewhere with the payment.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| provider_error("-", e))?,
             busy: Mutex::new(HashSet::new()),
             note_freed: tokio::sync::Notify::new(),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             terms: tokio::sync::Mutex::new(HashMap::new()),
+            c_max: OnceLock::new(),
         })
     }
 
@@ -385,16 +447,19 @@ impl Client {
         self.request_prover().map(drop)
     }
 
-    /// Runs `change` on the wallet and writes it, fsynced, before returning.
-    async fn update<T>(&self, change: impl FnOnce(&mut Wallet) -> T) -> Result<T, ClientError> {
+    /// Runs `change` on a copy of the notes, writes the wallet with it (fsynced), and only then
+    /// makes it the wallet's state: what the client holds in memory is never ahead of the disk.
+    async fn update<T>(&self, change: impl FnOnce(&mut Vec<Note>) -> T) -> Result<T, ClientError> {
         let mut wallet = self.wallet.lock().await;
-        let result = change(&mut wallet);
-        let bytes = wallet.encode();
+        let mut notes = wallet.notes.clone();
+        let result = change(&mut notes);
+        let bytes = wallet.encode_with(&notes);
         let path = wallet.path().to_owned();
         // The wallet lock is held across the write, so writes land in the order made.
         tokio::task::spawn_blocking(move || crate::wallet::write_atomically(&path, &bytes))
             .await
             .map_err(|e| ClientError::Task(e.to_string()))??;
+        wallet.notes = notes;
         drop(wallet);
         Ok(result)
     }
@@ -419,9 +484,9 @@ impl Client {
             let note = Note::random();
             let identity = note.identity();
             let index = self
-                .update(|w| {
-                    w.notes.push(note);
-                    w.notes.len() - 1
+                .update(|notes| {
+                    notes.push(note);
+                    notes.len() - 1
                 })
                 .await?;
             let submitted = escrow.deposit(identity, U256::from(amount)).await?;
@@ -432,7 +497,7 @@ impl Client {
                 leaf_index: event.leafIndex.to::<u64>(),
                 tx: submitted.tx_hash.to_string(),
             };
-            self.update(|w| w.notes[index].deposit = Some(record)).await?;
+            self.update(|notes| notes[index].deposit = Some(record)).await?;
             made.push(index);
         }
         Ok(made)
@@ -468,7 +533,7 @@ impl Client {
                 continue;
             };
             let found = DepositRecord { amount, expiry, leaf_index, tx: "recovered".into() };
-            self.update(|w| w.notes[index].deposit = Some(found)).await?;
+            self.update(|notes| notes[index].deposit = Some(found)).await?;
         }
         Ok(())
     }
@@ -482,30 +547,51 @@ impl Client {
             return Ok(terms.clone());
         }
         let url = format!("{provider}/v1/info");
-        let info: serde_json::Value = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| provider_error(provider, e))?
-            .json()
-            .await
+        let answer = self.http.get(&url).send().await.map_err(|e| provider_error(provider, e))?;
+        let body = read_limited(answer, 1 << 20).await.map_err(|e| provider_error(provider, e))?;
+        let info: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| provider_error(provider, format!("GET /v1/info is not JSON: {e}")))?;
         let terms = PaymentTerms::from_json(&info["payment"])?;
         let parameters = self.chain.check_terms(&terms).await?;
+        let _ = self.c_max.set(parameters.c_max);
         self.terms.lock().await.insert(provider.to_owned(), (terms.clone(), parameters));
         Ok((terms, parameters))
     }
 
-    /// Reserves note `wanted`, or the first idle note that can pay; `None` when every usable
-    /// note is busy.
+    /// Reserves note `wanted`, or an idle note that can pay (one without a ticket in flight
+    /// first); `None` when every usable note is busy. `exiting` also takes a note whose exit is
+    /// journaled but not sent.
     fn try_lease(
         &self,
         notes: &[Note],
         wanted: Option<usize>,
+        exiting: bool,
     ) -> Result<Option<NoteLease<'_>>, ClientError> {
         let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let usable = |i: usize| notes[i].deposit.is_some() && notes[i].exit.is_none();
+        let usable = |i: usize| {
+            let note = &notes[i];
+            note.deposit.is_some()
+                && match &note.exit {
+                    None => true,
+                    Some(exit) => exiting && exit.tx.is_none(),
+                }
+        };
+        // Skip notes that cannot pay another ticket (out of credit, or expired).
+        let now = unix_now();
+        let can_pay = |i: usize| {
+            let note = &notes[i];
+            note.deposit.as_ref().is_some_and(|d| {
+                now < d.expiry
+                    && self.c_max.get().is_none_or(|c_max| {
+                        zkcredits_primitives::state::is_solvent(
+                            note.opening.index,
+                            *c_max,
+                            d.amount,
+                            note.opening.refunded,
+                        )
+                    })
+            })
+        };
         let index = match wanted {
             Some(i) if i >= notes.len() => {
                 return Err(ClientError::Note(format!(
@@ -522,44 +608,62 @@ impl Client {
                 return Err(ClientError::Note(format!("note {i} is carrying another request")));
             }
             Some(i) => i,
-            None if !(0..notes.len()).any(usable) => {
+            None if !(0..notes.len()).any(|i| usable(i) && can_pay(i)) => {
                 return Err(ClientError::Note(
-                    "no deposited note can pay: deposit one (`zkcredits deposit`)".into(),
+                    "no note can pay (none deposited, or all spent or expired): deposit one (`zkcredits deposit`)".into(),
                 ));
             }
-            None => match (0..notes.len()).find(|i| usable(*i) && !busy.contains(i)) {
-                Some(i) => i,
-                None => return Ok(None),
-            },
+            None => {
+                let idle = |i: &usize| usable(*i) && can_pay(*i) && !busy.contains(i);
+                let free = (0..notes.len()).filter(idle).find(|i| notes[*i].pending.is_none());
+                match free.or_else(|| (0..notes.len()).find(idle)) {
+                    Some(i) => i,
+                    None => return Ok(None),
+                }
+            }
         };
         busy.insert(index);
         Ok(Some(NoteLease { client: self, index }))
     }
 
     /// [`Client::try_lease`], waiting (in a bounded queue) while every usable note is busy.
-    async fn lease(&self, wanted: Option<usize>) -> Result<NoteLease<'_>, ClientError> {
+    async fn lease(
+        &self,
+        wanted: Option<usize>,
+        exiting: bool,
+    ) -> Result<NoteLease<'_>, ClientError> {
+        use std::sync::atomic::Ordering;
+        /// Counts a waiting call for as long as it waits, even when the wait is cancelled.
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         loop {
             // Registered before looking, so a note freed in between is not missed.
             let freed = self.note_freed.notified();
-            let notes = self.wallet.lock().await.notes.clone();
-            if let Some(lease) = self.try_lease(&notes, wanted)? {
+            let lease = {
+                let wallet = self.wallet.lock().await;
+                self.try_lease(&wallet.notes, wanted, exiting)?
+            };
+            if let Some(lease) = lease {
                 return Ok(lease);
             }
-            use std::sync::atomic::Ordering;
             if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_CALLS {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
                 return Err(ClientError::Note(format!(
                     "{MAX_WAITING_CALLS} calls already wait for a note; deposit more notes for more parallel calls"
                 )));
             }
+            let _waiting = Waiting(&self.waiting);
             freed.await;
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    /// Pays for `request` at `provider` with note `note` (or the first idle one, waiting for
-    /// one when all are busy): settles a pending ticket of the note first, proves, journals,
-    /// sends, and stores the settlement before returning the answer.
+    /// Pays for `request` at `provider` with note `note` (or an idle one, waiting for one when
+    /// all are busy): settles the note's pending ticket first, proves, journals, sends, and
+    /// stores the settlement before returning the answer.
     pub async fn pay(
         &self,
         provider: &str,
@@ -571,55 +675,117 @@ impl Client {
 
     /// [`Client::pay`], relaying a streamed answer through `relay` as it arrives (the returned
     /// body is then empty). A plain answer, or a refusal, comes back whole as from `pay`.
+    ///
+    /// A ticket, once proven for a request, is only ever sent for that request: a refusal
+    /// leaves it pending in the wallet (a provider that lies about refusing must not get a
+    /// second share of it), and the note's next call sends it again, as it was, before its
+    /// own. A call for the very request that is pending is that resend.
     pub async fn pay_relayed(
         &self,
         provider: &str,
         request: &ApiRequest,
         note: Option<usize>,
-        mut relay: Option<Relay>,
+        relay: Option<Relay>,
     ) -> Result<PaidResponse, ClientError> {
         let provider = provider.trim_end_matches('/');
-        let lease = self.lease(note).await?;
-        self.settle_pending(lease.index).await?;
+        let lease = self.lease(note, false).await?;
+        let pending = self.wallet.lock().await.notes[lease.index].pending.clone();
+        if let Some(pending) = pending {
+            let same = pending.provider == provider
+                && pending.method == request.method
+                && pending.path_and_query == request.path_and_query
+                && pending.body == request.body;
+            if same {
+                return self.drive(lease.index, pending, relay).await;
+            }
+            self.settle_leased(lease.index).await?;
+        }
         let (terms, parameters) = self.terms(provider).await?;
-        let prover = self.request_prover()?;
-        let mut tree = self.chain.sync().await?;
-        let mut resynced = false;
+        terms.check_route(&request.method, &request.path_and_query)?;
+        let tree = self.chain.sync().await?;
+        let started = std::time::Instant::now();
+        let pending =
+            self.prove(lease.index, provider, request, &terms, &parameters, &tree, None).await?;
+        self.update(|notes| notes[lease.index].pending = Some(pending.clone())).await?;
+        let mut paid = self.drive(lease.index, pending, relay).await?;
+        paid.timings.prove =
+            started.elapsed().saturating_sub(paid.timings.round_trip + paid.timings.settle);
+        Ok(paid)
+    }
+
+    /// Sends note `index`'s journaled ticket `pending` until it is settled or refused: a
+    /// refusal for a stale root or time bucket is cured by proving the same ticket (same `x`,
+    /// same share) on the current chain and clock, once. The ticket stays pending unless its
+    /// settlement is stored.
+    async fn drive(
+        &self,
+        index: usize,
+        mut pending: PendingTicket,
+        mut relay: Option<Relay>,
+    ) -> Result<PaidResponse, ClientError> {
+        let (terms, parameters) = self.terms(&pending.provider).await?;
+        let mut proved_again = false;
         loop {
-            let pending = self
-                .prove(&prover, lease.index, provider, request, &terms, &parameters, &tree)
-                .await?;
-            self.update(|w| w.notes[lease.index].pending = Some(pending.clone())).await?;
+            let sent = std::time::Instant::now();
             let body_out = relay.as_ref().map(|r| r.body.clone());
-            match self.send(&pending, &mut relay).await {
+            let outcome = self.send(&pending, &mut relay).await;
+            let answered = std::time::Instant::now();
+            match outcome {
                 Outcome::Settled { status, content_type, body, settlement } => {
-                    let applied = self
-                        .apply(lease.index, &pending, (*settlement).clone(), &terms, &parameters)
+                    let mut applied = self
+                        .apply(index, &pending, (*settlement).clone(), &terms, &parameters)
                         .await;
+                    if matches!(applied, Err(ClientError::BadSettlement(_))) {
+                        // The provider's signer set may have rotated since its terms were read.
+                        self.terms.lock().await.remove(&pending.provider);
+                        let (terms, parameters) = self.terms(&pending.provider).await?;
+                        applied = self
+                            .apply(index, &pending, (*settlement).clone(), &terms, &parameters)
+                            .await;
+                    }
                     if let (Err(e), Some(out)) = (&applied, body_out) {
                         // A relayed stream must not end as if complete.
                         let _ = out.send(Err(std::io::Error::other(e.to_string()))).await;
                     }
                     applied?;
                     return Ok(PaidResponse {
-                        note: lease.index,
+                        note: index,
                         status,
                         content_type,
                         body,
                         settlement: *settlement,
-                        payment: pending.envelope.clone(),
+                        payment: pending.envelope,
+                        timings: CallTimings {
+                            prove: std::time::Duration::ZERO,
+                            round_trip: answered - sent,
+                            settle: answered.elapsed(),
+                        },
                     });
                 }
+                Outcome::Refused { code, .. } if cured_by_proving_again(&code) && !proved_again => {
+                    proved_again = true;
+                    let tree = self.chain.sync().await?;
+                    let request = ApiRequest {
+                        method: pending.method.clone(),
+                        path_and_query: pending.path_and_query.clone(),
+                        content_type: pending.content_type.clone(),
+                        body: pending.body.clone(),
+                    };
+                    let binding = (pending.envelope.nonce, pending.eta);
+                    pending = self
+                        .prove(
+                            index,
+                            &pending.provider,
+                            &request,
+                            &terms,
+                            &parameters,
+                            &tree,
+                            Some(binding),
+                        )
+                        .await?;
+                    self.update(|notes| notes[index].pending = Some(pending.clone())).await?;
+                }
                 Outcome::Refused { code, status, message } => {
-                    // Refused before the share was recorded: the ticket is unspent.
-                    self.update(|w| w.notes[lease.index].pending = None).await?;
-                    if code == codes::UNKNOWN_ROOT && !resynced {
-                        // The node's root window moved on (or has not reached ours): prove again
-                        // on the chain as it is now.
-                        resynced = true;
-                        tree = self.chain.sync().await?;
-                        continue;
-                    }
                     return Err(ClientError::Refused {
                         code,
                         status,
@@ -637,18 +803,21 @@ impl Client {
         }
     }
 
-    /// Builds and proves the request's ticket on note `index`'s latest state.
+    /// Builds and proves the request's ticket on note `index`'s latest state, against `tree`
+    /// and the current time bucket. `binding` is the `(nonce, η)` of a ticket proven before for
+    /// this request: proving it again keeps its `x`, its share and its `A_anon`.
     #[allow(clippy::too_many_arguments)]
     async fn prove(
         &self,
-        prover: &Prover,
         index: usize,
         provider: &str,
         request: &ApiRequest,
         terms: &PaymentTerms,
         parameters: &EscrowParameters,
         tree: &LeanImt,
+        binding: Option<(Fr, Scalar)>,
     ) -> Result<PendingTicket, ClientError> {
+        let prover = self.request_prover()?;
         use ark_ff::UniformRand;
         let note = self.wallet.lock().await.notes[index].clone();
         let deposit = note
@@ -674,7 +843,7 @@ impl Client {
                 ))
             })?;
         let mut rng = rand::rngs::OsRng;
-        let nonce = Fr::rand(&mut rng);
+        let (nonce, eta) = binding.unwrap_or_else(|| (Fr::rand(&mut rng), Scalar::rand(&mut rng)));
         let x = request_x(
             &terms.provider_id,
             &request_digest(&request.method, &request.path_and_query, &request.body),
@@ -687,7 +856,7 @@ impl Client {
             root: tree.root(),
             path,
             state: note.spendable(),
-            eta: Scalar::rand(&mut rng),
+            eta,
             scope: parameters.scope,
             signer_root: note.signed.as_ref().map_or(parameters.signer_root, |s| s.signer_root),
             c_max: parameters.c_max,
@@ -764,7 +933,7 @@ impl Client {
         {
             return relay_stream(response, status, content_type, relay).await;
         }
-        let body = match response.bytes().await {
+        let body = match read_limited(response, MAX_ANSWER_BYTES).await {
             Ok(body) => body,
             Err(e) => return Outcome::Unsettled(format!("the answer broke off: {e}")),
         };
@@ -784,12 +953,11 @@ impl Client {
         }
         let error: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         match error["error"]["code"].as_str() {
-            Some(code) if !ticket_may_be_taken(code) => Outcome::Refused {
+            Some(code) => Outcome::Refused {
                 code: code.to_owned(),
                 status,
                 message: error["error"]["message"].as_str().unwrap_or_default().to_owned(),
             },
-            Some(code) => Outcome::Unsettled(format!("the node answered {code}")),
             None => Outcome::Unsettled(format!("HTTP {status} without a settlement")),
         }
     }
@@ -820,8 +988,8 @@ impl Client {
             signer_siblings,
             signer_indices,
         };
-        self.update(|w| -> Result<(), ClientError> {
-            let note = &mut w.notes[index];
+        self.update(|notes| -> Result<(), ClientError> {
+            let note = &mut notes[index];
             if note.pending.as_ref() != Some(pending) {
                 return Err(ClientError::BadSettlement("the note moved on meanwhile".into()));
             }
@@ -838,10 +1006,17 @@ impl Client {
         .await?
     }
 
-    /// Settles note `index`'s pending ticket, if any: asks its provider for the settlement,
-    /// and when the provider never took the ticket, sends the very same request again (a
-    /// replay is served once, so nothing is spent twice).
+    /// Settles note `index`'s pending ticket, if any (see [`Client::pay_relayed`]).
     pub async fn settle_pending(&self, index: usize) -> Result<(), ClientError> {
+        let lease = self.lease(Some(index), true).await?;
+        self.settle_leased(lease.index).await
+    }
+
+    /// Settles the pending ticket of a leased note: asks its provider for the settlement, and
+    /// when the provider holds none, sends the very same request again (a ticket is served
+    /// once, so a copy that arrived meanwhile is answered with its settlement). Nothing but a
+    /// stored settlement clears the ticket.
+    async fn settle_leased(&self, index: usize) -> Result<(), ClientError> {
         let Some(pending) =
             self.wallet.lock().await.notes.get(index).and_then(|n| n.pending.clone())
         else {
@@ -854,8 +1029,7 @@ impl Client {
             ClientError::SettlementPending(format!("the provider is unreachable: {e}"))
         })?;
         let status = answer.status().as_u16();
-        let body = answer
-            .bytes()
+        let body = read_limited(answer, 1 << 20)
             .await
             .map_err(|e| ClientError::SettlementPending(format!("the answer broke off: {e}")))?;
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -864,38 +1038,42 @@ impl Client {
                 .map_err(|e| ClientError::BadSettlement(e.to_string()))?;
             return self.apply(index, &pending, settlement, &terms, &parameters).await;
         }
-        if json["error"]["code"].as_str() != Some(codes::UNKNOWN_NULLIFIER) {
-            return Err(ClientError::SettlementPending(format!(
-                "the provider answered HTTP {status} {}",
-                json["error"]["code"].as_str().unwrap_or("without an error code")
-            )));
+        if json["error"]["code"].as_str() == Some(codes::IN_PROGRESS) {
+            return Err(ClientError::SettlementPending(
+                "the provider is still serving it; retry shortly".into(),
+            ));
         }
-        match self.send(&pending, &mut None).await {
-            Outcome::Settled { settlement, .. } => {
-                self.apply(index, &pending, *settlement, &terms, &parameters).await
-            }
-            Outcome::Refused { .. } => {
-                // The same request is refused before its share is recorded (its time bucket or
-                // root is gone): it can never be taken, and the ticket is unspent.
-                self.update(|w| w.notes[index].pending = None).await
-            }
-            Outcome::Unsettled(reason) => Err(ClientError::SettlementPending(reason)),
-        }
+        self.drive(index, pending, None).await.map(drop)
     }
 
     /// Exits note `index` to `recipient`, sending `requestExit` from `payer`. A pending ticket
-    /// that cannot be settled counts as spent at `C_MAX` (`unsettled`).
+    /// that cannot be settled now counts as spent at `C_MAX` (`unsettled`). The exit is
+    /// journaled before it is proven: a retry (after a crash, or a receipt that never came)
+    /// proves the same exit again (same state, recipient and amount, so the same share), and an
+    /// exit the escrow already holds is recorded, not sent twice.
     pub async fn exit(
         &self,
         index: usize,
         payer: PrivateKeySigner,
         recipient: Address,
     ) -> Result<ExitRecord, ClientError> {
-        let lease = self.lease(Some(index)).await?;
-        let unsettled = match self.settle_pending(lease.index).await {
-            Ok(()) => false,
-            Err(ClientError::SettlementPending(_) | ClientError::Provider { .. }) => true,
-            Err(e) => return Err(e),
+        let lease = self.lease(Some(index), true).await?;
+        let journaled = self.wallet.lock().await.notes[lease.index].exit.clone();
+        let unsettled = match journaled {
+            Some(exit) if exit.recipient != recipient => {
+                return Err(ClientError::Note(format!(
+                    "note {index}'s exit to {} is journaled; retry it with that recipient",
+                    exit.recipient
+                )));
+            }
+            Some(exit) => exit.unsettled,
+            None => match self.settle_leased(lease.index).await {
+                Ok(()) => false,
+                // A wallet that cannot be written must not exit on a state it did not store.
+                Err(e @ (ClientError::Wallet { .. } | ClientError::Task(_))) => return Err(e),
+                // Whatever the provider did, the user can always leave, at most C_MAX poorer.
+                Err(_) => true,
+            },
         };
         let note = self.wallet.lock().await.notes[lease.index].clone();
         let deposit = note
@@ -913,29 +1091,43 @@ impl Client {
             signer_root: note.signed.as_ref().map_or(parameters.signer_root, |s| s.signer_root),
             c_max: parameters.c_max,
         };
-        let circom = inputs.circom_inputs(SIGNER_TREE_DEPTH).ok_or_else(|| {
+        let amount = inputs.amount().ok_or_else(|| {
             ClientError::Note(format!("note {index}'s state owes more than its deposit"))
         })?;
-        let (proof, signals) = self.exit_prover()?.prove(circom).await?;
-        let request = ExitRequest {
-            identity: signals[1],
+        let mut record = ExitRecord {
             recipient,
-            amount: fr_to_u256(&signals[3]),
-            nullifier: signals[4],
-            y: signals[5],
-            signer_root: signals[7],
-        };
-        let submitted = self.chain.escrow_as(payer)?.request_exit(&request, &proof).await?;
-        let record = ExitRecord {
-            recipient,
-            amount: submitted.event.amount.to::<u128>(),
+            amount,
             unsettled: inputs.unsettled,
-            tx: submitted.tx_hash.to_string(),
-            finalizable_at: submitted.event.finalizableAt.to::<u64>(),
+            tx: None,
+            finalizable_at: 0,
             finalized_tx: None,
         };
-        self.update(|w| {
-            let note = &mut w.notes[lease.index];
+        self.update(|notes| notes[lease.index].exit = Some(record.clone())).await?;
+
+        let escrow = self.chain.escrow_as(payer)?;
+        let on_chain = escrow.deposit_record(note.identity()).await?;
+        if on_chain.status == STATUS_EXITING {
+            // An earlier attempt landed; its receipt never reached the wallet.
+            record.tx = Some("landed earlier (see the escrow's ExitRequested event)".into());
+        } else {
+            let circom = inputs.circom_inputs(SIGNER_TREE_DEPTH).ok_or_else(|| {
+                ClientError::Note(format!("note {index}'s state owes more than its deposit"))
+            })?;
+            let (proof, signals) = self.exit_prover()?.prove(circom).await?;
+            let request = ExitRequest {
+                identity: signals[1],
+                recipient,
+                amount: fr_to_u256(&signals[3]),
+                nullifier: signals[4],
+                y: signals[5],
+                signer_root: signals[7],
+            };
+            let submitted = escrow.request_exit(&request, &proof).await?;
+            record.tx = Some(submitted.tx_hash.to_string());
+            record.finalizable_at = submitted.event.finalizableAt.to::<u64>();
+        }
+        self.update(|notes| {
+            let note = &mut notes[lease.index];
             note.exit = Some(record.clone());
             note.pending = None;
         })
@@ -957,7 +1149,7 @@ impl Client {
             .get(index)
             .cloned()
             .ok_or_else(|| ClientError::Note(format!("no note {index}")))?;
-        let Some(exit) = &note.exit else {
+        let Some(exit) = note.exit.as_ref().filter(|e| e.tx.is_some()) else {
             return Err(ClientError::Note(format!(
                 "note {index} has no exit to finalize (`zkcredits exit` first)"
             )));
@@ -967,8 +1159,8 @@ impl Client {
         }
         let submitted = self.chain.escrow_as(payer)?.finalize_exit(note.identity()).await?;
         let tx = submitted.tx_hash.to_string();
-        self.update(|w| {
-            if let Some(exit) = &mut w.notes[index].exit {
+        self.update(|notes| {
+            if let Some(exit) = &mut notes[index].exit {
                 exit.finalized_tx = Some(tx.clone());
             }
         })
@@ -1012,14 +1204,13 @@ mod tests {
     }
 
     #[test]
-    fn only_refusals_after_the_share_is_recorded_keep_the_ticket_pending() {
-        for code in [codes::IN_PROGRESS, codes::SERVED_ELSEWHERE, codes::INTERNAL] {
-            assert!(ticket_may_be_taken(code), "{code}");
-        }
+    fn only_a_stale_root_or_clock_is_cured_by_proving_again() {
+        assert!(cured_by_proving_again(codes::UNKNOWN_ROOT));
+        assert!(cured_by_proving_again(codes::TIME_OUT_OF_RANGE));
         for code in
-            [codes::UNKNOWN_ROOT, codes::TIME_OUT_OF_RANGE, codes::OVERLOADED, codes::INVALID_PROOF]
+            [codes::OVERLOADED, codes::INVALID_PROOF, codes::DOUBLE_SPEND, codes::IN_PROGRESS]
         {
-            assert!(!ticket_may_be_taken(code), "{code}");
+            assert!(!cured_by_proving_again(code), "{code}");
         }
     }
 }

@@ -31,7 +31,16 @@ pub enum ClientError {
         /// What went wrong.
         reason: String,
     },
-    /// The provider refused the request; nothing was spent.
+    /// The provider serves no such route (its `/v1/info` lists them); nothing was proven.
+    #[error("{method} {path} is not a route this provider serves (GET /v1/info lists its routes)")]
+    UnknownRoute {
+        /// The method asked for.
+        method: String,
+        /// The route asked for, at the node.
+        path: String,
+    },
+    /// The provider refused the request. Its ticket stays pending in the wallet and is sent
+    /// again, unchanged, before the note's next request.
     #[error("the provider refused the request ({code}, HTTP {status}): {message}")]
     Refused {
         /// The stable reason string (spec/05).

@@ -22,6 +22,8 @@ mod terms;
 pub mod wallet;
 
 pub use chain::{ChainView, EscrowParameters};
-pub use client::{ApiRequest, Artifacts, Client, PaidResponse, Relay, StreamHead, chain_dir};
+pub use client::{
+    ApiRequest, Artifacts, CallTimings, Client, PaidResponse, Relay, StreamHead, chain_dir,
+};
 pub use error::ClientError;
 pub use terms::PaymentTerms;

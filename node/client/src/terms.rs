@@ -27,7 +27,12 @@ pub struct PaymentTerms {
     pub provider_id: Fr,
     /// The rounding of `now`, seconds.
     pub time_bucket: u64,
+    /// The `/proxy` routes the provider prices: method and path (`/proxy/v1/embeddings`).
+    pub proxy_routes: Vec<(String, String)>,
 }
+
+/// The metered chat route every provider serves.
+const CHAT: (&str, &str) = ("POST", "/v1/chat/completions");
 
 fn terms_error(reason: impl std::fmt::Display) -> ClientError {
     ClientError::Terms(format!("the payment description is malformed: {reason}"))
@@ -92,7 +97,31 @@ impl PaymentTerms {
                 .as_u64()
                 .filter(|b| *b > 0)
                 .ok_or_else(|| terms_error("`timeBucket` is not a positive integer"))?,
+            proxy_routes: payment["pricing"]["proxy"]
+                .as_array()
+                .map(|routes| {
+                    routes
+                        .iter()
+                        .filter_map(|r| {
+                            Some((r["method"].as_str()?.to_owned(), r["path"].as_str()?.to_owned()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
+    }
+
+    /// Refuses, before a ticket is spent on it, a call to a route the provider does not serve:
+    /// the node would refuse it, and the ticket proven for it could then pay for nothing else.
+    pub fn check_route(&self, method: &str, path_and_query: &str) -> Result<(), ClientError> {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let served = (method, path) == CHAT
+            || self.proxy_routes.iter().any(|(m, p)| m == method && p == path);
+        if served {
+            Ok(())
+        } else {
+            Err(ClientError::UnknownRoute { method: method.to_owned(), path: path.to_owned() })
+        }
     }
 
     /// The current time bucket: `floor(now / timeBucket) · timeBucket`.

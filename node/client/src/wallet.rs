@@ -101,9 +101,10 @@ pub struct ExitRecord {
     pub amount: u128,
     /// Whether a pending ticket was counted as spent (`w = n + 1`).
     pub unsettled: bool,
-    /// The `requestExit` transaction.
-    pub tx: String,
-    /// When `finalizeExit` may be called (unix seconds).
+    /// The `requestExit` transaction; `None` while the exit is journaled but not known to
+    /// have landed (a retry proves the same exit again: same recipient, same amount).
+    pub tx: Option<String>,
+    /// When `finalizeExit` may be called (unix seconds; 0 until the exit landed).
     pub finalizable_at: u64,
     /// The `finalizeExit` transaction, once sent.
     pub finalized_tx: Option<String>,
@@ -185,8 +186,16 @@ fn wallet_error(path: &Path, reason: impl std::fmt::Display) -> ClientError {
     ClientError::Wallet { path: path.to_owned(), reason: reason.to_string() }
 }
 
+/// `path` with `suffix` appended (`wallet.json` → `wallet.json.lock`): never the wallet itself,
+/// whatever its extension.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn lock(path: &Path) -> Result<File, ClientError> {
-    let lock_path = path.with_extension("lock");
+    let lock_path = sibling(path, ".lock");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -238,6 +247,11 @@ impl Wallet {
         encode(&self.chain, &self.notes)
     }
 
+    /// The file's bytes were the notes `notes`.
+    pub fn encode_with(&self, notes: &[Note]) -> Vec<u8> {
+        encode(&self.chain, notes)
+    }
+
     /// Writes the wallet atomically (blocking: fsyncs).
     pub fn save(&self) -> Result<(), ClientError> {
         write_atomically(&self.path, &self.encode())
@@ -247,7 +261,7 @@ impl Wallet {
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new file, whole, with
 /// owner-only permissions from the first byte.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
-    let temporary = path.with_extension("tmp");
+    let temporary = sibling(path, ".tmp");
     let mut options = OpenOptions::new();
     options.create(true).write(true).truncate(true);
     #[cfg(unix)]
@@ -258,9 +272,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
         .map_err(|e| wallet_error(&temporary, e))?;
     drop(file);
     std::fs::rename(&temporary, path).map_err(|e| wallet_error(path, e))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| wallet_error(dir, e))?;
-    }
+    // The rename is durable only once the directory is: a relative path's is the current one.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| wallet_error(dir, e))?;
     Ok(())
 }
 
@@ -337,7 +351,7 @@ struct ExitJson {
     recipient: Address,
     amount: String,
     unsettled: bool,
-    tx: String,
+    tx: Option<String>,
     finalizable_at: u64,
     finalized_tx: Option<String>,
 }
@@ -431,7 +445,11 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
 }
 
 fn decode_note(note: NoteJson) -> Result<Note, String> {
-    let secret = Secret::new(field("secret", &note.secret)?).map_err(|e| format!("secret: {e}"))?;
+    // The value is never echoed: it is the note's secret.
+    let secret = fr_from_dec(&note.secret)
+        .ok()
+        .and_then(|k| Secret::new(k).ok())
+        .ok_or("secret: not a non-zero canonical decimal field element")?;
     let deposit = note
         .deposit
         .map(|d| -> Result<_, String> {

@@ -244,3 +244,94 @@ async fn a_provider_of_another_escrow_is_refused_before_anything_is_proven() {
     assert!(error.to_string().contains("escrow"), "{error}");
     assert!(h.upstream.calls.all().is_empty());
 }
+
+/// A provider that forwards `/v1/info` from `node` and refuses every paid call with a made-up
+/// `unknown_root`, keeping each payment header it is sent: an attacker fishing for a second
+/// share of one ticket (two shares reveal the secret and the deposit's bounty).
+async fn lying_provider(node: String) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::{Json, Router, extract::State, http::HeaderMap, routing::get};
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let info = move || {
+        let node = node.clone();
+        async move {
+            let body = reqwest::get(format!("{node}/v1/info"))
+                .await
+                .expect("node answers")
+                .bytes()
+                .await
+                .expect("body");
+            let info: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            Json(info)
+        }
+    };
+    let app = Router::new()
+        .route("/v1/info", get(info))
+        .fallback(
+            |State(seen): State<Arc<std::sync::Mutex<Vec<String>>>>, headers: HeaderMap| async move {
+                if let Some(payment) = headers.get("zkcredits-payment") {
+                    seen.lock().expect("lock").push(payment.to_str().expect("ascii").to_owned());
+                }
+                (
+                    axum::http::StatusCode::CONFLICT,
+                    Json(serde_json::json!({"error": {"code": "unknown_root", "message": "prove again", "type": "zkcredits"}})),
+                )
+            },
+        )
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_lying_about_refusals_never_gets_two_shares_of_a_ticket() {
+    let h = common::harness(|_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = open(&new_wallet(&h, &dir));
+    deposit(&h, &client, 1).await;
+    let (liar, seen) = lying_provider(h.node.url()).await;
+
+    // A route the provider does not list is refused before a ticket is proven for it.
+    let files = ApiRequest {
+        method: "GET".into(),
+        path_and_query: "/proxy/v1/files".into(),
+        content_type: None,
+        body: Vec::new(),
+    };
+    assert!(matches!(client.pay(&liar, &files, None).await, Err(ClientError::UnknownRoute { .. })));
+    assert!(client.notes().await[0].pending.is_none());
+
+    for content in ["first", "second", "third"] {
+        let refused = client.pay(&liar, &chat(content), None).await;
+        assert!(
+            matches!(refused, Err(ClientError::Refused { ref code, .. }) if code == "unknown_root"),
+            "{refused:?}"
+        );
+    }
+    // Every payment it received is ticket 0 for the first request: one x, one share.
+    let envelopes: Vec<_> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|h| {
+            zkcredits_wire::envelope::PaymentEnvelope::decode(h.as_bytes(), usize::MAX)
+                .expect("envelope")
+        })
+        .collect();
+    assert!(envelopes.len() >= 4, "re-proven once per call, then sent again: {}", envelopes.len());
+    let first = &envelopes[0].statement;
+    for envelope in &envelopes {
+        assert_eq!(envelope.statement.nullifier, first.nullifier);
+        assert_eq!(envelope.statement.x, first.x);
+        assert_eq!(envelope.statement.y, first.y);
+    }
+    let note = client.notes().await[0].clone();
+    assert_eq!(note.opening.index, 0);
+    assert_eq!(note.pending.as_ref().map(|p| p.body.clone()), Some(chat("first").body));
+
+    // The user leaves: the ticket the liar holds counts as spent, at most C_MAX lost.
+    let exit = client.exit(0, payer(&h), Address::repeat_byte(0x5f)).await.expect("exit");
+    assert!(exit.unsettled);
+    assert_eq!(exit.amount, 5 * u128::from(h.c_max()) - u128::from(h.c_max()));
+}

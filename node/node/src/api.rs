@@ -133,11 +133,49 @@ struct PaidSlot {
 
 fn reject(state: &NodeState, rejection: &Rejection) -> Response {
     state.metrics.rejected(rejection.reason());
-    let mut body = error_body(rejection.reason(), &rejection.to_string());
-    if *rejection == Rejection::PaymentRequired {
-        body["payment"] = payment_description(state);
-    }
+    let body = error_body(rejection.reason(), &rejection.to_string());
     (rejection.status(), Json(body)).into_response()
+}
+
+/// The x402 header of a 402 answer (spec/05 §x402).
+pub const X402_HEADER: &str = "payment-required";
+
+/// The x402 scheme name of a zkcredits payment.
+pub const X402_SCHEME: &str = "zk-credits";
+
+/// The 402 answer: the error body with the payment description, and the same description as
+/// an x402 (version 2) `PAYMENT-REQUIRED` header offering the `zk-credits` scheme, so clients
+/// that parse x402 discover how to pay privately.
+fn payment_required(state: &NodeState, resource: &str) -> Response {
+    let rejection = Rejection::PaymentRequired;
+    state.metrics.rejected(rejection.reason());
+    let description = payment_description(state);
+    let mut body = error_body(rejection.reason(), &rejection.to_string());
+    body["payment"] = description.clone();
+    let x402 = json!({
+        "x402Version": 2,
+        "error": rejection.to_string(),
+        "resource": {
+            "url": resource,
+            "description": "an API call paid with a zkcredits ticket",
+            "mimeType": "application/json",
+        },
+        "accepts": [{
+            "scheme": X402_SCHEME,
+            "network": format!("eip155:{}", state.deployed.chain_id),
+            "amount": state.deployed.c_max.to_string(),
+            "asset": state.deployed.token.to_string(),
+            "payTo": state.deployed.escrow.to_string(),
+            "maxTimeoutSeconds": state.limits.time_bucket_secs,
+            "extra": description,
+        }],
+    });
+    let mut response = (rejection.status(), Json(body)).into_response();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(x402.to_string());
+    if let Ok(value) = HeaderValue::from_str(&encoded) {
+        response.headers_mut().insert(X402_HEADER, value);
+    }
+    response
 }
 
 /// An answer that is not the upstream's but settles the ticket: the settlement goes in the
@@ -245,6 +283,9 @@ async fn paid(state: Arc<NodeState>, client: IpAddr, request: PaidRequest, body:
     let payment = request.headers.get(PAYMENT_HEADER).map(HeaderValue::as_bytes);
     let envelope = match state.check_payment(payment) {
         Ok(envelope) => envelope,
+        Err(Rejection::PaymentRequired) => {
+            return payment_required(&state, &request.path_and_query);
+        }
         Err(rejection) => return refuse(&state, client, &rejection),
     };
     let secs = state.limits.body_read_timeout_secs;

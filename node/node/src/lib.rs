@@ -57,6 +57,9 @@ use zkcredits_primitives::{Fr, constants::SIGNER_TREE_DEPTH, merkle::FixedMerkle
 use zkcredits_prover::{Manifest, Verifier, encoding::verifying_key_from_json};
 use zkcredits_storage::{RocksStorage, Storage};
 
+/// The chain id of anvil and other local devnets.
+const ANVIL_CHAIN_ID: u64 = 31_337;
+
 /// Public signals of the request circuit.
 const REQUEST_PUBLIC_SIGNALS: usize = 10;
 /// Blocks below the cursor whose undo records are kept: a reorg deeper than this is beyond
@@ -365,6 +368,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             config::redact_url(rpc_url),
             deployment.chain_id
         )));
+    }
+    if chain_id == ANVIL_CHAIN_ID && config.chain.confirmations > 0 {
+        tracing::warn!(
+            confirmations = config.chain.confirmations,
+            "chain 31337 (anvil) mines a block per transaction: a deposit becomes usable only after {} more blocks are mined; set chain.confirmations = 0 on a devnet",
+            config.chain.confirmations
+        );
     }
     let escrow = Escrow::new(deployment.escrow, provider.clone());
     let scope = escrow.scope().await?;

@@ -54,7 +54,9 @@ pub enum Rejection {
         age_secs: u64,
     },
     /// `root` is not in the root window.
-    #[error("the proof's tree root is not among the recent roots: prove against the newest root")]
+    #[error(
+        "the proof's tree root is not one this node accepts: prove against the newest root it has applied (a deposit counts chain.confirmations blocks after it is mined)"
+    )]
     UnknownRoot,
     /// `now` is not the node's time bucket.
     #[error("the proof's time {now} is not the current time bucket (node clock {clock})")]

@@ -50,8 +50,24 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
     let mut bob = h.deposit(12, u128::from(c_max) * 10).await;
 
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#;
-    let unpaid = refused(h.send(CHAT, body, None).await, 402, "payment_required").await;
+    let unpaid = h.send(CHAT, body, None).await;
+    // x402: the same description in a PAYMENT-REQUIRED header, offering the zk-credits scheme.
+    let x402 = unpaid.headers().get("payment-required").expect("x402 header").clone();
+    let unpaid = refused(unpaid, 402, "payment_required").await;
     let payment = &unpaid["payment"];
+    let x402: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, x402.as_bytes())
+            .expect("base64"),
+    )
+    .expect("JSON");
+    assert_eq!(x402["x402Version"], 2);
+    assert_eq!(x402["resource"]["url"], CHAT);
+    let offer = &x402["accepts"][0];
+    assert_eq!(offer["scheme"], "zk-credits");
+    assert_eq!(offer["network"], "eip155:31337");
+    assert_eq!(offer["amount"], c_max.to_string());
+    assert_eq!(offer["payTo"], h.net.deployment.escrow.to_string());
+    assert_eq!(&offer["extra"], payment);
     assert_eq!(payment["scope"], h.net.deployment.scope);
     assert_eq!(payment["cMax"], c_max.to_string());
     assert_eq!(payment["signerRoot"], h.net.deployment.signer_root);

@@ -250,8 +250,8 @@ mod tests {
     fn refuses_with_a_reason() {
         let cases: [(&[u8], &str); 4] = [
             (b"!!!", "base64url"),
-            (b"e30", "not valid"),
-            (b"", "not valid"),
+            (b"e30", "JSON object of spec/05"),
+            (b"", "JSON object of spec/05"),
             (&[b'A'; 5000], "at most 4096"),
         ];
         for (header, reason) in cases {

@@ -34,6 +34,9 @@ pub(crate) struct Args {
     /// The first node's HTTP port; the others take the next two (0: any free ports).
     #[arg(long, default_value_t = 7787)]
     port: u16,
+    /// anvil's port (0: any free port).
+    #[arg(long, default_value_t = 8545)]
+    rpc_port: u16,
     /// A real OpenAI-compatible upstream (llama.cpp server, vLLM, Ollama) instead of the
     /// bundled deterministic one.
     #[arg(long, value_name = "URL")]
@@ -78,6 +81,14 @@ impl Args {
             .wrap_err_with(|| format!("--root {}", self.root.display()))?;
         let dir = root.join(&self.dir);
         if dir.exists() {
+            // Only an earlier devnet's directory (or an empty one) is emptied.
+            let empty = std::fs::read_dir(&dir)?.next().is_none();
+            if !empty && !dir.join("devnet.json").exists() && !dir.join("a1").exists() {
+                return Err(eyre!(
+                    "--dir {} holds files that are not a devnet's; choose another directory",
+                    dir.display()
+                ));
+            }
             std::fs::remove_dir_all(&dir)
                 .wrap_err_with(|| format!("cannot empty {}", dir.display()))?;
         }
@@ -96,13 +107,15 @@ impl Args {
             .map_err(|e| eyre!("signer set: {e}"))?
             .root();
         let deploy_root = root.clone();
+        let rpc_port = (self.rpc_port != 0).then_some(self.rpc_port);
         let net = tokio::task::spawn_blocking(move || {
-            Devnet::start(
+            Devnet::start_on(
                 &deploy_root,
                 &[
                     ("ZKCREDITS_SIGNER_ROOT", fr_to_dec(&signer_root)),
                     ("ZKCREDITS_TREASURY", TREASURY.to_owned()),
                 ],
+                rpc_port,
             )
         })
         .await??;

@@ -116,6 +116,9 @@ fn client_error(error: &ClientError) -> Response {
             code,
             &message,
         ),
+        ClientError::UnknownRoute { .. } => {
+            error_response(StatusCode::NOT_FOUND, "unknown_route", &message)
+        }
         ClientError::SettlementPending(_) => {
             error_response(StatusCode::BAD_GATEWAY, "settlement_pending", &message)
         }
@@ -129,6 +132,25 @@ fn client_error(error: &ClientError) -> Response {
     }
 }
 
+/// Whether a call may come from a web page rather than a program: browsers name the page's
+/// origin on every cross-site request (and on same-site POSTs), and a page that rebinds a DNS
+/// name to 127.0.0.1 still sends its own name as `Host`. SDKs send neither. Refusing these
+/// keeps any website the user visits from spending the wallet.
+fn from_a_browser(headers: &HeaderMap) -> Option<&'static str> {
+    if headers.contains_key(header::ORIGIN) {
+        return Some("requests with an Origin header (from a web page) are refused");
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if !["127.0.0.1", "localhost", "[::1]"].contains(&name) {
+        return Some("the Host header must name the loopback address the proxy listens on");
+    }
+    None
+}
+
 async fn forward(
     State(state): State<Arc<ProxyState>>,
     method: Method,
@@ -136,6 +158,9 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(reason) = from_a_browser(&headers) {
+        return error_response(StatusCode::FORBIDDEN, "forbidden", reason);
+    }
     let request = ApiRequest {
         method: method.as_str().to_owned(),
         path_and_query: node_target(&method, &uri),
@@ -182,5 +207,41 @@ async fn forward(
             client_error(&error)
         }
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "client_error", &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (k.clone(), v.parse().expect("header value"))).collect()
+    }
+
+    #[test]
+    fn only_programs_on_this_machine_may_spend_through_the_proxy() {
+        assert_eq!(from_a_browser(&headers(&[(header::HOST, "127.0.0.1:8787")])), None);
+        assert_eq!(from_a_browser(&headers(&[(header::HOST, "localhost:8787")])), None);
+        assert_eq!(from_a_browser(&headers(&[(header::HOST, "[::1]:8787")])), None);
+        // DNS rebinding: a page's own name resolving to 127.0.0.1.
+        assert!(from_a_browser(&headers(&[(header::HOST, "evil.example:8787")])).is_some());
+        assert!(from_a_browser(&headers(&[])).is_some());
+        // A cross-site form or fetch.
+        let page = [(header::HOST, "127.0.0.1:8787"), (header::ORIGIN, "https://evil.example")];
+        assert!(from_a_browser(&headers(&page)).is_some());
+    }
+
+    #[test]
+    fn chat_goes_to_the_metered_route_and_everything_else_through_proxy() {
+        let uri = |s: &str| s.parse::<Uri>().expect("uri");
+        assert_eq!(
+            node_target(&Method::POST, &uri("/v1/chat/completions")),
+            "/v1/chat/completions"
+        );
+        assert_eq!(node_target(&Method::GET, &uri("/v1/models")), "/proxy/v1/models");
+        assert_eq!(
+            node_target(&Method::POST, &uri("/v1/embeddings?x=1")),
+            "/proxy/v1/embeddings?x=1"
+        );
     }
 }

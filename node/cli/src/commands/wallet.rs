@@ -195,7 +195,9 @@ impl StatusArgs {
                             "{} wei to {}{}",
                             e.amount,
                             e.recipient,
-                            if e.finalized_tx.is_some() {
+                            if e.tx.is_none() {
+                                ", journaled, not sent: run `zkcredits exit` again".to_owned()
+                            } else if e.finalized_tx.is_some() {
                                 ", finalized".to_owned()
                             } else {
                                 format!(", finalizable at {}", e.finalizable_at)
@@ -308,7 +310,7 @@ impl ExitArgs {
                 self.note,
                 exit.amount,
                 exit.recipient,
-                exit.tx,
+                exit.tx.as_deref().unwrap_or_default(),
                 if exit.unsettled { " (its pending ticket counted at C_MAX)" } else { "" },
                 exit.finalizable_at,
                 self.note
