@@ -61,6 +61,9 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @notice The most leaves the tree takes: request proofs show paths of at most 20 levels
     /// (a deeper path would push the request circuit past 2^14 constraints).
     uint256 public constant TREE_CAPACITY = 2 ** 20;
+    /// @notice The most notes one batch deposit makes: 16 insertions stay well inside a block
+    /// even in a full tree (about 0.5 M gas each).
+    uint256 public constant MAX_DEPOSIT_BATCH = 16;
 
     address internal immutable TOKEN;
     uint64 internal immutable C_MAX;
@@ -141,6 +144,56 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (!_callToken(pull, gasleft())) revert TokenTransferFailed(TOKEN);
         uint256 received = _tokenBalance() - before;
         if (received != amount) revert TransferAmountMismatch(amount, received);
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function depositBatch(uint256[] calldata identities)
+        external
+        payable
+        override
+        nonReentrant
+        returns (uint256 firstLeafIndex)
+    {
+        if (TOKEN != address(0)) revert EthNotAccepted();
+        uint256 count = _checkBatchSize(identities.length);
+        if (msg.value % count != 0) revert BatchValueNotDivisible(msg.value, count);
+        firstLeafIndex = _recordDeposits(identities, msg.value / count);
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function depositTokenBatch(uint256[] calldata identities, uint256 amountEach)
+        external
+        override
+        nonReentrant
+        returns (uint256 firstLeafIndex)
+    {
+        if (TOKEN == address(0)) revert TokenNotAccepted();
+        uint256 count = _checkBatchSize(identities.length);
+        // Checks and effects first (each amount is checked below 2^96, so the total cannot
+        // overflow); the transfer below reverts the whole batch if it fails.
+        firstLeafIndex = _recordDeposits(identities, amountEach);
+        // Interactions
+        uint256 total = amountEach * count;
+        uint256 before = _tokenBalance();
+        bytes memory pull = abi.encodeCall(IERC20Minimal.transferFrom, (msg.sender, address(this), total));
+        if (!_callToken(pull, gasleft())) revert TokenTransferFailed(TOKEN);
+        uint256 received = _tokenBalance() - before;
+        if (received != total) revert TransferAmountMismatch(total, received);
+    }
+
+    function _checkBatchSize(uint256 count) internal pure returns (uint256) {
+        if (count == 0 || count > MAX_DEPOSIT_BATCH) revert BatchSizeOutOfRange(count, MAX_DEPOSIT_BATCH);
+        return count;
+    }
+
+    function _recordDeposits(uint256[] calldata identities, uint256 amountEach)
+        internal
+        returns (uint256 firstLeafIndex)
+    {
+        firstLeafIndex = _recordDeposit(identities[0], amountEach);
+        for (uint256 i = 1; i < identities.length; i++) {
+            _recordDeposit(identities[i], amountEach);
+        }
     }
 
     function _recordDeposit(uint256 identity, uint256 amount) internal returns (uint256 leafIndex) {

@@ -115,6 +115,10 @@ interface ICreditEscrow {
     error LeafRemovalPending(uint256 pending);
     /// @notice The tree holds `TREE_CAPACITY` leaves, the most the request circuit can prove.
     error TreeFull(uint256 capacity);
+    /// @notice A batch deposit names no identity, or more than `MAX_DEPOSIT_BATCH` (16).
+    error BatchSizeOutOfRange(uint256 count, uint256 maximum);
+    /// @notice A batch deposit's ETH does not split into equal whole deposits.
+    error BatchValueNotDivisible(uint256 value, uint256 count);
     /// @notice The identity has no pending exit.
     error NoPendingExit(uint256 identity);
     /// @notice The exit delay has not elapsed yet.
@@ -229,6 +233,20 @@ interface ICreditEscrow {
     /// caller must have approved the escrow.
     /// @return leafIndex The index of the inserted leaf.
     function depositToken(uint256 identity, uint256 amount) external returns (uint256 leafIndex);
+
+    /// @notice Deposits `msg.value / identities.length` ETH for each of `identities` in one
+    /// transaction (ETH escrows only): one note per identity, each checked and inserted as by
+    /// `deposit`, in order. A client that wants K parallel calls needs K notes.
+    /// @dev Chain observers see the notes were made together; a user who minds deposits apart.
+    /// @return firstLeafIndex The index of the first inserted leaf; the others follow it.
+    function depositBatch(uint256[] calldata identities) external payable returns (uint256 firstLeafIndex);
+
+    /// @notice Deposits `amountEach` of the escrow's token for each of `identities` in one
+    /// transaction with one transfer of the total (token escrows only; approve the total first).
+    /// @return firstLeafIndex The index of the first inserted leaf; the others follow it.
+    function depositTokenBatch(uint256[] calldata identities, uint256 amountEach)
+        external
+        returns (uint256 firstLeafIndex);
 
     /// @notice Slashes an Active or Exiting deposit with a proof of knowledge of its secret bound
     /// to `receiver` and this escrow's scope: `receiver` gets `min(SLASH_BOUNTY, D)`, the treasury

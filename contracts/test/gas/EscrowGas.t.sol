@@ -43,6 +43,19 @@ contract EscrowGasTest is EscrowTest {
         _depositMeasured("deposit_1024th_leaf");
     }
 
+    function test_Gas_DepositBatchOf8() external {
+        // Eight notes in one call, as `zkcredits deposit --notes 8` sends them (divide by 8 for
+        // a note's share; compare with deposit_first and the next leaves' deposits).
+        uint256[] memory ids = new uint256[](8);
+        for (uint256 i = 0; i < ids.length; i++) {
+            ids[i] = _otherIdentity(i);
+        }
+        vm.deal(depositor, 8 * C_MAX);
+        vm.prank(depositor);
+        escrow.depositBatch{value: 8 * C_MAX}(ids);
+        vm.snapshotGasLastCall(GROUP, "depositBatch_8_notes");
+    }
+
     function test_Gas_DepositInto1000() external {
         // Index 999 = 0b1111100111: a typical mix of hashed and stored levels.
         _fill(0, 999);

@@ -163,6 +163,31 @@ impl<P: Provider + Clone> Escrow<P> {
         self.submit(self.instance.deposit(fr_to_u256(&identity)).value(amount)).await
     }
 
+    /// Deposits `amount_each` wei for each of `identities` in one transaction (ETH escrows; at
+    /// most the escrow's `MAX_DEPOSIT_BATCH`, 16); the events come in the order of `identities`.
+    pub async fn deposit_batch(
+        &self,
+        identities: &[Fr],
+        amount_each: U256,
+    ) -> Result<Submitted<Vec<CreditEscrow::Deposited>>, ChainError> {
+        let count = identities.len();
+        let total = amount_each
+            .checked_mul(U256::from(count))
+            .ok_or_else(|| ChainError::InvalidValue("the batch's total overflows".into()))?;
+        let ids = identities.iter().map(fr_to_u256).collect();
+        let call = self.instance.depositBatch(ids).value(total);
+        self.submit_with(call, "Deposited (one per identity)", |receipt| {
+            let events: Vec<_> = receipt
+                .logs()
+                .iter()
+                .filter_map(|log| log.log_decode::<CreditEscrow::Deposited>().ok())
+                .map(|log| log.inner.data)
+                .collect();
+            (events.len() == count).then_some(events)
+        })
+        .await
+    }
+
     /// Deposits `amount` of the escrow's token for `identity` (token escrows; approve first).
     pub async fn deposit_token(
         &self,

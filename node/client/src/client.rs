@@ -187,6 +187,9 @@ const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The escrow's status of a deposit whose exit was requested.
 const STATUS_EXITING: u8 = 2;
 
+/// The most notes one deposit transaction makes (the escrow's `MAX_DEPOSIT_BATCH`).
+pub const MAX_DEPOSIT_BATCH: usize = 16;
+
 /// Calls that may wait for a note at once; more are refused rather than queued without bound.
 const MAX_WAITING_CALLS: usize = 1_024;
 
@@ -464,8 +467,9 @@ impl Client {
         Ok(result)
     }
 
-    /// Makes `count` notes and deposits `amount` wei into each from `payer` (ETH escrows).
-    /// Each note's secret is written before its deposit is sent, so no crash loses a deposit.
+    /// Makes `count` notes and deposits `amount` wei into each from `payer` (ETH escrows), up
+    /// to [`MAX_DEPOSIT_BATCH`] notes per transaction. Each note's secret is written before its
+    /// deposit is sent, so no crash loses a deposit.
     pub async fn deposit(
         &self,
         payer: PrivateKeySigner,
@@ -480,25 +484,42 @@ impl Client {
             )));
         }
         let mut made = Vec::with_capacity(count);
-        for _ in 0..count {
-            let note = Note::random();
-            let identity = note.identity();
-            let index = self
-                .update(|notes| {
-                    notes.push(note);
-                    notes.len() - 1
+        let mut left = count;
+        while left > 0 {
+            let batch = left.min(MAX_DEPOSIT_BATCH);
+            left -= batch;
+            let notes: Vec<Note> = (0..batch).map(|_| Note::random()).collect();
+            let identities: Vec<Fr> = notes.iter().map(Note::identity).collect();
+            let first = self
+                .update(|all| {
+                    let first = all.len();
+                    all.extend(notes);
+                    first
                 })
                 .await?;
-            let submitted = escrow.deposit(identity, U256::from(amount)).await?;
-            let event = submitted.event;
-            let record = DepositRecord {
-                amount: event.amount.to::<u128>(),
-                expiry: event.expiry.to::<u64>(),
-                leaf_index: event.leafIndex.to::<u64>(),
-                tx: submitted.tx_hash.to_string(),
+            let (tx, events) = if batch == 1 {
+                let submitted = escrow.deposit(identities[0], U256::from(amount)).await?;
+                (submitted.tx_hash, vec![submitted.event])
+            } else {
+                let submitted = escrow.deposit_batch(&identities, U256::from(amount)).await?;
+                (submitted.tx_hash, submitted.event)
             };
-            self.update(|notes| notes[index].deposit = Some(record)).await?;
-            made.push(index);
+            let records: Vec<DepositRecord> = events
+                .iter()
+                .map(|event| DepositRecord {
+                    amount: event.amount.to::<u128>(),
+                    expiry: event.expiry.to::<u64>(),
+                    leaf_index: event.leafIndex.to::<u64>(),
+                    tx: tx.to_string(),
+                })
+                .collect();
+            self.update(|all| {
+                for (offset, record) in records.into_iter().enumerate() {
+                    all[first + offset].deposit = Some(record);
+                }
+            })
+            .await?;
+            made.extend(first..first + batch);
         }
         Ok(made)
     }

@@ -23,7 +23,8 @@ pub mod wallet;
 
 pub use chain::{ChainView, EscrowParameters};
 pub use client::{
-    ApiRequest, Artifacts, CallTimings, Client, PaidResponse, Relay, StreamHead, chain_dir,
+    ApiRequest, Artifacts, CallTimings, Client, MAX_DEPOSIT_BATCH, PaidResponse, Relay, StreamHead,
+    chain_dir,
 };
 pub use error::ClientError;
 pub use terms::PaymentTerms;

@@ -207,6 +207,13 @@ async fn k_notes_carry_k_parallel_calls() {
     let dir = tempfile::tempdir().expect("temp dir");
     let client = Arc::new(open(&new_wallet(&h, &dir)));
     assert_eq!(deposit(&h, &client, K).await, (0..K).collect::<Vec<_>>());
+    let txs: std::collections::HashSet<String> = client
+        .notes()
+        .await
+        .iter()
+        .map(|n| n.deposit.as_ref().expect("deposited").tx.clone())
+        .collect();
+    assert_eq!(txs.len(), 1, "K notes in one depositBatch transaction");
     client.preload().expect("prover loads");
 
     let calls: Vec<_> = (0..K)
