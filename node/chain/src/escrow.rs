@@ -125,6 +125,27 @@ pub struct ExitRequest {
     pub signer_root: Fr,
 }
 
+impl ExitRequest {
+    /// The request an exit proof's public signals (circuit order: deposit, identity,
+    /// recipient, amount, nullifier, y, scope, signerRoot, cMax) make for `recipient`.
+    pub fn from_signals(recipient: Address, signals: &[Fr]) -> Result<Self, ChainError> {
+        let [_, identity, _, amount, nullifier, y, _, signer_root, _] = signals else {
+            return Err(ChainError::InvalidValue(format!(
+                "an exit proof has 9 public signals, not {}",
+                signals.len()
+            )));
+        };
+        Ok(Self {
+            identity: *identity,
+            recipient,
+            amount: fr_to_u256(amount),
+            nullifier: *nullifier,
+            y: *y,
+            signer_root: *signer_root,
+        })
+    }
+}
+
 /// A deployed escrow reached through `provider`.
 #[derive(Debug, Clone)]
 pub struct Escrow<P> {

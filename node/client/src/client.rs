@@ -21,7 +21,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex, OnceLock},
 };
-use zkcredits_chain::{ExitRequest, proof::fr_to_u256};
+use zkcredits_chain::ExitRequest;
 use zkcredits_primitives::{
     Fr,
     babyjubjub::Scalar,
@@ -1135,14 +1135,7 @@ impl Client {
                 ClientError::Note(format!("note {index}'s state owes more than its deposit"))
             })?;
             let (proof, signals) = self.exit_prover()?.prove(circom).await?;
-            let request = ExitRequest {
-                identity: signals[1],
-                recipient,
-                amount: fr_to_u256(&signals[3]),
-                nullifier: signals[4],
-                y: signals[5],
-                signer_root: signals[7],
-            };
+            let request = ExitRequest::from_signals(recipient, &signals)?;
             let submitted = escrow.request_exit(&request, &proof).await?;
             record.tx = Some(submitted.tx_hash.to_string());
             record.finalizable_at = submitted.event.finalizableAt.to::<u64>();

@@ -7,8 +7,8 @@ use ark_bn254::{Bn254, Fr};
 use ark_groth16::Proof;
 use rand::SeedableRng;
 use std::path::PathBuf;
+use zkcredits_chain::ExitRequest;
 pub use zkcredits_chain::devnet::Devnet;
-use zkcredits_chain::{ExitRequest, proof::fr_to_u256};
 use zkcredits_primitives::{
     constants::SIGNER_TREE_DEPTH, field::fr_from_be_bytes_mod_order, identity::Secret, rln::scope,
 };
@@ -82,13 +82,6 @@ pub fn prove_exit(exit: &ExitInputs, recipient: Address) -> (ExitRequest, Proof<
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let inputs = exit.circom_inputs(SIGNER_TREE_DEPTH).expect("affordable");
     let (proof, signals) = prove(&key, &mut circuit, inputs, &mut rng).expect("prove");
-    let request = ExitRequest {
-        identity: signals[1],
-        recipient,
-        amount: fr_to_u256(&signals[3]),
-        nullifier: signals[4],
-        y: signals[5],
-        signer_root: signals[7],
-    };
+    let request = ExitRequest::from_signals(recipient, &signals).expect("exit signals");
     (request, proof)
 }

@@ -333,14 +333,7 @@ impl User {
         let (proof, signals) = Prover::load("exit")
             .prove(exit.circom_inputs(SIGNER_TREE_DEPTH).expect("affordable"))
             .expect("exit proves");
-        let request = ExitRequest {
-            identity: signals[1],
-            recipient,
-            amount: zkcredits_chain::proof::fr_to_u256(&signals[3]),
-            nullifier: signals[4],
-            y: signals[5],
-            signer_root: signals[7],
-        };
+        let request = ExitRequest::from_signals(recipient, &signals).expect("exit signals");
         (request, proof)
     }
 }
