@@ -476,6 +476,20 @@ impl Client {
         amount: u128,
         count: usize,
     ) -> Result<Vec<usize>, ClientError> {
+        self.deposit_in_batches_of(payer, amount, count, MAX_DEPOSIT_BATCH).await
+    }
+
+    /// [`Client::deposit`] with at most `per_transaction` notes per transaction (clamped to
+    /// 1..=[`MAX_DEPOSIT_BATCH`]): 1 costs 16 % more gas but does not show chain observers
+    /// that the notes belong together.
+    pub async fn deposit_in_batches_of(
+        &self,
+        payer: PrivateKeySigner,
+        amount: u128,
+        count: usize,
+        per_transaction: usize,
+    ) -> Result<Vec<usize>, ClientError> {
+        let per_transaction = per_transaction.clamp(1, MAX_DEPOSIT_BATCH);
         let escrow = self.chain.escrow_as(payer)?;
         let token = escrow.parameters().await?.token;
         if token != Address::ZERO {
@@ -486,7 +500,7 @@ impl Client {
         let mut made = Vec::with_capacity(count);
         let mut left = count;
         while left > 0 {
-            let batch = left.min(MAX_DEPOSIT_BATCH);
+            let batch = left.min(per_transaction);
             left -= batch;
             let notes: Vec<Note> = (0..batch).map(|_| Note::random()).collect();
             let identities: Vec<Fr> = notes.iter().map(Note::identity).collect();

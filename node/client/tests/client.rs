@@ -234,6 +234,17 @@ async fn k_notes_carry_k_parallel_calls() {
     notes.sort_unstable();
     assert_eq!(notes, (0..K).collect::<Vec<_>>(), "each call on its own note");
     assert!(client.notes().await.iter().all(|n| n.opening.index == 1));
+
+    // Notes deposited apart, for a user who does not want them seen together.
+    let apart = client
+        .deposit_in_batches_of(payer(&h), u128::from(h.c_max()), 2, 1)
+        .await
+        .expect("deposits");
+    let notes = client.notes().await;
+    assert_ne!(
+        notes[apart[0]].deposit.as_ref().map(|d| &d.tx),
+        notes[apart[1]].deposit.as_ref().map(|d| &d.tx)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
