@@ -196,24 +196,10 @@ struct User {
     wallet: PathBuf,
 }
 
-fn open_user(
-    name: &'static str,
-    devnet: &DevnetInfo,
-    work: &Path,
-    chain_id: u64,
-) -> eyre::Result<User> {
+fn open_user(name: &'static str, devnet: &DevnetInfo, work: &Path) -> eyre::Result<User> {
     let wallet = work.join(format!("{name}.json"));
     let deployment = zkcredits_chain::Deployment::load(&devnet.deployment)?;
-    Wallet::create(
-        &wallet,
-        ChainSettings {
-            rpc_url: devnet.rpc_url.clone(),
-            chain_id,
-            escrow: devnet.escrow,
-            deployment_block: deployment.deployment_block,
-            confirmations: 0,
-        },
-    )?;
+    Wallet::create(&wallet, ChainSettings::of_deployment(devnet.rpc_url.clone(), &deployment, 0))?;
     let client = Client::open(&wallet, Artifacts::in_checkout(&workspace()))?;
     Ok(User { name, client, wallet })
 }
@@ -288,7 +274,6 @@ pub async fn run_demo(
     say: &mut dyn FnMut(&str),
 ) -> eyre::Result<Value> {
     let provider = devnet.provider()?;
-    let chain_id = provider.get_chain_id().await?;
     let payer = || -> eyre::Result<_> {
         let key = std::fs::read_to_string(&devnet.account_key_file)?;
         key.trim()
@@ -305,8 +290,8 @@ pub async fn run_demo(
     };
 
     say("1. Alice and Bob each make a wallet and deposit one note into the escrow.");
-    let alice = open_user("alice", devnet, work, chain_id)?;
-    let bob = open_user("bob", devnet, work, chain_id)?;
+    let alice = open_user("alice", devnet, work)?;
+    let bob = open_user("bob", devnet, work)?;
     let c_max = u128::from(alice.client.chain().parameters().await?.c_max);
     for user in [&alice, &bob] {
         user.client.deposit(payer()?, 10 * c_max, 1).await?;

@@ -33,13 +33,7 @@ async fn run() {
     let path = dir.path().join("wallet.json");
     Wallet::create(
         &path,
-        ChainSettings {
-            rpc_url: h.net.anvil.endpoint(),
-            chain_id: h.net.deployment.chain_id,
-            escrow: h.net.deployment.escrow,
-            deployment_block: h.net.deployment.deployment_block,
-            confirmations: 0,
-        },
+        ChainSettings::of_deployment(h.net.anvil.endpoint(), &h.net.deployment, 0),
     )
     .expect("wallet");
     let client = Client::open(&path, Artifacts::in_checkout(&common::workspace())).expect("client");

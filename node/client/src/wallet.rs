@@ -46,6 +46,23 @@ pub struct ChainSettings {
     pub confirmations: u64,
 }
 
+impl ChainSettings {
+    /// The settings of the escrow a deployment file describes, read through `rpc_url`.
+    pub fn of_deployment(
+        rpc_url: String,
+        deployment: &zkcredits_chain::Deployment,
+        confirmations: u64,
+    ) -> Self {
+        Self {
+            rpc_url,
+            chain_id: deployment.chain_id,
+            escrow: deployment.escrow,
+            deployment_block: deployment.deployment_block,
+            confirmations,
+        }
+    }
+}
+
 /// A note's deposit as the escrow recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DepositRecord {

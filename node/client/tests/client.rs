@@ -35,13 +35,7 @@ fn payer(h: &Harness) -> PrivateKeySigner {
 }
 
 fn settings(h: &Harness) -> ChainSettings {
-    ChainSettings {
-        rpc_url: h.net.anvil.endpoint(),
-        chain_id: h.net.deployment.chain_id,
-        escrow: h.net.deployment.escrow,
-        deployment_block: h.net.deployment.deployment_block,
-        confirmations: 0,
-    }
+    ChainSettings::of_deployment(h.net.anvil.endpoint(), &h.net.deployment, 0)
 }
 
 /// A new wallet for the harness's escrow in `dir`.

@@ -323,16 +323,22 @@ impl Default for SignerConfig {
     }
 }
 
+impl CircuitsConfig {
+    /// The artifacts of a checkout at `root` whose circuits and dev keys `make keys` built into
+    /// `build` (`root/build` unless `ZKCREDITS_BUILD_DIR` moved it).
+    pub fn in_checkout(root: &std::path::Path, build: &std::path::Path) -> Self {
+        Self {
+            manifest: root.join("circuits/artifacts/manifest.json"),
+            request_verifying_key: root.join("circuits/artifacts/request/verification_key.json"),
+            build_dir: build.join("circuits/main"),
+            slash_proving_key: build.join("keys/slash.pk.bin"),
+        }
+    }
+}
+
 impl Default for CircuitsConfig {
     fn default() -> Self {
-        Self {
-            manifest: PathBuf::from("circuits/artifacts/manifest.json"),
-            request_verifying_key: PathBuf::from(
-                "circuits/artifacts/request/verification_key.json",
-            ),
-            build_dir: PathBuf::from("build/circuits/main"),
-            slash_proving_key: PathBuf::from("build/keys/slash.pk.bin"),
-        }
+        Self::in_checkout(std::path::Path::new(""), std::path::Path::new("build"))
     }
 }
 

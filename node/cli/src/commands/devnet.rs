@@ -11,7 +11,7 @@ use std::{path::PathBuf, time::Duration};
 use zkcredits_chain::devnet::Devnet;
 use zkcredits_node::{
     NodeConfig, RunningNode,
-    config::ProxyRoute,
+    config::{CircuitsConfig, ProxyRoute},
     keys::{public_key_to_string, write_secret_file, write_signer_key},
     test_upstream::TestUpstream,
 };
@@ -156,11 +156,7 @@ impl Args {
             config.signer.key_file = signer_file;
             config.signer.set =
                 keys.iter().map(|k| public_key_to_string(&k.public_key())).collect();
-            config.circuits.manifest = root.join("circuits/artifacts/manifest.json");
-            config.circuits.request_verifying_key =
-                root.join("circuits/artifacts/request/verification_key.json");
-            config.circuits.build_dir = root.join("build/circuits/main");
-            config.circuits.slash_proving_key = root.join("build/keys/slash.pk.bin");
+            config.circuits = CircuitsConfig::in_checkout(&root, &root.join("build"));
             config.upstream.url = upstream_url.clone();
             config.pricing.proxy = vec![
                 ProxyRoute {

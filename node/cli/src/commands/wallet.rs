@@ -72,13 +72,7 @@ impl WalletCommand {
         match self {
             Self::New { wallet, rpc_url, deployment, confirmations } => {
                 let file = Deployment::load(&deployment)?;
-                let settings = ChainSettings {
-                    rpc_url,
-                    chain_id: file.chain_id,
-                    escrow: file.escrow,
-                    deployment_block: file.deployment_block,
-                    confirmations,
-                };
+                let settings = ChainSettings::of_deployment(rpc_url, &file, confirmations);
                 zkcredits_client::wallet::Wallet::create(&wallet.wallet, settings)?;
                 println!(
                     "created {} for escrow {} on chain {} (deposit with `zkcredits deposit`)",

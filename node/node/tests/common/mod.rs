@@ -117,11 +117,7 @@ pub fn node_config(net: &Devnet, dir: &Path, upstream: &str) -> NodeConfig {
     config.chain.wallet_key_file = wallet;
     config.chain.payout_address = net.anvil.addresses()[PAYOUT_ACCOUNT].to_string();
     config.signer.key_file = key_file;
-    config.circuits.manifest = workspace().join("circuits/artifacts/manifest.json");
-    config.circuits.request_verifying_key =
-        workspace().join("circuits/artifacts/request/verification_key.json");
-    config.circuits.build_dir = build().join("circuits/main");
-    config.circuits.slash_proving_key = build().join("keys/slash.pk.bin");
+    config.circuits = zkcredits_node::config::CircuitsConfig::in_checkout(&workspace(), &build());
     config.upstream.url = upstream.to_owned();
     config
 }
