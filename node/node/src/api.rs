@@ -105,6 +105,7 @@ fn payment_description(state: &NodeState) -> Value {
         "providerId": fr_to_dec(&state.provider_id),
         "timeBucket": state.limits.time_bucket_secs,
         "pricing": state.pricing.to_json(),
+        "privacy": state.mitigations.to_json(),
     })
 }
 
@@ -260,6 +261,8 @@ struct PaidRequest {
 /// every check the payment header settles, and only then the body (within
 /// `limits.body_read_timeout_secs`), the checks it needs, and the serving.
 async fn paid(state: Arc<NodeState>, client: IpAddr, request: PaidRequest, body: Body) -> Response {
+    // `privacy.min_latency_ms` counts from here.
+    let arrived = std::time::Instant::now();
     if !state.throttle.try_take(client, 1) {
         return reject(&state, &Rejection::RateLimited);
     }
@@ -318,6 +321,7 @@ async fn paid(state: Arc<NodeState>, client: IpAddr, request: PaidRequest, body:
                 content_type: headers.get(header::CONTENT_TYPE).cloned(),
                 body,
                 route,
+                arrived,
             };
             // Served in its own (tracked) task: a client hanging up must not leave the ticket
             // unsettled, and shutdown waits for it.
@@ -348,6 +352,17 @@ struct UpstreamCall {
     content_type: Option<HeaderValue>,
     body: Bytes,
     route: Route,
+    arrived: std::time::Instant,
+}
+
+/// Waits until an answer ready now to a request that arrived at `arrived` may leave
+/// (`privacy.min_latency_ms` and `privacy.jitter_ms`).
+async fn hold_answer(state: &NodeState, arrived: std::time::Instant) {
+    if state.mitigations.holds() {
+        let now = std::time::Instant::now();
+        let release = state.mitigations.release_at(arrived, now, &mut rand::thread_rng());
+        tokio::time::sleep_until(release.into()).await;
+    }
 }
 
 async fn serve(
@@ -356,8 +371,9 @@ async fn serve(
     call: UpstreamCall,
     slot: PaidSlot,
 ) -> Response {
-    let UpstreamCall { method, path, content_type, body, route } = call;
+    let UpstreamCall { method, path, content_type, body, route, arrived } = call;
     let streaming = route == Route::Chat && wants_stream(&body);
+    let body = if route == Route::Chat { state.pricing.chat_body(body) } else { body };
     // `p2p.gossip_hold_ms`: the share went out at admission; a conflicting share that
     // arrives meanwhile stops the request before the upstream does any work (spec/07).
     let hold = state.gossip().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
@@ -383,7 +399,7 @@ async fn serve(
     let status = response.status();
     let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).cloned();
     if streaming && status.is_success() {
-        return stream(state, ticket, status, response, slot).await;
+        return stream(state, ticket, status, response, slot, arrived).await;
     }
     let read = tokio::select! {
         read = read_response(response, state.limits.max_response_bytes) => Some(read),
@@ -407,6 +423,9 @@ async fn serve(
         Err(rejection) => return reject(&state, &rejection),
     };
     state.metrics.served();
+    let bytes =
+        state.mitigations.pad_answer(content_type.as_ref().and_then(|t| t.to_str().ok()), bytes);
+    hold_answer(&state, arrived).await;
     let mut out = Response::builder().status(status);
     if let Some(content_type) = content_type {
         out = out.header(header::CONTENT_TYPE, content_type);
@@ -484,32 +503,74 @@ const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long the relay waits for a lagging client to take the settlement event.
 const SETTLEMENT_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The relay's side of a stream's client, dropped once it hangs up or stalls too long.
+struct StreamClient {
+    sender: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    stall_budget: std::time::Duration,
+}
+
+impl StreamClient {
+    async fn deliver(&mut self, chunk: Bytes) {
+        let Some(sender) = &self.sender else { return };
+        let delivered = match sender.try_send(chunk) {
+            Ok(()) => true,
+            Err(TrySendError::Full(chunk)) => {
+                let waited = std::time::Instant::now();
+                let sent = tokio::time::timeout(self.stall_budget, sender.send(chunk))
+                    .await
+                    .is_ok_and(|sent| sent.is_ok());
+                self.stall_budget = self.stall_budget.saturating_sub(waited.elapsed());
+                sent
+            }
+            Err(TrySendError::Closed(_)) => false,
+        };
+        if !delivered {
+            tracing::info!("stream client stopped reading; metering goes on");
+            self.sender = None;
+        }
+    }
+}
+
 /// Relays an event stream, then sends the settlement as a last event. The relay runs on its
 /// own and does not wait on the client for long: a client [`RELAY_BUFFER`] chunks behind that
 /// takes nothing for [`CLIENT_STALL`] is dropped, and the upstream is still read to its end,
 /// metered and settled (the client fetches the settlement from `/v1/settlements`).
 /// Until it settles, the ticket owes `C_MAX` (recorded before the first byte is relayed): a
 /// node that stops mid-stream charges it on recovery, as a stream broken after its first byte
-/// costs (spec/05).
+/// costs (spec/05). With `privacy.pad_bytes`, what the client gets is cut into whole frames,
+/// the last one padded ([`crate::privacy::Framer`]).
 async fn stream(
     state: Arc<NodeState>,
     ticket: Ticket,
     status: StatusCode,
     response: reqwest::Response,
     slot: PaidSlot,
+    arrived: std::time::Instant,
 ) -> Response {
     if let Err(rejection) = ticket.owe(state.deployed.c_max).await {
         return reject(&state, &rejection);
     }
+    // The first byte is held like a plain answer; the relay starts after, so a client that
+    // cannot read yet is not counted as stalled.
+    let held = tokio::select! {
+        () = hold_answer(&state, arrived) => true,
+        () = ticket.spent_elsewhere() => false,
+    };
+    if !held {
+        return spent_elsewhere(&state, ticket).await;
+    }
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(RELAY_BUFFER);
     let relay_state = Arc::clone(&state);
-    let mut stall_budget = CLIENT_STALL.min(state.upstream.silence() / 2);
+    let mut client = StreamClient {
+        sender: Some(sender),
+        stall_budget: CLIENT_STALL.min(state.upstream.silence() / 2),
+    };
+    let mut framer = state.mitigations.framer();
     state.tasks.spawn(async move {
         // The slot is held until the relay ends: streams count against max_paid_in_flight.
         let _slot = slot;
         let mut usage = SseUsage::default();
         let mut chunks = response.bytes_stream();
-        let mut client = Some(sender);
         let mut received = false;
         let mut complete = true;
         let mut spent_twice = false;
@@ -528,23 +589,8 @@ async fn stream(
                 Ok(chunk) => {
                     received |= !chunk.is_empty();
                     usage.feed(&chunk);
-                    if let Some(sender) = &client {
-                        let delivered = match sender.try_send(chunk) {
-                            Ok(()) => true,
-                            Err(TrySendError::Full(chunk)) => {
-                                let waited = std::time::Instant::now();
-                                let sent = tokio::time::timeout(stall_budget, sender.send(chunk))
-                                    .await
-                                    .is_ok_and(|sent| sent.is_ok());
-                                stall_budget = stall_budget.saturating_sub(waited.elapsed());
-                                sent
-                            }
-                            Err(TrySendError::Closed(_)) => false,
-                        };
-                        if !delivered {
-                            tracing::info!("stream client stopped reading; metering goes on");
-                            client = None;
-                        }
+                    for frame in framer.push(chunk) {
+                        client.deliver(frame).await;
                     }
                 }
                 Err(e) => {
@@ -568,17 +614,25 @@ async fn stream(
             relay_state.metrics.rejected(Rejection::DoubleSpend.reason());
             return;
         }
+        let mut tail = Vec::new();
         if let Ok(settlement) = ticket.settle(charge).await {
             relay_state.metrics.served();
-            if let Some(sender) = client {
-                // After a break the last event may be cut mid-line: end it first.
-                let end = if complete { "" } else { "\n\n" };
-                let event =
-                    format!("{end}event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
-                let _ =
-                    tokio::time::timeout(SETTLEMENT_EVENT_WAIT, sender.send(Bytes::from(event)))
-                        .await;
-            }
+            // After a break the last event may be cut mid-line: end it first.
+            let end = if complete { "" } else { "\n\n" };
+            let event =
+                format!("{end}event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
+            tail = framer.push(Bytes::from(event));
+        }
+        tail.extend(framer.finish());
+        if let Some(sender) = client.sender {
+            let _ = tokio::time::timeout(SETTLEMENT_EVENT_WAIT, async {
+                for frame in tail {
+                    if sender.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
     });
     let body = futures::stream::unfold(receiver, |mut receiver| async move {

@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub pricing: PricingConfig,
     /// Bounds on requests and on the work done per request.
     pub limits: LimitsConfig,
+    /// Metadata mitigations (spec/10).
+    pub privacy: PrivacyConfig,
     /// The share network (spec/06).
     pub p2p: P2pConfig,
 }
@@ -197,6 +199,14 @@ pub struct PricingConfig {
     /// The upstream routes `/proxy/{path}` forwards, each with its price. Nothing else is
     /// forwarded: every proxied call runs under the provider's upstream credentials.
     pub proxy: Vec<ProxyRoute>,
+    /// Fixed-class mode (0: off): every chat call the upstream answers is charged exactly this
+    /// (capped at `C_MAX`), whatever its usage, so the charge and the refund say nothing about
+    /// the request. Needs `fixed_max_tokens`. Costs the user the difference on short answers
+    /// (spec/10).
+    pub fixed_charge: u64,
+    /// With `fixed_charge`: the most tokens a chat answer may have; `max_tokens` (and
+    /// `max_completion_tokens`) of every chat request are lowered to it, or set when absent.
+    pub fixed_max_tokens: u64,
 }
 
 /// One upstream route clients may call through `/proxy`, and what a call costs.
@@ -217,6 +227,23 @@ pub struct ProxyRoute {
     /// Says that a route with price 0 that is not metered is meant to be free.
     #[serde(default)]
     pub free: bool,
+}
+
+/// Metadata mitigations (spec/10): each trades latency or bytes for less that an answer's
+/// timing and size say about its request. All off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// No paid answer (nor a stream's first byte) leaves earlier than this many milliseconds
+    /// after its request arrived (0: off). Costs a fast answer up to this much latency.
+    pub min_latency_ms: u64,
+    /// Then a further uniform random delay of up to this many milliseconds (0: off). Costs every
+    /// answer half of it on average.
+    pub jitter_ms: u64,
+    /// Plain JSON answers padded with spaces to a multiple of this many bytes, streams relayed
+    /// in frames of exactly this many bytes (0: off; else 16 to 1,048,576). Costs up to this
+    /// many bytes per answer.
+    pub pad_bytes: usize,
 }
 
 /// Bounds.
@@ -291,6 +318,7 @@ impl Default for NodeConfig {
             upstream: UpstreamConfig::default(),
             pricing: PricingConfig::default(),
             limits: LimitsConfig::default(),
+            privacy: PrivacyConfig::default(),
             p2p: P2pConfig::default(),
         }
     }
@@ -356,6 +384,8 @@ impl Default for PricingConfig {
             per_completion_token: 3,
             buckets: Vec::new(),
             proxy: Vec::new(),
+            fixed_charge: 0,
+            fixed_max_tokens: 0,
         }
     }
 }
@@ -496,6 +526,36 @@ impl NodeConfig {
         Ok(config)
     }
 
+    fn check_privacy(&self) -> Result<(), NodeError> {
+        let pricing = &self.pricing;
+        if (pricing.fixed_charge == 0) != (pricing.fixed_max_tokens == 0) {
+            return Err(NodeError::ConfigValue {
+                key: "pricing.fixed_charge",
+                reason: "fixed-class mode needs both pricing.fixed_charge and pricing.fixed_max_tokens (a fixed price without a token cap would sell unbounded answers); set both or neither".into(),
+            });
+        }
+        let privacy = &self.privacy;
+        if privacy.pad_bytes != 0 && !(16..=1 << 20).contains(&privacy.pad_bytes) {
+            return Err(NodeError::ConfigValue {
+                key: "privacy.pad_bytes",
+                reason: format!("must be 0 (off) or 16 to 1048576, got {}", privacy.pad_bytes),
+            });
+        }
+        // A stream's upstream is not read while its first byte is held: keep the hold well
+        // inside the upstream's silence limit.
+        let hold = privacy.min_latency_ms.saturating_add(privacy.jitter_ms);
+        let most = self.upstream.timeout_secs.saturating_mul(500).min(60_000);
+        if hold > most {
+            return Err(NodeError::ConfigValue {
+                key: "privacy.min_latency_ms",
+                reason: format!(
+                    "min_latency_ms + jitter_ms is {hold} ms; it must be at most {most} ms (half of upstream.timeout_secs, and at most a minute)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks every value that parsing cannot.
     pub fn validate(&self) -> Result<(), NodeError> {
         self.provider_id()?;
@@ -541,6 +601,7 @@ impl NodeConfig {
             });
         }
         self.check_proxy_routes()?;
+        self.check_privacy()?;
         let p2p = &self.p2p;
         if p2p.passive && !p2p.enabled {
             return Err(NodeError::ConfigValue {
@@ -693,6 +754,11 @@ mod tests {
                 "listed twice",
             ),
             ("[upstream]\nurl = \"localhost:80\"", "upstream.url"),
+            ("[pricing]\nfixed_charge = 64", "pricing.fixed_charge"),
+            ("[pricing]\nfixed_max_tokens = 64", "pricing.fixed_charge"),
+            ("[privacy]\npad_bytes = 8", "privacy.pad_bytes"),
+            ("[privacy]\nmin_latency_ms = 50000\njitter_ms = 20000", "at most 60000 ms"),
+            ("[privacy]\nmin_latency_ms = 900\n[upstream]\ntimeout_secs = 1", "at most 500 ms"),
         ];
         for (text, key) in cases {
             let config: NodeConfig = toml::from_str(text).expect(text);

@@ -11,6 +11,7 @@
 //!   share written before serving, the settlement written before answering.
 //! - [`verify`]: the bounded, batching proof-verification pool.
 //! - [`upstream`] and [`pricing`]: forwarding, and metering from the upstream's `usage`.
+//! - [`privacy`]: answer timing and padding, the metadata mitigations of spec/10.
 //! - [`settlement`]: the signed next state returned with every response.
 //! - [`slasher`]: recovered secrets stored, proven and submitted to the escrow.
 //! - [`test_upstream`]: a deterministic OpenAI-compatible upstream for the devnet and tests.
@@ -26,6 +27,7 @@ pub mod keys;
 pub mod metrics;
 pub mod pipeline;
 pub mod pricing;
+pub mod privacy;
 mod rejection;
 mod server;
 pub mod slasher;
@@ -550,6 +552,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         signer_sets,
         active_signer_set: std::sync::RwLock::new(None),
         pricing: pricing::Pricing::new(&config.pricing, deployed.c_max),
+        mitigations: privacy::Mitigations::new(&config.privacy),
         limits: config.limits.clone(),
         store: Arc::clone(&store),
         pool,

@@ -142,6 +142,7 @@ pub struct NodeState {
     /// node cannot tell that its settlements would be usable).
     pub(crate) active_signer_set: RwLock<Option<usize>>,
     pub(crate) pricing: Pricing,
+    pub(crate) mitigations: crate::privacy::Mitigations,
     pub(crate) limits: LimitsConfig,
     pub(crate) store: Arc<dyn Storage>,
     pub(crate) pool: VerificationPool,

@@ -2,6 +2,7 @@
 //! class so the refund tells the provider (and anyone watching) only a few bits.
 
 use crate::config::PricingConfig;
+use bytes::Bytes;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -37,6 +38,8 @@ pub struct RoutePrice {
     pub base: u64,
     /// An answer without `usage` costs `C_MAX`.
     pub metered: bool,
+    /// Fixed-class mode: every answered call costs this, whatever its usage.
+    pub fixed: Option<u64>,
 }
 
 /// Prices and charge classes of one deployment.
@@ -47,6 +50,8 @@ pub struct Pricing {
     per_completion_token: u64,
     buckets: Vec<u64>,
     c_max: u64,
+    /// Fixed-class mode: the charge of every answered chat call and its token cap.
+    fixed: Option<(u64, u64)>,
     /// `(method, upstream path)` → price, of the routes `/proxy` forwards.
     proxy: BTreeMap<(String, String), RoutePrice>,
 }
@@ -70,11 +75,13 @@ impl Pricing {
             per_completion_token: config.per_completion_token,
             buckets,
             c_max,
+            fixed: (config.fixed_charge > 0)
+                .then(|| (config.fixed_charge.min(c_max), config.fixed_max_tokens)),
             proxy: config
                 .proxy
                 .iter()
                 .map(|r| {
-                    let price = RoutePrice { base: r.price, metered: r.metered };
+                    let price = RoutePrice { base: r.price, metered: r.metered, fixed: None };
                     ((r.method.clone(), r.path.clone()), price)
                 })
                 .collect(),
@@ -91,9 +98,33 @@ impl Pricing {
         &self.buckets
     }
 
-    /// The chat route's price: `per_request` per call, metered.
+    /// The chat route's price: `per_request` per call, metered, or the fixed class.
     pub fn chat(&self) -> RoutePrice {
-        RoutePrice { base: self.per_request, metered: true }
+        RoutePrice { base: self.per_request, metered: true, fixed: self.fixed.map(|(c, _)| c) }
+    }
+
+    /// A chat request's body as it goes upstream: in fixed-class mode, `max_tokens` and
+    /// `max_completion_tokens` lowered to the cap (`max_tokens` set when neither is there), so
+    /// no answer costs more than its fixed charge covers. A body that is not a JSON object goes
+    /// as it came (the upstream refuses it).
+    pub fn chat_body(&self, body: Bytes) -> Bytes {
+        let Some((_, cap)) = self.fixed else { return body };
+        let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(&body) else {
+            return body;
+        };
+        let mut capped = false;
+        for key in ["max_tokens", "max_completion_tokens"] {
+            if let Some(asked) = request.get_mut(key) {
+                capped = true;
+                if asked.as_u64().is_none_or(|n| n > cap) {
+                    *asked = Value::from(cap);
+                }
+            }
+        }
+        if !capped {
+            request.insert("max_tokens".into(), Value::from(cap));
+        }
+        serde_json::to_vec(&request).map_or(body, Bytes::from)
     }
 
     /// The charge of a chat request: `C_MAX` when the upstream reported no usage (the client
@@ -106,6 +137,9 @@ impl Pricing {
     /// The charge of a call on a route priced `price`: its base plus the price of `usage`,
     /// rounded up to a class; `C_MAX` for a metered route that reported no usage.
     pub fn charge_route(&self, price: RoutePrice, usage: Option<Usage>) -> u64 {
+        if let Some(fixed) = price.fixed {
+            return fixed;
+        }
         let usage = match usage {
             Some(usage) => usage,
             None if price.metered => return self.c_max,
@@ -119,6 +153,9 @@ impl Pricing {
 
     /// The charge of a call priced by its base alone (an upstream error answer).
     pub fn flat_charge(&self, price: RoutePrice) -> u64 {
+        if let Some(fixed) = price.fixed {
+            return fixed;
+        }
         self.round_up(u128::from(price.base))
     }
 
@@ -131,6 +168,15 @@ impl Pricing {
 
     /// The JSON a 402 and `/v1/info` publish.
     pub fn to_json(&self) -> Value {
+        let mut json = self.classes_json();
+        if let Some((charge, max_tokens)) = self.fixed {
+            json["fixedCharge"] = Value::from(charge.to_string());
+            json["fixedMaxTokens"] = Value::from(max_tokens.to_string());
+        }
+        json
+    }
+
+    fn classes_json(&self) -> Value {
         serde_json::json!({
             "perRequest": self.per_request.to_string(),
             "perPromptToken": self.per_prompt_token.to_string(),
@@ -173,7 +219,7 @@ mod tests {
             per_prompt_token: 0,
             per_completion_token: 0,
             buckets: vec![5, 10, 5_000],
-            proxy: Vec::new(),
+            ..PricingConfig::default()
         };
         let pricing = Pricing::new(&config, 100);
         assert_eq!(pricing.buckets(), &[5, 10, 100], "classes above C_MAX dropped");
@@ -206,6 +252,51 @@ mod tests {
         let models = pricing.proxy_route("GET", "/v1/models").expect("listed");
         assert_eq!(pricing.charge_route(models, None), 8, "its base, rounded up");
         assert_eq!(pricing.charge_route(models, usage(10, 0)), 16, "base plus reported usage");
+    }
+
+    #[test]
+    fn fixed_class_mode_charges_one_class_and_caps_the_answer() {
+        let config =
+            PricingConfig { fixed_charge: 300, fixed_max_tokens: 64, ..PricingConfig::default() };
+        let pricing = Pricing::new(&config, 1_024);
+        for usage in [usage(1, 1), usage(900, 900), None] {
+            assert_eq!(pricing.charge(usage), 300, "no refund tells anything: {usage:?}");
+        }
+        assert_eq!(pricing.flat_charge(pricing.chat()), 300, "an upstream error too");
+        assert_eq!(pricing.to_json()["fixedCharge"], "300");
+        assert_eq!(pricing.to_json()["fixedMaxTokens"], "64");
+        let embeddings = crate::config::ProxyRoute {
+            method: "POST".into(),
+            path: "/v1/embeddings".into(),
+            price: 0,
+            metered: true,
+            free: false,
+        };
+        let proxied =
+            Pricing::new(&PricingConfig { proxy: vec![embeddings], ..config.clone() }, 1_024);
+        let route = proxied.proxy_route("POST", "/v1/embeddings").expect("listed");
+        assert_eq!(
+            proxied.charge_route(route, usage(20, 0)),
+            32,
+            "proxy routes keep their classes"
+        );
+        let capped = |body: &str| -> Value {
+            serde_json::from_slice(&pricing.chat_body(Bytes::from(body.to_owned()))).expect("JSON")
+        };
+        assert_eq!(capped(r#"{"messages":[]}"#)["max_tokens"], 64, "set when absent");
+        assert_eq!(capped(r#"{"max_tokens":10}"#)["max_tokens"], 10, "a smaller ask stands");
+        assert_eq!(capped(r#"{"max_tokens":9000}"#)["max_tokens"], 64);
+        assert_eq!(capped(r#"{"max_tokens":"lots"}"#)["max_tokens"], 64);
+        let newer = capped(r#"{"max_completion_tokens":9000}"#);
+        assert_eq!(newer["max_completion_tokens"], 64);
+        assert!(newer.get("max_tokens").is_none(), "the newer name alone is capped alone");
+        assert_eq!(pricing.chat_body(Bytes::from_static(b"[1]")), Bytes::from_static(b"[1]"));
+        let over = PricingConfig { fixed_charge: 5_000, ..config };
+        assert_eq!(Pricing::new(&over, 1_024).charge(None), 1_024, "capped at C_MAX");
+        let off = Pricing::new(&PricingConfig::default(), 1_024);
+        let body = Bytes::from_static(br#"{"max_tokens":9000}"#);
+        assert_eq!(off.chat_body(body.clone()), body, "off: the body goes as it came");
+        assert!(off.to_json().get("fixedCharge").is_none());
     }
 
     #[test]

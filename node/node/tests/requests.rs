@@ -638,3 +638,57 @@ async fn keys_and_circuits_of_another_build_are_refused_at_start() {
     let error = zkcredits_node::start(missing).await.expect_err("refused").to_string();
     assert!(error.contains("circuits.manifest"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_mode_holds_pads_and_charges_one_fixed_class() {
+    let h = harness(|c| {
+        c.privacy.min_latency_ms = 400;
+        c.privacy.jitter_ms = 50;
+        c.privacy.pad_bytes = 512;
+        c.pricing.fixed_charge = 300;
+        c.pricing.fixed_max_tokens = 64;
+    })
+    .await;
+    let c_max = h.c_max();
+    let mut user = h.deposit(71, u128::from(c_max) * 10).await;
+    let info = json(h.http.get(h.url("/v1/info")).send().await.expect("info")).await;
+    assert_eq!(info["payment"]["pricing"]["fixedCharge"], "300");
+    assert_eq!(info["payment"]["privacy"]["padBytes"], 512);
+    assert_eq!(info["payment"]["privacy"]["minLatencyMs"], 400);
+
+    // A plain answer: held past the floor, padded to whole 512-byte units, charged the fixed
+    // class whatever its usage, and its request capped at 64 tokens upstream.
+    let plain = br#"{"messages":[{"content":"a short question"}],"max_tokens":4000}"#;
+    let paid = user.pay(&h, CHAT, plain);
+    let sent = std::time::Instant::now();
+    let response = h.send(CHAT, plain, Some(&paid.envelope)).await;
+    assert!(sent.elapsed() >= Duration::from_millis(400), "held to privacy.min_latency_ms");
+    assert_eq!(response.status(), 200);
+    let settlement = settlement_of(&response);
+    assert_eq!(settlement.charge, 300);
+    let body = response.bytes().await.expect("body");
+    assert_eq!(body.len() % 512, 0, "padded: {} bytes", body.len());
+    let answer: Value = serde_json::from_slice(&body).expect("still JSON");
+    assert_eq!(answer["usage"]["completion_tokens"], 5);
+    let upstream: Value =
+        serde_json::from_slice(h.upstream.calls.all().last().expect("one call")).expect("JSON");
+    assert_eq!(upstream["max_tokens"], 64, "the token cap went upstream");
+    user.apply(&h, &paid, &settlement);
+
+    // A stream: its first byte held too, then whole frames, the settlement event still last
+    // but for the padding comment, and the same fixed charge.
+    let streamed = br#"{"messages":[{"content":"a much much longer question, streamed"}],"stream":true,"chunks":3,"pad":700}"#;
+    let paid = user.pay(&h, CHAT, streamed);
+    let sent = std::time::Instant::now();
+    let response = h.send(CHAT, streamed, Some(&paid.envelope)).await;
+    assert!(sent.elapsed() >= Duration::from_millis(400), "the first byte is held too");
+    let text = response.text().await.expect("whole stream");
+    assert_eq!(text.len() % 512, 0, "whole frames: {} bytes", text.len());
+    assert!(text.trim_end_matches(' ').ends_with('\n'));
+    let padding = text.rsplit("\n\n").next().expect("a last line");
+    assert!(padding.starts_with(':') && padding.trim_end() == ":", "a comment: {padding:?}");
+    let settlement = streamed_settlement(&text);
+    assert_eq!(settlement.charge, 300, "no refund tells the answer's length");
+    user.apply(&h, &paid, &settlement);
+    h.node.shutdown().await.expect("clean shutdown");
+}

@@ -87,6 +87,7 @@ fn node_state(view: &Value, store: Arc<dyn Storage>, tasks: &TaskTracker) -> Arc
         signer_sets: vec![SignerSet { root: signer_root, keys }],
         active_signer_set: RwLock::new(None),
         pricing: Pricing::new(&PricingConfig::default(), c_max),
+        mitigations: crate::privacy::Mitigations::default(),
         limits: LimitsConfig::default(),
         store,
         pool: VerificationPool::start(verifier, 1, 16, 4, Arc::clone(&metrics)),
