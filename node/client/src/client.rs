@@ -6,8 +6,9 @@
 //! notes carries as many at once.
 
 use crate::{
-    ChainView, ClientError, PaymentTerms,
+    ChainView, ClientError, PaymentTerms, PrivacyOptions,
     chain::EscrowParameters,
+    privacy::{Connections, Identity},
     wallet::{DepositRecord, ExitRecord, Note, PendingTicket, SignedState, Wallet},
 };
 use alloy::{
@@ -182,7 +183,7 @@ const MAX_SETTLEMENT_EVENT: usize = 64 << 10;
 const MAX_ANSWER_BYTES: usize = 32 << 20;
 
 /// How long a provider may stay silent before the call gives up (the ticket stays pending).
-const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+pub(crate) const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The escrow's status of a deposit whose exit was requested.
 const STATUS_EXITING: u8 = 2;
@@ -216,7 +217,7 @@ pub struct Client {
     artifacts: Artifacts,
     request_prover: OnceLock<Prover>,
     exit_prover: OnceLock<Prover>,
-    http: reqwest::Client,
+    connections: Connections,
     busy: Mutex<HashSet<usize>>,
     note_freed: tokio::sync::Notify,
     waiting: std::sync::atomic::AtomicUsize,
@@ -259,7 +260,20 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn provider_error(url: &str, reason: impl std::fmt::Display) -> ClientError {
+/// An HTTP error with its causes ("error sending request" alone says nothing of a refused
+/// connection or a proxy that failed).
+pub(crate) fn with_causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+pub(crate) fn provider_error(url: &str, reason: impl std::fmt::Display) -> ClientError {
     ClientError::Provider { url: url.to_owned(), reason: reason.to_string() }
 }
 
@@ -396,6 +410,16 @@ async fn relay_stream(
 impl Client {
     /// Opens the wallet at `wallet` (locking it) and its chain copy.
     pub fn open(wallet: &Path, artifacts: Artifacts) -> Result<Self, ClientError> {
+        Self::open_with(wallet, artifacts, PrivacyOptions::default())
+    }
+
+    /// [`Client::open`], with metadata mitigations beyond the default (spec/10).
+    pub fn open_with(
+        wallet: &Path,
+        artifacts: Artifacts,
+        privacy: PrivacyOptions,
+    ) -> Result<Self, ClientError> {
+        let connections = Connections::new(privacy)?;
         let wallet = Wallet::open(wallet)?;
         let chain = ChainView::open(&wallet.chain, &chain_dir(wallet.path()))?;
         Ok(Self {
@@ -404,13 +428,7 @@ impl Client {
             artifacts,
             request_prover: OnceLock::new(),
             exit_prover: OnceLock::new(),
-            http: reqwest::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(10))
-                .read_timeout(SILENCE_LIMIT)
-                // A provider's answer is its own: never follow it elsewhere with the payment.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| provider_error("-", e))?,
+            connections,
             busy: Mutex::new(HashSet::new()),
             note_freed: tokio::sync::Notify::new(),
             waiting: std::sync::atomic::AtomicUsize::new(0),
@@ -582,7 +600,9 @@ impl Client {
             return Ok(terms.clone());
         }
         let url = format!("{provider}/v1/info");
-        let answer = self.http.get(&url).send().await.map_err(|e| provider_error(provider, e))?;
+        let http = self.connections.client(Identity::Terms)?;
+        let answer =
+            http.get(&url).send().await.map_err(|e| provider_error(provider, with_causes(&e)))?;
         let body = read_limited(answer, 1 << 20).await.map_err(|e| provider_error(provider, e))?;
         let info: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| provider_error(provider, format!("GET /v1/info is not JSON: {e}")))?;
@@ -723,6 +743,7 @@ impl Client {
         relay: Option<Relay>,
     ) -> Result<PaidResponse, ClientError> {
         let provider = provider.trim_end_matches('/');
+        let request = &self.connections.options().padded(request);
         let lease = self.lease(note, false).await?;
         let pending = self.wallet.lock().await.notes[lease.index].pending.clone();
         if let Some(pending) = pending {
@@ -735,6 +756,9 @@ impl Client {
             }
             self.settle_leased(lease.index).await?;
         }
+        // After the settlement lookup, so the provider cannot time this call against it.
+        let delay = self.connections.options().delay(&mut rand::thread_rng());
+        tokio::time::sleep(delay).await;
         let (terms, parameters) = self.terms(provider).await?;
         terms.check_route(&request.method, &request.path_and_query)?;
         let tree = self.chain.sync().await?;
@@ -763,7 +787,7 @@ impl Client {
         loop {
             let sent = std::time::Instant::now();
             let body_out = relay.as_ref().map(|r| r.body.clone());
-            let outcome = self.send(&pending, &mut relay).await;
+            let outcome = self.send(index, &pending, &mut relay).await;
             let answered = std::time::Instant::now();
             match outcome {
                 Outcome::Settled { status, content_type, body, settlement } => {
@@ -932,7 +956,16 @@ impl Client {
 
     /// Sends a journaled ticket's request and reads its answer: a successful event stream is
     /// relayed through `relay` when one is given (and taken), anything else is read whole.
-    async fn send(&self, pending: &PendingTicket, relay: &mut Option<Relay>) -> Outcome {
+    async fn send(
+        &self,
+        index: usize,
+        pending: &PendingTicket,
+        relay: &mut Option<Relay>,
+    ) -> Outcome {
+        let http = match self.connections.client(Identity::Note(index)) {
+            Ok(http) => http,
+            Err(e) => return Outcome::Unsettled(e.to_string()),
+        };
         let method = match reqwest::Method::from_bytes(pending.method.as_bytes()) {
             Ok(method) => method,
             Err(e) => {
@@ -943,8 +976,7 @@ impl Client {
                 };
             }
         };
-        let mut request = self
-            .http
+        let mut request = http
             .request(method, format!("{}{}", pending.provider, pending.path_and_query))
             .header(PAYMENT_HEADER, pending.envelope.encode())
             .body(pending.body.clone());
@@ -953,7 +985,9 @@ impl Client {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Outcome::Unsettled(format!("the request failed: {e}")),
+            Err(e) => {
+                return Outcome::Unsettled(format!("the request failed: {}", with_causes(&e)));
+            }
         };
         let status = response.status().as_u16();
         let header_text = |name: &str| {
@@ -1060,8 +1094,12 @@ impl Client {
         let (terms, parameters) = self.terms(&pending.provider).await?;
         let nullifier = fr_to_dec(&pending.envelope.statement.nullifier);
         let url = format!("{}/v1/settlements/{nullifier}", pending.provider);
-        let answer = self.http.get(&url).send().await.map_err(|e| {
-            ClientError::SettlementPending(format!("the provider is unreachable: {e}"))
+        let http = self.connections.client(Identity::Note(index))?;
+        let answer = http.get(&url).send().await.map_err(|e| {
+            ClientError::SettlementPending(format!(
+                "the provider is unreachable: {}",
+                with_causes(&e)
+            ))
         })?;
         let status = answer.status().as_u16();
         let body = read_limited(answer, 1 << 20)

@@ -11,6 +11,8 @@
 //! - [`PaymentTerms`]: a provider's payment description (`GET /v1/info`, the 402 answer).
 //! - [`Client`]: deposits, paid requests (prove, journal, send, check and store the
 //!   settlement), recovery of a lost settlement, exits and their finalization.
+//! - [`PrivacyOptions`]: the client's metadata mitigations (spec/10): a random delay before
+//!   each call, no connection reused, a SOCKS5 proxy with a circuit for each note.
 //!
 //! The client never serves HTTP itself: the CLI and the proxy build on it. spec/09 describes
 //! the wallet format, the recovery rules and every check.
@@ -18,6 +20,7 @@
 mod chain;
 mod client;
 mod error;
+mod privacy;
 mod terms;
 pub mod wallet;
 
@@ -27,4 +30,5 @@ pub use client::{
     chain_dir,
 };
 pub use error::ClientError;
+pub use privacy::PrivacyOptions;
 pub use terms::PaymentTerms;

@@ -13,7 +13,7 @@ use alloy::{
 use common::{Harness, User};
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use zkcredits_client::{
-    ApiRequest, Artifacts, Client, ClientError,
+    ApiRequest, Artifacts, Client, ClientError, PrivacyOptions,
     wallet::{ChainSettings, PendingTicket, Wallet},
 };
 use zkcredits_primitives::rln::Share;
@@ -346,4 +346,106 @@ async fn a_provider_lying_about_refusals_never_gets_two_shares_of_a_ticket() {
     let exit = client.exit(0, payer(&h), Address::repeat_byte(0x5f)).await.expect("exit");
     assert!(exit.unsettled);
     assert_eq!(exit.amount, 5 * u128::from(h.c_max()) - u128::from(h.c_max()));
+}
+
+/// A SOCKS5 proxy (RFC 1928, with RFC 1929 user names) standing for Tor: it records the user
+/// name of every connection it carries and pipes it to its target.
+async fn socks5_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn carry(
+        mut inbound: tokio::net::TcpStream,
+        seen: Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> std::io::Result<()> {
+        let mut head = [0u8; 2];
+        inbound.read_exact(&mut head).await?;
+        let mut methods = vec![0u8; usize::from(head[1])];
+        inbound.read_exact(&mut methods).await?;
+        assert!(methods.contains(&2), "the client offers user/password: {methods:?}");
+        inbound.write_all(&[5, 2]).await?;
+        let mut version_and_length = [0u8; 2];
+        inbound.read_exact(&mut version_and_length).await?;
+        let mut user = vec![0u8; usize::from(version_and_length[1])];
+        inbound.read_exact(&mut user).await?;
+        let mut password = vec![0u8; usize::from(inbound.read_u8().await?)];
+        inbound.read_exact(&mut password).await?;
+        inbound.write_all(&[1, 0]).await?;
+        let mut request = [0u8; 4];
+        inbound.read_exact(&mut request).await?;
+        let host = match request[3] {
+            1 => {
+                let mut ip = [0u8; 4];
+                inbound.read_exact(&mut ip).await?;
+                std::net::Ipv4Addr::from(ip).to_string()
+            }
+            3 => {
+                let mut name = vec![0u8; usize::from(inbound.read_u8().await?)];
+                inbound.read_exact(&mut name).await?;
+                String::from_utf8_lossy(&name).into_owned()
+            }
+            other => panic!("address type {other}"),
+        };
+        let port = inbound.read_u16().await?;
+        let mut outbound = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+        inbound.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        seen.lock().expect("log").push(String::from_utf8_lossy(&user).into_owned());
+        tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await?;
+        Ok(())
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                if let Err(e) = carry(inbound, log).await {
+                    eprintln!("socks: {e}");
+                }
+            });
+        }
+    });
+    (format!("socks5h://{address}"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_socks5_each_note_has_its_own_circuit_no_connection_carries_two_calls_and_bodies_are_padded()
+ {
+    let h = common::harness(|_| {}).await;
+    let (proxy, seen) = socks5_proxy().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let privacy = PrivacyOptions { socks5: Some(proxy), pad_bytes: 1_024, ..Default::default() };
+    let client = Client::open_with(
+        &new_wallet(&h, &dir),
+        Artifacts::in_checkout(&common::workspace()),
+        privacy,
+    )
+    .expect("client opens");
+    assert_eq!(deposit(&h, &client, 2).await, vec![0, 1]);
+    for (note, content) in [(0, "one"), (0, "two"), (1, "three")] {
+        client
+            .pay(&h.node.url(), &chat(content), Some(note))
+            .await
+            .expect("paid through the proxy");
+    }
+    let bodies = h.upstream.calls.all();
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies.iter().all(|b| b.len() == 1_024), "padded, and x bound the padded body");
+    let seen = seen.lock().expect("log").clone();
+    let count = |suffix: &str| seen.iter().filter(|u| u.ends_with(suffix)).count();
+    // The terms once, then one connection per call: none is kept for the next call.
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!((count("-terms"), count("-note-0"), count("-note-1")), (1, 2, 1), "{seen:?}");
+    let session = seen[0].rsplit_once('-').expect("named").0.rsplit_once('-').expect("named").0;
+    assert!(seen.iter().all(|u| u.starts_with(session)), "one session: {seen:?}");
+
+    // A URL the client cannot use is refused before anything is opened.
+    let bad = PrivacyOptions { socks5: Some("http://127.0.0.1:9050".into()), ..Default::default() };
+    let err = Client::open_with(
+        &dir.path().join("w2.json"),
+        Artifacts::in_checkout(&common::workspace()),
+        bad,
+    )
+    .expect_err("not SOCKS5");
+    assert!(err.to_string().contains("SOCKS5 URL"), "{err}");
 }

@@ -5,7 +5,7 @@
 use eyre::{WrapErr, bail, eyre};
 use std::{io::Write, path::PathBuf};
 use zkcredits_chain::Deployment;
-use zkcredits_client::{ApiRequest, Artifacts, Client, wallet::ChainSettings};
+use zkcredits_client::{ApiRequest, Artifacts, Client, PrivacyOptions, wallet::ChainSettings};
 use zkcredits_node::keys::read_account_key;
 
 /// Where the wallet and the circuits are; shared by every user command.
@@ -21,6 +21,19 @@ pub(crate) struct WalletArgs {
     /// The artifact manifest the circuits and keys are checked against.
     #[arg(long, default_value = "circuits/artifacts/manifest.json")]
     manifest: PathBuf,
+    /// Reach providers through this SOCKS5 proxy, e.g. Tor's socks5h://127.0.0.1:9050: the
+    /// provider sees the proxy's exit address, not yours; each note gets a circuit of its own
+    /// (spec/10).
+    #[arg(long, env = "ZKCREDITS_SOCKS5", value_name = "URL")]
+    socks5: Option<String>,
+    /// Wait a uniform random delay of up to this many milliseconds before each paid call, so
+    /// the provider cannot time it against the call before it (spec/10).
+    #[arg(long, env = "ZKCREDITS_MAX_DELAY_MS", default_value_t = 0, value_name = "MS")]
+    max_delay_ms: u64,
+    /// Pad JSON request bodies with spaces to a multiple of this many bytes, so their size says
+    /// less about the prompt (spec/10).
+    #[arg(long, env = "ZKCREDITS_PAD_BYTES", default_value_t = 0, value_name = "BYTES")]
+    pad_bytes: usize,
 }
 
 impl WalletArgs {
@@ -30,7 +43,12 @@ impl WalletArgs {
             keys_dir: self.build_dir.join("keys"),
             manifest: self.manifest.clone(),
         };
-        Ok(Client::open(&self.wallet, artifacts)?)
+        let privacy = PrivacyOptions {
+            max_delay: std::time::Duration::from_millis(self.max_delay_ms),
+            socks5: self.socks5.clone(),
+            pad_bytes: self.pad_bytes,
+        };
+        Ok(Client::open_with(&self.wallet, artifacts, privacy)?)
     }
 }
 
