@@ -18,6 +18,9 @@ pub struct PrivacyOptions {
     /// Every connection to a provider goes through this SOCKS5 proxy, `socks5h://host:port`
     /// (the proxy resolves names: no DNS query leaves from here).
     pub socks5: Option<String>,
+    /// Behind `socks5`: a circuit for every call and lookup, not one per note. Calls of one
+    /// note then leave by different exits; each costs Tor a circuit (built ahead, mostly).
+    pub circuit_per_call: bool,
     /// JSON request bodies are padded with spaces (JSON whitespace) to a multiple of this many
     /// bytes (0: off), so the size on the wire says less about the prompt. The upstream still
     /// counts the prompt's tokens: this hides the size from the network and the node's logs.
@@ -75,13 +78,20 @@ pub(crate) struct Connections {
     options: PrivacyOptions,
     /// Random for each process: Tor must not put a note on a circuit from an earlier run.
     session: u64,
+    /// Calls so far, numbering the circuits of `circuit_per_call`.
+    calls: std::sync::atomic::AtomicU64,
     clients: Mutex<HashMap<Identity, reqwest::Client>>,
 }
 
 impl Connections {
     pub(crate) fn new(options: PrivacyOptions) -> Result<Self, ClientError> {
         options.check()?;
-        Ok(Self { options, session: rand::random(), clients: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            options,
+            session: rand::random(),
+            calls: std::sync::atomic::AtomicU64::new(0),
+            clients: Mutex::new(HashMap::new()),
+        })
     }
 
     pub(crate) fn options(&self) -> &PrivacyOptions {
@@ -92,10 +102,28 @@ impl Connections {
     pub(crate) fn client(&self, identity: Identity) -> Result<reqwest::Client, ClientError> {
         // Without a proxy every identity shares one client: none keeps a connection anyway.
         let key = if self.options.socks5.is_some() { identity } else { Identity::Terms };
+        if self.options.circuit_per_call
+            && self.options.socks5.is_some()
+            && matches!(identity, Identity::Note(_))
+        {
+            let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return self.build(&format!("zkcredits-{:016x}-call-{call}", self.session));
+        }
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
+        let user = match key {
+            Identity::Terms => format!("zkcredits-{:016x}-terms", self.session),
+            Identity::Note(index) => format!("zkcredits-{:016x}-note-{index}", self.session),
+        };
+        let client = self.build(&user)?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// A client that keeps no connection, behind the proxy as `user` when there is one.
+    fn build(&self, user: &str) -> Result<reqwest::Client, ClientError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(crate::client::SILENCE_LIMIT)
@@ -104,18 +132,12 @@ impl Connections {
             .pool_max_idle_per_host(0);
         let proxy_url = self.options.socks5.as_deref().unwrap_or("-");
         if let Some(url) = &self.options.socks5 {
-            let user = match key {
-                Identity::Terms => format!("zkcredits-{:016x}-terms", self.session),
-                Identity::Note(index) => format!("zkcredits-{:016x}-note-{index}", self.session),
-            };
             let proxy = reqwest::Proxy::all(url)
                 .map_err(|e| crate::client::provider_error(proxy_url, e))?
-                .basic_auth(&user, "zkcredits");
+                .basic_auth(user, "zkcredits");
             builder = builder.proxy(proxy);
         }
-        let client = builder.build().map_err(|e| crate::client::provider_error(proxy_url, e))?;
-        clients.insert(key, client.clone());
-        Ok(client)
+        builder.build().map_err(|e| crate::client::provider_error(proxy_url, e))
     }
 }
 

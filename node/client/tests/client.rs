@@ -409,18 +409,15 @@ async fn socks5_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn through_socks5_each_note_has_its_own_circuit_no_connection_carries_two_calls_and_bodies_are_padded()
- {
+async fn through_socks5_a_circuit_per_note_or_per_call_no_connection_twice_and_padded_bodies() {
     let h = common::harness(|_| {}).await;
-    let (proxy, seen) = socks5_proxy().await;
+    let (proxy, socks) = socks5_proxy().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let privacy = PrivacyOptions { socks5: Some(proxy), pad_bytes: 1_024, ..Default::default() };
-    let client = Client::open_with(
-        &new_wallet(&h, &dir),
-        Artifacts::in_checkout(&common::workspace()),
-        privacy,
-    )
-    .expect("client opens");
+    let path = new_wallet(&h, &dir);
+    let privacy =
+        PrivacyOptions { socks5: Some(proxy.clone()), pad_bytes: 1_024, ..Default::default() };
+    let client = Client::open_with(&path, Artifacts::in_checkout(&common::workspace()), privacy)
+        .expect("client opens");
     assert_eq!(deposit(&h, &client, 2).await, vec![0, 1]);
     for (note, content) in [(0, "one"), (0, "two"), (1, "three")] {
         client
@@ -431,13 +428,26 @@ async fn through_socks5_each_note_has_its_own_circuit_no_connection_carries_two_
     let bodies = h.upstream.calls.all();
     assert_eq!(bodies.len(), 3);
     assert!(bodies.iter().all(|b| b.len() == 1_024), "padded, and x bound the padded body");
-    let seen = seen.lock().expect("log").clone();
+    let seen = socks.lock().expect("log").clone();
     let count = |suffix: &str| seen.iter().filter(|u| u.ends_with(suffix)).count();
     // The terms once, then one connection per call: none is kept for the next call.
     assert_eq!(seen.len(), 4, "{seen:?}");
     assert_eq!((count("-terms"), count("-note-0"), count("-note-1")), (1, 2, 1), "{seen:?}");
     let session = seen[0].rsplit_once('-').expect("named").0.rsplit_once('-').expect("named").0;
     assert!(seen.iter().all(|u| u.starts_with(session)), "one session: {seen:?}");
+
+    // A circuit per call: two calls of one note leave as two SOCKS users.
+    drop(client);
+    let privacy =
+        PrivacyOptions { socks5: Some(proxy), circuit_per_call: true, ..PrivacyOptions::default() };
+    let client = Client::open_with(&path, Artifacts::in_checkout(&common::workspace()), privacy)
+        .expect("client opens");
+    for content in ["four", "five"] {
+        client.pay(&h.node.url(), &chat(content), Some(0)).await.expect("paid through the proxy");
+    }
+    let calls: Vec<String> = socks.lock().expect("log")[4..].to_vec();
+    assert_eq!(calls.len(), 3, "the terms, then two calls: {calls:?}");
+    assert!(calls[1].ends_with("-call-0") && calls[2].ends_with("-call-1"), "{calls:?}");
 
     // A URL the client cannot use is refused before anything is opened.
     let bad = PrivacyOptions { socks5: Some("http://127.0.0.1:9050".into()), ..Default::default() };

@@ -361,6 +361,8 @@ async fn hold_answer(state: &NodeState, arrived: std::time::Instant) {
     if state.mitigations.holds() {
         let now = std::time::Instant::now();
         let release = state.mitigations.release_at(arrived, now, &mut rand::thread_rng());
+        // A held stream's upstream is not read meanwhile: stay inside its silence limit.
+        let release = release.min(now + state.upstream.silence() / 2);
         tokio::time::sleep_until(release.into()).await;
     }
 }

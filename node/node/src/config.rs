@@ -237,12 +237,16 @@ pub struct PrivacyConfig {
     /// No paid answer (nor a stream's first byte) leaves earlier than this many milliseconds
     /// after its request arrived (0: off). Costs a fast answer up to this much latency.
     pub min_latency_ms: u64,
+    /// Hold each answer on to the next of `min_latency_ms` × 1, 2, 4, 8, …, so its latency
+    /// tells only its class. Needs `min_latency_ms`. Costs up to twice an answer's latency.
+    pub latency_classes: bool,
     /// Then a further uniform random delay of up to this many milliseconds (0: off). Costs every
     /// answer half of it on average.
     pub jitter_ms: u64,
-    /// Plain JSON answers padded with spaces to a multiple of this many bytes, streams relayed
-    /// in frames of exactly this many bytes (0: off; else 16 to 1,048,576). Costs up to this
-    /// many bytes per answer.
+    /// Answers padded to a size class, the smallest of this many bytes × 1, 2, 4, … that holds
+    /// them: plain JSON answers with spaces, streams with comment lines, relayed in frames of
+    /// exactly this many bytes (0: off; else 16 to 1,048,576). Costs up to twice an answer's
+    /// bytes.
     pub pad_bytes: usize,
 }
 
@@ -535,6 +539,12 @@ impl NodeConfig {
             });
         }
         let privacy = &self.privacy;
+        if privacy.latency_classes && privacy.min_latency_ms == 0 {
+            return Err(NodeError::ConfigValue {
+                key: "privacy.latency_classes",
+                reason: "the classes are doublings of privacy.min_latency_ms: set it too".into(),
+            });
+        }
         if privacy.pad_bytes != 0 && !(16..=1 << 20).contains(&privacy.pad_bytes) {
             return Err(NodeError::ConfigValue {
                 key: "privacy.pad_bytes",
@@ -757,6 +767,7 @@ mod tests {
             ("[pricing]\nfixed_charge = 64", "pricing.fixed_charge"),
             ("[pricing]\nfixed_max_tokens = 64", "pricing.fixed_charge"),
             ("[privacy]\npad_bytes = 8", "privacy.pad_bytes"),
+            ("[privacy]\nlatency_classes = true", "privacy.latency_classes"),
             ("[privacy]\nmin_latency_ms = 50000\njitter_ms = 20000", "at most 60000 ms"),
             ("[privacy]\nmin_latency_ms = 900\n[upstream]\ntimeout_secs = 1", "at most 500 ms"),
         ];

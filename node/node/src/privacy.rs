@@ -1,12 +1,14 @@
 //! Metadata mitigations (spec/10): what the node does so that the timing and the sizes of its
 //! answers say less about the request behind them.
 //!
-//! - Timing: an answer leaves no earlier than `privacy.min_latency_ms` after its request
-//!   arrived, then after a further uniform delay of up to `privacy.jitter_ms`; a stream's first
-//!   byte is held the same way.
-//! - Sizes: with `privacy.pad_bytes` = `F`, a plain JSON answer is padded with trailing spaces
-//!   (JSON whitespace) to a multiple of `F`, and a stream is relayed in frames of exactly `F`
-//!   bytes, its end padded with an event-stream comment line so the whole is a multiple of `F`.
+//! - Timing: an answer leaves no earlier than `privacy.min_latency_ms` (`L`) after its request
+//!   arrived; with `privacy.latency_classes`, it is held on to the next of `L`, `2L`, `4L`, …,
+//!   so its latency tells only its class; then a further uniform delay of up to
+//!   `privacy.jitter_ms`. A stream's first byte is held the same way.
+//! - Sizes: with `privacy.pad_bytes` = `F`, answers are padded to a size class, the smallest
+//!   of `F`, `2F`, `4F`, … that holds them: a plain JSON answer with trailing spaces (JSON
+//!   whitespace), a stream with event-stream comment lines, relayed in frames of exactly `F`
+//!   bytes.
 //!
 //! The fixed-class charge, the third mitigation, lives in [`crate::pricing`].
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Mitigations {
     min_latency: Duration,
+    latency_classes: bool,
     jitter: Duration,
     pad_bytes: usize,
 }
@@ -28,15 +31,25 @@ impl Mitigations {
     pub fn new(config: &PrivacyConfig) -> Self {
         Self {
             min_latency: Duration::from_millis(config.min_latency_ms),
+            latency_classes: config.latency_classes,
             jitter: Duration::from_millis(config.jitter_ms),
             pad_bytes: config.pad_bytes,
         }
     }
 
     /// When an answer ready at `ready` to a request that arrived at `arrived` may leave: at
-    /// `arrived + min_latency` at the earliest, then after a uniform delay in `[0, jitter]`.
+    /// `arrived + min_latency` at the earliest, on a latency class when they are on, then
+    /// after a uniform delay in `[0, jitter]`.
     pub fn release_at(&self, arrived: Instant, ready: Instant, rng: &mut impl Rng) -> Instant {
-        ready.max(arrived + self.min_latency) + self.jitter_sample(rng)
+        let mut held = ready.saturating_duration_since(arrived).max(self.min_latency);
+        if self.latency_classes && !self.min_latency.is_zero() {
+            let mut class = self.min_latency;
+            while class < held {
+                class = class.saturating_mul(2);
+            }
+            held = class;
+        }
+        arrived + held + self.jitter_sample(rng)
     }
 
     fn jitter_sample(&self, rng: &mut impl Rng) -> Duration {
@@ -58,9 +71,10 @@ impl Mitigations {
         if !json || self.pad_bytes == 0 {
             return body;
         }
-        let mut padded = Vec::with_capacity(padded_len(body.len(), self.pad_bytes));
+        let size = padded_len(body.len(), self.pad_bytes);
+        let mut padded = Vec::with_capacity(size);
         padded.extend_from_slice(&body);
-        padded.resize(padded_len(body.len(), self.pad_bytes), b' ');
+        padded.resize(size, b' ');
         Bytes::from(padded)
     }
 
@@ -68,6 +82,7 @@ impl Mitigations {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "minLatencyMs": u64::try_from(self.min_latency.as_millis()).unwrap_or(u64::MAX),
+            "latencyClasses": self.latency_classes,
             "jitterMs": u64::try_from(self.jitter.as_millis()).unwrap_or(u64::MAX),
             "padBytes": self.pad_bytes,
         })
@@ -75,21 +90,36 @@ impl Mitigations {
 
     /// A framer for one relayed stream.
     pub fn framer(&self) -> Framer {
-        Framer { frame: self.pad_bytes, buffer: Vec::new() }
+        Framer { frame: self.pad_bytes, buffer: Vec::new(), relayed: 0, at_line_start: false }
     }
 }
 
-/// `len` rounded up to a multiple of `unit` (`len` itself when `unit` is 0).
+/// The size class of `len`: the smallest of `unit`, `2·unit`, `4·unit`, … that holds it
+/// (`len` itself when `unit` is 0).
 pub fn padded_len(len: usize, unit: usize) -> usize {
-    if unit == 0 { len } else { len.div_ceil(unit).max(1) * unit }
+    if unit == 0 {
+        return len;
+    }
+    let mut class = unit;
+    while class < len {
+        class = class.saturating_mul(2);
+    }
+    class
 }
 
-/// Cuts a relayed event stream into frames of exactly `frame` bytes (passes chunks through
-/// when `frame` is 0). Holds at most one frame less a byte.
+/// The longest padding comment line: event-stream readers buffer a line whole.
+const MAX_COMMENT_LINE: usize = 1_024;
+
+/// Cuts a relayed event stream into frames of exactly `frame` bytes and pads its end to a
+/// size class (passes chunks through when `frame` is 0). Holds at most one frame less a byte.
 #[derive(Debug)]
 pub struct Framer {
     frame: usize,
     buffer: Vec<u8>,
+    /// Bytes already relayed in whole frames.
+    relayed: usize,
+    /// The last byte pushed ended a line.
+    at_line_start: bool,
 }
 
 impl Framer {
@@ -98,32 +128,42 @@ impl Framer {
         if self.frame == 0 {
             return if chunk.is_empty() { Vec::new() } else { vec![chunk] };
         }
+        if let Some(&last) = chunk.last() {
+            self.at_line_start = last == b'\n';
+        }
         self.buffer.extend_from_slice(&chunk);
         let whole = self.buffer.len() / self.frame * self.frame;
         let rest = self.buffer.split_off(whole);
         let frames = std::mem::replace(&mut self.buffer, rest);
+        self.relayed += frames.len();
         frames.chunks(self.frame).map(Bytes::copy_from_slice).collect()
     }
 
-    /// What is left, padded to a whole frame with a comment line (`:` then spaces), which
-    /// event-stream readers skip. Only a stream that ended at a line start is padded: a comment
-    /// appended to a cut line would change that line.
+    /// What is left, padded to the stream's size class with comment lines (`:` then spaces),
+    /// which event-stream readers skip. Only a stream that ended at a line start is padded: a
+    /// comment appended to a cut line would change that line.
     pub fn finish(&mut self) -> Vec<Bytes> {
         let mut rest = std::mem::take(&mut self.buffer);
-        if rest.is_empty() {
-            return Vec::new();
+        if self.frame == 0 || !self.at_line_start {
+            return rest.chunks(self.frame.max(1)).map(Bytes::copy_from_slice).collect();
         }
-        if rest.ends_with(b"\n") {
-            let mut pad = padded_len(rest.len(), self.frame) - rest.len();
-            // A comment line takes at least its `:` and its newline.
-            if pad == 1 {
-                pad += self.frame;
+        let total = self.relayed + rest.len();
+        let mut pad = padded_len(total, self.frame) - total;
+        // A comment line takes at least its `:` and its newline: one byte short goes up a class.
+        if pad == 1 {
+            pad += padded_len(total, self.frame);
+        }
+        while pad > 0 {
+            let mut line = pad.min(MAX_COMMENT_LINE);
+            if pad - line == 1 {
+                line -= 1;
             }
             rest.push(b':');
-            rest.resize(rest.len() + pad - 2, b' ');
+            rest.resize(rest.len() + line - 2, b' ');
             rest.push(b'\n');
+            pad -= line;
         }
-        rest.chunks(self.frame.max(1)).map(Bytes::copy_from_slice).collect()
+        rest.chunks(self.frame).map(Bytes::copy_from_slice).collect()
     }
 }
 
@@ -133,7 +173,12 @@ mod tests {
     use rand::SeedableRng;
 
     fn mitigations(min_latency_ms: u64, jitter_ms: u64, pad_bytes: usize) -> Mitigations {
-        Mitigations::new(&PrivacyConfig { min_latency_ms, jitter_ms, pad_bytes })
+        Mitigations::new(&PrivacyConfig {
+            min_latency_ms,
+            latency_classes: false,
+            jitter_ms,
+            pad_bytes,
+        })
     }
 
     #[test]
@@ -165,7 +210,24 @@ mod tests {
     }
 
     #[test]
-    fn plain_json_answers_are_padded_with_whitespace() {
+    fn latency_classes_hold_each_answer_to_the_next_doubling_of_the_floor() {
+        let m = Mitigations::new(&PrivacyConfig {
+            min_latency_ms: 250,
+            latency_classes: true,
+            ..PrivacyConfig::default()
+        });
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let arrived = Instant::now();
+        for (ready_ms, class_ms) in [(0, 250), (250, 250), (251, 500), (900, 1_000), (3_000, 4_000)]
+        {
+            let ready = arrived + Duration::from_millis(ready_ms);
+            let held = m.release_at(arrived, ready, &mut rng) - arrived;
+            assert_eq!(held, Duration::from_millis(class_ms), "ready after {ready_ms} ms");
+        }
+    }
+
+    #[test]
+    fn plain_json_answers_are_padded_with_whitespace_to_a_size_class() {
         let m = mitigations(0, 0, 256);
         let body = Bytes::from_static(br#"{"choices":[],"usage":{"prompt_tokens":3}}"#);
         let padded = m.pad_answer(Some("application/json; charset=utf-8"), body.clone());
@@ -174,36 +236,60 @@ mod tests {
         assert_eq!(parsed, serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"));
         assert_eq!(m.pad_answer(Some("audio/mpeg"), body.clone()), body, "not JSON: as is");
         assert_eq!(mitigations(0, 0, 0).pad_answer(Some("application/json"), body.clone()), body);
-        for (len, padded) in [(0, 256), (1, 256), (256, 256), (257, 512)] {
+        for (len, padded) in
+            [(0, 256), (1, 256), (256, 256), (257, 512), (700, 1_024), (5_000, 8_192)]
+        {
             assert_eq!(padded_len(len, 256), padded);
         }
     }
 
     #[test]
-    fn streams_leave_in_whole_frames_and_end_in_a_comment() {
-        let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n\
-                      data: {\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":5}}\n\n\
-                      event: zkcredits-settlement\ndata: {}\n\n";
-        for frame in [16, 64, 100, 1_024] {
-            for cut in [1, 7, 50] {
-                let mut framer = mitigations(0, 0, frame).framer();
-                let mut frames = Vec::new();
-                for chunk in stream.as_bytes().chunks(cut) {
-                    frames.extend(framer.push(Bytes::copy_from_slice(chunk)));
+    fn streams_leave_in_whole_frames_padded_to_a_size_class_by_comments() {
+        let event = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
+        for events in [1, 3, 40] {
+            let stream = format!(
+                "{}data: {{\"usage\":{{\"prompt_tokens\":2}}}}\n\nevent: zkcredits.settlement\ndata: {{}}\n\n",
+                event.repeat(events)
+            );
+            for frame in [16, 64, 100, 1_024] {
+                for cut in [1, 7, 50] {
+                    let mut framer = mitigations(0, 0, frame).framer();
+                    let mut frames = Vec::new();
+                    for chunk in stream.as_bytes().chunks(cut) {
+                        frames.extend(framer.push(Bytes::copy_from_slice(chunk)));
+                    }
+                    frames.extend(framer.finish());
+                    assert!(
+                        frames.iter().all(|f| f.len() == frame),
+                        "every frame is {frame} bytes"
+                    );
+                    let whole: Vec<u8> = frames.concat();
+                    assert!(
+                        (whole.len() / frame).is_power_of_two(),
+                        "a size class: {}",
+                        whole.len()
+                    );
+                    assert!(
+                        whole.len() >= stream.len() + 2
+                            && whole.len() < 4 * stream.len() + 2 * frame
+                    );
+                    assert!(whole.starts_with(stream.as_bytes()));
+                    let pad = std::str::from_utf8(&whole[stream.len()..]).expect("text");
+                    for line in pad.split_terminator('\n') {
+                        assert!(line.starts_with(':') && line.len() < MAX_COMMENT_LINE, "{line:?}");
+                    }
+                    assert!(pad.ends_with('\n'));
                 }
-                frames.extend(framer.finish());
-                assert!(frames.iter().all(|f| f.len() == frame), "every frame is {frame} bytes");
-                let whole: Vec<u8> = frames.concat();
-                assert!(whole.starts_with(stream.as_bytes()));
-                let pad = std::str::from_utf8(&whole[stream.len()..]).expect("text");
-                assert!(pad.starts_with(':') && pad.ends_with('\n'), "one comment line: {pad:?}");
-                assert!(pad.len() >= 2 && pad.len() < frame + 2);
             }
         }
         // A stream cut mid-line is flushed as is: a comment would join the cut line.
         let mut framer = mitigations(0, 0, 16).framer();
         assert!(framer.push(Bytes::from_static(b"data: {\"cho")).is_empty());
         assert_eq!(framer.finish().concat(), b"data: {\"cho");
+        // A stream that ended on a frame's edge is still padded to its class.
+        let mut framer = mitigations(0, 0, 16).framer();
+        assert_eq!(framer.push(Bytes::from(vec![b'\n'; 48])).len(), 3);
+        assert_eq!(framer.finish().concat().len(), 16, "48 bytes go up to 64");
         // No framing: chunks pass as they come.
         let mut framer = mitigations(0, 0, 0).framer();
         assert_eq!(framer.push(Bytes::from_static(b"abc")), vec![Bytes::from_static(b"abc")]);

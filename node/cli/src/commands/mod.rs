@@ -3,6 +3,7 @@
 mod circuits;
 mod devnet;
 mod keys;
+mod linkability;
 mod node;
 mod prove;
 mod proxy;
@@ -134,6 +135,14 @@ pub(crate) enum Command {
     ///   OPENAI_BASE_URL=http://127.0.0.1:8787/v1 python my_agent.py
     #[command(verbatim_doc_comment)]
     Proxy(proxy::Args),
+    /// Measure how well a provider re-links anonymous calls from timing, sizes and charges,
+    /// with the metadata mitigations off and on (spec/10): a seeded simulation of many users
+    /// through the node's and the client's own mitigation code.
+    ///
+    /// Examples:
+    ///   zkcredits linkability --users 100 --seed 1 --out build/linkability
+    #[command(verbatim_doc_comment)]
+    Linkability(linkability::Args),
     /// A whole deployment on loopback: anvil, the escrow, three nodes of two providers on one
     /// share network, an OpenAI-compatible upstream; every endpoint in `devnet.json`.
     ///
@@ -162,6 +171,7 @@ impl Command {
             Self::Exit(args) => args.run(),
             Self::Finalize(args) => args.run(),
             Self::Proxy(args) => args.run(),
+            Self::Linkability(args) => args.run(),
             Self::Devnet(args) => args.run(),
         }
     }

@@ -26,6 +26,10 @@ pub(crate) struct WalletArgs {
     /// (spec/10).
     #[arg(long, env = "ZKCREDITS_SOCKS5", value_name = "URL")]
     socks5: Option<String>,
+    /// With --socks5: a Tor circuit for every call, not one per note, so two calls of one note
+    /// leave by different exits (spec/10).
+    #[arg(long, requires = "socks5")]
+    circuit_per_call: bool,
     /// Wait a uniform random delay of up to this many milliseconds before each paid call, so
     /// the provider cannot time it against the call before it (spec/10).
     #[arg(long, env = "ZKCREDITS_MAX_DELAY_MS", default_value_t = 0, value_name = "MS")]
@@ -46,6 +50,7 @@ impl WalletArgs {
         let privacy = PrivacyOptions {
             max_delay: std::time::Duration::from_millis(self.max_delay_ms),
             socks5: self.socks5.clone(),
+            circuit_per_call: self.circuit_per_call,
             pad_bytes: self.pad_bytes,
         };
         Ok(Client::open_with(&self.wallet, artifacts, privacy)?)
