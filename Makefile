@@ -11,7 +11,7 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: demo install abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: demo install linkability abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -108,6 +108,15 @@ bench-gossip: keys
 ## and store), p50/p99, against a real node on anvil
 bench-client: keys
 	$(CARGO) bench --locked -p zkcredits-client --bench paid_call
+
+## linkability: how well a provider re-links anonymous calls with the metadata mitigations off
+## and on (spec/10): build/linkability/linkability.{md,json,png}; SEED, USERS and DAYS vary it
+linkability: setup
+	$(CARGO) build --release --locked -p zkcredits-cli
+	$(CARGO_TARGET_DIR)/release/zkcredits linkability --seed $(or $(SEED),1) \
+	  --users $(or $(USERS),100) --days $(or $(DAYS),3) --out build/linkability
+	$${ZKCREDITS_PYTHON_DIR:-$$HOME/.cache/zkcredits/python}/bin/python script/plot-linkability.py \
+	  build/linkability/linkability.json
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:

@@ -36,17 +36,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
-# Python with the pinned openai package, for the end-to-end test of the proxy (tests/sdk);
-# rebuilt only when tests/sdk/requirements.txt changes.
+# Python with the pinned openai package, for the end-to-end test of the proxy (tests/sdk), and
+# matplotlib, for the linkability plot (script/plot-linkability.py); rebuilt only when a
+# requirements file changes.
 python_dir="${ZKCREDITS_PYTHON_DIR:-$HOME/.cache/zkcredits/python}"
 python_stamp="$python_dir/.zkcredits-requirements.sha256"
-python_want=$(sha256sum tests/sdk/requirements.txt | cut -d' ' -f1)
+python_want=$(cat tests/sdk/requirements.txt script/plot-requirements.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$python_stamp" ] || [ "$(cat "$python_stamp")" != "$python_want" ]; then
   command -v python3 >/dev/null || fail "'python3' is not on PATH; this machine kind ships it"
-  echo "setup: installing the Python openai package into $python_dir"
+  echo "setup: installing the Python packages (openai, matplotlib) into $python_dir"
   rm -rf "$python_dir"
   python3 -m venv "$python_dir" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$python_dir/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt \
+  "$python_dir/bin/pip" install --quiet --disable-pip-version-check \
+    -r tests/sdk/requirements.txt -r script/plot-requirements.txt \
     || fail "pip install failed: check that PyPI is reachable"
   echo "$python_want" >"$python_stamp"
 fi

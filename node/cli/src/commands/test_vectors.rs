@@ -492,7 +492,7 @@ fn request_flow_vectors() -> eyre::Result<Value> {
         .collect();
 
     Ok(json!({
-        "description": "spec/05 encodings: payloadDigest and x of requests; a payment envelope (header value and its JSON; the proof points are fixed generator multiples, not a valid proof); a settlement signed by a fixed key (the refund, the next state A' = A_anon + refund·G + N, the signature on Poseidon(A'.x, A'.y, scope) with the envelope's scope); charges under the default classes for C_MAX = 1024 at 1 per prompt and 3 per completion token",
+        "description": "spec/05 encodings: payloadDigest and x of requests; a payment envelope (header value and its JSON; the proof points are fixed generator multiples, not a valid proof); a settlement signed by a fixed key (the refund, the next state A' = A_anon + refund·G + N, the signature on Poseidon(A'.x, A'.y, scope) with the envelope's scope); charges under the default classes for C_MAX = 1024 at 1 per prompt and 3 per completion token; spec/10 mitigations: the fixed class, answer size classes, stream framing, latency classes",
         "provider_id": dec(&provider_id),
         "nonce": dec(&nonce),
         "requests": digests,
@@ -506,7 +506,79 @@ fn request_flow_vectors() -> eyre::Result<Value> {
             "header": settlement_header,
         },
         "pricing": { "c_max": "1024", "buckets": pricing.buckets().iter().map(u64::to_string).collect::<Vec<_>>(), "charges": charges },
+        "privacy": privacy_vectors(),
     }))
+}
+
+/// spec/10: what the fixed class charges and sends upstream, the size classes answers are
+/// padded to, a stream framed and padded, and the latency classes.
+fn privacy_vectors() -> Value {
+    use bytes::Bytes;
+    use zkcredits_node::{
+        config::{PricingConfig, PrivacyConfig},
+        pricing::{Pricing, Usage},
+        privacy::{Mitigations, padded_len},
+    };
+    let fixed_config =
+        PricingConfig { fixed_charge: 300, fixed_max_tokens: 64, ..PricingConfig::default() };
+    let fixed = Pricing::new(&fixed_config, 1_024);
+    let charges: Vec<Value> = [None, Some((10, 5)), Some((900, 900))]
+        .into_iter()
+        .map(|usage: Option<(u64, u64)>| {
+            let usage = usage.map(|(prompt_tokens, completion_tokens)| Usage {
+                prompt_tokens,
+                completion_tokens,
+            });
+            json!({
+                "usage": usage.map(|u| json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens})),
+                "charge": fixed.charge(usage).to_string(),
+            })
+        })
+        .collect();
+    let bodies: Vec<Value> = [
+        r#"{"messages":[]}"#,
+        r#"{"max_tokens":10}"#,
+        r#"{"max_tokens":9000,"max_completion_tokens":5}"#,
+        r#"{"max_completion_tokens":9000}"#,
+    ]
+    .into_iter()
+    .map(|body| {
+        let sent = fixed.chat_body(Bytes::from(body));
+        json!({"body": body, "upstream": String::from_utf8_lossy(&sent)})
+    })
+    .collect();
+    let sizes: Vec<Value> = [0usize, 1, 256, 257, 700, 5_000]
+        .iter()
+        .map(|&len| json!([len, padded_len(len, 256)]))
+        .collect();
+    let stream = "data: {\"choices\":[]}\n\nevent: zkcredits.settlement\ndata: {}\n\n";
+    let mut framer =
+        Mitigations::new(&PrivacyConfig { pad_bytes: 16, ..PrivacyConfig::default() }).framer();
+    let mut frames = framer.push(Bytes::from(stream));
+    frames.extend(framer.finish());
+    let classes = Mitigations::new(&PrivacyConfig {
+        min_latency_ms: 250,
+        latency_classes: true,
+        ..PrivacyConfig::default()
+    });
+    let arrived = std::time::Instant::now();
+    let held: Vec<Value> = [0u64, 250, 251, 900, 3_000]
+        .iter()
+        .map(|&ready| {
+            let released = classes.release_at(
+                arrived,
+                arrived + std::time::Duration::from_millis(ready),
+                &mut rand::thread_rng(),
+            );
+            json!([ready, (released - arrived).as_millis() as u64])
+        })
+        .collect();
+    json!({
+        "fixed_class": {"c_max": "1024", "fixed_charge": "300", "fixed_max_tokens": "64", "charges": charges, "bodies": bodies},
+        "answer_size_classes": {"pad_bytes": 256, "sizes": sizes},
+        "stream_framing": {"pad_bytes": 16, "stream": stream, "frames": frames.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>()},
+        "latency_classes": {"min_latency_ms": 250, "ready_and_held_ms": held},
+    })
 }
 
 /// A share message for the gossip vectors: `share` of a ticket under `root`, bound to

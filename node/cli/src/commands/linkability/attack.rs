@@ -271,9 +271,10 @@ pub(super) fn random_score(truth: &[usize], guess: &[usize], seed: u64) -> Score
 
 /// The deposit-timing attack: a chain observer knows when each deposit landed and from which
 /// address; the provider knows when each of its clusters first called. Each cluster, oldest
-/// first call first, is matched to the latest deposit not yet matched that came before it.
-/// Returns the share of users whose deposit (and so address) is matched to a cluster whose
-/// calls are mostly theirs.
+/// first call first, is matched to a deposit not yet matched that came before it: the latest
+/// one, or the earliest (which keeps the order of deposits when leads are alike); the attacker
+/// keeps the better. Returns the share of users whose deposit (and so address) is matched to a
+/// cluster whose calls are mostly theirs.
 pub(super) fn deposit_matches(
     observations: &[Observation],
     truth: &[usize],
@@ -289,19 +290,29 @@ pub(super) fn deposit_matches(
     }
     let mut order: Vec<(f64, usize)> = first.iter().map(|(&c, &t)| (t, c)).collect();
     order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut unmatched: Vec<(f64, usize)> =
-        deposits.iter().enumerate().map(|(u, &t)| (t, u)).collect();
-    unmatched.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut found = 0usize;
-    for (first_call, cluster) in order {
-        let Some(i) = unmatched.iter().rposition(|&(t, _)| t <= first_call) else { continue };
-        let (_, user) = unmatched.remove(i);
-        let majority = members[&cluster].iter().max_by_key(|&(u, n)| (*n, std::cmp::Reverse(*u)));
-        if majority.is_some_and(|(&u, _)| u == user) {
-            found += 1;
+    let mut sorted: Vec<(f64, usize)> = deposits.iter().enumerate().map(|(u, &t)| (t, u)).collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let matched = |latest: bool| {
+        let mut unmatched = sorted.clone();
+        let mut found = 0usize;
+        for &(first_call, cluster) in &order {
+            let before = |&(t, _): &(f64, usize)| t <= first_call;
+            let pick = if latest {
+                unmatched.iter().rposition(before)
+            } else {
+                unmatched.iter().position(before)
+            };
+            let Some(i) = pick else { continue };
+            let (_, user) = unmatched.remove(i);
+            let majority =
+                members[&cluster].iter().max_by_key(|&(u, n)| (*n, std::cmp::Reverse(*u)));
+            if majority.is_some_and(|(&u, _)| u == user) {
+                found += 1;
+            }
         }
-    }
-    found as f64 / deposits.len().max(1) as f64
+        found as f64 / deposits.len().max(1) as f64
+    };
+    matched(true).max(matched(false))
 }
 
 #[cfg(test)]
