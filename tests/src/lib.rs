@@ -140,11 +140,17 @@ impl Devnet {
     /// Starts a devnet writing into `dir` on free ports (its log beside it, `dir.log`), and
     /// waits until it is ready.
     pub fn start(dir: &Path) -> eyre::Result<Self> {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Devnet::start`] with more `zkcredits devnet` arguments.
+    pub fn start_with(dir: &Path, args: &[&str]) -> eyre::Result<Self> {
         let log = std::fs::File::create(dir.with_extension("log"))?;
         let mut child = Command::new(zkcredits_bin()?)
             .current_dir(workspace())
             .args(["devnet", "--port", "0", "--rpc-port", "0", "--dir"])
             .arg(dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

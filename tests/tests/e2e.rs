@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
 };
-use zkcredits_e2e::{Devnet, run_demo, workspace, zkcredits_bin};
+use zkcredits_e2e::{Devnet, DevnetInfo, run_demo, workspace, zkcredits_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_scenario_slashes_the_cheat_and_pays_the_exit() {
@@ -74,6 +74,25 @@ fn zkcredits(wallet: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// `zkcredits wallet new` for the devnet's escrow.
+fn wallet_new(wallet: &Path, info: &DevnetInfo) {
+    let deployment = info.deployment.to_str().expect("utf-8");
+    let rpc_url = info.rpc_url.as_str();
+    zkcredits(
+        wallet,
+        &[
+            "wallet",
+            "new",
+            "--rpc-url",
+            rpc_url,
+            "--deployment",
+            deployment,
+            "--confirmations",
+            "0",
+        ],
+    );
+}
+
 /// The proxy as a child process; stopped when dropped.
 struct Proxy {
     child: Child,
@@ -82,10 +101,16 @@ struct Proxy {
 
 impl Proxy {
     fn start(wallet: &Path, provider: &str) -> Self {
+        Self::start_with(wallet, provider, &[])
+    }
+
+    /// [`Proxy::start`] with more `zkcredits proxy` arguments.
+    fn start_with(wallet: &Path, provider: &str, args: &[&str]) -> Self {
         let mut child = Command::new(zkcredits_bin().expect("binary"))
             .current_dir(workspace())
             .env("ZKCREDITS_WALLET", wallet)
             .args(["proxy", "--listen", "127.0.0.1:0", "--provider", provider])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("proxy starts");
@@ -140,19 +165,7 @@ fn the_readme_user_commands_and_the_openai_packages_through_the_proxy() {
     let key = info.account_key_file.to_str().expect("utf-8");
     let provider = &info.node("a1").expect("a1").url;
 
-    zkcredits(
-        &wallet,
-        &[
-            "wallet",
-            "new",
-            "--rpc-url",
-            &info.rpc_url,
-            "--deployment",
-            info.deployment.to_str().expect("utf-8"),
-            "--confirmations",
-            "0",
-        ],
-    );
+    wallet_new(&wallet, info);
     let deposited = zkcredits(
         &wallet,
         &["deposit", "--amount", "10000000000000000", "--notes", "2", "--account-key-file", key],
@@ -245,4 +258,42 @@ fn the_readme_user_commands_and_the_openai_packages_through_the_proxy() {
             .expect("JSON");
     let root = recorded["signerRoot"].as_str().expect("signerRoot");
     assert!(String::from_utf8_lossy(&set.stdout).contains(root));
+}
+
+#[test]
+fn the_openai_packages_read_held_and_padded_answers_through_a_padding_delaying_client() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let devnet =
+        Devnet::start_with(&dir.path().join("devnet"), &["--privacy"]).expect("devnet starts");
+    let info = &devnet.info;
+    let wallet = dir.path().join("wallet.json");
+    let key = info.account_key_file.to_str().expect("utf-8");
+    let provider = &info.node("b1").expect("b1").url;
+    wallet_new(&wallet, info);
+    zkcredits(&wallet, &["deposit", "--amount", "10000000000000000", "--account-key-file", key]);
+
+    // The node pads the answer to a 1 KiB size class; the body still parses.
+    let privacy = ["--pad-bytes", "512", "--max-delay-ms", "50"];
+    let mut request = vec!["request", "--provider", provider];
+    request.extend(privacy);
+    request.extend([
+        "--data",
+        r#"{"model":"zkcredits-echo","messages":[{"role":"user","content":"hi"}]}"#,
+    ]);
+    let answer = zkcredits(&wallet, &request);
+    let printed = answer.stdout.len() - 1;
+    assert!(printed.is_multiple_of(1_024) && (printed / 1_024).is_power_of_two(), "{printed}");
+    let body: Value = serde_json::from_slice(&answer.stdout).expect("padded JSON still parses");
+    assert_eq!(body["choices"][0]["message"]["content"], "Hello");
+
+    // Held, padded, framed answers and padded requests, plain and streamed, through the SDKs.
+    let proxy = Proxy::start_with(&wallet, provider, &privacy);
+    let python = run_checked(
+        Command::new(python()).arg(workspace().join("tests/sdk/openai_check.py")).arg(&proxy.url),
+    );
+    assert!(python.contains("plain, streamed, models, embeddings ok"), "{python}");
+    let node = run_checked(
+        Command::new("node").arg(workspace().join("tests/sdk/openai_check.mjs")).arg(&proxy.url),
+    );
+    assert!(node.contains("plain, streamed, models, embeddings ok"), "{node}");
 }

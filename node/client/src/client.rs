@@ -369,7 +369,9 @@ async fn relay_stream(
             };
             let event: Vec<u8> = held.drain(..end + 2).collect();
             searched = 0;
-            if event.starts_with(marker.as_bytes()) {
+            // Blank lines before an event are no part of it.
+            let start = event.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(0);
+            if event[start..].starts_with(marker.as_bytes()) {
                 settlement_event = Some(event);
             } else {
                 forward(event, &mut out).await;
@@ -747,21 +749,26 @@ impl Client {
         let lease = self.lease(note, false).await?;
         let pending = self.wallet.lock().await.notes[lease.index].pending.clone();
         if let Some(pending) = pending {
+            // Padding aside: `--pad-bytes` may have changed since the ticket was proven.
+            let unpadded =
+                |body: &[u8]| body.len() - body.iter().rev().take_while(|&&b| b == b' ').count();
             let same = pending.provider == provider
                 && pending.method == request.method
                 && pending.path_and_query == request.path_and_query
-                && pending.body == request.body;
+                && pending.body[..unpadded(&pending.body)]
+                    == request.body[..unpadded(&request.body)];
             if same {
                 return self.drive(lease.index, pending, relay).await;
             }
             self.settle_leased(lease.index).await?;
         }
-        // After the settlement lookup, so the provider cannot time this call against it.
-        let delay = self.connections.options().delay(&mut rand::thread_rng());
-        tokio::time::sleep(delay).await;
         let (terms, parameters) = self.terms(provider).await?;
         terms.check_route(&request.method, &request.path_and_query)?;
         let tree = self.chain.sync().await?;
+        // After the settlement lookup, the terms and the chain reads, so neither the provider
+        // nor the RPC can time this call against them.
+        let delay = self.connections.options().delay(&mut rand::thread_rng());
+        tokio::time::sleep(delay).await;
         let started = std::time::Instant::now();
         let pending =
             self.prove(lease.index, provider, request, &terms, &parameters, &tree, None).await?;

@@ -16,7 +16,8 @@ pub struct PrivacyOptions {
     /// a call against the settlement lookup before it, nor read the user's own rhythm exactly.
     pub max_delay: Duration,
     /// Every connection to a provider goes through this SOCKS5 proxy, `socks5h://host:port`
-    /// (the proxy resolves names: no DNS query leaves from here).
+    /// (the proxy resolves names: no DNS query leaves from here). The proxy sees one random
+    /// user name per note (or per call), unrelated to each other.
     pub socks5: Option<String>,
     /// Behind `socks5`: a circuit for every call and lookup, not one per note. Calls of one
     /// note then leave by different exits; each costs Tor a circuit (built ahead, mostly).
@@ -34,11 +35,12 @@ impl PrivacyOptions {
         Duration::from_micros(if most == 0 { 0 } else { rng.gen_range(0..=most) })
     }
 
-    /// `request` as it is sent: its JSON body padded to a multiple of `pad_bytes`.
+    /// `request` as it is sent: its JSON body, if it has one, padded to a multiple of
+    /// `pad_bytes`.
     pub fn padded(&self, request: &ApiRequest) -> ApiRequest {
         let json = request.content_type.as_deref().is_some_and(|t| t.contains("json"));
         let mut padded = request.clone();
-        if json && self.pad_bytes > 0 {
+        if json && self.pad_bytes > 0 && !request.body.is_empty() {
             let len = request.body.len().div_ceil(self.pad_bytes).max(1) * self.pad_bytes;
             padded.body.resize(len, b' ');
         }
@@ -51,9 +53,9 @@ impl PrivacyOptions {
             url: url.clone(),
             reason: format!("--socks5: {reason}"),
         };
-        if !(url.starts_with("socks5h://") || url.starts_with("socks5://")) {
+        if !url.starts_with("socks5h://") {
             return Err(bad(
-                "must be a SOCKS5 URL such as socks5h://127.0.0.1:9050 (Tor's port); socks5h lets the proxy resolve names",
+                "must be a SOCKS5 URL that lets the proxy resolve names, such as socks5h://127.0.0.1:9050 (Tor's port): socks5:// would look the provider up in local DNS",
             ));
         }
         if url.contains('@') {
@@ -76,22 +78,13 @@ pub(crate) enum Identity {
 /// keeps a connection open: two calls on one connection are two calls of one user.
 pub(crate) struct Connections {
     options: PrivacyOptions,
-    /// Random for each process: Tor must not put a note on a circuit from an earlier run.
-    session: u64,
-    /// Calls so far, numbering the circuits of `circuit_per_call`.
-    calls: std::sync::atomic::AtomicU64,
     clients: Mutex<HashMap<Identity, reqwest::Client>>,
 }
 
 impl Connections {
     pub(crate) fn new(options: PrivacyOptions) -> Result<Self, ClientError> {
         options.check()?;
-        Ok(Self {
-            options,
-            session: rand::random(),
-            calls: std::sync::atomic::AtomicU64::new(0),
-            clients: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { options, clients: Mutex::new(HashMap::new()) })
     }
 
     pub(crate) fn options(&self) -> &PrivacyOptions {
@@ -102,22 +95,20 @@ impl Connections {
     pub(crate) fn client(&self, identity: Identity) -> Result<reqwest::Client, ClientError> {
         // Without a proxy every identity shares one client: none keeps a connection anyway.
         let key = if self.options.socks5.is_some() { identity } else { Identity::Terms };
+        // A fresh random name for every identity (and every call): names tell the proxy
+        // nothing of each other, and no circuit is kept from an earlier run.
+        let user = || format!("{:032x}", rand::random::<u128>());
         if self.options.circuit_per_call
             && self.options.socks5.is_some()
             && matches!(identity, Identity::Note(_))
         {
-            let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return self.build(&format!("zkcredits-{:016x}-call-{call}", self.session));
+            return self.build(&user());
         }
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let user = match key {
-            Identity::Terms => format!("zkcredits-{:016x}-terms", self.session),
-            Identity::Note(index) => format!("zkcredits-{:016x}-note-{index}", self.session),
-        };
-        let client = self.build(&user)?;
+        let client = self.build(&user())?;
         clients.insert(key, client.clone());
         Ok(client)
     }
@@ -172,14 +163,16 @@ mod tests {
         binary.content_type = Some("application/octet-stream".into());
         assert_eq!(options.padded(&binary).body, request.body, "not JSON: as is");
         assert_eq!(PrivacyOptions::default().padded(&request).body, request.body, "off");
+        let empty = ApiRequest::post_json("/proxy/v1/models", Vec::new());
+        assert!(options.padded(&empty).body.is_empty(), "no body, no padding (GET)");
     }
 
     #[test]
     fn only_a_plain_socks5_url_is_taken() {
         let with = |url: &str| PrivacyOptions { socks5: Some(url.into()), ..Default::default() };
         assert!(with("socks5h://127.0.0.1:9050").check().is_ok());
-        assert!(with("socks5://127.0.0.1:9050").check().is_ok());
         for (url, says) in [
+            ("socks5://127.0.0.1:9050", "local DNS"),
             ("http://127.0.0.1:8080", "SOCKS5 URL"),
             ("socks4://127.0.0.1:9050", "SOCKS5 URL"),
             ("socks5h://me:pw@127.0.0.1:9050", "no credentials"),

@@ -429,14 +429,15 @@ async fn through_socks5_a_circuit_per_note_or_per_call_no_connection_twice_and_p
     assert_eq!(bodies.len(), 3);
     assert!(bodies.iter().all(|b| b.len() == 1_024), "padded, and x bound the padded body");
     let seen = socks.lock().expect("log").clone();
-    let count = |suffix: &str| seen.iter().filter(|u| u.ends_with(suffix)).count();
-    // The terms once, then one connection per call: none is kept for the next call.
+    // The terms once, then one connection per call (none is kept for the next call), each
+    // note under a random name of its own.
     assert_eq!(seen.len(), 4, "{seen:?}");
-    assert_eq!((count("-terms"), count("-note-0"), count("-note-1")), (1, 2, 1), "{seen:?}");
-    let session = seen[0].rsplit_once('-').expect("named").0.rsplit_once('-').expect("named").0;
-    assert!(seen.iter().all(|u| u.starts_with(session)), "one session: {seen:?}");
+    let (terms, first, second, other) = (&seen[0], &seen[1], &seen[2], &seen[3]);
+    assert_eq!(first, second, "one note, one circuit");
+    assert!(terms != first && other != first && other != terms, "{seen:?}");
+    assert!(seen.iter().all(|u| u.len() == 32 && !u.contains("note")), "random: {seen:?}");
 
-    // A circuit per call: two calls of one note leave as two SOCKS users.
+    // A circuit per call: two calls of one note leave under two names.
     drop(client);
     let privacy =
         PrivacyOptions { socks5: Some(proxy), circuit_per_call: true, ..PrivacyOptions::default() };
@@ -447,15 +448,16 @@ async fn through_socks5_a_circuit_per_note_or_per_call_no_connection_twice_and_p
     }
     let calls: Vec<String> = socks.lock().expect("log")[4..].to_vec();
     assert_eq!(calls.len(), 3, "the terms, then two calls: {calls:?}");
-    assert!(calls[1].ends_with("-call-0") && calls[2].ends_with("-call-1"), "{calls:?}");
+    assert!(calls[1] != calls[2] && !seen.contains(&calls[1]), "{calls:?}");
 
     // A URL the client cannot use is refused before anything is opened.
-    let bad = PrivacyOptions { socks5: Some("http://127.0.0.1:9050".into()), ..Default::default() };
+    let bad =
+        PrivacyOptions { socks5: Some("socks5://127.0.0.1:9050".into()), ..Default::default() };
     let err = Client::open_with(
         &dir.path().join("w2.json"),
         Artifacts::in_checkout(&common::workspace()),
         bad,
     )
     .expect_err("not SOCKS5");
-    assert!(err.to_string().contains("SOCKS5 URL"), "{err}");
+    assert!(err.to_string().contains("local DNS"), "{err}");
 }

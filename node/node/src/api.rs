@@ -355,16 +355,36 @@ struct UpstreamCall {
     arrived: std::time::Instant,
 }
 
-/// Waits until an answer ready now to a request that arrived at `arrived` may leave
-/// (`privacy.min_latency_ms` and `privacy.jitter_ms`).
-async fn hold_answer(state: &NodeState, arrived: std::time::Instant) {
-    if state.mitigations.holds() {
-        let now = std::time::Instant::now();
-        let release = state.mitigations.release_at(arrived, now, &mut rand::thread_rng());
-        // A held stream's upstream is not read meanwhile: stay inside its silence limit.
-        let release = release.min(now + state.upstream.silence() / 2);
-        tokio::time::sleep_until(release.into()).await;
+/// Holds an answer ready now to a request that arrived at `arrived` until it may leave
+/// (`privacy.min_latency_ms`, `latency_classes`, `jitter_ms`); at once when shutdown starts.
+/// `false` when the ticket was spent at another node meanwhile.
+async fn hold_answer(state: &NodeState, ticket: &Ticket, arrived: std::time::Instant) -> bool {
+    if !state.mitigations.holds() {
+        return true;
     }
+    let now = std::time::Instant::now();
+    let release = state.mitigations.release_at(arrived, now, &mut rand::thread_rng());
+    // A held stream's upstream is not read meanwhile: stay inside its silence limit.
+    let release = release.min(now + state.upstream.silence() / 2);
+    tokio::select! {
+        () = tokio::time::sleep_until(release.into()) => true,
+        () = state.releasing.cancelled() => true,
+        () = ticket.spent_elsewhere() => false,
+    }
+}
+
+/// Fixed-class mode met a chat body it cannot cap: nothing went upstream, a full refund.
+async fn malformed_body(state: &NodeState, ticket: Ticket) -> Response {
+    let settlement = match ticket.settle(0).await {
+        Ok(settlement) => settlement,
+        Err(rejection) => return reject(state, &rejection),
+    };
+    settled_error(
+        StatusCode::BAD_REQUEST,
+        codes::MALFORMED_BODY,
+        "this provider charges one fixed class and forwards only a chat body that is a JSON object; the request is settled with a full refund",
+        &settlement,
+    )
 }
 
 async fn serve(
@@ -375,7 +395,13 @@ async fn serve(
 ) -> Response {
     let UpstreamCall { method, path, content_type, body, route, arrived } = call;
     let streaming = route == Route::Chat && wants_stream(&body);
-    let body = if route == Route::Chat { state.pricing.chat_body(body) } else { body };
+    let body = match route {
+        Route::Chat => match state.pricing.chat_body(body) {
+            Some(body) => body,
+            None => return malformed_body(&state, ticket).await,
+        },
+        Route::Proxy(_) => body,
+    };
     // `p2p.gossip_hold_ms`: the share went out at admission; a conflicting share that
     // arrives meanwhile stops the request before the upstream does any work (spec/07).
     let hold = state.gossip().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
@@ -420,6 +446,15 @@ async fn serve(
     } else {
         state.pricing.flat_charge(price)
     };
+    if state.mitigations.holds() {
+        // Owed before the hold: a node that stops meanwhile charges it on recovery.
+        if let Err(rejection) = ticket.owe(charge).await {
+            return reject(&state, &rejection);
+        }
+        if !hold_answer(&state, &ticket, arrived).await {
+            return spent_elsewhere(&state, ticket).await;
+        }
+    }
     let settlement = match ticket.settle(charge).await {
         Ok(settlement) => settlement,
         Err(rejection) => return reject(&state, &rejection),
@@ -427,7 +462,6 @@ async fn serve(
     state.metrics.served();
     let bytes =
         state.mitigations.pad_answer(content_type.as_ref().and_then(|t| t.to_str().ok()), bytes);
-    hold_answer(&state, arrived).await;
     let mut out = Response::builder().status(status);
     if let Some(content_type) = content_type {
         out = out.header(header::CONTENT_TYPE, content_type);
@@ -504,6 +538,8 @@ const RELAY_BUFFER: usize = 64;
 const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long the relay waits for a lagging client to take the settlement event.
 const SETTLEMENT_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long it waits for the settlement event and the padding after it (`privacy.pad_bytes`).
+const PADDED_TAIL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The relay's side of a stream's client, dropped once it hangs up or stalls too long.
 struct StreamClient {
@@ -552,15 +588,6 @@ async fn stream(
     if let Err(rejection) = ticket.owe(state.deployed.c_max).await {
         return reject(&state, &rejection);
     }
-    // The first byte is held like a plain answer; the relay starts after, so a client that
-    // cannot read yet is not counted as stalled.
-    let held = tokio::select! {
-        () = hold_answer(&state, arrived) => true,
-        () = ticket.spent_elsewhere() => false,
-    };
-    if !held {
-        return spent_elsewhere(&state, ticket).await;
-    }
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(RELAY_BUFFER);
     let relay_state = Arc::clone(&state);
     let mut client = StreamClient {
@@ -576,6 +603,8 @@ async fn stream(
         let mut received = false;
         let mut complete = true;
         let mut spent_twice = false;
+        // The stream's last two bytes: the settlement event must start on a fresh event.
+        let mut last_two = [0u8; 2];
         loop {
             let next = tokio::select! {
                 next = chunks.next() => next,
@@ -589,8 +618,20 @@ async fn stream(
             let Some(chunk) = next else { break };
             match chunk {
                 Ok(chunk) => {
-                    received |= !chunk.is_empty();
+                    if chunk.is_empty() {
+                        continue;
+                    }
                     usage.feed(&chunk);
+                    last_two = match chunk.len() {
+                        1 => [last_two[1], chunk[0]],
+                        n => [chunk[n - 2], chunk[n - 1]],
+                    };
+                    // The first byte is held like a plain answer (privacy.min_latency_ms).
+                    if !received && !hold_answer(&relay_state, &ticket, arrived).await {
+                        spent_twice = true;
+                        break;
+                    }
+                    received = true;
                     for frame in framer.push(chunk) {
                         client.deliver(frame).await;
                     }
@@ -619,15 +660,23 @@ async fn stream(
         let mut tail = Vec::new();
         if let Ok(settlement) = ticket.settle(charge).await {
             relay_state.metrics.served();
-            // After a break the last event may be cut mid-line: end it first.
-            let end = if complete { "" } else { "\n\n" };
+            // The last event may be unended, or cut mid-line after a break: end it first.
+            let end = match last_two {
+                _ if !received => "",
+                [b'\n', b'\n'] => "",
+                [_, b'\n'] => "\n",
+                _ => "\n\n",
+            };
             let event =
                 format!("{end}event: {SETTLEMENT_EVENT}\ndata: {}\n\n", settlement.to_json());
             tail = framer.push(Bytes::from(event));
         }
-        tail.extend(framer.finish());
+        let padded = framer.pads();
+        let tail = tail.into_iter().chain(framer.finish());
         if let Some(sender) = client.sender {
-            let _ = tokio::time::timeout(SETTLEMENT_EVENT_WAIT, async {
+            // Padding may be as long as the stream: it gets its own, longer wait.
+            let wait = if padded { PADDED_TAIL_WAIT } else { SETTLEMENT_EVENT_WAIT };
+            let _ = tokio::time::timeout(wait, async {
                 for frame in tail {
                     if sender.send(frame).await.is_err() {
                         break;

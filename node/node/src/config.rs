@@ -199,10 +199,11 @@ pub struct PricingConfig {
     /// The upstream routes `/proxy/{path}` forwards, each with its price. Nothing else is
     /// forwarded: every proxied call runs under the provider's upstream credentials.
     pub proxy: Vec<ProxyRoute>,
-    /// Fixed-class mode (0: off): every chat call the upstream answers is charged exactly this
-    /// (capped at `C_MAX`), whatever its usage, so the charge and the refund say nothing about
-    /// the request. Needs `fixed_max_tokens`. Costs the user the difference on short answers
-    /// (spec/10).
+    /// Fixed-class mode (0: off): every chat call the upstream answers is charged this (capped
+    /// at `C_MAX`), or the class its usage costs when that is more (a long prompt), so the
+    /// charge and the refund say nothing about most requests. Needs `fixed_max_tokens`, and must
+    /// cover `per_request + fixed_max_tokens × per_completion_token`. Costs the user the
+    /// difference on short answers (spec/10).
     pub fixed_charge: u64,
     /// With `fixed_charge`: the most tokens a chat answer may have; `max_tokens` (and
     /// `max_completion_tokens`) of every chat request are lowered to it, or set when absent.
@@ -245,7 +246,7 @@ pub struct PrivacyConfig {
     pub jitter_ms: u64,
     /// Answers padded to a size class, the smallest of this many bytes × 1, 2, 4, … that holds
     /// them: plain JSON answers with spaces, streams with comment lines, relayed in frames of
-    /// exactly this many bytes (0: off; else 16 to 1,048,576). Costs up to twice an answer's
+    /// exactly this many bytes (0: off; else 64 to 65,536). Costs up to twice an answer's
     /// bytes.
     pub pad_bytes: usize,
 }
@@ -538,6 +539,16 @@ impl NodeConfig {
                 reason: "fixed-class mode needs both pricing.fixed_charge and pricing.fixed_max_tokens (a fixed price without a token cap would sell unbounded answers); set both or neither".into(),
             });
         }
+        let covered = u128::from(pricing.per_request)
+            + u128::from(pricing.per_completion_token) * u128::from(pricing.fixed_max_tokens);
+        if pricing.fixed_charge != 0 && u128::from(pricing.fixed_charge) < covered {
+            return Err(NodeError::ConfigValue {
+                key: "pricing.fixed_charge",
+                reason: format!(
+                    "must cover per_request + fixed_max_tokens x per_completion_token = {covered}, or a capped answer would cost more than its charge"
+                ),
+            });
+        }
         let privacy = &self.privacy;
         if privacy.latency_classes && privacy.min_latency_ms == 0 {
             return Err(NodeError::ConfigValue {
@@ -545,10 +556,10 @@ impl NodeConfig {
                 reason: "the classes are doublings of privacy.min_latency_ms: set it too".into(),
             });
         }
-        if privacy.pad_bytes != 0 && !(16..=1 << 20).contains(&privacy.pad_bytes) {
+        if privacy.pad_bytes != 0 && !(64..=1 << 16).contains(&privacy.pad_bytes) {
             return Err(NodeError::ConfigValue {
                 key: "privacy.pad_bytes",
-                reason: format!("must be 0 (off) or 16 to 1048576, got {}", privacy.pad_bytes),
+                reason: format!("must be 0 (off) or 64 to 65536, got {}", privacy.pad_bytes),
             });
         }
         // A stream's upstream is not read while its first byte is held: keep the hold well
@@ -765,6 +776,7 @@ mod tests {
             ),
             ("[upstream]\nurl = \"localhost:80\"", "upstream.url"),
             ("[pricing]\nfixed_charge = 64", "pricing.fixed_charge"),
+            ("[pricing]\nfixed_charge = 100\nfixed_max_tokens = 64", "must cover"),
             ("[pricing]\nfixed_max_tokens = 64", "pricing.fixed_charge"),
             ("[privacy]\npad_bytes = 8", "privacy.pad_bytes"),
             ("[privacy]\nlatency_classes = true", "privacy.latency_classes"),

@@ -206,6 +206,8 @@ pub struct RunningNode {
     tasks: TaskTracker,
     /// How long shutdown waits for them.
     grace: Duration,
+    /// Releases the answers held for privacy when shutdown starts.
+    releasing: tokio_util::sync::CancellationToken,
     chain: Arc<ChainSync>,
     slasher: Arc<Slasher>,
     store: Arc<dyn Storage>,
@@ -253,6 +255,7 @@ impl RunningNode {
     /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
+        self.releasing.cancel();
         let (tasks, background) = (self.tasks.clone(), self.background);
         let gossip = self.gossip;
         let drained = tokio::time::timeout(self.grace, async {
@@ -545,6 +548,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     ));
 
     let tasks = TaskTracker::new();
+    let releasing = tokio_util::sync::CancellationToken::new();
     let state = Arc::new(NodeState {
         provider_id,
         deployed,
@@ -553,6 +557,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         active_signer_set: std::sync::RwLock::new(None),
         pricing: pricing::Pricing::new(&config.pricing, deployed.c_max),
         mitigations: privacy::Mitigations::new(&config.privacy),
+        releasing: releasing.clone(),
         limits: config.limits.clone(),
         store: Arc::clone(&store),
         pool,
@@ -647,6 +652,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         background,
         tasks,
         grace,
+        releasing,
         chain,
         slasher,
         store,

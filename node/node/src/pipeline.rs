@@ -175,6 +175,8 @@ pub struct NodeState {
     pub(crate) paid_per_ip: Arc<AddressCounter>,
     /// Tasks that serve tickets and relay streams: drained on shutdown.
     pub(crate) tasks: TaskTracker,
+    /// Cancelled when shutdown starts: answers held for privacy leave at once.
+    pub(crate) releasing: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for NodeState {

@@ -38,7 +38,8 @@ pub struct RoutePrice {
     pub base: u64,
     /// An answer without `usage` costs `C_MAX`.
     pub metered: bool,
-    /// Fixed-class mode: every answered call costs this, whatever its usage.
+    /// Fixed-class mode: every answered call costs this, or the class its usage costs when
+    /// that is more.
     pub fixed: Option<u64>,
 }
 
@@ -104,14 +105,19 @@ impl Pricing {
     }
 
     /// A chat request's body as it goes upstream: in fixed-class mode, `max_tokens` and
-    /// `max_completion_tokens` lowered to the cap (`max_tokens` set when neither is there), so
-    /// no answer costs more than its fixed charge covers. A body that is not a JSON object goes
-    /// as it came (the upstream refuses it).
-    pub fn chat_body(&self, body: Bytes) -> Bytes {
-        let Some((_, cap)) = self.fixed else { return body };
+    /// `max_completion_tokens` lowered to the cap (`max_tokens` set when neither is there),
+    /// one choice (`n` = 1, no `best_of`), so that an answer's completion stays within what
+    /// the fixed charge covers. `None` in fixed-class mode for a body that is not a JSON
+    /// object: an upstream with a laxer parser could read it without the cap.
+    pub fn chat_body(&self, body: Bytes) -> Option<Bytes> {
+        let Some((_, cap)) = self.fixed else { return Some(body) };
         let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(&body) else {
-            return body;
+            return None;
         };
+        if request.contains_key("n") {
+            request.insert("n".into(), Value::from(1));
+        }
+        request.remove("best_of");
         let mut capped = false;
         for key in ["max_tokens", "max_completion_tokens"] {
             if let Some(asked) = request.get_mut(key) {
@@ -124,7 +130,7 @@ impl Pricing {
         if !capped {
             request.insert("max_tokens".into(), Value::from(cap));
         }
-        serde_json::to_vec(&request).map_or(body, Bytes::from)
+        serde_json::to_vec(&request).ok().map(Bytes::from)
     }
 
     /// The charge of a chat request: `C_MAX` when the upstream reported no usage (the client
@@ -137,18 +143,20 @@ impl Pricing {
     /// The charge of a call on a route priced `price`: its base plus the price of `usage`,
     /// rounded up to a class; `C_MAX` for a metered route that reported no usage.
     pub fn charge_route(&self, price: RoutePrice, usage: Option<Usage>) -> u64 {
-        if let Some(fixed) = price.fixed {
-            return fixed;
-        }
-        let usage = match usage {
-            Some(usage) => usage,
-            None if price.metered => return self.c_max,
-            None => Usage::default(),
+        let usage = match (usage, price.fixed) {
+            (Some(usage), _) => usage,
+            (None, Some(fixed)) => return fixed,
+            (None, None) if price.metered => return self.c_max,
+            (None, None) => Usage::default(),
         };
         let cost = u128::from(price.base)
             + u128::from(usage.prompt_tokens) * u128::from(self.per_prompt_token)
             + u128::from(usage.completion_tokens) * u128::from(self.per_completion_token);
-        self.round_up(cost)
+        match price.fixed {
+            // Above the fixed class only when the usage costs more: a long prompt pays for itself.
+            Some(fixed) if cost <= u128::from(fixed) => fixed,
+            _ => self.round_up(cost),
+        }
     }
 
     /// The charge of a call priced by its base alone (an upstream error answer).
@@ -259,9 +267,10 @@ mod tests {
         let config =
             PricingConfig { fixed_charge: 300, fixed_max_tokens: 64, ..PricingConfig::default() };
         let pricing = Pricing::new(&config, 1_024);
-        for usage in [usage(1, 1), usage(900, 900), None] {
+        for usage in [usage(1, 1), usage(60, 64), None] {
             assert_eq!(pricing.charge(usage), 300, "no refund tells anything: {usage:?}");
         }
+        assert_eq!(pricing.charge(usage(250, 64)), 512, "a longer prompt pays its own class");
         assert_eq!(pricing.flat_charge(pricing.chat()), 300, "an upstream error too");
         assert_eq!(pricing.to_json()["fixedCharge"], "300");
         assert_eq!(pricing.to_json()["fixedMaxTokens"], "64");
@@ -281,7 +290,8 @@ mod tests {
             "proxy routes keep their classes"
         );
         let capped = |body: &str| -> Value {
-            serde_json::from_slice(&pricing.chat_body(Bytes::from(body.to_owned()))).expect("JSON")
+            let sent = pricing.chat_body(Bytes::from(body.to_owned())).expect("an object");
+            serde_json::from_slice(&sent).expect("JSON")
         };
         assert_eq!(capped(r#"{"messages":[]}"#)["max_tokens"], 64, "set when absent");
         assert_eq!(capped(r#"{"max_tokens":10}"#)["max_tokens"], 10, "a smaller ask stands");
@@ -290,12 +300,20 @@ mod tests {
         let newer = capped(r#"{"max_completion_tokens":9000}"#);
         assert_eq!(newer["max_completion_tokens"], 64);
         assert!(newer.get("max_tokens").is_none(), "the newer name alone is capped alone");
-        assert_eq!(pricing.chat_body(Bytes::from_static(b"[1]")), Bytes::from_static(b"[1]"));
+        let one = capped(r#"{"n":128,"best_of":9,"max_tokens":64}"#);
+        assert_eq!((one["n"].as_u64(), one.get("best_of")), (Some(1), None), "one choice");
+        for unread in [&b"[1]"[..], b"{\"max_tokens\":9000,\"x\":NaN}", b"\xef\xbb\xbf{}"] {
+            assert_eq!(
+                pricing.chat_body(Bytes::copy_from_slice(unread)),
+                None,
+                "refused, not sent"
+            );
+        }
         let over = PricingConfig { fixed_charge: 5_000, ..config };
         assert_eq!(Pricing::new(&over, 1_024).charge(None), 1_024, "capped at C_MAX");
         let off = Pricing::new(&PricingConfig::default(), 1_024);
         let body = Bytes::from_static(br#"{"max_tokens":9000}"#);
-        assert_eq!(off.chat_body(body.clone()), body, "off: the body goes as it came");
+        assert_eq!(off.chat_body(body.clone()), Some(body), "off: the body goes as it came");
         assert!(off.to_json().get("fixedCharge").is_none());
     }
 

@@ -6,9 +6,9 @@
 //!   so its latency tells only its class; then a further uniform delay of up to
 //!   `privacy.jitter_ms`. A stream's first byte is held the same way.
 //! - Sizes: with `privacy.pad_bytes` = `F`, answers are padded to a size class, the smallest
-//!   of `F`, `2F`, `4F`, … that holds them: a plain JSON answer with trailing spaces (JSON
-//!   whitespace), a stream with event-stream comment lines, relayed in frames of exactly `F`
-//!   bytes.
+//!   of `F`, `2F`, `4F`, … that holds them: a plain JSON answer (`application/json` or
+//!   `+json`) with trailing spaces (JSON whitespace), a stream with event-stream comment lines,
+//!   relayed in frames of exactly `F` bytes.
 //!
 //! The fixed-class charge, the third mitigation, lives in [`crate::pricing`].
 
@@ -67,7 +67,11 @@ impl Mitigations {
 
     /// A plain answer of type `content_type`, padded when it is JSON.
     pub fn pad_answer(&self, content_type: Option<&str>, body: Bytes) -> Bytes {
-        let json = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+        // JSON itself, not JSON Lines nor JSON text sequences: their parsers read line by line.
+        let json = content_type.is_some_and(|t| {
+            let mime = t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        });
         if !json || self.pad_bytes == 0 {
             return body;
         }
@@ -139,31 +143,50 @@ impl Framer {
         frames.chunks(self.frame).map(Bytes::copy_from_slice).collect()
     }
 
+    /// Whether the stream is framed and padded at all.
+    pub fn pads(&self) -> bool {
+        self.frame != 0
+    }
+
     /// What is left, padded to the stream's size class with comment lines (`:` then spaces),
-    /// which event-stream readers skip. Only a stream that ended at a line start is padded: a
-    /// comment appended to a cut line would change that line.
-    pub fn finish(&mut self) -> Vec<Bytes> {
+    /// which event-stream readers skip: the last partial frame completed, then as many whole
+    /// frames of comments (one frame, shared) as the class needs. Only a stream that ended at
+    /// a line start is padded: a comment appended to a cut line would change that line.
+    pub fn finish(&mut self) -> impl Iterator<Item = Bytes> + use<> {
         let mut rest = std::mem::take(&mut self.buffer);
         if self.frame == 0 || !self.at_line_start {
-            return rest.chunks(self.frame.max(1)).map(Bytes::copy_from_slice).collect();
+            let frames: Vec<Bytes> =
+                rest.chunks(self.frame.max(1)).map(Bytes::copy_from_slice).collect();
+            return frames.into_iter().chain(std::iter::repeat_n(Bytes::new(), 0));
         }
-        let total = self.relayed + rest.len();
-        let mut pad = padded_len(total, self.frame) - total;
-        // A comment line takes at least its `:` and its newline: one byte short goes up a class.
-        if pad == 1 {
-            pad += padded_len(total, self.frame);
-        }
-        while pad > 0 {
-            let mut line = pad.min(MAX_COMMENT_LINE);
-            if pad - line == 1 {
-                line -= 1;
+        if !rest.is_empty() {
+            let mut pad = self.frame - rest.len();
+            // A comment line takes at least its `:` and its newline.
+            if pad == 1 {
+                pad += self.frame;
             }
-            rest.push(b':');
-            rest.resize(rest.len() + line - 2, b' ');
-            rest.push(b'\n');
-            pad -= line;
+            comment_lines(&mut rest, pad);
         }
-        rest.chunks(self.frame).map(Bytes::copy_from_slice).collect()
+        let frames: Vec<Bytes> = rest.chunks(self.frame).map(Bytes::copy_from_slice).collect();
+        let sent = (self.relayed / self.frame) + frames.len();
+        let fillers = sent.max(1).next_power_of_two() - sent;
+        let mut filler = Vec::with_capacity(self.frame);
+        comment_lines(&mut filler, self.frame);
+        frames.into_iter().chain(std::iter::repeat_n(Bytes::from(filler), fillers))
+    }
+}
+
+/// Appends `len` (at least 2) bytes of comment lines, each at most [`MAX_COMMENT_LINE`].
+fn comment_lines(out: &mut Vec<u8>, mut len: usize) {
+    while len > 0 {
+        let mut line = len.min(MAX_COMMENT_LINE);
+        if len - line == 1 {
+            line -= 1;
+        }
+        out.push(b':');
+        out.resize(out.len() + line - 2, b' ');
+        out.push(b'\n');
+        len -= line;
     }
 }
 
@@ -285,14 +308,14 @@ mod tests {
         // A stream cut mid-line is flushed as is: a comment would join the cut line.
         let mut framer = mitigations(0, 0, 16).framer();
         assert!(framer.push(Bytes::from_static(b"data: {\"cho")).is_empty());
-        assert_eq!(framer.finish().concat(), b"data: {\"cho");
+        assert_eq!(framer.finish().collect::<Vec<_>>().concat(), b"data: {\"cho");
         // A stream that ended on a frame's edge is still padded to its class.
         let mut framer = mitigations(0, 0, 16).framer();
         assert_eq!(framer.push(Bytes::from(vec![b'\n'; 48])).len(), 3);
-        assert_eq!(framer.finish().concat().len(), 16, "48 bytes go up to 64");
+        assert_eq!(framer.finish().collect::<Vec<_>>().concat().len(), 16, "48 bytes go up to 64");
         // No framing: chunks pass as they come.
         let mut framer = mitigations(0, 0, 0).framer();
         assert_eq!(framer.push(Bytes::from_static(b"abc")), vec![Bytes::from_static(b"abc")]);
-        assert!(framer.finish().is_empty());
+        assert!(framer.finish().next().is_none());
     }
 }

@@ -659,7 +659,7 @@ async fn privacy_mode_holds_pads_and_charges_one_fixed_class() {
 
     // A plain answer: held past the floor, padded to whole 512-byte units, charged the fixed
     // class whatever its usage, and its request capped at 64 tokens upstream.
-    let plain = br#"{"messages":[{"content":"a short question"}],"max_tokens":4000}"#;
+    let plain = br#"{"messages":[{"content":"a short question"}],"max_tokens":4000,"n":50}"#;
     let paid = user.pay(&h, CHAT, plain);
     let sent = std::time::Instant::now();
     let response = h.send(CHAT, plain, Some(&paid.envelope)).await;
@@ -668,12 +668,27 @@ async fn privacy_mode_holds_pads_and_charges_one_fixed_class() {
     let settlement = settlement_of(&response);
     assert_eq!(settlement.charge, 300);
     let body = response.bytes().await.expect("body");
-    assert!(body.len() % 512 == 0 && (body.len() / 512).is_power_of_two(), "{}", body.len());
+    assert!(
+        body.len().is_multiple_of(512) && (body.len() / 512).is_power_of_two(),
+        "{}",
+        body.len()
+    );
     let answer: Value = serde_json::from_slice(&body).expect("still JSON");
     assert_eq!(answer["usage"]["completion_tokens"], 5);
     let upstream: Value =
         serde_json::from_slice(h.upstream.calls.all().last().expect("one call")).expect("JSON");
     assert_eq!(upstream["max_tokens"], 64, "the token cap went upstream");
+    assert_eq!(upstream["n"], 1, "and one choice");
+    user.apply(&h, &paid, &settlement);
+
+    // A body the node cannot cap is not forwarded: refused, settled with a full refund.
+    let unreadable = br#"{"messages":[],"max_tokens":100000,"x":NaN}"#;
+    let paid = user.pay(&h, CHAT, unreadable);
+    let response = h.send(CHAT, unreadable, Some(&paid.envelope)).await;
+    let settlement = settlement_of(&response);
+    assert_eq!(settlement.charge, 0);
+    refused(response, 400, "malformed_body").await;
+    assert_eq!(h.upstream.calls.count(unreadable), 0, "nothing went upstream");
     user.apply(&h, &paid, &settlement);
 
     // A stream: its first byte held too, then whole frames, the settlement event still last
@@ -682,9 +697,13 @@ async fn privacy_mode_holds_pads_and_charges_one_fixed_class() {
     let paid = user.pay(&h, CHAT, streamed);
     let sent = std::time::Instant::now();
     let response = h.send(CHAT, streamed, Some(&paid.envelope)).await;
-    assert!(sent.elapsed() >= Duration::from_millis(400), "the first byte is held too");
     let text = response.text().await.expect("whole stream");
-    assert!(text.len() % 512 == 0 && (text.len() / 512).is_power_of_two(), "{}", text.len());
+    assert!(sent.elapsed() >= Duration::from_millis(400), "the first byte is held too");
+    assert!(
+        text.len().is_multiple_of(512) && (text.len() / 512).is_power_of_two(),
+        "{}",
+        text.len()
+    );
     assert!(text.trim_end_matches(' ').ends_with('\n'));
     let padding = text.rsplit("\n\n").next().expect("the padding");
     assert!(padding.lines().all(|l| l.starts_with(':') && l[1..].trim().is_empty()), "{padding:?}");

@@ -67,6 +67,9 @@ pub mod codes {
     pub const REPLAYED_REQUEST: &str = "replayed_request";
     /// 502: the upstream failed; the ticket is settled, the settlement attached.
     pub const UPSTREAM_FAILED: &str = "upstream_failed";
+    /// 400: in fixed-class mode, a chat body that is not a JSON object; the ticket is settled
+    /// with a full refund, the settlement attached.
+    pub const MALFORMED_BODY: &str = "malformed_body";
     /// 400: the nullifier in the path is not a canonical decimal field element.
     pub const MALFORMED_NULLIFIER: &str = "malformed_nullifier";
     /// 404: this node took no ticket with this nullifier.

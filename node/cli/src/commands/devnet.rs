@@ -11,7 +11,7 @@ use std::{path::PathBuf, time::Duration};
 use zkcredits_chain::devnet::Devnet;
 use zkcredits_node::{
     NodeConfig, RunningNode,
-    config::{CircuitsConfig, ProxyRoute},
+    config::{CircuitsConfig, PrivacyConfig, ProxyRoute},
     keys::{public_key_to_string, write_secret_file, write_signer_key},
     test_upstream::TestUpstream,
 };
@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// The checkout (its `node_modules/.bin` tools, `script/Deploy.s.sol`, `build/` keys).
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Run every node with the answer mitigations of spec/10: answers held to latency classes
+    /// of 200 ms plus up to 50 ms of jitter, padded to size classes of 1 KiB.
+    #[arg(long)]
+    privacy: bool,
 }
 
 /// One node of the devnet.
@@ -179,6 +183,14 @@ impl Args {
             config.p2p.key_file = node_dir.join("p2p.key");
             // A detected double spend is slashed within seconds, not the default 15 s.
             config.p2p.slash_holdoff_secs = 2;
+            if self.privacy {
+                config.privacy = PrivacyConfig {
+                    min_latency_ms: 200,
+                    latency_classes: true,
+                    jitter_ms: 50,
+                    pad_bytes: 1_024,
+                };
+            }
             configs.push(config);
         }
         let peer_ids: Vec<String> = configs

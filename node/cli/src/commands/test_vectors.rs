@@ -540,21 +540,27 @@ fn privacy_vectors() -> Value {
         r#"{"max_tokens":10}"#,
         r#"{"max_tokens":9000,"max_completion_tokens":5}"#,
         r#"{"max_completion_tokens":9000}"#,
+        r#"{"n":4,"best_of":8,"max_tokens":32}"#,
+        r#"[1]"#,
     ]
     .into_iter()
     .map(|body| {
         let sent = fixed.chat_body(Bytes::from(body));
-        json!({"body": body, "upstream": String::from_utf8_lossy(&sent)})
+        // `null`: refused (`malformed_body`), not forwarded.
+        json!({"body": body, "upstream": sent.map(|sent| String::from_utf8_lossy(&sent).into_owned())})
     })
     .collect();
     let sizes: Vec<Value> = [0usize, 1, 256, 257, 700, 5_000]
         .iter()
         .map(|&len| json!([len, padded_len(len, 256)]))
         .collect();
-    let stream = "data: {\"choices\":[]}\n\nevent: zkcredits.settlement\ndata: {}\n\n";
+    let stream = format!(
+        "{}event: zkcredits.settlement\ndata: {{}}\n\n",
+        "data: {\"choices\":[]}\n\n".repeat(5)
+    );
     let mut framer =
-        Mitigations::new(&PrivacyConfig { pad_bytes: 16, ..PrivacyConfig::default() }).framer();
-    let mut frames = framer.push(Bytes::from(stream));
+        Mitigations::new(&PrivacyConfig { pad_bytes: 64, ..PrivacyConfig::default() }).framer();
+    let mut frames = framer.push(Bytes::from(stream.clone()));
     frames.extend(framer.finish());
     let classes = Mitigations::new(&PrivacyConfig {
         min_latency_ms: 250,
@@ -576,7 +582,7 @@ fn privacy_vectors() -> Value {
     json!({
         "fixed_class": {"c_max": "1024", "fixed_charge": "300", "fixed_max_tokens": "64", "charges": charges, "bodies": bodies},
         "answer_size_classes": {"pad_bytes": 256, "sizes": sizes},
-        "stream_framing": {"pad_bytes": 16, "stream": stream, "frames": frames.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>()},
+        "stream_framing": {"pad_bytes": 64, "stream": stream, "frames": frames.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>()},
         "latency_classes": {"min_latency_ms": 250, "ready_and_held_ms": held},
     })
 }

@@ -108,6 +108,7 @@ fn node_state(view: &Value, store: Arc<dyn Storage>, tasks: &TaskTracker) -> Arc
         paid_slots: Arc::new(tokio::sync::Semaphore::new(16)),
         paid_per_ip: Arc::new(AddressCounter::default()),
         tasks: tasks.clone(),
+        releasing: tokio_util::sync::CancellationToken::new(),
     });
     state.observe_signer_root(signer_root);
     state

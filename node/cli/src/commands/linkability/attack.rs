@@ -68,19 +68,25 @@ impl Groups {
     }
 }
 
-/// The calls joined by the links the attacker sees: the same source address (within one
-/// circuit lifetime when `circuit_secs` is set, since Tor exits are shared), the same
-/// connection.
+/// The calls joined by the links the attacker sees: the same source address (for Tor exits,
+/// which many users share, only calls at most `circuit_secs` apart: a circuit's lifetime),
+/// the same connection.
 fn linked_groups(observations: &[Observation], circuit_secs: Option<f64>) -> Vec<usize> {
     let mut groups = Groups((0..observations.len()).collect());
-    let mut by_source: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut by_source: HashMap<u64, (f64, usize)> = HashMap::new();
     let mut by_connection: HashMap<u64, usize> = HashMap::new();
-    for (i, o) in observations.iter().enumerate() {
-        let window = circuit_secs.map_or(0, |secs| (o.arrival / secs).floor() as u64);
-        if let Some(&j) = by_source.get(&(o.source, window)) {
+    let mut order: Vec<usize> = (0..observations.len()).collect();
+    order.sort_by(|&a, &b| {
+        observations[a].arrival.total_cmp(&observations[b].arrival).then(a.cmp(&b))
+    });
+    for i in order {
+        let o = &observations[i];
+        if let Some(&(at, j)) = by_source.get(&o.source)
+            && circuit_secs.is_none_or(|secs| o.arrival - at <= secs)
+        {
             groups.join(i, j);
         }
-        by_source.insert((o.source, window), i);
+        by_source.insert(o.source, (o.arrival, i));
         if let Some(&j) = by_connection.get(&o.connection) {
             groups.join(i, j);
         }
@@ -261,12 +267,12 @@ pub(super) fn score(truth: &[usize], guess: &[usize]) -> Score {
     }
 }
 
-/// The score of guessing at random with the attacker's cluster sizes: `guess` shuffled.
-pub(super) fn random_score(truth: &[usize], guess: &[usize], seed: u64) -> Score {
+/// A guess at random with the attacker's cluster sizes: its clusters shuffled over the calls.
+pub(super) fn shuffled(guess: &[usize], seed: u64) -> Vec<usize> {
     use rand::seq::SliceRandom;
     let mut shuffled = guess.to_vec();
     shuffled.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    score(truth, &shuffled)
+    shuffled
 }
 
 /// The deposit-timing attack: a chain observer knows when each deposit landed and from which
@@ -326,7 +332,7 @@ mod tests {
         assert!(
             (perfect.ari - 1.0).abs() < 1e-9 && perfect.precision == 1.0 && perfect.recall == 1.0
         );
-        let random = random_score(&truth, &truth, 1);
+        let random = score(&truth, &shuffled(&truth, 1));
         assert!(random.ari.abs() < 0.02, "{random:?}");
         assert!((random.precision - 1.0 / 30.0).abs() < 0.01, "{random:?}");
         let relabelled: Vec<usize> = truth.iter().map(|t| 99 - t).collect();

@@ -194,11 +194,16 @@ fn request_bytes(prompt_tokens: u64) -> usize {
     (4 * prompt_tokens + 220) as usize
 }
 
+/// Bytes of event stream per generated token (one event per token, as OpenAI streams).
+const STREAM_BYTES_PER_TOKEN: usize = 30;
+/// The upstream's generation speed.
+const TOKENS_PER_SEC: f64 = 45.0;
+
 /// The bytes of a plain answer, and of a stream (one event per token, the usage event and
 /// the settlement event).
 fn answer_bytes(completion_tokens: u64, stream: bool) -> usize {
     if stream {
-        (120 * completion_tokens / 4 + 260 + 620) as usize
+        STREAM_BYTES_PER_TOKEN * completion_tokens as usize + 260 + 620
     } else {
         (4 * completion_tokens + 420) as usize
     }
@@ -208,7 +213,7 @@ fn answer_bytes(completion_tokens: u64, stream: bool) -> usize {
 fn upstream_times(call: &Call, completion_tokens: u64, rng: &mut impl Rng) -> (f64, f64) {
     let prefill = call.prompt_tokens as f64 / 6_000.0 * if call.cached { 0.3 } else { 1.0 };
     let first = 0.06 + prefill + 0.01 * normal(rng).abs();
-    (first, completion_tokens as f64 / 45.0)
+    (first, completion_tokens as f64 / TOKENS_PER_SEC)
 }
 
 /// The observations of every call of `population` under `setting`, and their costs.
@@ -295,7 +300,7 @@ pub(super) fn observe(
             let mut stream = vec![b'x'; answer];
             stream[answer - 1] = b'\n';
             let mut sent: usize = framer.push(Bytes::from(stream)).iter().map(Bytes::len).sum();
-            sent += framer.finish().iter().map(Bytes::len).sum::<usize>();
+            sent += framer.finish().map(|frame| frame.len()).sum::<usize>();
             sent
         } else {
             node.pad_answer(Some("application/json"), Bytes::from(vec![b' '; answer])).len()
@@ -303,7 +308,10 @@ pub(super) fn observe(
         let usage = Usage { prompt_tokens: call.prompt_tokens, completion_tokens };
         let charge = pricing.charge(Some(usage));
         let (first, generate) = upstream_times(call, completion_tokens, &mut rng);
-        let ready = if call.stream { first } else { first + generate };
+        // A framed stream's first frame waits until a frame's worth of events was generated.
+        let frame_tokens = setting.node_pad_bytes.div_ceil(STREAM_BYTES_PER_TOKEN) as f64;
+        let first_frame = (first + frame_tokens / TOKENS_PER_SEC).min(first + generate);
+        let ready = if call.stream { first_frame } else { first + generate };
         let released = since(node.release_at(at(arrival), at(arrival + ready), &mut rng));
         let first_byte = released - arrival;
         let streaming =
