@@ -106,6 +106,7 @@ async fn a_user_deposits_pays_with_refunds_and_exits_with_the_rest() {
     client.finalize(0, payer(&h)).await.expect("finalized");
     let balance = h.net.provider.get_balance(recipient).await.expect("balance");
     assert_eq!(balance, U256::from(expected));
+    h.node.shutdown().await.expect("the node stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,6 +193,7 @@ async fn a_client_killed_between_request_and_settlement_recovers_and_spends_noth
     assert_eq!(pending.envelope.statement.nullifier, {
         Share::new(&note.secret, &h.scope(), 0, 1u64.into()).nullifier
     });
+    h.node.shutdown().await.expect("the node stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +241,7 @@ async fn k_notes_carry_k_parallel_calls() {
         notes[apart[0]].deposit.as_ref().map(|d| &d.tx),
         notes[apart[1]].deposit.as_ref().map(|d| &d.tx)
     );
+    h.node.shutdown().await.expect("the node stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,6 +258,7 @@ async fn a_provider_of_another_escrow_is_refused_before_anything_is_proven() {
     assert!(matches!(error, ClientError::Terms(_)), "{error}");
     assert!(error.to_string().contains("escrow"), "{error}");
     assert!(h.upstream.calls.all().is_empty());
+    h.node.shutdown().await.expect("the node stops cleanly");
 }
 
 /// A provider that forwards `/v1/info` from `node` and refuses every paid call with a made-up
@@ -346,6 +350,7 @@ async fn a_provider_lying_about_refusals_never_gets_two_shares_of_a_ticket() {
     let exit = client.exit(0, payer(&h), Address::repeat_byte(0x5f)).await.expect("exit");
     assert!(exit.unsettled);
     assert_eq!(exit.amount, 5 * u128::from(h.c_max()) - u128::from(h.c_max()));
+    h.node.shutdown().await.expect("the node stops cleanly");
 }
 
 /// A SOCKS5 proxy (RFC 1928, with RFC 1929 user names) standing for Tor: it records the user
@@ -460,4 +465,5 @@ async fn through_socks5_a_circuit_per_note_or_per_call_no_connection_twice_and_p
     )
     .expect_err("not SOCKS5");
     assert!(err.to_string().contains("local DNS"), "{err}");
+    h.node.shutdown().await.expect("the node stops cleanly");
 }

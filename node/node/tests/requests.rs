@@ -712,3 +712,34 @@ async fn privacy_mode_holds_pads_and_charges_one_fixed_class() {
     user.apply(&h, &paid, &settlement);
     h.node.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_answers_held_for_privacy() {
+    // A hold far longer than the shutdown grace.
+    let h = harness(|c| {
+        c.privacy.min_latency_ms = 60_000;
+        c.limits.shutdown_grace_secs = 5;
+    })
+    .await;
+    let user = h.deposit(72, u128::from(h.c_max()) * 10).await;
+    let body = br#"{"messages":[{"content":"held"}]}"#;
+    let paid = user.pay(&h, CHAT, body);
+    let url = h.url(CHAT);
+    let (http, envelope) = (h.http.clone(), paid.envelope.encode());
+    let call = tokio::spawn(async move {
+        http.post(url)
+            .header("content-type", "application/json")
+            .header("zkcredits-payment", envelope)
+            .body(body.to_vec())
+            .send()
+            .await
+    });
+    // Shut down once the answer is held (the upstream has answered).
+    while h.upstream.calls.count(body) == 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.node.shutdown().await.expect("shut down within its grace, the held answer released");
+    let response = call.await.expect("task").expect("answered");
+    assert_eq!(response.status(), 200);
+    assert!(settlement_of(&response).charge > 0, "served and settled");
+}
