@@ -199,9 +199,9 @@ impl ChainSync {
 pub struct RunningNode {
     address: SocketAddr,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    server: Option<JoinHandle<()>>,
     /// The chain follower and the slasher, on their own thread.
-    background: std::thread::JoinHandle<()>,
+    background: Option<std::thread::JoinHandle<()>>,
     /// Connections, served tickets and stream relays.
     tasks: TaskTracker,
     /// How long shutdown waits for them.
@@ -212,6 +212,19 @@ pub struct RunningNode {
     slasher: Arc<Slasher>,
     store: Arc<dyn Storage>,
     gossip: Option<ShareNetwork>,
+}
+
+/// A node dropped without [`RunningNode::shutdown`] (a test, a failed start) still stops its
+/// chain thread and waits for it: a thread left inside RocksDB when the process exits makes
+/// RocksDB abort it ("pthread lock: Invalid argument") as its statics are torn down.
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.releasing.cancel();
+        if let Some(background) = self.background.take() {
+            let _ = background.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -253,13 +266,16 @@ impl RunningNode {
 
     /// Stops accepting connections, lets open requests, served tickets and stream relays
     /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
-    pub async fn shutdown(self) -> Result<(), NodeError> {
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
         self.releasing.cancel();
-        let (tasks, background) = (self.tasks.clone(), self.background);
-        let gossip = self.gossip;
+        let (tasks, background) = (self.tasks.clone(), self.background.take());
+        let (gossip, server) = (self.gossip.take(), self.server.take());
         let drained = tokio::time::timeout(self.grace, async {
-            let served = self.server.await;
+            let served = match server {
+                Some(server) => server.await,
+                None => Ok(()),
+            };
             tasks.close();
             tasks.wait().await;
             // Last: a conflicting share could still stop a request being served, and the
@@ -267,7 +283,9 @@ impl RunningNode {
             if let Some(network) = gossip {
                 network.stop().await;
             }
-            let _ = tokio::task::spawn_blocking(move || background.join()).await;
+            if let Some(background) = background {
+                let _ = tokio::task::spawn_blocking(move || background.join()).await;
+            }
             served
         })
         .await;
@@ -648,8 +666,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     Ok(RunningNode {
         address,
         stop,
-        server,
-        background,
+        server: Some(server),
+        background: Some(background),
         tasks,
         grace,
         releasing,
