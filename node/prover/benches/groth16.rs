@@ -1,5 +1,7 @@
 //! Witness generation, proving, verification and batch verification for each circuit, on the
-//! deterministic example statements of `zkcredits_prover::fixtures`.
+//! deterministic example statements of `zkcredits_prover::fixtures`. Witnesses are computed by
+//! the native graph (`build/circuits/main/<circuit>.graph`, traced here when absent); the wasm
+//! calculator is measured beside it.
 //!
 //! `make circuits && cargo bench -p zkcredits-prover`; the README and spec/03 report the table.
 
@@ -27,7 +29,25 @@ fn bench_circuits(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         group.sample_size(20);
 
-        group.bench_function("witness", |b| {
+        if !circuit.has_graph() {
+            let graph = circuit.trace(inputs.clone()).expect("traces");
+            circuit.use_graph(graph).expect("traced from this wasm");
+        }
+        group.bench_function("witness, wasm", |b| {
+            b.iter_batched(
+                || inputs.clone(),
+                |i| circuit.calculate_in_wasm(black_box(i)).expect("valid"),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function("witness, graph", |b| {
+            b.iter_batched(
+                || inputs.clone(),
+                |i| circuit.calculate_in_graph(black_box(i)).expect("known").expect("computed"),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function("witness, graph and R1CS check", |b| {
             b.iter_batched(
                 || inputs.clone(),
                 |i| circuit.calculate(black_box(i)).expect("valid"),

@@ -4,6 +4,8 @@
 //!
 //! - [`witness`]: loads circom's wasm witness calculator once and computes witnesses by signal
 //!   name on wasmer (its field inversions patched to run natively), checked against the R1CS.
+//! - [`graph`]: the witness computation as a graph of field operations traced from the wasm,
+//!   evaluated natively (the wasm computes what the graph misses).
 //! - [`inputs`]: typed circuit inputs and the public signals they must produce.
 //! - [`manifest`]: the artifact manifest's hashes, checked when circuits and keys load.
 //! - [`encoding`]: compressed arkworks bytes and snarkjs-compatible JSON.
@@ -24,6 +26,7 @@
 pub mod encoding;
 mod error;
 pub mod fixtures;
+pub mod graph;
 pub mod groth16;
 #[cfg(target_arch = "x86_64")]
 mod ifma;

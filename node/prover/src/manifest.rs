@@ -18,6 +18,8 @@ pub struct ManifestEntry {
     pub wasm_sha256: String,
     /// sha256 of the verifying key as `circuits setup` writes it (pretty snarkjs JSON).
     pub verification_key_sha256: String,
+    /// sha256 of `<circuit>.graph`, the native witness graph (absent in older manifests).
+    pub graph_sha256: Option<String>,
 }
 
 /// A parsed manifest and where it came from.
@@ -68,6 +70,7 @@ impl Manifest {
             r1cs_sha256: field("r1cs_sha256")?,
             wasm_sha256: field("wasm_sha256")?,
             verification_key_sha256: field("verification_key_sha256")?,
+            graph_sha256: self.json[circuit]["graph_sha256"].as_str().map(str::to_owned),
         })
     }
 

@@ -10,6 +10,7 @@
 
 use crate::{
     ProverError,
+    graph::{Miss, WitnessGraph},
     manifest::{Manifest, sha256_hex},
     native_inverse,
 };
@@ -17,6 +18,7 @@ use ark_bn254::Fr;
 use ark_circom::circom::{R1CS, R1CSFile};
 use ark_ff::{BigInteger, PrimeField};
 use num_bigint::{BigInt, Sign};
+use sha2::{Digest, Sha256};
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
@@ -182,6 +184,10 @@ pub struct WitnessCircuit {
     matrices: [Vec<Vec<(Fr, usize)>>; 3],
     name: String,
     native_inverse: bool,
+    wasm_path: PathBuf,
+    wasm_sha256: [u8; 32],
+    /// The native witness computation, when loaded (see [`crate::graph`]).
+    graph: Option<WitnessGraph>,
 }
 
 impl std::fmt::Debug for WitnessCircuit {
@@ -202,19 +208,27 @@ pub struct Witness {
 impl WitnessCircuit {
     /// Loads circuit `name` from a circom output directory: `<name>_js/<name>.wasm`,
     /// `<name>.sym` and `<name>.r1cs`.
+    /// A `<name>.graph` beside them computes the witnesses natively (see [`crate::graph`]).
     pub fn load(dir: &Path, name: &str) -> Result<Self, ProverError> {
-        Self::load_inner(dir, name, None)
+        Self::load_inner(dir, name, None, true)
     }
 
-    /// As [`WitnessCircuit::load`], refusing a wasm or r1cs whose sha256 is not the manifest's.
+    /// The wasm calculator alone, ignoring any graph file: what a graph is traced from.
+    pub fn load_reference(dir: &Path, name: &str) -> Result<Self, ProverError> {
+        Self::load_inner(dir, name, None, false)
+    }
+
+    /// As [`WitnessCircuit::load`], refusing a wasm, r1cs or graph whose sha256 is not the
+    /// manifest's.
     pub fn load_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Self, ProverError> {
-        Self::load_inner(dir, name, Some(manifest))
+        Self::load_inner(dir, name, Some(manifest), true)
     }
 
     fn load_inner(
         dir: &Path,
         name: &str,
         manifest: Option<&Manifest>,
+        with_graph: bool,
     ) -> Result<Self, ProverError> {
         let expected = manifest.map(|m| m.entry(name)).transpose()?;
         let wasm = dir.join(format!("{name}_js/{name}.wasm"));
@@ -229,6 +243,7 @@ impl WitnessCircuit {
             manifest.check(wasm, &expected.wasm_sha256, &sha256_hex(&bytes))?;
             manifest.check(&r1cs_path, &expected.r1cs_sha256, &sha256_hex(&r1cs_bytes))?;
         }
+        let wasm_sha256: [u8; 32] = Sha256::digest(&bytes).into();
         let wasm_error = |reason: String| ProverError::Wasm { path: wasm.to_owned(), reason };
         let patched = native_inverse::patch(&bytes).map_err(wasm_error)?;
         let native_inverse = patched.is_some();
@@ -270,7 +285,79 @@ impl WitnessCircuit {
             matrices,
             name: name.to_owned(),
             native_inverse,
+            wasm_path: wasm.to_owned(),
+            wasm_sha256,
+            graph: None,
         })
+        .and_then(|mut circuit| {
+            if with_graph {
+                let graph_sha256 = expected.as_ref().and_then(|e| e.graph_sha256.as_deref());
+                circuit.load_graph(dir, graph_sha256, manifest)?;
+            }
+            Ok(circuit)
+        })
+    }
+
+    /// Reads `<dir>/<name>.graph` when it exists: a graph of another wasm, or (with a manifest
+    /// that records one) another graph than the manifest's, is refused.
+    fn load_graph(
+        &mut self,
+        dir: &Path,
+        expected: Option<&str>,
+        manifest: Option<&Manifest>,
+    ) -> Result<(), ProverError> {
+        let path = dir.join(format!("{}.graph", self.name));
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(ProverError::Artifact { path, source }),
+        };
+        if let (Some(manifest), Some(expected)) = (manifest, expected) {
+            manifest.check(&path, expected, &sha256_hex(&bytes))?;
+        }
+        let graph = WitnessGraph::from_bytes(&bytes)
+            .map_err(|reason| ProverError::Malformed { path: path.clone(), reason })?;
+        self.use_graph(graph).map_err(|_| ProverError::Malformed {
+            path,
+            reason: "traced from another wasm calculator: rebuild it with `make keys`".to_owned(),
+        })
+    }
+
+    /// Computes witnesses with `graph` from now on (the wasm still computes any statement the
+    /// graph misses). Refuses a graph traced from another calculator.
+    pub fn use_graph(&mut self, graph: WitnessGraph) -> Result<(), ProverError> {
+        if graph.wasm_sha256() != self.wasm_sha256 || graph.outputs.len() != self.num_wires {
+            return Err(ProverError::Malformed {
+                path: self.wasm_path.clone(),
+                reason: "the witness graph was traced from another calculator".to_owned(),
+            });
+        }
+        self.graph = Some(graph);
+        Ok(())
+    }
+
+    /// Whether witnesses are computed natively by a graph.
+    pub fn has_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    /// Traces the calculator on a valid statement into a [`WitnessGraph`] (see
+    /// [`crate::graph`]); it is checked on the same statement against the wasm.
+    pub fn trace(
+        &mut self,
+        inputs: Vec<(String, Vec<BigInt>)>,
+    ) -> Result<WitnessGraph, ProverError> {
+        let inputs = self.hashed_inputs(inputs)?;
+        let wasm = std::fs::read(&self.wasm_path)
+            .map_err(|source| ProverError::Artifact { path: self.wasm_path.clone(), source })?;
+        let path = self.wasm_path.clone();
+        let wasm_error = |reason: String| ProverError::Wasm { path: path.clone(), reason };
+        let graph = crate::graph::trace(&wasm, &inputs).map_err(wasm_error)?;
+        let expected = self.run_wasm(&inputs)?;
+        if graph.evaluate(&inputs).ok() != Some(expected) {
+            return Err(wasm_error("the traced graph computes another witness".to_owned()));
+        }
+        Ok(graph)
     }
 
     /// Computes the witness for named inputs (arrays flattened in row-major order) and checks
@@ -290,17 +377,54 @@ impl WitnessCircuit {
         &mut self,
         inputs: Vec<(String, Vec<BigInt>)>,
     ) -> Result<Vec<Fr>, ProverError> {
+        let inputs = self.hashed_inputs(inputs)?;
+        if let Some(graph) = &self.graph
+            && let Ok(witness) = graph.evaluate(&inputs)
+        {
+            return Ok(witness);
+        }
+        self.run_wasm(&inputs)
+    }
+
+    /// The witness computed by the loaded graph alone: `Ok(Err(miss))` when there is none or the
+    /// statement is not one it computes (tests and benchmarks use it to see which path ran).
+    pub fn calculate_in_graph(
+        &self,
+        inputs: Vec<(String, Vec<BigInt>)>,
+    ) -> Result<Result<Vec<Fr>, Miss>, ProverError> {
+        let inputs = self.hashed_inputs(inputs)?;
+        Ok(self.graph.as_ref().map_or(Err(Miss::Absent), |graph| graph.evaluate(&inputs)))
+    }
+
+    /// The witness computed by the wasm calculator, whether or not a graph is loaded (the
+    /// reference the graph is tested against).
+    pub fn calculate_in_wasm(
+        &mut self,
+        inputs: Vec<(String, Vec<BigInt>)>,
+    ) -> Result<Vec<Fr>, ProverError> {
+        let inputs = self.hashed_inputs(inputs)?;
+        self.run_wasm(&inputs)
+    }
+
+    fn run_wasm(&mut self, inputs: &[(u64, Vec<Fr>)]) -> Result<Vec<Fr>, ProverError> {
+        self.calculator
+            .run(&mut self.store, inputs)
+            .map_err(|e| ProverError::Unsatisfied(first_line(&e)))
+    }
+
+    /// Inputs by the hash circom names them with, values reduced into the field.
+    fn hashed_inputs(
+        &self,
+        inputs: Vec<(String, Vec<BigInt>)>,
+    ) -> Result<Vec<(u64, Vec<Fr>)>, ProverError> {
         // The wasm ignores inputs it does not know; a misspelt name must not pass unnoticed.
         if let Some((unknown, _)) = inputs.iter().find(|(name, _)| !self.top_level.contains(name)) {
             return Err(ProverError::UnknownSignal(unknown.clone()));
         }
-        let inputs: Vec<_> = inputs
+        Ok(inputs
             .into_iter()
             .map(|(name, values)| (fnv1a(&name), values.iter().map(input_to_fr).collect()))
-            .collect();
-        self.calculator
-            .run(&mut self.store, &inputs)
-            .map_err(|e| ProverError::Unsatisfied(first_line(&e)))
+            .collect())
     }
 
     /// Whether the calculator's field inversions run natively (see [`crate::native_inverse`]).

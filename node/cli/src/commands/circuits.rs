@@ -1,6 +1,7 @@
 //! `zkcredits circuits setup`: Groth16 keys for the protocol circuits, and everything derived
 //! from them that the repository commits: verifying keys, the artifact manifest, the Solidity
-//! verifiers of `exit` and `slash`, and the Groth16 vectors. The keys are either an INSECURE
+//! verifiers of `exit` and `slash`, and the Groth16 vectors. It also traces each circuit's
+//! native witness graph into the build directory (its hash goes into the manifest). The keys are either an INSECURE
 //! development setup from a seed or imported from the `.zkey` files of a snarkjs ceremony.
 
 use super::{hex, prove::Circuit};
@@ -220,8 +221,21 @@ impl SetupArgs {
             .trim()
             .to_owned();
         for name in CIRCUITS {
+            progress.set_message(format!("{name}: tracing the witness graph"));
+            let mut circuit = WitnessCircuit::load_reference(&circuits_dir, name)?;
+            let (inputs, expected_public) = fixtures::example(name)
+                .ok_or_else(|| eyre!("no example statement for circuit {name}"))?;
+            let graph = circuit.trace(inputs.clone())?.to_bytes();
+            circuit.use_graph(
+                zkcredits_prover::graph::WitnessGraph::from_bytes(&graph)
+                    .map_err(|e| eyre!("the {name} witness graph does not read back: {e}"))?,
+            )?;
+            if !self.check {
+                let path = circuits_dir.join(format!("{name}.graph"));
+                std::fs::write(&path, &graph)
+                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            }
             progress.set_message(format!("{name}: generating keys"));
-            let mut circuit = WitnessCircuit::load(&circuits_dir, name)?;
             let key = source.key(name, &circuit)?;
             let vk = &key.proving_key().vk;
             progress.inc(1);
@@ -230,8 +244,6 @@ impl SetupArgs {
             let vk_text = pretty(&vk_json)?;
             let vk_hash = manifest::verifying_key_sha256(vk);
 
-            let (inputs, expected_public) = fixtures::example(name)
-                .ok_or_else(|| eyre!("no example statement for circuit {name}"))?;
             let example_input = Value::Object(inputs_json(&inputs));
             let (proof, public) = key.prove(&mut circuit, inputs, &mut rng)?;
             if public != expected_public {
@@ -280,6 +292,7 @@ impl SetupArgs {
                     "r1cs_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}.r1cs")))?),
                     "wasm_sha256": sha256_hex(&read(&circuits_dir.join(format!("{name}_js/{name}.wasm")))?),
                     "verification_key_sha256": vk_hash,
+                    "graph_sha256": sha256_hex(&graph),
                     "setup": source.describe(name),
                 }),
             );
