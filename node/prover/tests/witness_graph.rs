@@ -15,6 +15,7 @@ use zkcredits_prover::{
     fixtures::RequestScenario,
     graph::{Miss, WitnessGraph},
     inputs::CircomInputs,
+    manifest::Manifest,
 };
 
 /// A circuit computing witnesses with the graph traced from its example statement.
@@ -123,4 +124,31 @@ fn a_graph_file_of_another_calculator_is_refused() {
     assert!(exit.use_graph(graph.clone()).is_err());
     let bytes = graph.to_bytes();
     assert_eq!(WitnessGraph::from_bytes(&bytes).expect("reads"), graph);
+}
+
+#[test]
+fn under_a_manifest_the_graph_file_must_be_the_recorded_one() {
+    let build = common::build_dir().join("circuits/main");
+    let dir = std::env::temp_dir().join(format!("zkcredits-graph-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("slash_js")).expect("temp dir");
+    for file in ["slash.r1cs", "slash.sym", "slash_js/slash.wasm"] {
+        std::fs::copy(build.join(file), dir.join(file)).expect("make circuits first");
+    }
+    let (_, graph) = traced("slash");
+    std::fs::write(dir.join("slash.graph"), graph.to_bytes()).expect("writable");
+    let committed = common::workspace().join("circuits/artifacts/manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(committed).expect("manifest")).expect("JSON");
+    let load = |json: &serde_json::Value| {
+        let path = dir.join("manifest.json");
+        std::fs::write(&path, json.to_string()).expect("writable");
+        let manifest = Manifest::read(&path).expect("reads");
+        WitnessCircuit::load_checked(&dir, "slash", &manifest)
+    };
+    assert!(load(&json).expect("the recorded graph").has_graph());
+    json["slash"]["graph_sha256"] = serde_json::json!("00".repeat(32));
+    assert!(load(&json).is_err(), "another graph than the manifest's is refused");
+    json["slash"].as_object_mut().expect("entry").remove("graph_sha256");
+    assert!(!load(&json).expect("wasm only").has_graph(), "no recorded graph, none used");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -176,7 +176,7 @@ impl Rewriter {
     }
 
     /// Whether `ops` (an arm of a branch) only computes: no control flow, stores or calls
-    /// other than wrapped field operations that write memory.
+    /// other than copies and field operations the graph has nodes for.
     fn computes_only(&self, ops: &[Operator<'_>]) -> bool {
         ops.iter().all(|op| match op {
             Operator::LocalGet { .. }
@@ -188,7 +188,9 @@ impl Rewriter {
             | Operator::I32Load { .. } => true,
             Operator::Call { function_index } => {
                 self.wrapper_of.contains_key(function_index)
-                    && self.layout.type_of(*function_index).is_some_and(|t| t.results().is_empty())
+                    && self.layout.names.get(function_index).is_some_and(|name| {
+                        name == "Fr_copy" || super::Op::of_function(name).is_some()
+                    })
             }
             _ => false,
         })

@@ -415,15 +415,9 @@ impl WitnessGraph {
         for i in 0..node_count {
             let op = Op::from_u8(reader.take(1)?[0]).ok_or("unknown operation")?;
             let (a, b, c) = (reader.u32()?, reader.u32()?, reader.u32()?);
+            // Evaluation reads all three operands of every node.
             let defined = (leaves + i) as u64;
-            let used = if op == Op::Select {
-                vec![a, b, c]
-            } else if op.is_unary() {
-                vec![a]
-            } else {
-                vec![a, b]
-            };
-            if used.iter().any(|&operand| u64::from(operand) >= defined) {
+            if [a, b, c].iter().any(|&operand| u64::from(operand) >= defined) {
                 return Err(format!("node {i} reads a value defined after it"));
             }
             nodes.push(Node { op, a, b, c });
@@ -533,9 +527,13 @@ mod tests {
         assert_eq!(graph.evaluate(&[(42, vec![fr(2), fr(5)])]), Ok(vec![fr(3), fr(2), fr(11)]));
         assert_eq!(graph.evaluate(&[(42, vec![fr(2)])]), Err(Miss::Inputs));
         assert_eq!(graph.evaluate(&[(42, vec![fr(0), fr(0)])]), Err(Miss::Path));
-        let mut forward = graph;
+        let mut forward = graph.clone();
         forward.nodes[0].b = 4;
         assert!(WitnessGraph::from_bytes(&forward.to_bytes()).is_err());
+        // Evaluation reads every operand, used or not.
+        let mut unused = graph;
+        unused.nodes[0] = Node { op: Op::Neg, a: 0, b: 0, c: 99 };
+        assert!(WitnessGraph::from_bytes(&unused.to_bytes()).is_err());
         assert!(WitnessGraph::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 }

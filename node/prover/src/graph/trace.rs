@@ -458,8 +458,14 @@ fn pre(
         Operation::Truth | Operation::ToInt => (u32::MAX, vec![address(p0)]),
         Operation::InPlace => return Ok(()),
         Operation::Other => {
+            // Only `setInputSignal` calls these (on the input it sets, to choose how to store
+            // it); anywhere else they would read a value the graph does not see.
             let touched = [p0, p1, p2].iter().any(|&p| {
                 tracer.shadow.get(&address(p)).is_some_and(|&id| !tracer.is_constant(id))
+                    || tracer
+                        .input_address
+                        .get(&address(p))
+                        .is_some_and(|&slot| Some(slot) != tracer.current_slot)
             });
             if touched {
                 let name = tracer.names[op as usize].clone();

@@ -11,11 +11,14 @@ pub(crate) fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The build directory (`ZKCREDITS_BUILD_DIR`, or `build/`).
+pub(crate) fn build_dir() -> PathBuf {
+    std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(|| workspace().join("build"), PathBuf::from)
+}
+
 /// Loads a protocol circuit compiled by `make circuits`.
 pub(crate) fn main_circuit(name: &str) -> WitnessCircuit {
-    let build = std::env::var_os("ZKCREDITS_BUILD_DIR")
-        .map_or_else(|| workspace().join("build"), PathBuf::from);
-    WitnessCircuit::load(&build.join("circuits/main"), name).unwrap_or_else(|e| panic!("{e}"))
+    WitnessCircuit::load(&build_dir().join("circuits/main"), name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Whether `snarkjs groth16 verify` (npm, the independent reference) accepts our JSON, after
