@@ -3,8 +3,8 @@
 //! our example proofs), `--check` reproduces them, `zkcredits prove --zkey` proves with them, and
 //! wrong or missing keys are refused clearly.
 //!
-//! The ceremony (2^14 powers of tau and one phase-2 key per circuit) takes about ten minutes on
-//! two cores; it is cached in `~/.cache/zkcredits/ceremony`, keyed by the circuits' r1cs hashes.
+//! The ceremony (2^14 powers of tau and one phase-2 key per circuit) takes about a minute on two
+//! cores; it is cached in `~/.cache/zkcredits/ceremony-v2`, keyed by the circuits' r1cs hashes.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -44,25 +44,20 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("readable")).expect("JSON")
 }
 
-/// The ceremony's `.zkey` per circuit, made once per circuit build and cached.
+/// The ceremony's `.zkey` per circuit, made once per circuit build and cached. Phase 1 is an
+/// INSECURE prepared powers-of-tau file of ours (`zkcredits_prover::ptau`, two seconds where
+/// snarkjs's `powersoftau new`, `contribute` and `prepare phase2` took six minutes); phase 2,
+/// which makes the keys we import, is snarkjs's `groth16 setup`.
 fn ceremony() -> Vec<(&'static str, PathBuf)> {
     let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
-    let dir = home.join(".cache/zkcredits/ceremony");
+    let dir = home.join(".cache/zkcredits/ceremony-v2");
     std::fs::create_dir_all(&dir).expect("cache dir");
     let ptau = dir.join("pot14.ptau");
     if !ptau.exists() {
-        let p = |f: &str| arg(&dir.join(f));
-        snarkjs(&["powersoftau", "new", "bn128", "14", &p("pot14-0.ptau")]);
-        snarkjs(&[
-            "powersoftau",
-            "contribute",
-            &p("pot14-0.ptau"),
-            &p("pot14-1.ptau"),
-            "--name=zkcredits test",
-            "-e=zkcredits test entropy",
-        ]);
-        snarkjs(&["powersoftau", "prepare", "phase2", &p("pot14-1.ptau"), &p("pot14.tmp")]);
-        std::fs::rename(dir.join("pot14.tmp"), &ptau).expect("rename");
+        let tmp = dir.join("pot14.tmp");
+        let bytes = zkcredits_prover::ptau::insecure_prepared_ptau(14, b"zkcredits ceremony test");
+        std::fs::write(&tmp, bytes).expect("writable cache");
+        std::fs::rename(&tmp, &ptau).expect("rename");
     }
     CIRCUITS
         .iter()

@@ -11,6 +11,7 @@
 //! - [`encoding`]: compressed arkworks bytes and snarkjs-compatible JSON.
 //! - [`solidity`]: Solidity verifier contracts rendered from verifying keys.
 //! - [`fixtures`]: deterministic example statements for tests, benchmarks and vectors.
+//! - [`ptau`]: an INSECURE prepared powers-of-tau file from a seed, for the ceremony tests.
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //! - `qap`: the quotient polynomial of both R1CS-to-QAP reductions (arkworks', circom's).
 //! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
@@ -36,6 +37,7 @@ mod limbs;
 pub mod manifest;
 pub mod msm;
 mod native_inverse;
+pub mod ptau;
 mod qap;
 pub mod solidity;
 pub mod witness;
