@@ -147,14 +147,7 @@ impl Reencode for Patcher {
         if index != self.layout.target {
             return reencode::utils::parse_function_body(self, code, func);
         }
-        let mut body = wasm_encoder::Function::new([]);
-        body.instructions()
-            .local_get(0)
-            .local_get(1)
-            .local_get(2)
-            .call(self.layout.imported_functions)
-            .end();
-        code.function(&body);
+        code.function(&host_inverse_body(self.layout.imported_functions));
         Ok(())
     }
 
@@ -163,12 +156,29 @@ impl Reencode for Patcher {
         module: &mut wasm_encoder::Module,
         section: wasmparser::CustomSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        // The names are indexed by the old function numbering: dropped rather than wrong.
-        if section.name() == "name" {
-            return Ok(());
-        }
-        reencode::utils::parse_custom_section(self, module, section)
+        parse_custom_section_without_names(self, module, section)
     }
+}
+
+/// The body of `Fr_int_inverseMod(x, m, r)` that hands its arguments to the host import
+/// numbered `import`.
+pub(crate) fn host_inverse_body(import: u32) -> wasm_encoder::Function {
+    let mut body = wasm_encoder::Function::new([]);
+    body.instructions().local_get(0).local_get(1).local_get(2).call(import).end();
+    body
+}
+
+/// Copies a custom section, except the name section: it is indexed by the old function
+/// numbering, so a rewrite that adds imports drops it rather than keep it wrong.
+pub(crate) fn parse_custom_section_without_names<R: Reencode + ?Sized>(
+    reencoder: &mut R,
+    module: &mut wasm_encoder::Module,
+    section: wasmparser::CustomSectionReader<'_>,
+) -> Result<(), reencode::Error<R::Error>> {
+    if section.name() == "name" {
+        return Ok(());
+    }
+    reencode::utils::parse_custom_section(reencoder, module, section)
 }
 
 /// The host side of [`HOST_INVERSE`]: reads `x` and `m`, refuses any modulus but the field's

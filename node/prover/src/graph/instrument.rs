@@ -10,6 +10,7 @@
 //! - `Fr_int_inverseMod` calls the host's native inversion, as in [`crate::native_inverse`]
 //!   (the wasm's own loops forever on zero, which an arm not taken may invert).
 
+use crate::native_inverse;
 use std::collections::HashMap;
 use wasm_encoder::reencode::{self, Reencode};
 use wasmparser::{FuncType, Name, NameSectionReader, Operator, Payload, TypeRef, ValType};
@@ -314,13 +315,7 @@ impl Reencode for Rewriter {
         let index = self.layout.imported + self.next_body;
         self.next_body += 1;
         if Some(index) == self.layout.inverse {
-            let mut body = wasm_encoder::Function::new([]);
-            body.instruction(&I::LocalGet(0))
-                .instruction(&I::LocalGet(1))
-                .instruction(&I::LocalGet(2))
-                .instruction(&I::Call(self.layout.hook(5)))
-                .instruction(&I::End);
-            code.function(&body);
+            code.function(&native_inverse::host_inverse_body(self.layout.hook(5)));
             return Ok(());
         }
         if self.layout.is_field_library(index) {
@@ -379,10 +374,6 @@ impl Reencode for Rewriter {
         module: &mut wasm_encoder::Module,
         section: wasmparser::CustomSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        // The names are indexed by the old function numbering: dropped rather than wrong.
-        if section.name() == "name" {
-            return Ok(());
-        }
-        reencode::utils::parse_custom_section(self, module, section)
+        native_inverse::parse_custom_section_without_names(self, module, section)
     }
 }
