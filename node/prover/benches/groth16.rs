@@ -5,11 +5,19 @@
 //!
 //! `make circuits && cargo bench -p zkcredits-prover`; the README and spec/03 report the table.
 
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::ProvingKey;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::{hint::black_box, path::PathBuf};
-use zkcredits_prover::{Verifier, WitnessCircuit, fixtures, insecure_dev_setup, prove};
+use zkcredits_primitives::{babyjubjub::Scalar, constants::SIGNER_TREE_DEPTH};
+use zkcredits_prover::{
+    KeyFile, ProofCache, Verifier, WitnessCircuit,
+    fixtures::{self, RequestScenario},
+    inputs::RequestInputs,
+    insecure_dev_setup, prove,
+};
 
 fn circuit(name: &str) -> WitnessCircuit {
     let build = std::env::var_os("ZKCREDITS_BUILD_DIR").map_or_else(
@@ -61,6 +69,9 @@ fn bench_circuits(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        if name == "request" {
+            bench_cached_request(&mut group, &mut circuit, &key, &mut rng);
+        }
         let (proof, public) = prove(&key, &mut circuit, inputs.clone(), &mut rng).expect("proves");
         group.bench_function("verify", |b| {
             b.iter(|| verifier.verify(black_box(&public), black_box(&proof)).expect("valid"))
@@ -70,6 +81,49 @@ fn bench_circuits(c: &mut Criterion) {
             b.iter(|| verifier.verify_batch(black_box(&batch), &mut rng).expect("valid"))
         });
         group.finish();
+    }
+}
+
+/// Request proofs that reuse the last proof's sums ([`ProofCache`]): statements alternate
+/// between two that differ as a note's consecutive requests do.
+fn bench_cached_request(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    circuit: &mut WitnessCircuit,
+    key: &ProvingKey<Bn254>,
+    rng: &mut ChaCha20Rng,
+) {
+    let key = KeyFile::Dev(key.clone());
+    let first = RequestScenario::default().inputs();
+    let another_request = |mut inputs: RequestInputs| {
+        inputs.now += 60;
+        inputs.x += Fr::from(1u64);
+        inputs.eta = Scalar::from(1_001u64);
+        inputs
+    };
+    let next_ticket = RequestScenario { index: 4, refunded: 1_500, ..Default::default() };
+    let pairs = [
+        ("prove, cached sums: the next request on the same state", another_request(first.clone())),
+        (
+            "prove, cached sums: the next ticket on a new state",
+            another_request(next_ticket.inputs()),
+        ),
+    ];
+    for (label, second) in pairs {
+        let pair = [&first, &second].map(|i| i.circom_inputs(SIGNER_TREE_DEPTH));
+        let mut cache = ProofCache::new();
+        key.prove_cached(circuit, pair[1].clone(), rng, &mut cache).expect("proves");
+        let mut turn = 0;
+        group.bench_function(label, |b| {
+            b.iter_batched(
+                || {
+                    turn += 1;
+                    pair[turn % 2].clone()
+                },
+                |i| key.prove_cached(circuit, black_box(i), rng, &mut cache).expect("proves"),
+                BatchSize::SmallInput,
+            )
+        });
+        println!("{label}: {} of {} wires summed", cache.last_summed(), circuit.num_wires() - 1);
     }
 }
 

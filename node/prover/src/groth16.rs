@@ -7,10 +7,14 @@
 use crate::msm::{FixedBaseTables, msm};
 use crate::qap::{Reduction, quotient};
 use crate::{ProverError, WitnessCircuit};
-use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Projective};
 use ark_circom::{CircomCircuit, read_zkey};
-use ark_ec::{CurveGroup, VariableBaseMSM, pairing::Pairing};
-use ark_ff::{One, PrimeField, UniformRand, Zero};
+use ark_ec::{
+    CurveGroup, VariableBaseMSM,
+    pairing::{MillerLoopOutput, Pairing},
+    short_weierstrass::{Affine, Projective, SWCurveConfig},
+};
+use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
 use ark_serialize::CanonicalDeserialize;
 use ark_snark::SNARK;
@@ -20,6 +24,7 @@ use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::{fs::File, io::BufReader, path::Path};
+use zeroize::Zeroize;
 
 /// Domain of the seed expansion for development keys.
 const DEV_SETUP_DOMAIN: &[u8] = b"zkcredits/v1/INSECURE-dev-setup/";
@@ -62,7 +67,7 @@ pub fn prove<R: RngCore + CryptoRng>(
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
-    prove_with(Reduction::Libsnark, key, circuit, inputs, rng)
+    prove_with(Reduction::Libsnark, key, circuit, inputs, rng, None)
 }
 
 /// As [`prove`], for a key imported from a snarkjs `.zkey` by [`import_zkey`].
@@ -72,7 +77,7 @@ pub fn prove_with_zkey_key<R: RngCore + CryptoRng>(
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
-    prove_with(Reduction::Circom, key, circuit, inputs, rng)
+    prove_with(Reduction::Circom, key, circuit, inputs, rng, None)
 }
 
 fn prove_with<R: RngCore + CryptoRng>(
@@ -81,18 +86,21 @@ fn prove_with<R: RngCore + CryptoRng>(
     circuit: &mut WitnessCircuit,
     inputs: Vec<(String, Vec<BigInt>)>,
     rng: &mut R,
+    cache: Option<&mut ProofCache>,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
     // The quotient checks the constraints (it evaluates every row anyway).
     let witness = circuit.calculate_unchecked(inputs)?;
     let public_count = circuit.public_count();
     let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    let proof = create_proof(reduction, key, circuit, &witness, r, s)?;
+    let proof = create_proof(reduction, key, circuit, &witness, r, s, cache)?;
     Ok((proof, witness[1..=public_count].to_vec()))
 }
 
 /// Groth16's prover on a full witness (wire 0 is the constant 1), with our MSM:
 /// `A = α + Σwᵢaᵢ + rδ`, `B = β + Σwᵢbᵢ + sδ`, `C = Σ_aux wᵢlᵢ + ΣhⱼHⱼ + sA + rB₁ − rsδ`.
 /// The constraint matrices were read once at load: no constraint system is synthesised.
+/// With a `cache` of an earlier proof by the same key, the sums linear in the witness are
+/// updated over the wires that changed instead of computed again.
 fn create_proof(
     reduction: Reduction,
     key: &ProvingKey<Bn254>,
@@ -100,44 +108,199 @@ fn create_proof(
     witness: &[Fr],
     r: Fr,
     s: Fr,
+    cache: Option<&mut ProofCache>,
 ) -> Result<Proof<Bn254>, ProverError> {
     let num_inputs = circuit.public_count() + 1;
     check_key_fits(key, circuit)?;
     let wires: Vec<_> = witness[1..].par_iter().map(|v| v.into_bigint()).collect();
-    let aux = &wires[num_inputs - 1..];
-    // Each sum over the wires starts from the query's entry for the constant wire.
-    let query_sum = |query: &[G1Affine]| query[0] + msm(&query[1..], &wires);
-    // The quotient (constraint rows, transforms, then its MSM) runs beside the four sums over
-    // the witness; a broken constraint is reported once they are done.
-    let (h_sum, (a_sum, (b1_sum, (b2_sum, l_sum)))) = rayon::join(
+    let earlier = cache.as_ref().and_then(|cache| cache.earlier(key, &wires));
+    let changed = earlier.as_ref().map(|earlier| earlier.changed.len());
+    // The quotient (constraint rows, transforms, then its MSM) runs beside the sums over the
+    // witness; a broken constraint is reported once they are done.
+    let (h_sum, sums) = rayon::join(
         || {
             quotient(reduction, circuit.matrices(), num_inputs, circuit.num_constraints(), witness)
                 .map(|h| msm(&key.h_query, &h))
         },
-        || {
-            rayon::join(
-                || query_sum(&key.a_query),
-                || {
-                    rayon::join(
-                        || query_sum(&key.b_g1_query),
-                        || {
-                            rayon::join(
-                                || key.b_g2_query[0] + msm(&key.b_g2_query[1..], &wires),
-                                || msm(&key.l_query, aux),
-                            )
-                        },
-                    )
-                },
-            )
+        || match earlier {
+            Some(earlier) => earlier.updated(key, &wires, num_inputs - 1),
+            None => WitnessSums::new(key, &wires, num_inputs - 1),
         },
     );
     let h_sum = h_sum?;
     let vk = &key.vk;
-    let a = vk.alpha_g1 + a_sum + key.delta_g1 * r;
-    let b1 = key.beta_g1 + b1_sum + key.delta_g1 * s;
-    let b2 = vk.beta_g2 + b2_sum + vk.delta_g2 * s;
-    let c = l_sum + h_sum + a * s + b1 * r - key.delta_g1 * (r * s);
+    let a = vk.alpha_g1 + sums.a + key.delta_g1 * r;
+    let b1 = key.beta_g1 + sums.b_g1 + key.delta_g1 * s;
+    let b2 = vk.beta_g2 + sums.b_g2 + vk.delta_g2 * s;
+    let c = sums.l + h_sum + a * s + b1 * r - key.delta_g1 * (r * s);
+    if let Some(cache) = cache {
+        cache.keep(key, wires, sums, changed);
+    }
     Ok(Proof { a: a.into_affine(), b: b2.into_affine(), c: c.into_affine() })
+}
+
+/// A wire value as the MSMs read it.
+type Wire = <Fr as PrimeField>::BigInt;
+
+/// The sums of a proof that are linear in the witness: `Σwᵢaᵢ`, `Σwᵢbᵢ` in G1 and in G2 (each
+/// with the constant wire's entry), and `Σ_aux wᵢlᵢ`.
+#[derive(Debug, Clone, Copy)]
+struct WitnessSums {
+    a: G1Projective,
+    b_g1: G1Projective,
+    b_g2: G2Projective,
+    l: G1Projective,
+}
+
+impl WitnessSums {
+    /// The sums over every wire (`wires` from wire 1 on; the private ones from `aux_start`).
+    fn new(key: &ProvingKey<Bn254>, wires: &[Wire], aux_start: usize) -> Self {
+        let query_sum = |query: &[G1Affine]| query[0] + msm(&query[1..], wires);
+        let (a, (b_g1, (b_g2, l))) = rayon::join(
+            || query_sum(&key.a_query),
+            || {
+                rayon::join(
+                    || query_sum(&key.b_g1_query),
+                    || {
+                        rayon::join(
+                            || key.b_g2_query[0] + msm(&key.b_g2_query[1..], wires),
+                            || msm(&key.l_query, &wires[aux_start..]),
+                        )
+                    },
+                )
+            },
+        );
+        Self { a, b_g1, b_g2, l }
+    }
+
+    /// These sums, for `earlier` wires, moved to `wires`: `Σ_changed (newᵢ·Pᵢ − oldᵢ·Pᵢ)` added,
+    /// as one MSM of twice as many points as wires changed, over the scalars as they are (a bit
+    /// stays a bit, where its difference would be a full-size scalar).
+    fn moved(
+        self,
+        key: &ProvingKey<Bn254>,
+        earlier: &[Wire],
+        wires: &[Wire],
+        changed: &[usize],
+        aux_start: usize,
+    ) -> Self {
+        let aux: Vec<usize> = changed.iter().filter_map(|&i| i.checked_sub(aux_start)).collect();
+        let (a, (b_g1, (b_g2, l))) = rayon::join(
+            || change(&key.a_query[1..], changed, earlier, wires),
+            || {
+                rayon::join(
+                    || change(&key.b_g1_query[1..], changed, earlier, wires),
+                    || {
+                        rayon::join(
+                            || change(&key.b_g2_query[1..], changed, earlier, wires),
+                            || {
+                                change(
+                                    &key.l_query,
+                                    &aux,
+                                    &earlier[aux_start..],
+                                    &wires[aux_start..],
+                                )
+                            },
+                        )
+                    },
+                )
+            },
+        );
+        Self { a: self.a + a, b_g1: self.b_g1 + b_g1, b_g2: self.b_g2 + b_g2, l: self.l + l }
+    }
+}
+
+/// `Σ_{i ∈ changed} (newᵢ − oldᵢ)·bases[i]`.
+fn change<P>(bases: &[Affine<P>], changed: &[usize], old: &[Wire], new: &[Wire]) -> Projective<P>
+where
+    P: SWCurveConfig<ScalarField = Fr, BaseField: Field<BasePrimeField = ark_bn254::Fq>>,
+{
+    let (points, scalars): (Vec<_>, Vec<_>) =
+        changed.iter().flat_map(|&i| [(bases[i], new[i]), (-bases[i], old[i])]).unzip();
+    msm(&points, &scalars)
+}
+
+/// What the last proof by a key computed that the next one can reuse: its witness and the
+/// sums linear in it (`Σwᵢaᵢ`, `Σwᵢbᵢ` in G1 and G2, `Σ_aux wᵢlᵢ`). A statement that shares most
+/// wires with the last (the same note, tree path and signer: another request) sums only over
+/// the wires that changed, which gives the same points, so the same proof for the same
+/// randomness. The quotient depends on the whole witness and is computed in full.
+///
+/// It holds a witness, the secret among its wires: keep it where the secret is kept (it is
+/// zeroed when dropped). A cache belongs to one key; used with another it is replaced.
+#[derive(Default)]
+pub struct ProofCache {
+    last: Option<Kept>,
+}
+
+impl std::fmt::Debug for ProofCache {
+    // The kept witness holds the secret: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofCache").field("last_summed", &self.last_summed()).finish()
+    }
+}
+
+struct Kept {
+    /// The verifying key of the proving key the sums were computed with.
+    key: VerifyingKey<Bn254>,
+    wires: Vec<Wire>,
+    sums: WitnessSums,
+    /// How many wires changed since the proof before, when the sums were moved.
+    changed: Option<usize>,
+}
+
+/// The kept sums that a new witness can start from.
+struct Earlier<'a> {
+    kept: &'a Kept,
+    changed: Vec<usize>,
+}
+
+impl ProofCache {
+    /// A cache with nothing kept yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many wires the last proof summed over: all of them when it reused nothing (the
+    /// first proof, another key, or more than half the wires changed), else those that
+    /// changed. 0 before the first proof.
+    pub fn last_summed(&self) -> usize {
+        self.last.as_ref().map_or(0, |kept| kept.changed.unwrap_or(kept.wires.len()))
+    }
+
+    /// The kept sums, when they are for `key` and fewer than half the wires changed (beyond,
+    /// twice as many points as changed cost more than the full sums).
+    fn earlier(&self, key: &ProvingKey<Bn254>, wires: &[Wire]) -> Option<Earlier<'_>> {
+        let kept = self.last.as_ref()?;
+        if kept.wires.len() != wires.len() || kept.key != key.vk {
+            return None;
+        }
+        let changed: Vec<usize> = (0..wires.len()).filter(|&i| kept.wires[i] != wires[i]).collect();
+        (2 * changed.len() < wires.len()).then_some(Earlier { kept, changed })
+    }
+
+    fn keep(
+        &mut self,
+        key: &ProvingKey<Bn254>,
+        wires: Vec<Wire>,
+        sums: WitnessSums,
+        changed: Option<usize>,
+    ) {
+        // The kept witness it replaces is zeroed as it drops.
+        self.last = Some(Kept { key: key.vk.clone(), wires, sums, changed });
+    }
+}
+
+impl Earlier<'_> {
+    fn updated(self, key: &ProvingKey<Bn254>, wires: &[Wire], aux_start: usize) -> WitnessSums {
+        self.kept.sums.moved(key, &self.kept.wires, wires, &self.changed, aux_start)
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.wires.zeroize();
+    }
 }
 
 /// Refuses a key whose queries do not have one entry per wire of `circuit`.
@@ -221,15 +384,36 @@ impl KeyFile {
             Self::Zkey(key) => prove_with_zkey_key(key, circuit, inputs, rng),
         }
     }
+
+    /// As [`KeyFile::prove`], reusing what `cache` kept of the last proof by this key (see
+    /// [`ProofCache`]) and keeping this one's: the same proof, sooner when most wires repeat.
+    pub fn prove_cached<R: RngCore + CryptoRng>(
+        &self,
+        circuit: &mut WitnessCircuit,
+        inputs: Vec<(String, Vec<BigInt>)>,
+        rng: &mut R,
+        cache: &mut ProofCache,
+    ) -> Result<(Proof<Bn254>, Vec<Fr>), ProverError> {
+        let (reduction, key) = match self {
+            Self::Dev(key) => (Reduction::Libsnark, key),
+            Self::Zkey(key) => (Reduction::Circom, key),
+        };
+        prove_with(reduction, key, circuit, inputs, rng, Some(cache))
+    }
 }
 
-/// A verifying key prepared once for many verifications: its pairing inputs, and tables of
-/// the public-input bases (folding ten inputs costs 0.1 ms instead of 0.7 ms).
+/// A verifying key prepared once for many verifications: its pairing inputs (`−β`, `−γ`, `−δ`
+/// as line coefficients, `e(α, β)`), and tables of the public-input bases (folding ten inputs
+/// costs 0.1 ms instead of 0.7 ms).
 #[derive(Debug, Clone)]
 pub struct Verifier {
     prepared: PreparedVerifyingKey<Bn254>,
+    beta_neg: G2Prepared,
     inputs: FixedBaseTables<ark_bn254::g1::Config>,
 }
+
+/// A G2 point as the Miller loop reads it: its line coefficients.
+type G2Prepared = <Bn254 as Pairing>::G2Prepared;
 
 impl Verifier {
     /// Prepares a verifying key.
@@ -237,6 +421,7 @@ impl Verifier {
         Self {
             prepared: Groth16::<Bn254>::process_vk(key)
                 .unwrap_or_else(|_| unreachable!("processing a key cannot fail")),
+            beta_neg: (-key.beta_g2).into(),
             inputs: FixedBaseTables::new(key.gamma_abc_g1.get(1..).unwrap_or_default()),
         }
     }
@@ -270,21 +455,35 @@ impl Verifier {
         }
     }
 
-    /// Verifies one proof.
+    /// Verifies one proof: `e(A, B)·e(L, −γ)·e(C, −δ) = e(α, β)`, where `L` folds the public
+    /// signals. The proof's pair (its `B` turned into line coefficients on the way) and the
+    /// key's two run their Miller loops on two threads; one final exponentiation follows.
     pub fn verify(&self, public: &[Fr], proof: &Proof<Bn254>) -> Result<(), ProverError> {
         self.check_count(public)?;
-        let inputs = self.fold_inputs(public);
-        match Groth16::<Bn254>::verify_proof_with_prepared_inputs(&self.prepared, proof, &inputs) {
-            Ok(true) => Ok(()),
+        let pvk = &self.prepared;
+        let (proof_pair, key_pairs) = rayon::join(
+            || Bn254::multi_miller_loop([proof.a], [proof.b]),
+            || {
+                let inputs = self.fold_inputs(public).into_affine();
+                Bn254::multi_miller_loop(
+                    [inputs, proof.c],
+                    [pvk.gamma_g2_neg_pc.clone(), pvk.delta_g2_neg_pc.clone()],
+                )
+            },
+        );
+        let loops = MillerLoopOutput(proof_pair.0 * key_pairs.0);
+        match Bn254::final_exponentiation(loops) {
+            Some(output) if output.0 == pvk.alpha_g1_beta_g2 => Ok(()),
             _ => Err(ProverError::InvalidProof),
         }
     }
 
     /// Verifies many proofs at once with a random linear combination: with random `r_i`,
-    /// `Π e(r_i·A_i, B_i) = e(Σr_i·α, β) · e(Σr_i·L_i, γ) · e(Σr_i·C_i, δ)` where `L_i` folds the
-    /// public inputs. One multi-pairing of `n + 3` pairs instead of `n` full verifications. The
-    /// weights are 128-bit: a batch containing an invalid proof passes with probability about
-    /// `2^-128`, and each `r_i·A_i` costs half a full scalar multiplication.
+    /// `Π e(r_i·A_i, B_i) · e(Σr_i·α, −β) · e(Σr_i·L_i, −γ) · e(Σr_i·C_i, −δ) = 1` where `L_i`
+    /// folds the public inputs. One multi-pairing of `n + 3` pairs instead of `n` full
+    /// verifications. The weights are 128-bit: a batch containing an invalid proof passes with
+    /// probability about `2^-128`, and each `r_i·A_i` costs half a full scalar multiplication.
+    /// The proofs' terms (`r_i·A_i`, `B_i`'s line coefficients) are computed in parallel.
     pub fn verify_batch<R: RngCore>(
         &self,
         batch: &[(Vec<Fr>, Proof<Bn254>)],
@@ -293,29 +492,36 @@ impl Verifier {
         if batch.is_empty() {
             return Ok(());
         }
-        let vk = &self.prepared.vk;
+        let pvk = &self.prepared;
         let mut weights = Vec::with_capacity(batch.len());
-        let mut weighted_a = Vec::with_capacity(batch.len());
-        let mut input_terms = vec![Fr::zero(); vk.gamma_abc_g1.len()];
-        for (public, proof) in batch {
+        let mut input_terms = vec![Fr::zero(); pvk.vk.gamma_abc_g1.len()];
+        for (public, _) in batch {
             self.check_count(public)?;
             let r = Fr::from(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
-            weights.push(r.into_bigint());
-            weighted_a.push(proof.a * r);
+            weights.push(r);
             input_terms[0] += r;
             for (term, x) in input_terms[1..].iter_mut().zip(public) {
                 *term += r * x;
             }
         }
+        let (mut weighted_a, mut lines): (Vec<G1Projective>, Vec<G2Prepared>) = batch
+            .par_iter()
+            .zip(&weights)
+            .map(|((_, proof), r)| (proof.a * r, proof.b.into()))
+            .unzip();
         let cs: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.c).collect();
+        let weights: Vec<_> = weights.iter().map(|r| r.into_bigint()).collect();
         let c_sum = G1Projective::msm_bigint(&cs, &weights);
         // Σ rᵢ·(IC₀ + Σ xᵢⱼ·ICⱼ) = (Σ rᵢ)·IC₀ + Σⱼ (Σᵢ rᵢ·xᵢⱼ)·ICⱼ
         let inputs = self.inputs.msm(&input_terms[1..]) + self.constant_base() * input_terms[0];
-        weighted_a.extend([-(vk.alpha_g1 * input_terms[0]), -inputs, -c_sum]);
+        weighted_a.extend([pvk.vk.alpha_g1 * input_terms[0], inputs, c_sum]);
+        lines.extend([
+            self.beta_neg.clone(),
+            pvk.gamma_g2_neg_pc.clone(),
+            pvk.delta_g2_neg_pc.clone(),
+        ]);
         let g1 = G1Projective::normalize_batch(&weighted_a);
-        let g2 =
-            batch.iter().map(|(_, proof)| proof.b).chain([vk.beta_g2, vk.gamma_g2, vk.delta_g2]);
-        if Bn254::multi_pairing(g1, g2).0.is_one() {
+        if Bn254::multi_pairing(g1, lines).0.is_one() {
             Ok(())
         } else {
             Err(ProverError::InvalidProof)

@@ -44,7 +44,7 @@ pub mod witness;
 
 pub use error::ProverError;
 pub use groth16::{
-    KeyFile, Verifier, import_zkey, insecure_dev_setup, load_checked_prover, prove,
+    KeyFile, ProofCache, Verifier, import_zkey, insecure_dev_setup, load_checked_prover, prove,
     prove_with_zkey_key,
 };
 pub use manifest::Manifest;

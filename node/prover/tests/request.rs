@@ -9,9 +9,12 @@ use ark_ff::{AdditiveGroup, Field};
 use num_bigint::BigInt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use zkcredits_primitives::babyjubjub::Scalar;
 use zkcredits_primitives::{constants::SIGNER_TREE_DEPTH, identity::Secret};
 use zkcredits_prover::{
-    ProverError, Verifier, WitnessCircuit, fixtures::RequestScenario, inputs::with_input,
+    KeyFile, ProofCache, ProverError, Verifier, WitnessCircuit,
+    fixtures::RequestScenario,
+    inputs::{RequestInputs, with_input},
     insecure_dev_setup, prove,
 };
 
@@ -147,4 +150,62 @@ fn each_constraint_family_refuses_a_broken_witness() {
         ..RequestScenario::default()
     };
     refuses(&mut circuit, stolen.inputs().circom_inputs(SIGNER_TREE_DEPTH), "another user's state");
+}
+
+/// The note's next request on the same state: another time, message and rerandomization.
+fn another_request(mut inputs: RequestInputs, i: u64) -> RequestInputs {
+    inputs.now += 60 * i;
+    inputs.x += Fr::from(i);
+    inputs.eta = Scalar::from(1_000 + i);
+    inputs
+}
+
+#[test]
+fn a_proof_reusing_the_last_ones_sums_is_the_full_proof_bit_for_bit() {
+    let mut circuit = request_circuit();
+    let key = KeyFile::Dev(insecure_dev_setup(&circuit, b"request test").expect("setup"));
+    let verifier = Verifier::new(&key.proving_key().vk);
+    let mut cache = ProofCache::new();
+    let wires = circuit.num_wires() - 1;
+    // Each statement proven through the cache and in full with the same randomness: the same
+    // proof. `summed` is how many wires the cached proof summed over (all: nothing reused).
+    let mut check = |cache: &mut ProofCache, inputs: &RequestInputs, seed: u64| {
+        let inputs = inputs.circom_inputs(SIGNER_TREE_DEPTH);
+        let rng = || ChaCha20Rng::seed_from_u64(seed);
+        let cached =
+            key.prove_cached(&mut circuit, inputs.clone(), &mut rng(), cache).expect("proves");
+        let full = key.prove(&mut circuit, inputs, &mut rng()).expect("proves");
+        assert_eq!(cached, full, "the cached path makes the full path's proof");
+        verifier.verify(&cached.1, &cached.0).expect("verifies");
+        cache.last_summed()
+    };
+
+    let first = RequestScenario::default().inputs();
+    assert_eq!(check(&mut cache, &first, 1), wires, "nothing to reuse yet");
+    // The same note and state, another request: only the request's own wires are summed.
+    let summed = check(&mut cache, &another_request(first.clone(), 1), 2);
+    assert!(summed > 0 && 2 * summed < wires, "{summed} of {wires} wires summed");
+    // The next ticket, a new signed state on the same tree path: more changes, still reused.
+    let next = RequestScenario { index: 4, refunded: 1_500, ..RequestScenario::default() };
+    let summed = check(&mut cache, &another_request(next.inputs(), 2), 3);
+    assert!(summed > 0 && 2 * summed < wires, "{summed} of {wires} wires summed");
+    // The same statement again: nothing changed, nothing summed.
+    assert_eq!(check(&mut cache, &another_request(next.inputs(), 2), 4), 0);
+    // Another user's note shares too little: summed in full, and the proof is still right.
+    let other = RequestScenario {
+        secret: Secret::new(Fr::from(0xbeef_u64)).expect("non-zero"),
+        state_owner: Secret::new(Fr::from(0xbeef_u64)).expect("non-zero"),
+        ..RequestScenario::default()
+    };
+    assert_eq!(check(&mut cache, &other.inputs(), 5), wires);
+    // A cache of another key is not used: the proof is the other key's full proof.
+    let other_key = KeyFile::Dev(insecure_dev_setup(&circuit, b"another key").expect("setup"));
+    let inputs = another_request(other.inputs(), 3).circom_inputs(SIGNER_TREE_DEPTH);
+    let cached = other_key
+        .prove_cached(&mut circuit, inputs.clone(), &mut ChaCha20Rng::seed_from_u64(6), &mut cache)
+        .expect("proves");
+    let full =
+        other_key.prove(&mut circuit, inputs, &mut ChaCha20Rng::seed_from_u64(6)).expect("proves");
+    assert_eq!(cached, full);
+    assert_eq!(cache.last_summed(), wires, "nothing reused across keys");
 }
