@@ -241,28 +241,28 @@ async fn forged_shares_never_slash_convict_their_key_and_never_cost_honest_forwa
     wait_for_shares(&second, &nullifier, 1).await;
 
     // A forger holding the second node's key binds its own peer id with it and publishes, to
-    // the second node only, a share of the honest ticket with another x and a made-up y.
+    // both nodes, a share of the honest ticket with another x and a made-up y.
     let topic = zkcredits_node::share_topic(h.net.deployment.chain_id, &h.net.deployment.escrow);
-    let forger = publisher(&topic, &second).await;
+    let forger = publisher(&topic, &[&h.node, &second]).await;
     let forged = forgery_of(&h, &paid.envelope, &forger);
 
-    // First a share of a ticket nobody holds: the second node does not sample it and forwards
-    // it; the first checks it, finds the proof invalid and convicts the key, and the second,
-    // an honest forwarder, is not scored for it.
+    // First a share of a ticket nobody holds. The first node gets it from the forger and, as
+    // a duplicate, from the second, which does not sample it and forwards it: the first finds
+    // the proof invalid, bans the forger and convicts the key, and scores nobody, least of all
+    // the honest forwarder (a penalty for the forger's own copy would reach every peer that
+    // delivered the same bytes, and the second would be graylisted at the first).
     let mut fresh = forged.clone();
     fresh.statement.nullifier += Fr::from(2u64);
     forger.publish(fresh.encode()).await.expect("published");
     let first_metrics = h.url("/metrics");
     wait_for_metric(&first_metrics, r#"reason="invalid_proof"} 1"#).await;
-    let second_peer = second.p2p().expect("p2p").local_peer_id();
-    let score = h.node.p2p().expect("p2p").score(second_peer).await.expect("score");
-    assert!(matches!(score, Some(s) if s >= 0.0), "the forwarder keeps its score: {score:?}");
+    let second_metrics = format!("{}/metrics", second.url());
+    wait_for_metric(&second_metrics, r#"reason="new_share"} 2"#).await;
 
     // Then the forgery of the honest ticket: at the second node it conflicts with the stored
     // share without revealing a secret, so the proof is checked there too: invalid, the key
     // convicted, the share not stored, nobody slashed.
     forger.publish(forged.encode()).await.expect("published");
-    let second_metrics = format!("{}/metrics", second.url());
     wait_for_metric(&second_metrics, r#"reason="invalid_proof"} 1"#).await;
     let identity = user.secret.commitment();
     assert!(second.store().slash(&identity).expect("read").is_none(), "nobody framed");
@@ -270,7 +270,7 @@ async fn forged_shares_never_slash_convict_their_key_and_never_cost_honest_forwa
     assert_eq!(second.store().shares(&nullifier).expect("read").len(), 1, "not stored");
 
     // Anything bound to the convicted key, from any peer id, is refused before anything else.
-    let again = publisher(&topic, &second).await;
+    let again = publisher(&topic, &[&second]).await;
     let mut other = forged.clone();
     other.statement.nullifier += Fr::from(3u64);
     other.binding =
@@ -279,7 +279,7 @@ async fn forged_shares_never_slash_convict_their_key_and_never_cost_honest_forwa
     wait_for_metric(&second_metrics, r#"reason="faulty_publisher"} 1"#).await;
 
     // A key outside the signer set binds nothing.
-    let stranger = publisher(&topic, &second).await;
+    let stranger = publisher(&topic, &[&second]).await;
     let mut unbound = forged.clone();
     unbound.statement.nullifier += Fr::from(4u64);
     unbound.binding = PeerBinding::sign(
@@ -291,12 +291,23 @@ async fn forged_shares_never_slash_convict_their_key_and_never_cost_honest_forwa
     stranger.publish(unbound.encode()).await.expect("published");
     wait_for_metric(&second_metrics, r#"reason="unbound_publisher"} 1"#).await;
 
-    // The honest nodes still hear each other.
+    // The honest nodes still hear each other and keep their scores. The first node's share
+    // reaches the second; the second's reaches the first, which refuses it only because it
+    // is bound to the convicted key (the operator must rotate it), not because the second
+    // node was scored for the forger's copies: a graylisted peer is not heard at all.
     let next = user_of_both(&h, 66, &second).await;
     let body = br#"{"messages":[{"content":"after the forgeries"}]}"#;
     let paid = next.pay(&h, CHAT, body);
     assert_eq!(h.send(CHAT, body, Some(&paid.envelope)).await.status(), 200);
     wait_for_shares(&second, &paid.envelope.statement.nullifier, 1).await;
+    let other = user_of_both(&h, 67, &second).await;
+    let body = br#"{"messages":[{"content":"after the forgeries, at the second"}]}"#;
+    let paid = other.pay(&h, CHAT, body);
+    assert_eq!(send_to(&second, body, &paid.envelope).await.status(), 200);
+    wait_for_metric(&first_metrics, r#"reason="faulty_publisher"} 1"#).await;
+    let second_peer = second.p2p().expect("p2p").local_peer_id();
+    let score = h.node.p2p().expect("p2p").score(second_peer).await.expect("score");
+    assert!(matches!(score, Some(s) if s >= 0.0), "the forwarder keeps its score: {score:?}");
     for client in [forger, again, stranger] {
         client.shutdown().await;
     }
@@ -327,12 +338,14 @@ fn forgery_of(
     }
 }
 
-/// A bare share-network peer on `topic`, connected to `node`.
-async fn publisher(topic: &str, node: &RunningNode) -> zkcredits_p2p::Client {
+/// A bare share-network peer on `topic`, connected to `nodes`.
+async fn publisher(topic: &str, nodes: &[&RunningNode]) -> zkcredits_p2p::Client {
     let mut config = P2pConfig::new(Keypair::generate_ed25519(), topic);
-    config.bootstrap = vec![p2p_address(node).await];
+    for node in nodes {
+        config.bootstrap.push(p2p_address(node).await);
+    }
     let (client, _events, _task) = zkcredits_p2p::start(config).await.expect("peer starts");
-    wait_for_topic_peers(&client, 1).await;
+    wait_for_topic_peers(&client, nodes.len()).await;
     client
 }
 
@@ -542,7 +555,7 @@ async fn a_forged_share_stored_ahead_of_a_ticket_does_not_stop_its_honest_spend(
     // Someone holding a signer key and the ticket's nullifier (only its owner can compute it:
     // this is the worst case) stores a made-up share of it at the second node first.
     let topic = zkcredits_node::share_topic(h.net.deployment.chain_id, &h.net.deployment.escrow);
-    let forger = publisher(&topic, &second).await;
+    let forger = publisher(&topic, &[&second]).await;
     let forged = forgery_of(&h, &paid.envelope, &forger);
     forger.publish(forged.encode()).await.expect("published");
     let nullifier = paid.envelope.statement.nullifier;

@@ -762,7 +762,7 @@ fn gossip_vectors() -> eyre::Result<Value> {
         _ => "ignore",
     };
     Ok(json!({
-        "description": "spec/06: a node's view and share messages judged in order (state carries over); proofs are checked only where a case says so, and none verifies; verdicts are for messages a peer forwarded",
+        "description": "spec/06: a node's view and share messages judged in order (state carries over); proofs are checked only where a case says so, and none verifies",
         "node": {
             "scope": dec(&scope),
             "c_max": c_max.to_string(),

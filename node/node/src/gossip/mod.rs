@@ -100,16 +100,13 @@ impl Judgement {
         }
     }
 
-    /// What the network is told, for a message its `author` sent itself (`direct`) or that a
-    /// peer forwarded. Only what the bytes alone show is REJECTed from a forwarder: every honest
-    /// node refuses it too, so none forwards it and only its sender is scored. A fault of the
-    /// author is REJECTed only when the author sent it.
-    pub const fn verdict(self, direct: bool) -> Verdict {
+    /// What the network is told. Only what the bytes alone show is REJECTed: every honest node
+    /// refuses it too, so none forwards it and only its sender is scored. A fault of the author
+    /// is IGNOREd even when the author sent the message itself: a REJECT would score every peer
+    /// that delivered the same bytes, honest forwarders included; the author is banned instead.
+    pub const fn verdict(self) -> Verdict {
         match self {
             Self::Malformed | Self::WrongScope | Self::WrongCMax => Verdict::Reject,
-            Self::FaultyPublisher | Self::UnboundPublisher | Self::InvalidProof if direct => {
-                Verdict::Reject
-            }
             Self::UnsupportedVersion
             | Self::FaultyPublisher
             | Self::UnboundPublisher
@@ -123,8 +120,8 @@ impl Judgement {
         }
     }
 
-    const fn verdict_label(self, direct: bool) -> &'static str {
-        match self.verdict(direct) {
+    const fn verdict_label(self) -> &'static str {
+        match self.verdict() {
             Verdict::Accept => "accept",
             Verdict::Ignore => "ignore",
             Verdict::Reject => "reject",
@@ -374,17 +371,15 @@ impl Gossip {
                 event = events.recv() => match event {
                     Some(Event::Message { id, source, author, data }) => {
                         let Ok(permit) = Arc::clone(&self.judging).try_acquire_owned() else {
-                            self.judged(Judgement::Overloaded, false);
+                            self.judged(Judgement::Overloaded);
                             let _ = self.client.report(id, source, Verdict::Ignore).await;
                             continue;
                         };
                         let gossip = Arc::clone(&self);
                         self.tasks.spawn(async move {
-                            let direct = author == source;
                             let judgement = gossip.judge(author, &data).await;
-                            gossip.judged(judgement, direct);
-                            let verdict = judgement.verdict(direct);
-                            let _ = gossip.client.report(id, source, verdict).await;
+                            gossip.judged(judgement);
+                            let _ = gossip.client.report(id, source, judgement.verdict()).await;
                             drop(permit);
                         });
                     }
@@ -507,8 +502,8 @@ impl Gossip {
         if signer_accepted { Ok(()) } else { Err("signed by a key outside the signer set".into()) }
     }
 
-    fn judged(&self, judgement: Judgement, direct: bool) {
-        self.metrics().gossip_judged(judgement.verdict_label(direct), judgement.reason());
+    fn judged(&self, judgement: Judgement) {
+        self.metrics().gossip_judged(judgement.verdict_label(), judgement.reason());
     }
 
     /// Judges one message of `author` (spec/06 §Validation).
@@ -728,7 +723,7 @@ impl Gossip {
                     Ok(key) => gossip.check_share(h.publisher, key, h.message).await,
                     Err(judgement) => judgement,
                 };
-                gossip.judged(judgement, false);
+                gossip.judged(judgement);
                 drop(permit);
             });
         }

@@ -153,8 +153,7 @@ async fn every_gossip_vector_gets_its_judgement_in_order() {
             authors[usize::try_from(step["author"].as_u64().expect("index")).expect("small")];
         let judgement = gossip.judge(author, &bytes(&step["message"])).await;
         assert_eq!(judgement.reason(), step["reason"], "{}", step["name"]);
-        // The vectors' verdicts are for messages a peer forwarded (not sent by their author).
-        assert_eq!(judgement.verdict_label(false), step["verdict"], "{}", step["name"]);
+        assert_eq!(judgement.verdict_label(), step["verdict"], "{}", step["name"]);
     }
     let slashed = field(&v["slashed_identity"]);
     assert!(store.slash(&slashed).expect("read").is_some(), "the double spend is recorded");
