@@ -33,7 +33,7 @@ use zkcredits_primitives::{
     rln::request_x,
 };
 use zkcredits_prover::{
-    KeyFile, Manifest, WitnessCircuit,
+    KeyFile, Manifest, ProofCache, WitnessCircuit,
     inputs::{CircomInputs, ExitInputs, RequestInputs},
     load_checked_prover,
 };
@@ -70,14 +70,16 @@ impl Artifacts {
         let key =
             if zkey.exists() { zkey } else { self.keys_dir.join(format!("{circuit}.pk.bin")) };
         let (calculator, key) = load_checked_prover(&self.circuits_dir, circuit, &key, &manifest)?;
-        Ok(Prover { inner: Arc::new(Mutex::new((calculator, key))) })
+        Ok(Prover { inner: Arc::new(Mutex::new((calculator, key, ProofCache::new()))) })
     }
 }
 
-/// A circuit and its key, loaded once; proving runs on a blocking thread.
+/// A circuit and its key, loaded once, with what the last proof computed that the next can
+/// reuse (a note's next ticket shares its tree path, identity and signer with the last one);
+/// proving runs on a blocking thread.
 #[derive(Clone)]
 struct Prover {
-    inner: Arc<Mutex<(WitnessCircuit, KeyFile)>>,
+    inner: Arc<Mutex<(WitnessCircuit, KeyFile, ProofCache)>>,
 }
 
 impl Prover {
@@ -88,8 +90,9 @@ impl Prover {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut guard = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (calculator, key) = &mut *guard;
-            key.prove(calculator, inputs, &mut rand::rngs::OsRng).map_err(ClientError::from)
+            let (calculator, key, cache) = &mut *guard;
+            key.prove_cached(calculator, inputs, &mut rand::rngs::OsRng, cache)
+                .map_err(ClientError::from)
         })
         .await
         .map_err(|e| ClientError::Task(e.to_string()))?
