@@ -11,10 +11,10 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: demo install linkability abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+.PHONY: check-portable demo install linkability abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
-test: setup fmt-check clippy circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
+test: setup fmt-check clippy check-portable circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
 	@echo "make test: all checks passed"
 
 ## demo: the whole system on a devnet, narrated: deposits, paid requests with refunds, a double
@@ -72,6 +72,12 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## check-portable: the prover built without its x86-64 code, as aarch64 and other CPUs build it
+## (lints included; its own target directory, as the flag changes every crate's build)
+check-portable:
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)-portable RUSTFLAGS="--cfg zkcredits_portable_only" \
+		$(CARGO) clippy -p zkcredits-prover --all-targets --locked -- -D warnings
 
 test-rust: circuits circuits-test keys
 	$(CARGO) test --workspace --locked

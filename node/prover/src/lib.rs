@@ -29,7 +29,7 @@ mod error;
 pub mod fixtures;
 pub mod graph;
 pub mod groth16;
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
 mod ifma;
 pub mod inputs;
 mod inversion;

@@ -20,7 +20,7 @@ use ark_ec::{
 use ark_ff::{AdditiveGroup, Field, PrimeField, Zero};
 use rayon::prelude::*;
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
 use crate::ifma;
 
 /// Below this many bases the bucket sorting does not pay off; arkworks' MSM is used.
@@ -74,12 +74,16 @@ fn window_sums<P>(
     bases: &[Affine<P>],
     windows: &[Vec<i32>],
     buckets: usize,
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", not(zkcredits_portable_only))),
+        expect(unused_variables, reason = "only the IFMA path is chosen by it")
+    )]
     arithmetic: Arithmetic,
 ) -> Vec<Projective<P>>
 where
     P: SWCurveConfig<BaseField: Field<BasePrimeField = ark_bn254::Fq>>,
 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
     if arithmetic == Arithmetic::Fastest && simd_available() {
         fn with_degree<P, const D: usize>(
             bases: &[Affine<P>],
@@ -106,9 +110,9 @@ where
 
 /// Whether this CPU has the instructions of the eight-lane bucket additions.
 fn simd_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
     return ifma::available();
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(zkcredits_portable_only))))]
     false
 }
 

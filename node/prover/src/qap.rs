@@ -9,11 +9,15 @@
 use crate::ProverError;
 use ark_bn254::Fr;
 use ark_circom::CircomReduction;
-use ark_ff::{AdditiveGroup, BigInt, FftField, Field, PrimeField};
+use ark_ff::{AdditiveGroup, BigInt, PrimeField};
 use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
-use ark_poly::{EvaluationDomain, GeneralEvaluationDomain, Radix2EvaluationDomain};
-#[cfg(target_arch = "x86_64")]
-use std::sync::{Arc, Mutex, OnceLock};
+use ark_poly::GeneralEvaluationDomain;
+#[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
+use {
+    ark_ff::{FftField, Field},
+    ark_poly::{EvaluationDomain, Radix2EvaluationDomain},
+    std::sync::{Arc, Mutex, OnceLock},
+};
 
 /// Which R1CS-to-QAP reduction a proving key was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,14 +40,17 @@ pub(crate) fn quotient(
     num_constraints: usize,
     witness: &[Fr],
 ) -> Result<Vec<BigInt<4>>, ProverError> {
+    // The constraint check; the IFMA transforms start from its rows, arkworks' evaluate them
+    // again.
     let rows = evaluate_rows(matrices, num_constraints, witness)?;
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
     {
         let size = (num_constraints + num_inputs).next_power_of_two();
         if crate::ifma::available() && size >= crate::ifma::ntt::MIN_SIZE {
             return Ok(quotient_ifma(reduction, rows, &witness[..num_inputs], size));
         }
     }
+    drop(rows);
     let h = match reduction {
         Reduction::Libsnark => LibsnarkReduction::witness_map_from_matrices::<
             Fr,
@@ -91,7 +98,7 @@ pub(crate) fn evaluate_rows(
 
 /// What a reduction needs for one domain size: its transforms, the factors applied between the
 /// inverse and the forward transform, and (libsnark) after the last inverse transform.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
 struct Tables {
     transforms: crate::ifma::ntt::Transforms,
     /// In bit-reversed order `r`: `s^rev(r)/n`, the shift `s` times the inverse's `1/n`.
@@ -100,7 +107,7 @@ struct Tables {
     unshift: Option<crate::ifma::ntt::Poly>,
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
 impl Tables {
     /// The tables of `reduction` for domains of `size`, built once per process.
     fn cached(reduction: Reduction, size: usize) -> Arc<Self> {
@@ -152,7 +159,7 @@ impl Tables {
 
 /// [`quotient`] with the transforms on IFMA lanes, from the checked rows. Circom's reduction
 /// takes `(A·z)(B·z)` where arkworks' takes `C·z`: on checked rows they are equal.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
 fn quotient_ifma(
     reduction: Reduction,
     [mut a, b, c]: [Vec<Fr>; 3],
@@ -186,7 +193,7 @@ fn quotient_ifma(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_ff::UniformRand;
+    use ark_ff::{Field, UniformRand};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 

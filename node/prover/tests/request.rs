@@ -164,48 +164,66 @@ fn another_request(mut inputs: RequestInputs, i: u64) -> RequestInputs {
 fn a_proof_reusing_the_last_ones_sums_is_the_full_proof_bit_for_bit() {
     let mut circuit = request_circuit();
     let key = KeyFile::Dev(insecure_dev_setup(&circuit, b"request test").expect("setup"));
-    let verifier = Verifier::new(&key.proving_key().vk);
     let mut cache = ProofCache::new();
     let wires = circuit.num_wires() - 1;
-    // Each statement proven through the cache and in full with the same randomness: the same
-    // proof. `summed` is how many wires the cached proof summed over (all: nothing reused).
-    let mut check = |cache: &mut ProofCache, inputs: &RequestInputs, seed: u64| {
-        let inputs = inputs.circom_inputs(SIGNER_TREE_DEPTH);
-        let rng = || ChaCha20Rng::seed_from_u64(seed);
-        let cached =
-            key.prove_cached(&mut circuit, inputs.clone(), &mut rng(), cache).expect("proves");
-        let full = key.prove(&mut circuit, inputs, &mut rng()).expect("proves");
-        assert_eq!(cached, full, "the cached path makes the full path's proof");
-        verifier.verify(&cached.1, &cached.0).expect("verifies");
-        cache.last_summed()
+    let mut check = |key: &KeyFile, cache: &mut ProofCache, inputs: &RequestInputs, seed| {
+        same_proof_cached_and_full(key, &mut circuit, cache, inputs, seed)
     };
 
     let first = RequestScenario::default().inputs();
-    assert_eq!(check(&mut cache, &first, 1), wires, "nothing to reuse yet");
+    assert_eq!(check(&key, &mut cache, &first, 1), wires, "nothing to reuse yet");
     // The same note and state, another request: only the request's own wires are summed.
-    let summed = check(&mut cache, &another_request(first.clone(), 1), 2);
+    let summed = check(&key, &mut cache, &another_request(first.clone(), 1), 2);
     assert!(summed > 0 && 2 * summed < wires, "{summed} of {wires} wires summed");
     // The next ticket, a new signed state on the same tree path: more changes, still reused.
     let next = RequestScenario { index: 4, refunded: 1_500, ..RequestScenario::default() };
-    let summed = check(&mut cache, &another_request(next.inputs(), 2), 3);
+    let summed = check(&key, &mut cache, &another_request(next.inputs(), 2), 3);
     assert!(summed > 0 && 2 * summed < wires, "{summed} of {wires} wires summed");
     // The same statement again: nothing changed, nothing summed.
-    assert_eq!(check(&mut cache, &another_request(next.inputs(), 2), 4), 0);
+    assert_eq!(check(&key, &mut cache, &another_request(next.inputs(), 2), 4), 0);
     // Another user's note shares too little: summed in full, and the proof is still right.
     let other = RequestScenario {
         secret: Secret::new(Fr::from(0xbeef_u64)).expect("non-zero"),
         state_owner: Secret::new(Fr::from(0xbeef_u64)).expect("non-zero"),
         ..RequestScenario::default()
     };
-    assert_eq!(check(&mut cache, &other.inputs(), 5), wires);
+    assert_eq!(check(&key, &mut cache, &other.inputs(), 5), wires);
     // A cache of another key is not used: the proof is the other key's full proof.
-    let other_key = KeyFile::Dev(insecure_dev_setup(&circuit, b"another key").expect("setup"));
-    let inputs = another_request(other.inputs(), 3).circom_inputs(SIGNER_TREE_DEPTH);
-    let cached = other_key
-        .prove_cached(&mut circuit, inputs.clone(), &mut ChaCha20Rng::seed_from_u64(6), &mut cache)
-        .expect("proves");
-    let full =
-        other_key.prove(&mut circuit, inputs, &mut ChaCha20Rng::seed_from_u64(6)).expect("proves");
-    assert_eq!(cached, full);
-    assert_eq!(cache.last_summed(), wires, "nothing reused across keys");
+    let other_key =
+        KeyFile::Dev(insecure_dev_setup(&request_circuit(), b"another key").expect("setup"));
+    let summed = check(&other_key, &mut cache, &another_request(other.inputs(), 3), 6);
+    assert_eq!(summed, wires, "nothing reused across keys");
+    // A statement that fails leaves the cache as it was: the next proof still reuses it.
+    let mut broken = another_request(other.inputs(), 4).circom_inputs(SIGNER_TREE_DEPTH);
+    let root = broken.iter_mut().find(|(name, _)| name == "root").expect("root input");
+    root.1[0] += 1;
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    assert!(other_key.prove_cached(&mut circuit, broken, &mut rng, &mut cache).is_err());
+    let summed = same_proof_cached_and_full(
+        &other_key,
+        &mut circuit,
+        &mut cache,
+        &another_request(other.inputs(), 4),
+        8,
+    );
+    assert!(summed > 0 && 2 * summed < wires, "{summed} of {wires} wires summed");
+}
+
+/// Proves `inputs` through `cache` and in full with the same randomness, checks that the two
+/// proofs are the same and verify, and returns how many wires the cached proof summed over
+/// (all: nothing reused).
+fn same_proof_cached_and_full(
+    key: &KeyFile,
+    circuit: &mut WitnessCircuit,
+    cache: &mut ProofCache,
+    inputs: &RequestInputs,
+    seed: u64,
+) -> usize {
+    let inputs = inputs.circom_inputs(SIGNER_TREE_DEPTH);
+    let rng = || ChaCha20Rng::seed_from_u64(seed);
+    let cached = key.prove_cached(circuit, inputs.clone(), &mut rng(), cache).expect("proves");
+    let full = key.prove(circuit, inputs, &mut rng()).expect("proves");
+    assert_eq!(cached, full, "the cached path makes the full path's proof");
+    Verifier::new(&key.proving_key().vk).verify(&cached.1, &cached.0).expect("verifies");
+    cache.last_summed()
 }
