@@ -412,14 +412,8 @@ impl Tracer {
                 }
             })
             .collect();
-        WitnessGraph {
-            wasm_sha256,
-            inputs,
-            constants,
-            nodes,
-            outputs: outputs.iter().map(|&id| map(id)).collect(),
-            guards,
-        }
+        let outputs = outputs.iter().map(|&id| map(id)).collect();
+        WitnessGraph::new(wasm_sha256, inputs, constants, nodes, outputs, guards)
     }
 }
 
