@@ -82,9 +82,11 @@ check-portable:
 test-rust: circuits circuits-test keys
 	$(CARGO) test --workspace --locked
 
-## test-forge: Foundry tests; fails when a gas snapshot in snapshots/ drifts
+## test-forge: Foundry tests; fails when a gas snapshot in snapshots/ drifts (the gas tests run
+## isolated: each call is its own transaction, so a snapshot is what a user's transaction pays)
 test-forge:
-	FORGE_SNAPSHOT_CHECK=true forge test
+	forge test --no-match-path 'contracts/test/gas/*'
+	FORGE_SNAPSHOT_CHECK=true forge test --isolate --match-path 'contracts/test/gas/*'
 
 ## abi: export the escrow ABI the Rust bindings (node/chain) are generated from
 abi:
@@ -126,7 +128,7 @@ linkability: setup
 
 ## gas: rewrite the gas snapshots in snapshots/ (commit them with the change that moved them)
 gas:
-	forge test --match-path 'contracts/test/gas/*'
+	forge test --isolate --match-path 'contracts/test/gas/*'
 
 ## test-js: circomlibjs recomputes every vector
 test-js:
