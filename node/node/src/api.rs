@@ -404,11 +404,14 @@ async fn serve(
     };
     // `p2p.gossip_hold_ms`: the share went out at admission; a conflicting share that
     // arrives meanwhile stops the request before the upstream does any work (spec/07).
+    // No hold, no timer: tokio rounds a deadline up to the next millisecond, so even a zero
+    // sleep would add up to a millisecond to every request.
     let hold = state.gossip().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
-    let held = tokio::select! {
-        () = tokio::time::sleep(hold) => true,
-        () = ticket.spent_elsewhere() => false,
-    };
+    let held = hold.is_zero()
+        || tokio::select! {
+            () = tokio::time::sleep(hold) => true,
+            () = ticket.spent_elsewhere() => false,
+        };
     if !held {
         return spent_elsewhere(&state, ticket).await;
     }
