@@ -56,6 +56,19 @@ contract EscrowGasTest is EscrowTest {
         vm.snapshotGasLastCall(GROUP, "depositBatch_8_notes");
     }
 
+    function test_Gas_EightDepositsOnePerTransaction() external {
+        // The same eight notes as depositBatch_8_notes, one transaction each
+        // (`zkcredits deposit --notes 8 --separate`): the sum of what the eight transactions pay.
+        uint256 total;
+        for (uint256 i = 0; i < 8; i++) {
+            vm.deal(depositor, C_MAX);
+            vm.prank(depositor);
+            escrow.deposit{value: C_MAX}(_otherIdentity(i));
+            total += vm.lastCallGas().gasTotalUsed;
+        }
+        vm.snapshotValue(GROUP, "deposit_8_notes_one_per_transaction", total);
+    }
+
     function test_Gas_DepositInto1000() external {
         // Index 999 = 0b1111100111: a typical mix of hashed and stored levels.
         _fill(0, 999);

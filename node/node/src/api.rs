@@ -407,11 +407,14 @@ async fn serve(
     // No hold, no timer: tokio rounds a deadline up to the next millisecond, so even a zero
     // sleep would add up to a millisecond to every request.
     let hold = state.gossip().map_or(std::time::Duration::ZERO, |g| g.serve_hold());
-    let held = hold.is_zero()
-        || tokio::select! {
+    let held = if hold.is_zero() {
+        !ticket.is_spent_elsewhere()
+    } else {
+        tokio::select! {
             () = tokio::time::sleep(hold) => true,
             () = ticket.spent_elsewhere() => false,
-        };
+        }
+    };
     if !held {
         return spent_elsewhere(&state, ticket).await;
     }

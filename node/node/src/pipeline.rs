@@ -68,6 +68,11 @@ impl Ticket {
         self.spent_elsewhere.cancelled().await;
     }
 
+    /// Whether the ticket is known to be spent at another node too, now.
+    pub fn is_spent_elsewhere(&self) -> bool {
+        self.spent_elsewhere.is_cancelled()
+    }
+
     /// Signs and persists the settlement for `charge` (on a blocking thread: it may wait for
     /// an fsync); the ticket is done.
     pub async fn settle(self, charge: u64) -> Result<Settlement, Rejection> {

@@ -138,7 +138,7 @@ pub(crate) struct DepositArgs {
     /// File holding the hex private key of the Ethereum account that pays the deposits.
     #[arg(long, value_name = "FILE")]
     account_key_file: PathBuf,
-    /// One transaction per note instead of batches of up to 16: 16 % more gas, but chain
+    /// One transaction per note instead of batches of up to 16: 26 % more gas, but chain
     /// observers do not see that the notes were made together.
     #[arg(long)]
     separate: bool,

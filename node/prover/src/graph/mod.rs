@@ -413,6 +413,9 @@ impl WitnessGraph {
     /// walk back that peels each divisor's inverse off it. A zero divisor gives zero, as
     /// [`Op::apply`] does.
     fn divide(&self, divisions: &[u32], leaves: usize, values: &mut [Fr], products: &mut Vec<Fr>) {
+        if divisions.is_empty() {
+            return;
+        }
         let divisor = |node: Node| if node.op == Op::Inv { node.a } else { node.b };
         products.clear();
         let mut running = Fr::ONE;
@@ -608,42 +611,56 @@ mod tests {
         assert_eq!(Op::Inv.apply(Fr::ZERO, Fr::ZERO, Fr::ZERO), Fr::ZERO);
     }
 
+    /// Asserts that the phased evaluation of `nodes` over inputs `0..4` and constants `7, -2`
+    /// gives every value that evaluating them one by one in graph order gives.
+    fn assert_evaluates_in_graph_order(nodes: Vec<Node>) -> WitnessGraph {
+        let values = 6 + nodes.len() as u32;
+        let inputs: Vec<_> = (0..4).map(|p| (1, p)).collect();
+        let graph = WitnessGraph::new(
+            [0; 32],
+            inputs,
+            vec![fr(7), fr(-2)],
+            nodes,
+            (0..values).collect(),
+            vec![],
+        );
+        let given = vec![fr(3), fr(11), fr(-5), Fr::ZERO];
+        let mut expected = given.clone();
+        expected.extend([fr(7), fr(-2)]);
+        for node in &graph.nodes {
+            let get = |i: u32| expected[i as usize];
+            let value = node.op.apply(get(node.a), get(node.b), get(node.c));
+            expected.push(value);
+        }
+        assert_eq!(graph.evaluate(&[(1, given)]), Ok(expected));
+        graph
+    }
+
     #[test]
     fn batched_divisions_give_what_dividing_in_graph_order_gives() {
-        // Chains of divisions through products and sums, zero divisors (an `IsZero` arm) and
-        // inversions, over inputs 0..4 and constants 4..6.
+        // Chains of divisions through products, sums and selects, with zero divisors (input 3
+        // is zero, as in an `IsZero` arm) and inversions.
         let mut nodes = Vec::new();
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         for i in 0..400u32 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let defined = 6 + i;
-            let pick = |shift: u32| (rng >> shift) as u32 % defined;
-            let op = [Op::Div, Op::Inv, Op::Mul, Op::Add, Op::Sub, Op::Div][(rng % 6) as usize];
-            nodes.push(Node { op, a: pick(8), b: pick(24), c: 0 });
+            let pick = |shift: u32| (rng >> shift) as u32 % (6 + i);
+            let op = [Op::Div, Op::Inv, Op::Mul, Op::Add, Op::Select, Op::Div][(rng % 6) as usize];
+            nodes.push(Node { op, a: pick(8), b: pick(24), c: pick(40) });
         }
-        nodes.push(Node { op: Op::Div, a: 5, b: 3, c: 0 });
-        nodes.push(Node { op: Op::Inv, a: 3, b: 0, c: 0 });
-        let outputs: Vec<u32> = (0..406 + 2).collect();
-        let graph = WitnessGraph::new(
-            [0; 32],
-            (0..4).map(|p| (1, p)).collect(),
-            vec![fr(7), fr(-2)],
-            nodes.clone(),
-            outputs,
-            vec![],
-        );
+        let graph = assert_evaluates_in_graph_order(nodes);
         assert!(graph.schedule.phases.len() > 10, "divisions in many phases");
-        let inputs = vec![fr(3), fr(11), fr(-5), Fr::ZERO];
-        let mut expected = inputs.clone();
-        expected.extend([fr(7), fr(-2)]);
-        for node in &nodes {
-            let get = |i: u32| expected[i as usize];
-            let value = node.op.apply(get(node.a), get(node.b), get(node.c));
-            expected.push(value);
-        }
-        assert_eq!(graph.evaluate(&[(1, inputs)]), Ok(expected));
+        // A phase whose divisors are all zero, and one that starts with a zero divisor.
+        let div = |op, a, b| Node { op, a, b, c: 0 };
+        assert_evaluates_in_graph_order(vec![div(Op::Div, 0, 3), div(Op::Inv, 3, 0)]);
+        assert_evaluates_in_graph_order(vec![
+            div(Op::Inv, 3, 0),
+            div(Op::Div, 1, 2),
+            div(Op::Inv, 4, 0),
+            div(Op::Div, 3, 5),
+        ]);
     }
 
     #[test]
