@@ -14,6 +14,12 @@ pub const AMOUNT_BITS: u32 = 128;
 pub const INDEX_BITS: u32 = 32;
 /// Bit bound on the per-request maximum charge (`C_MAX < 2^64`).
 pub const CHARGE_BITS: u32 = 64;
+/// Bit bound on a deposit as the escrow records it (`D < 2^96`; the circuits allow `2^128`).
+pub const DEPOSIT_BITS: u32 = 96;
+/// Bit bound on a note's expiry as the escrow records it (`E < 2^40`).
+pub const EXPIRY_BITS: u32 = 40;
+/// The most queued deposits one `batch_insert` proof appends to the identity tree.
+pub const BATCH_INSERT_SIZE: usize = 64;
 /// Default rounding of the public request time, in seconds.
 pub const DEFAULT_TIME_BUCKET: u64 = 3600;
 

@@ -1,6 +1,6 @@
 //! User identities: the secret `k`, the commitment `ID = Poseidon(k)` and the tree leaf.
 
-use crate::{Fr, PrimitivesError, poseidon::poseidon_n};
+use crate::{Fr, PrimitivesError, constants::EXPIRY_BITS, poseidon::poseidon_n};
 use ark_ff::AdditiveGroup;
 
 /// The user secret `k`: a non-zero field element. Its `Debug` never prints the value.
@@ -34,4 +34,16 @@ impl Secret {
 /// (unix seconds), exactly as the escrow computes it on deposit.
 pub fn leaf(id: Fr, deposit: u128, expiry: u64) -> Fr {
     poseidon_n([id, Fr::from(deposit), Fr::from(expiry)])
+}
+
+/// `D·2^40 + E`: a deposit and its expiry in one field element, as the escrow's deposit queue
+/// hashes them (`D < 2^96` and `E < 2^40`, so the packing is unique).
+pub fn amount_expiry(deposit: u128, expiry: u64) -> Fr {
+    Fr::from(deposit) * Fr::from(1u64 << EXPIRY_BITS) + Fr::from(expiry)
+}
+
+/// The deposit queue's accumulator after one more deposit: `Poseidon(acc, ID, D·2^40 + E)`,
+/// starting from 0 before the first deposit. Spec: `spec/04-escrow-contract.md`.
+pub fn accumulate(acc: Fr, id: Fr, deposit: u128, expiry: u64) -> Fr {
+    poseidon_n([acc, id, amount_expiry(deposit, expiry)])
 }

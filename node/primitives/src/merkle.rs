@@ -153,6 +153,19 @@ impl LeanImt {
         }
     }
 
+    /// The frontier the `batch_insert` circuit appends to, over `levels` levels: where bit `l`
+    /// of the size is set, entry `l` is the complete subtree left of the next leaf's path at
+    /// level `l` (node `(size >> l) − 1`); the other entries are 0.
+    pub fn frontier(&self, levels: usize) -> Vec<Fr> {
+        let size = self.size();
+        (0..levels)
+            .map(|l| match (size >> l) & 1 {
+                1 => self.levels[l][(size >> l) - 1],
+                _ => Fr::ZERO,
+            })
+            .collect()
+    }
+
     /// The membership proof of the leaf at `index`.
     pub fn proof(&self, index: usize) -> Result<LeanImtProof, TreeError> {
         let leaf = self.leaf(index)?;
@@ -315,6 +328,26 @@ mod tests {
                 tree.root(),
                 "a zero leaf rebuilds as removed"
             );
+        }
+    }
+
+    #[test]
+    fn the_frontier_folds_to_the_root() {
+        for n in 0..=40 {
+            let mut tree = LeanImt::from_leaves(&leaves(n)).expect("ok");
+            if n > 2 {
+                tree.remove(1).expect("in range");
+            }
+            let frontier = tree.frontier(7);
+            let mut root = None;
+            for (l, node) in frontier.iter().enumerate() {
+                if (n >> l) & 1 == 1 {
+                    root = Some(root.map_or(*node, |right| hash_pair(node, &right)));
+                } else {
+                    assert_eq!(*node, Fr::ZERO, "n={n} l={l}");
+                }
+            }
+            assert_eq!(root.unwrap_or(Fr::ZERO), tree.root(), "n={n}");
         }
     }
 

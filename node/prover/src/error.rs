@@ -60,6 +60,9 @@ pub enum ProverError {
     /// The inputs do not satisfy the circuit (an assertion or `===` failed) or are missing.
     #[error("witness generation failed: the inputs do not satisfy the circuit ({0})")]
     Unsatisfied(String),
+    /// A batch the escrow would not accept, so no `batch_insert` proof exists for it.
+    #[error("the batch cannot be proven: {0}")]
+    Batch(String),
     /// A signal name that the circuit does not have.
     #[error("the circuit has no signal named {0:?}")]
     UnknownSignal(String),

@@ -2,14 +2,16 @@
 //! Groth16 vectors in `spec/vectors/groth16/` prove.
 
 use crate::inputs::{
-    CircomInputs, ExitInputs, RequestInputs, SlashInputs, SpendableState, StateSignature,
+    BatchInsertInputs, CircomInputs, ExitInputs, QueuedNote, RequestInputs, SlashInputs,
+    SpendableState, StateSignature,
 };
 use ark_bn254::Fr;
+use ark_ff::AdditiveGroup;
 use zkcredits_primitives::{
     babyjubjub::Scalar,
     constants::{SIGNER_TREE_DEPTH, TREE_DEPTH},
     eddsa::PrivateKey,
-    identity::{Secret, leaf},
+    identity::{Secret, accumulate, leaf},
     merkle::{FixedMerkleTree, LeanImt},
     rln::{payload_digest, request_x, scope},
     state::{StateOpening, commit, state_message},
@@ -204,7 +206,7 @@ fn example_secret(k: u64) -> Secret {
     Secret::new(Fr::from(k)).unwrap_or_else(|_| unreachable!("example secrets are non-zero"))
 }
 
-/// The example statement of a protocol circuit (`request`, `exit` or `slash`): its circom
+/// The example statement of a protocol circuit (`request`, `exit`, `slash` or `batch_insert`): its circom
 /// inputs and the public signals `zkcredits-primitives` computes for it. `None` for another name.
 pub fn example(circuit: &str) -> Option<(CircomInputs, Vec<Fr>)> {
     match circuit {
@@ -220,6 +222,35 @@ pub fn example(circuit: &str) -> Option<(CircomInputs, Vec<Fr>)> {
             let inputs = slash(Fr::from(0xabcd_u64));
             Some((inputs.circom_inputs(), inputs.public_signals()))
         }
+        "batch_insert" => {
+            let inputs = batch_insert(5, 3, Some(1));
+            Some((inputs.circom_inputs().ok()?, inputs.public_signals().ok()?))
+        }
         _ => None,
+    }
+}
+
+/// Deposit `i` of the example deposit queue.
+pub fn queued_note(i: u64) -> QueuedNote {
+    QueuedNote {
+        identity: example_secret(0xb000 + i).commitment(),
+        deposit: 1_000_000 + u128::from(i),
+        expiry: 1_900_000_000 + i,
+    }
+}
+
+/// A batch of the example queue: `before` deposits already in the tree, the next `count`
+/// appended and, with `remove = Some(i)`, deposit `i` zeroed after them.
+pub fn batch_insert(before: u64, count: u64, remove: Option<u64>) -> BatchInsertInputs {
+    let inserted: Vec<QueuedNote> = (0..before).map(queued_note).collect();
+    let leaves: Vec<Fr> = inserted.iter().map(QueuedNote::leaf).collect();
+    BatchInsertInputs {
+        tree: LeanImt::from_leaves(&leaves)
+            .unwrap_or_else(|_| unreachable!("example trees are far from full")),
+        acc_start: inserted
+            .iter()
+            .fold(Fr::ZERO, |acc, n| accumulate(acc, n.identity, n.deposit, n.expiry)),
+        notes: (before..before + count).map(queued_note).collect(),
+        removal: remove.map(|i| (i as usize, queued_note(i))),
     }
 }

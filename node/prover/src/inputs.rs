@@ -1,15 +1,18 @@
 //! Typed inputs of the protocol circuits: each maps to circom's named inputs and computes, with
 //! `zkcredits-primitives`, the public signals a correct proof must carry.
 
+use crate::ProverError;
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, PrimeField};
 use num_bigint::{BigInt, BigUint};
 use zkcredits_primitives::{
+    TreeError,
     babyjubjub::{IDENTITY, Point, Scalar},
+    constants::{BATCH_INSERT_SIZE, DEPOSIT_BITS, EXPIRY_BITS, TREE_DEPTH},
     eddsa::{PublicKey, Signature},
     field::fr_from_be_bytes_mod_order,
-    identity::Secret,
-    merkle::CircuitPath,
+    identity::{Secret, accumulate, amount_expiry, leaf},
+    merkle::{CircuitPath, LeanImt},
     rln::{Share, exit_x},
     state::{StateOpening, commit, rerandomize},
 };
@@ -313,6 +316,153 @@ impl SlashInputs {
             one("scope", fe(&self.scope)),
         ]
     }
+}
+
+/// A deposit waiting in the escrow's queue, as its `Deposited` event reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedNote {
+    /// `ID`.
+    pub identity: Fr,
+    /// `D`, below `2^96`.
+    pub deposit: u128,
+    /// `E`, below `2^40`.
+    pub expiry: u64,
+}
+
+impl QueuedNote {
+    /// The tree leaf `Poseidon(ID, D, E)`.
+    pub fn leaf(&self) -> Fr {
+        leaf(self.identity, self.deposit, self.expiry)
+    }
+
+    fn check(&self) -> Result<(), ProverError> {
+        if self.deposit >> DEPOSIT_BITS != 0 || self.expiry >> EXPIRY_BITS != 0 {
+            return Err(ProverError::Batch(format!(
+                "a queued note has D = {} or E = {} beyond the escrow's {DEPOSIT_BITS} and \
+                 {EXPIRY_BITS} bits",
+                self.deposit, self.expiry
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Everything the `batch_insert` circuit needs: the tree and queue as the escrow holds them
+/// before the batch, the deposits to append and the condemned leaf to zero afterwards.
+#[derive(Debug, Clone)]
+pub struct BatchInsertInputs {
+    /// The identity tree before the batch; its size is the count of deposits inserted.
+    pub tree: LeanImt,
+    /// The queue accumulator after the first `tree.size()` deposits.
+    pub acc_start: Fr,
+    /// The next queued deposits in queue order, at most [`BATCH_INSERT_SIZE`].
+    pub notes: Vec<QueuedNote>,
+    /// The removal queue's head and its leaf index, when one is due in this batch.
+    pub removal: Option<(usize, QueuedNote)>,
+}
+
+impl BatchInsertInputs {
+    /// The tree after the batch (the notes appended, then the removal's leaf zeroed) and the
+    /// accumulator after the notes; an error says why the escrow could not accept the batch.
+    pub fn outcome(&self) -> Result<(LeanImt, Fr), ProverError> {
+        if self.notes.len() > BATCH_INSERT_SIZE {
+            return Err(ProverError::Batch(format!(
+                "{} notes exceed the batch size {BATCH_INSERT_SIZE}",
+                self.notes.len()
+            )));
+        }
+        if self.tree.size() + self.notes.len() > 1 << TREE_DEPTH {
+            return Err(ProverError::Batch(format!(
+                "the tree would exceed its 2^{TREE_DEPTH} leaves"
+            )));
+        }
+        let mut tree = self.tree.clone();
+        let mut acc = self.acc_start;
+        for note in &self.notes {
+            note.check()?;
+            tree.insert(note.leaf()).map_err(tree_error)?;
+            acc = accumulate(acc, note.identity, note.deposit, note.expiry);
+        }
+        if let Some((index, note)) = &self.removal {
+            note.check()?;
+            if tree.leaf(*index).map_err(tree_error)? != note.leaf() {
+                return Err(ProverError::Batch(format!(
+                    "leaf {index} is not the condemned note's"
+                )));
+            }
+            tree.remove(*index).map_err(tree_error)?;
+        }
+        Ok((tree, acc))
+    }
+
+    /// The public signals in circuit order: preRoot, postRoot, start, count, accStart, accEnd,
+    /// removedIdentity, removedAmountExpiry (both 0 without a removal).
+    pub fn public_signals(&self) -> Result<Vec<Fr>, ProverError> {
+        let (grown, acc_end) = self.outcome()?;
+        let (removed, removed_amount_expiry) =
+            self.removal.map_or((Fr::ZERO, Fr::ZERO), |(_, n)| {
+                (n.identity, amount_expiry(n.deposit, n.expiry))
+            });
+        Ok(vec![
+            self.tree.root(),
+            grown.root(),
+            Fr::from(self.tree.size() as u64),
+            Fr::from(self.notes.len() as u64),
+            self.acc_start,
+            acc_end,
+            removed,
+            removed_amount_expiry,
+        ])
+    }
+
+    /// The named circom inputs; an error says why the batch cannot be proven.
+    pub fn circom_inputs(&self) -> Result<CircomInputs, ProverError> {
+        let public = self.public_signals()?;
+        let names = [
+            "preRoot",
+            "postRoot",
+            "start",
+            "count",
+            "accStart",
+            "accEnd",
+            "removedIdentity",
+            "removedAmountExpiry",
+        ];
+        let mut inputs: CircomInputs =
+            names.iter().zip(&public).map(|(name, value)| one(name, fe(value))).collect();
+        // Padding slots hold zeros: they are range-checked and hashed but never appended.
+        let padded = |f: &dyn Fn(&QueuedNote) -> BigInt| {
+            let mut column: Vec<BigInt> = self.notes.iter().map(f).collect();
+            column.resize(BATCH_INSERT_SIZE, BigInt::ZERO);
+            column
+        };
+        inputs.push(many("identities", padded(&|n| fe(&n.identity))));
+        inputs.push(many("deposits", padded(&|n| BigInt::from(n.deposit))));
+        inputs.push(many("expiries", padded(&|n| BigInt::from(n.expiry))));
+        inputs.push(many("frontier", self.tree.frontier(TREE_DEPTH + 1).iter().map(fe).collect()));
+        let path = match &self.removal {
+            Some((index, _)) => {
+                let mut grown = self.tree.clone();
+                for note in &self.notes {
+                    grown.insert(note.leaf()).map_err(tree_error)?;
+                }
+                grown.proof(*index).and_then(|p| p.circuit_path(TREE_DEPTH)).map_err(tree_error)?
+            }
+            None => CircuitPath {
+                depth: 0,
+                indices: vec![false; TREE_DEPTH],
+                siblings: vec![Fr::ZERO; TREE_DEPTH],
+            },
+        };
+        inputs.push(one("removedDepth", BigInt::from(path.depth)));
+        inputs.push(many("removedIndices", bits(&path.indices)));
+        inputs.push(many("removedSiblings", path.siblings.iter().map(fe).collect()));
+        Ok(inputs)
+    }
+}
+
+fn tree_error(e: TreeError) -> ProverError {
+    ProverError::Batch(e.to_string())
 }
 
 /// Replaces one named input (tests and tools that probe a circuit's constraints).
