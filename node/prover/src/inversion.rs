@@ -11,6 +11,7 @@
 //! Timing depends on `x`; the witness is the prover's own, computed on its own machine.
 
 use crate::limbs;
+use ark_ff::{BigInt, PrimeField};
 
 /// Bits per limb of [`Signed`] and divsteps per batch.
 const BATCH: u32 = 62;
@@ -28,6 +29,34 @@ pub(crate) struct Inverter {
     modulus: Signed,
     /// `M⁻¹ mod 2^62`.
     modulus_inverse: u64,
+}
+
+/// Inverts every nonzero element of `values` in place with one modular inversion (Montgomery's
+/// trick: the running products, one inverse of the last, and a walk back that peels each
+/// element's inverse off it); zeros stay zero, as circom's calculator divides by them.
+/// `prefixes` is scratch space, for callers that invert often.
+pub(crate) fn batch_invert<F: PrimeField<BigInt = BigInt<4>>>(
+    values: &mut [F],
+    prefixes: &mut Vec<F>,
+) {
+    prefixes.clear();
+    let mut product = F::ONE;
+    for value in values.iter() {
+        prefixes.push(product);
+        if !value.is_zero() {
+            product *= value;
+        }
+    }
+    let inverter = Inverter::new(F::MODULUS.0);
+    let mut inverse = inverter
+        .invert(product.into_bigint().0)
+        .and_then(|words| F::from_bigint(BigInt(words)))
+        .unwrap_or_default();
+    for (value, prefix) in values.iter_mut().zip(prefixes.iter()).rev() {
+        if !value.is_zero() {
+            (*value, inverse) = (inverse * prefix, inverse * *value);
+        }
+    }
 }
 
 /// A batch of divsteps: `2^62·(f', g') = (u·f + v·g, q·f + r·g)`.
@@ -197,7 +226,7 @@ fn from_signed(limbs: &Signed) -> [u64; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_ff::PrimeField;
+    use ark_ff::{AdditiveGroup, Field, UniformRand};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
@@ -222,6 +251,23 @@ mod tests {
     fn inverts_like_arkworks_in_both_bn254_fields() {
         agrees_with_arkworks::<ark_bn254::Fr>();
         agrees_with_arkworks::<ark_bn254::Fq>();
+    }
+
+    #[test]
+    fn batch_inversion_inverts_each_element_and_keeps_zeros() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut values: Vec<ark_bn254::Fr> =
+            (0..40).map(|_| ark_bn254::Fr::rand(&mut rng)).collect();
+        for zero in [0, 17, 39] {
+            values[zero] = ark_bn254::Fr::ZERO;
+        }
+        let expected: Vec<_> = values.iter().map(|x| x.inverse().unwrap_or_default()).collect();
+        batch_invert(&mut values, &mut Vec::new());
+        assert_eq!(values, expected);
+        let mut zeros = vec![ark_bn254::Fq::ZERO; 3];
+        batch_invert(&mut zeros, &mut Vec::new());
+        assert_eq!(zeros, vec![ark_bn254::Fq::ZERO; 3]);
+        batch_invert::<ark_bn254::Fq>(&mut [], &mut Vec::new());
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod trace;
 
 pub use trace::trace;
 
-use crate::inversion::Inverter;
+use crate::inversion::{Inverter, batch_invert};
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, BigInt, BigInteger, Field, PrimeField, Zero};
 use std::collections::HashMap;
@@ -318,6 +318,15 @@ struct Schedule {
     phases: Vec<(u32, u32)>,
 }
 
+/// Buffers a witness evaluation reuses across its phases of divisions.
+#[derive(Default)]
+struct Scratch {
+    /// A phase's divisors, then their inverses.
+    inverses: Vec<Fr>,
+    /// The running products of [`batch_invert`].
+    prefixes: Vec<Fr>,
+}
+
 impl Schedule {
     fn of(leaves: usize, nodes: &[Node]) -> Self {
         let mut depth = vec![0u32; leaves + nodes.len()];
@@ -376,11 +385,11 @@ impl WitnessGraph {
             *slot = *value.ok_or(Miss::Inputs)?;
         }
         values[self.inputs.len()..leaves].copy_from_slice(&self.constants);
-        let mut products = Vec::new();
+        let mut scratch = Scratch::default();
         let mut start = 0;
         for &(divisions_end, end) in &self.schedule.phases {
             let divisions = &self.schedule.order[start as usize..divisions_end as usize];
-            self.divide(divisions, leaves, &mut values, &mut products);
+            self.divide(divisions, leaves, &mut values, &mut scratch);
             for &i in &self.schedule.order[divisions_end as usize..end as usize] {
                 let node = self.nodes[i as usize];
                 let get = |i: u32| values[i as usize];
@@ -409,36 +418,21 @@ impl WitnessGraph {
     }
 
     /// Evaluates the division nodes `divisions` (whose operands are all computed) with one
-    /// inversion: the running products of the nonzero divisors, one inverse of the last, and a
-    /// walk back that peels each divisor's inverse off it. A zero divisor gives zero, as
-    /// [`Op::apply`] does.
-    fn divide(&self, divisions: &[u32], leaves: usize, values: &mut [Fr], products: &mut Vec<Fr>) {
+    /// inversion of all their divisors; a zero divisor gives zero, as [`Op::apply`] does.
+    fn divide(&self, divisions: &[u32], leaves: usize, values: &mut [Fr], scratch: &mut Scratch) {
         if divisions.is_empty() {
             return;
         }
         let divisor = |node: Node| if node.op == Op::Inv { node.a } else { node.b };
-        products.clear();
-        let mut running = Fr::ONE;
-        for &i in divisions {
-            let x = values[divisor(self.nodes[i as usize]) as usize];
-            if !x.is_zero() {
-                running *= x;
-            }
-            products.push(running);
-        }
-        let mut inverse = self::inverse(running);
-        for (k, &i) in divisions.iter().enumerate().rev() {
+        scratch.inverses.clear();
+        scratch
+            .inverses
+            .extend(divisions.iter().map(|&i| values[divisor(self.nodes[i as usize]) as usize]));
+        batch_invert(&mut scratch.inverses, &mut scratch.prefixes);
+        for (&i, inverse) in divisions.iter().zip(&scratch.inverses) {
             let node = self.nodes[i as usize];
-            let x = values[divisor(node) as usize];
-            let quotient = if x.is_zero() {
-                Fr::ZERO
-            } else {
-                let before = if k == 0 { Fr::ONE } else { products[k - 1] };
-                let x_inverse = inverse * before;
-                inverse *= x;
-                if node.op == Op::Inv { x_inverse } else { values[node.a as usize] * x_inverse }
-            };
-            values[leaves + i as usize] = quotient;
+            values[leaves + i as usize] =
+                if node.op == Op::Inv { *inverse } else { values[node.a as usize] * inverse };
         }
     }
 

@@ -6,13 +6,13 @@ use super::{
     LANES, LIMBS, Limbs, Modulus, Vec52, add_base, available, element_of, lanes, limbs_of,
     mul_base, negate, splat_limbs, sub_base, subtract_if_above,
 };
-use crate::inversion::Inverter;
+use crate::inversion::batch_invert;
 use ark_bn254::{Fq, Fq2, FqConfig};
 use ark_ec::{
     AffineRepr, CurveGroup,
     short_weierstrass::{Affine, Projective, SWCurveConfig},
 };
-use ark_ff::{AdditiveGroup, BigInt, Field, PrimeField, Zero};
+use ark_ff::{AdditiveGroup, Field, Zero};
 use core::arch::x86_64::{
     __m512i, _mm512_i64gather_epi64, _mm512_i64scatter_epi64, _mm512_set_epi64,
     _mm512_setzero_si512,
@@ -279,23 +279,6 @@ where
     }
 }
 
-/// Inverts nonzero elements in place with one modular inversion (Montgomery's trick), done by
-/// our divsteps inverter: arkworks' inversion would cost as much as the rest of a round.
-fn batch_invert(values: &mut [Fq]) {
-    const INVERTER: Inverter = Inverter::new(<Fq as PrimeField>::MODULUS.0);
-    let mut prefixes = Vec::with_capacity(values.len());
-    let mut product = Fq::ONE;
-    for value in values.iter() {
-        prefixes.push(product);
-        product *= value;
-    }
-    let inverse = INVERTER.invert(product.into_bigint().0).unwrap_or_default();
-    let mut inverse = Fq::from_bigint(BigInt(inverse)).unwrap_or_default();
-    for (value, prefix) in values.iter_mut().zip(prefixes).rev() {
-        (*value, inverse) = (inverse * prefix, inverse * *value);
-    }
-}
-
 /// Adds the pairs `(p, q)` of `points` into `sums[to]`, for pairs with `p ≠ ±q`, neither at
 /// infinity: the slopes' denominators are inverted together (Montgomery's trick, one lane per
 /// chain), then `λ = (y_q − y_p)/(x_q − x_p)`, `x = λ² − x_p − x_q`, `y = λ(x_p − x) − y_p`.
@@ -409,14 +392,14 @@ fn invert_lanes<const D: usize>(value: &Fe<D>) -> Fe<D> {
     let mut components = [[Fq::ZERO; LANES]; D];
     if D == 1 {
         let mut values: [Fq; LANES] = std::array::from_fn(|lane| element(0, lane));
-        batch_invert(&mut values);
+        batch_invert(&mut values, &mut Vec::new());
         components[0] = values;
     } else {
         // (c₀ + c₁u)⁻¹ = (c₀ − c₁u)/(c₀² + c₁²) since u² = −1.
         let values: [Fq2; LANES] =
             std::array::from_fn(|lane| Fq2::new(element(0, lane), element(1, lane)));
         let mut norms = values.map(|v| v.c0.square() + v.c1.square());
-        batch_invert(&mut norms);
+        batch_invert(&mut norms, &mut Vec::new());
         components[0] = std::array::from_fn(|lane| values[lane].c0 * norms[lane]);
         components[1] = std::array::from_fn(|lane| -values[lane].c1 * norms[lane]);
     }
