@@ -50,10 +50,10 @@ verifiers: circuits
 ## keys: the INSECURE dev proving keys in build/keys that the node, the tests and the benchmarks
 ## prove with, and the native witness graphs beside the circuits (rebuilt when a circuit is
 ## recompiled; the committed artifacts it also derives go to a scratch directory)
-DEV_KEYS := $(foreach c,request exit slash,$(ZKCREDITS_BUILD_DIR)/keys/$(c).pk.bin $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).graph)
+DEV_KEYS := $(foreach c,request exit slash batch_insert,$(ZKCREDITS_BUILD_DIR)/keys/$(c).pk.bin $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).graph)
 keys: circuits $(DEV_KEYS)
 
-$(DEV_KEYS) &: $(foreach c,request exit slash,$(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).r1cs $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c)_js/$(c).wasm)
+$(DEV_KEYS) &: $(foreach c,request exit slash batch_insert,$(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).r1cs $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c)_js/$(c).wasm)
 	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED) \
 		--build-dir $(ZKCREDITS_BUILD_DIR) --keys-dir $(ZKCREDITS_BUILD_DIR)/keys --root $(ZKCREDITS_BUILD_DIR)/dev-setup >/dev/null
 

@@ -5,6 +5,7 @@ import {Test} from "forge-std/Test.sol";
 import {IGroth16Verifier, ISlashVerifier} from "../../src/CreditEscrow.sol";
 import {ExitVerifier} from "../../src/verifiers/ExitVerifier.sol";
 import {SlashVerifier} from "../../src/verifiers/SlashVerifier.sol";
+import {BatchInsertVerifier} from "../../src/verifiers/BatchInsertVerifier.sol";
 
 /// @notice The generated verifiers accept the real proofs in spec/vectors/groth16/ (made in Rust
 /// from the real circuits) and reject every tampered public signal or proof.
@@ -18,10 +19,12 @@ contract VerifiersTest is Test {
 
     ExitVerifier internal exitVerifier;
     SlashVerifier internal slashVerifier;
+    BatchInsertVerifier internal batchVerifier;
 
     function setUp() public {
         exitVerifier = new ExitVerifier();
         slashVerifier = new SlashVerifier();
+        batchVerifier = new BatchInsertVerifier();
     }
 
     function _load(string memory name) internal view returns (string memory json, Calldata memory c) {
@@ -49,15 +52,40 @@ contract VerifiersTest is Test {
         return ISlashVerifier(address(slashVerifier)).verifyProof(c.pA, c.pB, c.pC, pub);
     }
 
+    function _batch(Calldata memory c) internal view returns (bool) {
+        uint256[8] memory pub;
+        for (uint256 i = 0; i < 8; i++) {
+            pub[i] = c.pubSignals[i];
+        }
+        return batchVerifier.verifyProof(c.pA, c.pB, c.pC, pub);
+    }
+
     function test_SelfTestsPassOnThisChain() public view {
         assertTrue(IGroth16Verifier(address(exitVerifier)).selfTest());
         assertTrue(IGroth16Verifier(address(slashVerifier)).selfTest());
+        assertTrue(IGroth16Verifier(address(batchVerifier)).selfTest());
     }
 
     function test_DevelopmentKeysAreFlaggedInsecure() public view {
         // The committed verifiers come from the deterministic dev setup (`make verifiers`).
         assertTrue(IGroth16Verifier(address(exitVerifier)).INSECURE_DEV_SETUP());
         assertTrue(IGroth16Verifier(address(slashVerifier)).INSECURE_DEV_SETUP());
+        assertTrue(IGroth16Verifier(address(batchVerifier)).INSECURE_DEV_SETUP());
+    }
+
+    function test_BatchInsertVerifierAcceptsTheVectorProof() public view {
+        (, Calldata memory c) = _load("batch_insert");
+        assertEq(c.pubSignals.length, 8);
+        assertTrue(_batch(c));
+    }
+
+    function test_WhenAnyPublicSignalChanges_BatchInsertVerifierRejects() public view {
+        (, Calldata memory c) = _load("batch_insert");
+        for (uint256 i = 0; i < 8; i++) {
+            c.pubSignals[i] += 1;
+            assertFalse(_batch(c));
+            c.pubSignals[i] -= 1;
+        }
     }
 
     function test_WhenThePairingPrecompileFails_SelfTestFails() public {

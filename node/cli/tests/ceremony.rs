@@ -1,10 +1,11 @@
-//! `zkcredits circuits setup --zkey`: keys from a snarkjs ceremony for all three circuits. The
+//! `zkcredits circuits setup --zkey`: keys from a snarkjs ceremony for all four circuits. The
 //! artifacts it writes agree with snarkjs (the verifying keys it exports, its verifier accepting
 //! our example proofs), `--check` reproduces them, `zkcredits prove --zkey` proves with them, and
 //! wrong or missing keys are refused clearly.
 //!
-//! The ceremony (2^14 powers of tau and one phase-2 key per circuit) takes about a minute on two
-//! cores; it is cached in `~/.cache/zkcredits/ceremony-v2`, keyed by the circuits' r1cs hashes.
+//! The ceremony (2^17 powers of tau, which `batch_insert` needs, and one phase-2 key per
+//! circuit) takes about six minutes on two cores, five of them snarkjs's key for `batch_insert`;
+//! it is cached in `~/.cache/zkcredits/ceremony-v2`, keyed by the circuits' r1cs hashes.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -13,7 +14,7 @@ use std::{
     process::{Command, Output},
 };
 
-const CIRCUITS: [&str; 3] = ["request", "exit", "slash"];
+const CIRCUITS: [&str; 4] = ["request", "exit", "slash", "batch_insert"];
 
 fn zkcredits(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_zkcredits")).args(args).output().expect("the binary runs")
@@ -52,10 +53,10 @@ fn ceremony() -> Vec<(&'static str, PathBuf)> {
     let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
     let dir = home.join(".cache/zkcredits/ceremony-v2");
     std::fs::create_dir_all(&dir).expect("cache dir");
-    let ptau = dir.join("pot14.ptau");
+    let ptau = dir.join("pot17.ptau");
     if !ptau.exists() {
-        let tmp = dir.join("pot14.tmp");
-        let bytes = zkcredits_prover::ptau::insecure_prepared_ptau(14, b"zkcredits ceremony test");
+        let tmp = dir.join("pot17.tmp");
+        let bytes = zkcredits_prover::ptau::insecure_prepared_ptau(17, b"zkcredits ceremony test");
         std::fs::write(&tmp, bytes).expect("writable cache");
         std::fs::rename(&tmp, &ptau).expect("rename");
     }
@@ -186,5 +187,8 @@ fn zkey_arguments_are_checked_before_any_work() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
     let unknown = zkcredits(&["circuits", "setup", "--zkey", "withdraw=w.zkey"]);
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("expected request, exit or slash"));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("expected request, exit, slash or batch_insert")
+    );
 }

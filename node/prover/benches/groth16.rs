@@ -28,7 +28,7 @@ fn circuit(name: &str) -> WitnessCircuit {
 }
 
 fn bench_circuits(c: &mut Criterion) {
-    for name in ["request", "exit", "slash"] {
+    for name in ["request", "exit", "slash", "batch_insert"] {
         let mut circuit = circuit(name);
         let key = insecure_dev_setup(&circuit, b"bench").expect("setup");
         let verifier = Verifier::new(&key.vk);

@@ -164,7 +164,7 @@ fn the_manifest_admits_this_build_and_refuses_other_artifacts_and_keys() {
     let build = std::env::var_os("ZKCREDITS_BUILD_DIR")
         .map_or_else(|| common::workspace().join("build"), std::path::PathBuf::from);
     let dir = build.join("circuits/main");
-    for name in ["request", "exit", "slash"] {
+    for name in ["request", "exit", "slash", "batch_insert"] {
         WitnessCircuit::load_checked(&dir, name, &manifest).expect("this build is the manifest's");
     }
 

@@ -100,6 +100,21 @@ fn the_graph_computes_the_wasm_witness_of_exits_and_slashes() {
 }
 
 #[test]
+fn the_graph_computes_the_wasm_witness_of_batches_of_every_shape() {
+    let (mut batch, _) = traced("batch_insert");
+    for (before, count, remove) in
+        [(0, 1, None), (0, 64, None), (1, 0, Some(0)), (63, 2, Some(64)), (1_000, 37, Some(3))]
+    {
+        let inputs = fixtures::batch_insert(before, count, remove).circom_inputs().expect("valid");
+        assert_graph_computes(
+            &mut batch,
+            inputs,
+            &format!("{before} + {count}, removing {remove:?}"),
+        );
+    }
+}
+
+#[test]
 fn a_statement_off_the_traced_path_falls_back_to_the_wasm_and_is_refused_as_before() {
     let (mut circuit, _) = traced("request");
     // Signed by a key outside the signer set: the calculator's assertion fails.

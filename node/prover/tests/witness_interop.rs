@@ -37,7 +37,7 @@ fn witnesses_match_snarkjs_for_every_circuit() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let build = std::env::var_os("ZKCREDITS_BUILD_DIR")
         .map_or_else(|| common::workspace().join("build"), std::path::PathBuf::from);
-    for name in ["request", "exit", "slash"] {
+    for name in ["request", "exit", "slash", "batch_insert"] {
         let mut circuit = common::main_circuit(name);
         assert!(circuit.native_inverse(), "{name}: the inversion patch applies");
         let (inputs, _) = fixtures::example(name).expect("an example");

@@ -1,6 +1,6 @@
 //! `zkcredits circuits setup`: Groth16 keys for the protocol circuits, and everything derived
 //! from them that the repository commits: verifying keys, the artifact manifest, the Solidity
-//! verifiers of `exit` and `slash`, and the Groth16 vectors. It also traces each circuit's
+//! verifiers of `exit`, `slash` and `batch_insert`, and the Groth16 vectors. It also traces each circuit's
 //! native witness graph into the build directory (its hash goes into the manifest). The keys are either an INSECURE
 //! development setup from a seed or imported from the `.zkey` files of a snarkjs ceremony.
 
@@ -31,7 +31,7 @@ pub(crate) enum Args {
     ///   zkcredits circuits setup --insecure-dev-seed zkcredits-dev
     ///   zkcredits circuits setup --insecure-dev-seed zkcredits-dev --check
     ///   zkcredits circuits setup --zkey request=request.zkey --zkey exit=exit.zkey \
-    ///     --zkey slash=slash.zkey
+    ///     --zkey slash=slash.zkey --zkey batch_insert=batch_insert.zkey
     #[command(verbatim_doc_comment)]
     Setup(SetupArgs),
 }
@@ -44,7 +44,7 @@ pub(crate) struct SetupArgs {
     #[arg(long, value_name = "SEED")]
     insecure_dev_seed: Option<String>,
     /// A circuit's key from a snarkjs ceremony, as `CIRCUIT=FILE.zkey`; give one per circuit
-    /// (request, exit, slash). No `.pk.bin` is written: prove with `zkcredits prove --zkey`.
+    /// (request, exit, slash, batch_insert). No `.pk.bin` is written: prove with `zkcredits prove --zkey`.
     #[arg(long, value_name = "CIRCUIT=FILE", value_parser = parse_zkey)]
     zkey: Vec<(Circuit, PathBuf)>,
     /// Directory holding the compiled circuits (`make circuits` writes `<dir>/circuits/main`).
@@ -62,7 +62,7 @@ pub(crate) struct SetupArgs {
 }
 
 /// The protocol circuits, in the order their artifacts are written.
-const CIRCUITS: [&str; 3] = ["request", "exit", "slash"];
+const CIRCUITS: [&str; 4] = ["request", "exit", "slash", "batch_insert"];
 
 impl Args {
     pub(crate) fn run(self) -> eyre::Result<()> {
@@ -76,8 +76,9 @@ fn parse_zkey(arg: &str) -> Result<(Circuit, PathBuf), String> {
     let (circuit, file) = arg
         .split_once('=')
         .ok_or_else(|| format!("expected CIRCUIT=FILE (e.g. request=request.zkey), got {arg:?}"))?;
-    let circuit = <Circuit as clap::ValueEnum>::from_str(circuit, false)
-        .map_err(|_| format!("unknown circuit {circuit:?}: expected request, exit or slash"))?;
+    let circuit = <Circuit as clap::ValueEnum>::from_str(circuit, false).map_err(|_| {
+        format!("unknown circuit {circuit:?}: expected request, exit, slash or batch_insert")
+    })?;
     Ok((circuit, PathBuf::from(file)))
 }
 
@@ -99,7 +100,7 @@ impl KeySource {
             let mut given = args.zkey.iter().filter(|(circuit, _)| circuit.name() == name);
             let (Some((_, file)), None) = (given.next(), given.next()) else {
                 bail!(
-                    "give exactly one --zkey {name}=FILE (one key per circuit: request, exit, slash)"
+                    "give exactly one --zkey {name}=FILE (one key per circuit: request, exit, slash, batch_insert)"
                 );
             };
             files.push((name, file.clone()));
@@ -297,7 +298,7 @@ impl SetupArgs {
                 }),
             );
             if name != "request" {
-                let contract = format!("{}Verifier", capitalize(name));
+                let contract = format!("{}Verifier", pascal_case(name));
                 let key_line = match &source {
                     KeySource::Dev { seed } => format!(
                         "INSECURE development key from seed {seed:?}: never deploy it to a real network"
@@ -345,22 +346,27 @@ impl SetupArgs {
                 }
             }
             progress.inc(1);
-            if name != "request" {
+            if matches!(name, "exit" | "slash") {
                 exit_and_slash.push((key, circuit));
             }
+            // Made as soon as both keys exist: the circuits after them leave these proofs' randomness alone.
+            if exit_and_slash.len() == 2 {
+                progress.set_message("escrow vectors");
+                let [(exit_key, mut exit_circuit), (slash_key, mut slash_circuit)]: [_; 2] =
+                    std::mem::take(&mut exit_and_slash)
+                        .try_into()
+                        .map_err(|_| eyre!("exit and slash keys are missing"))?;
+                files.push((
+                    self.root.join("spec/vectors/groth16/escrow.json"),
+                    pretty(&escrow_vectors(
+                        (&exit_key, &mut exit_circuit),
+                        (&slash_key, &mut slash_circuit),
+                        &source,
+                        &mut rng,
+                    )?)?,
+                ));
+            }
         }
-        progress.set_message("escrow vectors");
-        let [(exit_key, mut exit_circuit), (slash_key, mut slash_circuit)]: [_; 2] =
-            exit_and_slash.try_into().map_err(|_| eyre!("exit and slash keys are missing"))?;
-        files.push((
-            self.root.join("spec/vectors/groth16/escrow.json"),
-            pretty(&escrow_vectors(
-                (&exit_key, &mut exit_circuit),
-                (&slash_key, &mut slash_circuit),
-                &source,
-                &mut rng,
-            )?)?,
-        ));
         progress.finish_and_clear();
         files.push((
             self.root.join("circuits/artifacts/manifest.json"),
@@ -473,9 +479,17 @@ fn escrow_vectors(
     Ok(vectors)
 }
 
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+/// `batch_insert` → `BatchInsert`.
+fn pascal_case(s: &str) -> String {
+    s.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Circom inputs as a snarkjs input object (arrays stay flat; circom accepts them).

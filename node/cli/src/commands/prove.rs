@@ -16,6 +16,9 @@ pub(crate) enum Circuit {
     Exit,
     /// A slash of a double spender.
     Slash,
+    /// Queued deposits appended to the identity tree.
+    #[value(name = "batch_insert")]
+    BatchInsert,
 }
 
 impl Circuit {
@@ -24,6 +27,7 @@ impl Circuit {
             Self::Request => "request",
             Self::Exit => "exit",
             Self::Slash => "slash",
+            Self::BatchInsert => "batch_insert",
         }
     }
 }
