@@ -6,19 +6,20 @@ include "circomlib/circuits/bitify.circom";
 include "circomlib/circuits/comparators.circom";
 include "./merkle.circom";
 
-// A queued deposit: `D < 2^96` and `E < 2^40` as the escrow stores them, the term
-// `D·2^40 + E` the escrow's queue accumulator hashes, and the tree leaf `Poseidon(ID, D, E)`.
+// A queued deposit: `D < 2^96` and `E < 2^40` as the escrow stores them, the deposit queue's
+// accumulator after it, `Poseidon(acc + D·2^40 + E, ID)`, and its tree leaf `Poseidon(ID, D, E)`.
 // Spec: spec/03-circuits.md#batch_insert
 template QueuedNote() {
+    signal input acc;
     signal input identity;
     signal input deposit;
     signal input expiry;
-    signal output amountExpiry;
+    signal output accumulated;
     signal output leaf;
 
     _ <== Num2Bits(96)(deposit);
     _ <== Num2Bits(40)(expiry);
-    amountExpiry <== deposit * 2 ** 40 + expiry;
+    accumulated <== Poseidon(2)([acc + deposit * 2 ** 40 + expiry, identity]);
     leaf <== Poseidon(3)([identity, deposit, expiry]);
 }
 
@@ -34,9 +35,10 @@ template LeanImtFrontierRoot(LEVELS) {
     signal started[LEVELS + 1];
     signal joined[LEVELS];
     signal withLeft[LEVELS];
-    node[0] <== 0;
-    started[0] <== 0;
-    for (var l = 0; l < LEVELS; l++) {
+    // Level 0 has nothing to its right yet.
+    node[1] <== sizeBits[0] * frontier[0];
+    started[1] <== sizeBits[0];
+    for (var l = 1; l < LEVELS; l++) {
         joined[l] <== Poseidon(2)([frontier[l], node[l]]);
         withLeft[l] <== started[l] * (joined[l] - frontier[l]) + frontier[l];
         node[l + 1] <== sizeBits[l] * (withLeft[l] - node[l]) + node[l];
@@ -104,9 +106,13 @@ template LeanImtAppend(LEVELS, BATCH) {
 // of `removedIdentity` (when it is not 0) wherever it sits in the grown tree.
 //
 // The escrow supplies every public signal from its own state: the tree's root and size, the
-// queue accumulator after `start` and after `start + count` deposits (`acc' = Poseidon(acc, ID,
-// D·2^40 + E)`), and the removal queue's head with its `D·2^40 + E`. The private inputs are
-// the queued notes and the tree's frontier, which the old root pins down.
+// queue accumulator after `start` and after `start + count` deposits, and the removal queue's
+// head with its `D·2^40 + E`. The private inputs are the queued notes and the tree's frontier,
+// which the old root pins down.
+//
+// The accumulator is `acc' = Poseidon(acc + D·2^40 + E, ID)`: one PoseidonT3 per deposit on
+// chain instead of a T4. It binds each term because `acc` is fixed by the terms before it and
+// the term is below 2^136; spec/03 states the security it leaves.
 // Spec: spec/03-circuits.md#batch_insert
 template BatchInsert(TREE_DEPTH, BATCH) {
     var LEVELS = TREE_DEPTH + 1;
@@ -138,14 +144,12 @@ template BatchInsert(TREE_DEPTH, BATCH) {
     // The queued notes, chained into the accumulator up to `count`.
     signal active[BATCH];
     signal leaves[BATCH];
-    signal terms[BATCH];
     signal chained[BATCH];
     signal acc[BATCH + 1];
     acc[0] <== accStart;
     for (var i = 0; i < BATCH; i++) {
         active[i] <== LessThan(8)([i, count]);
-        (terms[i], leaves[i]) <== QueuedNote()(identities[i], deposits[i], expiries[i]);
-        chained[i] <== Poseidon(3)([acc[i], identities[i], terms[i]]);
+        (chained[i], leaves[i]) <== QueuedNote()(acc[i], identities[i], deposits[i], expiries[i]);
         acc[i + 1] <== active[i] * (chained[i] - acc[i]) + acc[i];
     }
     accEnd === acc[BATCH];

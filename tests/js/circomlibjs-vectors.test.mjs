@@ -1,6 +1,7 @@
 // Independent check of spec/vectors/ with circomlibjs: Poseidon, Baby Jubjub (generators, add,
-// mul), EdDSA-Poseidon (keys and signatures), state commitments, LeanIMT and RLN algebra are recomputed
-// from the vectors' inputs and compared with the recorded outputs.
+// mul), EdDSA-Poseidon (keys and signatures), state commitments, the deposit queue's
+// accumulator, LeanIMT and RLN algebra are recomputed from the vectors' inputs and compared with
+// the recorded outputs.
 // Run: node --test tests/js/
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -130,6 +131,15 @@ test("rln: identity, leaf, scope, shares, recovery and exit point", () => {
     assert.equal(k.toString(), c.secret);
     const tagExit = "0x" + Buffer.from("zkcredits.exit").toString("hex");
     assert.equal(hash([tagExit, BigInt(c.exit.recipient), c.exit.amount]), c.exit.x);
+  }
+});
+
+test("deposit queue: the accumulator Poseidon(acc + D·2^40 + E, ID) and the leaves", () => {
+  for (const c of load("deposit_queue.json").cases) {
+    const term = (BigInt(c.deposit) << 40n) + BigInt(c.expiry);
+    assert.equal(term.toString(), c.amount_expiry);
+    assert.equal(hash([mod(BigInt(c.acc_before) + term, P), c.identity]), c.acc_after);
+    assert.equal(hash([c.identity, c.deposit, c.expiry]), c.leaf);
   }
 });
 

@@ -366,6 +366,10 @@ async fn hold_answer(state: &NodeState, ticket: &Ticket, arrived: std::time::Ins
     let release = state.mitigations.release_at(arrived, now, &mut rand::thread_rng());
     // A held stream's upstream is not read meanwhile: stay inside its silence limit.
     let release = release.min(now + state.upstream.silence() / 2);
+    // Already due (a slow upstream): no timer, which tokio would round up to the next ms.
+    if release <= now {
+        return !ticket.is_spent_elsewhere();
+    }
     tokio::select! {
         () = tokio::time::sleep_until(release.into()) => true,
         () = state.releasing.cancelled() => true,

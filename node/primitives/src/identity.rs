@@ -42,8 +42,9 @@ pub fn amount_expiry(deposit: u128, expiry: u64) -> Fr {
     Fr::from(deposit) * Fr::from(1u64 << EXPIRY_BITS) + Fr::from(expiry)
 }
 
-/// The deposit queue's accumulator after one more deposit: `Poseidon(acc, ID, D·2^40 + E)`,
-/// starting from 0 before the first deposit. Spec: `spec/04-escrow-contract.md`.
+/// The deposit queue's accumulator after one more deposit: `Poseidon(acc + D·2^40 + E, ID)`,
+/// from 0 before the first deposit (one PoseidonT3 on chain). Spec:
+/// `spec/03-circuits.md#batch_insert`.
 pub fn accumulate(acc: Fr, id: Fr, deposit: u128, expiry: u64) -> Fr {
-    poseidon_n([acc, id, amount_expiry(deposit, expiry)])
+    poseidon_n([acc + amount_expiry(deposit, expiry), id])
 }

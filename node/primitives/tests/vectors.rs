@@ -8,7 +8,7 @@ use zkcredits_primitives::{
     constants::{SIGNER_TREE_DEPTH, TAGS, TREE_DEPTH},
     eddsa::{PrivateKey, PublicKey, Signature},
     field::{fr_from_dec, fr_to_dec},
-    identity::{Secret, leaf},
+    identity::{Secret, accumulate, amount_expiry, leaf},
     merkle::{FixedMerkleTree, LeanImt},
     poseidon::poseidon,
     rln::{Share, exit_x, nullifier, payload_digest, recover_secret, request_x, scope, slope},
@@ -210,6 +210,26 @@ fn lean_imt_vectors() {
         .map(|b| b.as_u64() == Some(1))
         .collect();
     assert_eq!(indices, bits);
+}
+
+#[test]
+fn deposit_queue_vectors() {
+    let cases = load("deposit_queue.json")["cases"].as_array().expect("cases").clone();
+    for (i, case) in cases.iter().enumerate() {
+        let (identity, deposit, expiry) =
+            (fr(&case["identity"]), int(&case["deposit"]), int(&case["expiry"]));
+        assert_eq!(amount_expiry(deposit, expiry), fr(&case["amount_expiry"]), "case {i}");
+        assert_eq!(
+            accumulate(fr(&case["acc_before"]), identity, deposit, expiry),
+            fr(&case["acc_after"]),
+            "case {i}"
+        );
+        assert_eq!(leaf(identity, deposit, expiry), fr(&case["leaf"]), "case {i}");
+        if i > 0 && i + 1 < cases.len() {
+            assert_eq!(case["acc_before"], cases[i - 1]["acc_after"], "a chain");
+        }
+    }
+    assert_eq!(cases[0]["acc_before"], "0", "the chain starts from 0");
 }
 
 #[test]

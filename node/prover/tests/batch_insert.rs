@@ -86,6 +86,8 @@ fn batches_of_every_shape_satisfy_the_circuit() {
     let mut circuit = batch_circuit();
     let full = BATCH_INSERT_SIZE as u64;
     for (before, count, remove) in [
+        (0, 0, None),
+        (5, 0, None),
         (0, 1, None),
         (0, full, None),
         (1, 1, None),
@@ -282,5 +284,6 @@ fn the_tree_holds_two_to_the_twenty_leaves_and_no_more() {
     circuit.calculate(uniform_tree_inputs(capacity - 3, 3, false)).expect("the last three fit");
     refused(&mut circuit, uniform_tree_inputs(capacity - 1, 2, false), "one leaf past capacity");
     refused(&mut circuit, uniform_tree_inputs(capacity, 1, false), "a leaf into a full tree");
+    circuit.calculate(uniform_tree_inputs(capacity, 0, false)).expect("a full tree, unchanged");
     circuit.calculate(uniform_tree_inputs(capacity, 0, true)).expect("a full tree takes removals");
 }

@@ -186,6 +186,40 @@ fn lean_imt_roots_match_vectors() {
 }
 
 #[test]
+fn the_deposit_queue_matches_vectors_and_wide_amounts_are_refused() {
+    let mut c = circuit("deposit_queue_vectors");
+    for case in load("deposit_queue.json")["cases"].as_array().expect("cases") {
+        let inputs = |deposit: BigInt, expiry: BigInt| {
+            vec![
+                input("acc", vec![int(&case["acc_before"])]),
+                input("identity", vec![int(&case["identity"])]),
+                input("deposit", vec![deposit]),
+                input("expiry", vec![expiry]),
+            ]
+        };
+        let (deposit, expiry) = (int(&case["deposit"]), int(&case["expiry"]));
+        let w = c.calculate(inputs(deposit.clone(), expiry.clone())).expect("witness");
+        assert_eq!(w.get("accumulated").expect("accumulated"), fr(&case["acc_after"]));
+        assert_eq!(w.get("leaf").expect("leaf"), fr(&case["leaf"]));
+        let carried = inputs(deposit - 1, expiry + (BigInt::from(1) << 40));
+        assert!(matches!(c.calculate(carried), Err(ProverError::Unsatisfied(_))));
+    }
+    let wide = |deposit: BigInt, expiry: BigInt| {
+        vec![
+            input("acc", vec![BigInt::from(0)]),
+            input("identity", vec![BigInt::from(1)]),
+            input("deposit", vec![deposit]),
+            input("expiry", vec![expiry]),
+        ]
+    };
+    let refused = |c: &mut WitnessCircuit, inputs| {
+        matches!(c.calculate(inputs), Err(ProverError::Unsatisfied(_)))
+    };
+    assert!(refused(&mut c, wide(BigInt::from(1) << 96, BigInt::from(0))), "D = 2^96");
+    assert!(refused(&mut c, wide(BigInt::from(0), BigInt::from(1) << 40)), "E = 2^40");
+}
+
+#[test]
 fn rln_shares_match_vectors_and_x_zero_is_refused() {
     let mut c = circuit("rln_vectors");
     for case in load("rln.json")["cases"].as_array().expect("cases") {

@@ -4,17 +4,19 @@
 //! every machine and every run. `--check` regenerates in memory and fails on any difference.
 
 use super::hex;
-use ark_ff::PrimeField;
+use ark_ff::{AdditiveGroup, Field, PrimeField};
 use eyre::{WrapErr, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use zkcredits_primitives::{
     Fr,
     babyjubjub::{BASE8, Generators, Point, Scalar},
-    constants::{SIGNER_TREE_DEPTH, TAG_EXIT, TAG_STATE, TAGS, TREE_DEPTH},
+    constants::{
+        DEPOSIT_BITS, EXPIRY_BITS, SIGNER_TREE_DEPTH, TAG_EXIT, TAG_STATE, TAGS, TREE_DEPTH,
+    },
     eddsa::PrivateKey,
     field::{fr_to_be_bytes, fr_to_dec, sha256_to_fr},
-    identity::{Secret, leaf},
+    identity::{Secret, accumulate, amount_expiry, leaf},
     merkle::{FixedMerkleTree, LeanImt},
     poseidon::poseidon,
     rln::{Share, exit_x, nullifier, payload_digest, recover_secret, request_x, scope, slope},
@@ -80,6 +82,7 @@ pub(crate) fn generate() -> eyre::Result<Vec<(&'static str, String)>> {
         ("eddsa.json", eddsa_vectors()),
         ("state.json", state_vectors()?),
         ("lean_imt.json", lean_imt_vectors()?),
+        ("deposit_queue.json", deposit_queue_vectors()),
         ("rln.json", rln_vectors()?),
         ("request-flow.json", request_flow_vectors()?),
         ("gossip.json", gossip_vectors()?),
@@ -330,6 +333,39 @@ fn lean_imt_vectors() -> eyre::Result<Value> {
             "path": { "leaf_index": 2, "siblings": decs(&siblings), "indices": indices.iter().map(|b| u8::from(*b)).collect::<Vec<_>>() },
         },
     }))
+}
+
+/// The escrow's deposit queue: each deposit's term `D·2^40 + E`, the accumulator before and after
+/// it, and its leaf; the last case starts from `p − 1` so the addition wraps.
+fn deposit_queue_vectors() -> Value {
+    let deposits: [(u128, u64); 6] = [
+        (100_000_000_000_000, 1_767_225_600),
+        (1, 0),
+        ((1 << DEPOSIT_BITS) - 1, (1 << EXPIRY_BITS) - 1),
+        (20_000_000_000_000_000, 1_800_000_000),
+        (12_345, 1),
+        (7, (1 << EXPIRY_BITS) - 2),
+    ];
+    let mut acc = Fr::ZERO;
+    let mut cases = Vec::new();
+    for (i, &(deposit, expiry)) in deposits.iter().enumerate() {
+        let before = if i + 1 == deposits.len() { -Fr::ONE } else { acc };
+        let identity = fe(&format!("deposit_queue/{i}"));
+        acc = accumulate(before, identity, deposit, expiry);
+        cases.push(json!({
+            "identity": dec(&identity),
+            "deposit": deposit.to_string(),
+            "expiry": expiry,
+            "amount_expiry": dec(&amount_expiry(deposit, expiry)),
+            "acc_before": dec(&before),
+            "acc_after": dec(&acc),
+            "leaf": dec(&leaf(identity, deposit, expiry)),
+        }));
+    }
+    json!({
+        "description": "The escrow's deposit queue accumulator acc' = Poseidon(acc + D·2^40 + E, ID) (addition in the field; a chain from 0, except the last case, which starts from p − 1), with each deposit's leaf Poseidon(ID, D, E); D < 2^96, E < 2^40",
+        "cases": cases,
+    })
 }
 
 fn rln_vectors() -> eyre::Result<Value> {
