@@ -365,6 +365,66 @@ impl BatchInsertInputs {
     /// The tree after the batch (the notes appended, then the removal's leaf zeroed) and the
     /// accumulator after the notes; an error says why the escrow could not accept the batch.
     pub fn outcome(&self) -> Result<(LeanImt, Fr), ProverError> {
+        let (mut tree, acc) = self.appended()?;
+        self.remove_condemned(&mut tree)?;
+        Ok((tree, acc))
+    }
+
+    /// The public signals in circuit order: preRoot, postRoot, start, count, accStart, accEnd,
+    /// removedIdentity, removedAmountExpiry (both 0 without a removal).
+    pub fn public_signals(&self) -> Result<Vec<Fr>, ProverError> {
+        let (tree, acc_end) = self.outcome()?;
+        Ok(self.signals(tree.root(), acc_end))
+    }
+
+    /// The named circom inputs; an error says why the batch cannot be proven.
+    pub fn circom_inputs(&self) -> Result<CircomInputs, ProverError> {
+        let (mut tree, acc_end) = self.appended()?;
+        // The removal's path in the grown tree: zeroing the leaf keeps its siblings.
+        let path = match &self.removal {
+            Some((index, _)) => {
+                tree.proof(*index).and_then(|p| p.circuit_path(TREE_DEPTH)).map_err(tree_error)?
+            }
+            None => CircuitPath {
+                depth: 0,
+                indices: vec![false; TREE_DEPTH],
+                siblings: vec![Fr::ZERO; TREE_DEPTH],
+            },
+        };
+        self.remove_condemned(&mut tree)?;
+        let names = [
+            "preRoot",
+            "postRoot",
+            "start",
+            "count",
+            "accStart",
+            "accEnd",
+            "removedIdentity",
+            "removedAmountExpiry",
+        ];
+        let mut inputs: CircomInputs = names
+            .iter()
+            .zip(&self.signals(tree.root(), acc_end))
+            .map(|(name, value)| one(name, fe(value)))
+            .collect();
+        // Padding slots hold zeros: they are range-checked and hashed but never appended.
+        let padded = |f: &dyn Fn(&QueuedNote) -> BigInt| {
+            let mut column: Vec<BigInt> = self.notes.iter().map(f).collect();
+            column.resize(BATCH_INSERT_SIZE, BigInt::ZERO);
+            column
+        };
+        inputs.push(many("identities", padded(&|n| fe(&n.identity))));
+        inputs.push(many("deposits", padded(&|n| BigInt::from(n.deposit))));
+        inputs.push(many("expiries", padded(&|n| BigInt::from(n.expiry))));
+        inputs.push(many("frontier", self.tree.frontier(TREE_DEPTH + 1).iter().map(fe).collect()));
+        inputs.push(one("removedDepth", BigInt::from(path.depth)));
+        inputs.push(many("removedIndices", bits(&path.indices)));
+        inputs.push(many("removedSiblings", path.siblings.iter().map(fe).collect()));
+        Ok(inputs)
+    }
+
+    /// The tree with the notes appended, before the removal, and the accumulator after them.
+    fn appended(&self) -> Result<(LeanImt, Fr), ProverError> {
         if self.notes.len() > BATCH_INSERT_SIZE {
             return Err(ProverError::Batch(format!(
                 "{} notes exceed the batch size {BATCH_INSERT_SIZE}",
@@ -383,81 +443,35 @@ impl BatchInsertInputs {
             tree.insert(note.leaf()).map_err(tree_error)?;
             acc = accumulate(acc, note.identity, note.deposit, note.expiry);
         }
-        if let Some((index, note)) = &self.removal {
-            note.check()?;
-            if tree.leaf(*index).map_err(tree_error)? != note.leaf() {
-                return Err(ProverError::Batch(format!(
-                    "leaf {index} is not the condemned note's"
-                )));
-            }
-            tree.remove(*index).map_err(tree_error)?;
-        }
         Ok((tree, acc))
     }
 
-    /// The public signals in circuit order: preRoot, postRoot, start, count, accStart, accEnd,
-    /// removedIdentity, removedAmountExpiry (both 0 without a removal).
-    pub fn public_signals(&self) -> Result<Vec<Fr>, ProverError> {
-        let (grown, acc_end) = self.outcome()?;
+    /// Zeroes the condemned note's leaf, which must be at its index.
+    fn remove_condemned(&self, tree: &mut LeanImt) -> Result<(), ProverError> {
+        let Some((index, note)) = &self.removal else { return Ok(()) };
+        note.check()?;
+        if tree.leaf(*index).map_err(tree_error)? != note.leaf() {
+            return Err(ProverError::Batch(format!("leaf {index} is not the condemned note's")));
+        }
+        tree.remove(*index).map_err(tree_error)
+    }
+
+    /// The public signals for the tree's root and accumulator after the batch.
+    fn signals(&self, post_root: Fr, acc_end: Fr) -> Vec<Fr> {
         let (removed, removed_amount_expiry) =
             self.removal.map_or((Fr::ZERO, Fr::ZERO), |(_, n)| {
                 (n.identity, amount_expiry(n.deposit, n.expiry))
             });
-        Ok(vec![
+        vec![
             self.tree.root(),
-            grown.root(),
+            post_root,
             Fr::from(self.tree.size() as u64),
             Fr::from(self.notes.len() as u64),
             self.acc_start,
             acc_end,
             removed,
             removed_amount_expiry,
-        ])
-    }
-
-    /// The named circom inputs; an error says why the batch cannot be proven.
-    pub fn circom_inputs(&self) -> Result<CircomInputs, ProverError> {
-        let public = self.public_signals()?;
-        let names = [
-            "preRoot",
-            "postRoot",
-            "start",
-            "count",
-            "accStart",
-            "accEnd",
-            "removedIdentity",
-            "removedAmountExpiry",
-        ];
-        let mut inputs: CircomInputs =
-            names.iter().zip(&public).map(|(name, value)| one(name, fe(value))).collect();
-        // Padding slots hold zeros: they are range-checked and hashed but never appended.
-        let padded = |f: &dyn Fn(&QueuedNote) -> BigInt| {
-            let mut column: Vec<BigInt> = self.notes.iter().map(f).collect();
-            column.resize(BATCH_INSERT_SIZE, BigInt::ZERO);
-            column
-        };
-        inputs.push(many("identities", padded(&|n| fe(&n.identity))));
-        inputs.push(many("deposits", padded(&|n| BigInt::from(n.deposit))));
-        inputs.push(many("expiries", padded(&|n| BigInt::from(n.expiry))));
-        inputs.push(many("frontier", self.tree.frontier(TREE_DEPTH + 1).iter().map(fe).collect()));
-        let path = match &self.removal {
-            Some((index, _)) => {
-                let mut grown = self.tree.clone();
-                for note in &self.notes {
-                    grown.insert(note.leaf()).map_err(tree_error)?;
-                }
-                grown.proof(*index).and_then(|p| p.circuit_path(TREE_DEPTH)).map_err(tree_error)?
-            }
-            None => CircuitPath {
-                depth: 0,
-                indices: vec![false; TREE_DEPTH],
-                siblings: vec![Fr::ZERO; TREE_DEPTH],
-            },
-        };
-        inputs.push(one("removedDepth", BigInt::from(path.depth)));
-        inputs.push(many("removedIndices", bits(&path.indices)));
-        inputs.push(many("removedSiblings", path.siblings.iter().map(fe).collect()));
-        Ok(inputs)
+        ]
     }
 }
 
