@@ -6,8 +6,9 @@ import {CreditEscrow, IGroth16Verifier} from "../contracts/src/CreditEscrow.sol"
 import {ICreditEscrow} from "../contracts/src/interfaces/ICreditEscrow.sol";
 import {ExitVerifier} from "../contracts/src/verifiers/ExitVerifier.sol";
 import {SlashVerifier} from "../contracts/src/verifiers/SlashVerifier.sol";
+import {BatchInsertVerifier} from "../contracts/src/verifiers/BatchInsertVerifier.sol";
 
-/// @notice Deploys the exit and slash verifiers and a CreditEscrow, then writes
+/// @notice Deploys the exit, slash and batch_insert verifiers and a CreditEscrow, then writes
 /// `deployments/<chainId>.json` (or `ZKCREDITS_DEPLOYMENT_FILE`) with the addresses, the block
 /// and every parameter. Every parameter comes from an environment variable; the defaults suit a
 /// local anvil:
@@ -50,7 +51,8 @@ contract Deploy is Script {
             slashBounty: uint128(_envUint("ZKCREDITS_SLASH_BOUNTY", 1e15, type(uint128).max)),
             treasury: address(0),
             exitVerifier: address(0),
-            slashVerifier: address(0)
+            slashVerifier: address(0),
+            batchInsertVerifier: address(0)
         });
         bool anvil = block.chainid == ANVIL_CHAIN_ID;
         if (!anvil) {
@@ -84,6 +86,7 @@ contract Deploy is Script {
             if (!vm.envOr("ZKCREDITS_ALLOW_INSECURE_VERIFIERS", false)) {
                 _refuseInsecure(address(new ExitVerifier()), "exit");
                 _refuseInsecure(address(new SlashVerifier()), "slash");
+                _refuseInsecure(address(new BatchInsertVerifier()), "batch_insert");
             }
         }
         uint256 signerRoot =
@@ -96,6 +99,7 @@ contract Deploy is Script {
         address operator = vm.envOr("ZKCREDITS_OPERATOR", deployer);
         params.exitVerifier = address(new ExitVerifier());
         params.slashVerifier = address(new SlashVerifier());
+        params.batchInsertVerifier = address(new BatchInsertVerifier());
         escrow = new CreditEscrow(params, operator, signerRoot);
         vm.stopBroadcast();
 
@@ -157,6 +161,7 @@ contract Deploy is Script {
         vm.serializeAddress(o, "escrow", address(escrow));
         vm.serializeAddress(o, "exitVerifier", params.exitVerifier);
         vm.serializeAddress(o, "slashVerifier", params.slashVerifier);
+        vm.serializeAddress(o, "batchInsertVerifier", params.batchInsertVerifier);
         vm.serializeUint(o, "deploymentBlock", deploymentBlock);
         vm.serializeString(o, "scope", vm.toString(escrow.scope()));
         vm.serializeAddress(o, "token", params.token);

@@ -4,8 +4,6 @@ pragma solidity ^0.8.28;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {PoseidonT3} from "poseidon-solidity/PoseidonT3.sol";
-import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
-import {InternalLeanIMT, LeanIMTData} from "node_modules/@zk-kit/lean-imt.sol/InternalLeanIMT.sol";
 import {ICreditEscrow} from "./interfaces/ICreditEscrow.sol";
 
 /// @notice What every generated Groth16 verifier exposes beside `verifyProof`.
@@ -40,14 +38,23 @@ interface ISlashVerifier is IGroth16Verifier {
     ) external view returns (bool);
 }
 
+/// @notice The generated `batch_insert` verifier's entry point.
+interface IBatchInsertVerifier is IGroth16Verifier {
+    function verifyProof(
+        uint256[2] calldata pA,
+        uint256[2][2] calldata pB,
+        uint256[2] calldata pC,
+        uint256[8] calldata pubSignals
+    ) external view returns (bool);
+}
+
 /// @title CreditEscrow
-/// @notice The zkcredits escrow: deposits, Groth16 slashing, exits and expiry sweeps. See
+/// @notice The zkcredits escrow: queued deposits, proven batch insertion, Groth16 slashing, exits
+/// and expiry sweeps. See
 /// {ICreditEscrow} for every function's rules and spec/04-escrow-contract.md for the reasons.
 /// @dev The owner is the operator: it sets the signer root and nothing else. It can never move
 /// deposits.
 contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
-    using InternalLeanIMT for LeanIMTData;
-
     /// @notice The BN254 scalar field: identities, roots and public signals live below it.
     uint256 public constant SNARK_SCALAR_FIELD =
         21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
@@ -61,9 +68,17 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @notice The most leaves the tree takes: request proofs show paths of at most 20 levels
     /// (a deeper path would push the request circuit past 2^14 constraints).
     uint256 public constant TREE_CAPACITY = 2 ** 20;
-    /// @notice The most notes one batch deposit makes: 16 insertions stay well inside a block
-    /// even in a full tree (about 0.5 M gas each).
+    /// @notice The most notes one batch deposit makes.
     uint256 public constant MAX_DEPOSIT_BATCH = 16;
+    /// @notice The most leaves one `insertBatch` appends: the `batch_insert` circuit's size.
+    uint256 public constant BATCH_INSERT_SIZE = 64;
+    /// @notice The accumulator ring's size: at most `QUEUE_CAPACITY − 1` notes wait for insertion,
+    /// so the accumulator at every position a batch may start or end at is still kept.
+    uint256 public constant QUEUE_CAPACITY = 256;
+    /// @dev Set on every stored accumulator (which is below the field, so below 2^254): a ring slot
+    /// is never zero, and overwriting it costs a warm write's price, not a new slot's.
+    uint256 internal constant ACCUMULATOR_MARK = 1 << 255;
+    uint256 internal constant EXPIRY_BITS = 40;
 
     address internal immutable TOKEN;
     uint64 internal immutable C_MAX;
@@ -73,6 +88,7 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     address internal immutable TREASURY;
     IExitVerifier internal immutable EXIT_VERIFIER;
     ISlashVerifier internal immutable SLASH_VERIFIER;
+    IBatchInsertVerifier internal immutable BATCH_INSERT_VERIFIER;
     uint256 internal immutable SCOPE;
 
     /// @dev Whether a root was ever the signer root, and when its revocation takes effect (0:
@@ -82,16 +98,20 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint64 revokedAt;
     }
 
-    LeanIMTData internal _tree;
     uint256[ROOT_HISTORY_SIZE] internal _rootHistory;
-    // One slot: every deposit reads the pending removals (tail − head) and writes the root count.
-    // Each deposit and removal pushes one root and each identity is condemned at most once, so
-    // neither width can overflow with at most TREE_CAPACITY deposits.
-    uint128 internal _rootCount;
+    /// @dev `_accumulators[p % QUEUE_CAPACITY]` is the queue's accumulator after `p` notes, with
+    /// `ACCUMULATOR_MARK` set, for `_inserted ≤ p ≤ _queued`.
+    uint256[QUEUE_CAPACITY] internal _accumulators;
+    // One slot, read by every deposit and batch. Each batch pushes one root and appends or
+    // removes at least one leaf, and each identity is condemned at most once: with at most
+    // TREE_CAPACITY deposits no width can overflow.
+    uint32 internal _queued;
+    uint32 internal _inserted;
+    uint64 internal _rootCount;
     uint64 internal _removalHead;
     uint64 internal _removalTail;
     uint256 public override signerRoot;
-    /// @dev Condemned identities in slash order; positions `[head, tail)` wait for `removeLeaf`.
+    /// @dev Condemned identities in slash order; positions `[head, tail)` wait for a batch.
     mapping(uint256 position => uint256 identity) internal _removalQueue;
     mapping(uint256 root => SignerRootState) internal _signerRoots;
     mapping(uint256 identity => DepositRecord) internal _deposits;
@@ -108,9 +128,13 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (params.treasury == address(0)) revert InvalidParameter("treasury");
         if (params.exitVerifier.code.length == 0) revert InvalidParameter("exitVerifier");
         if (params.slashVerifier.code.length == 0) revert InvalidParameter("slashVerifier");
+        if (params.batchInsertVerifier.code.length == 0) revert InvalidParameter("batchInsertVerifier");
         if (params.token != address(0) && params.token.code.length == 0) revert InvalidParameter("token");
         if (!_passesSelfTest(params.exitVerifier)) revert VerifierSelfTestFailed(params.exitVerifier);
         if (!_passesSelfTest(params.slashVerifier)) revert VerifierSelfTestFailed(params.slashVerifier);
+        if (!_passesSelfTest(params.batchInsertVerifier)) {
+            revert VerifierSelfTestFailed(params.batchInsertVerifier);
+        }
         TOKEN = params.token;
         C_MAX = params.cMax;
         EXIT_DELAY = params.exitDelay;
@@ -119,8 +143,17 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         TREASURY = params.treasury;
         EXIT_VERIFIER = IExitVerifier(params.exitVerifier);
         SLASH_VERIFIER = ISlashVerifier(params.slashVerifier);
+        BATCH_INSERT_VERIFIER = IBatchInsertVerifier(params.batchInsertVerifier);
         SCOPE = PoseidonT3.hash([block.chainid, uint256(uint160(address(this)))]);
         _setSignerRoot(initialSignerRoot);
+        // Every ring slot starts marked (slot 0 holds acc_0 = 0): deposits then only overwrite.
+        for (uint256 i = 0; i < QUEUE_CAPACITY; i++) {
+            _accumulators[i] = ACCUMULATOR_MARK;
+        }
+        // Removal positions start at 1, so the counters' slot is never zero and the first deposit
+        // does not pay for creating it.
+        _removalHead = 1;
+        _removalTail = 1;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -202,11 +235,10 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (_deposits[identity].status != Status.None) revert IdentityAlreadyDeposited(identity);
         if (amount < C_MAX) revert DepositBelowMinimum(amount, C_MAX);
         if (amount > type(uint96).max) revert DepositTooLarge(amount);
-        if (_tree.size == TREE_CAPACITY) revert TreeFull(TREE_CAPACITY);
-        // While a removal is pending only removals change the tree, so nobody can make its
-        // siblings stale by depositing in between.
-        uint256 pending = _removalTail - _removalHead;
-        if (pending != 0) revert LeafRemovalPending(pending);
+        uint32 queued = _queued;
+        if (queued == TREE_CAPACITY) revert TreeFull(TREE_CAPACITY);
+        uint256 waiting = queued - _inserted;
+        if (waiting >= QUEUE_CAPACITY - 1) revert QueueFull(waiting);
         // Effects
         uint256 expiry = block.timestamp + NOTE_TTL;
         _deposits[identity] = DepositRecord({
@@ -215,14 +247,78 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
             // forge-lint: disable-next-line(unsafe-typecast) NOTE_TTL ≤ MAX_NOTE_TTL keeps it below 2^40
             expiry: uint40(expiry),
             status: Status.Active,
-            exitAmount: 0,
-            leaf: LeafState.InTree
+            leaf: LeafState.InTree,
+            finalizableAt: 0,
+            leafIndex: queued
         });
-        uint256 leaf = PoseidonT4.hash([identity, amount, expiry]);
-        leafIndex = _tree.size;
-        uint256 root = _tree._insert(leaf);
-        _pushRoot(root);
-        emit Deposited(identity, amount, expiry, leafIndex, leaf, root);
+        // acc + D·2^40 + E in the field: D < 2^96 and E < 2^40 make the term injective (spec/03).
+        uint256 previous = _accumulators[queued % QUEUE_CAPACITY] ^ ACCUMULATOR_MARK;
+        uint256 term = (amount << EXPIRY_BITS) | expiry;
+        uint256 accumulator = PoseidonT3.hash([addmod(previous, term, SNARK_SCALAR_FIELD), identity]);
+        _accumulators[(queued + 1) % QUEUE_CAPACITY] = accumulator | ACCUMULATOR_MARK;
+        _queued = queued + 1;
+        leafIndex = queued;
+        emit Deposited(identity, amount, expiry, leafIndex);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Batch insertion
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ICreditEscrow
+    function insertBatch(uint256 start, uint256 count, uint256 postRoot, Proof calldata proof)
+        external
+        override
+        nonReentrant
+    {
+        // Checks: a batch that another one from the same start beat reverts here, before the
+        // pairing (a removal-only batch leaves the start alone: its rivals fail at the pairing).
+        uint256 inserted = _inserted;
+        if (start != inserted) revert StaleBatch(inserted);
+        if (count > BATCH_INSERT_SIZE) revert BatchTooLarge(count, BATCH_INSERT_SIZE);
+        uint256 end = start + count;
+        uint256 queued = _queued;
+        if (end > queued) revert BatchBeyondQueue(end, queued);
+        if (postRoot >= SNARK_SCALAR_FIELD) revert PublicSignalOutsideField(postRoot);
+        (uint256 removedIdentity, uint256 removedAmountExpiry, uint256 removedIndex) = _dueRemoval(end);
+        if (count == 0 && removedIdentity == 0) revert EmptyBatch();
+        uint256[8] memory signals;
+        signals[0] = _currentRoot();
+        signals[1] = postRoot;
+        signals[2] = start;
+        signals[3] = count;
+        signals[4] = _accumulators[start % QUEUE_CAPACITY] ^ ACCUMULATOR_MARK;
+        signals[5] = _accumulators[end % QUEUE_CAPACITY] ^ ACCUMULATOR_MARK;
+        signals[6] = removedIdentity;
+        signals[7] = removedAmountExpiry;
+        if (!BATCH_INSERT_VERIFIER.verifyProof(proof.a, proof.b, proof.c, signals)) revert InvalidProof();
+        // Effects
+        // forge-lint: disable-next-line(unsafe-typecast) end ≤ queued, a uint32
+        _inserted = uint32(end);
+        if (removedIdentity != 0) {
+            _deposits[removedIdentity].leaf = LeafState.Removed;
+            uint64 head = _removalHead;
+            delete _removalQueue[head];
+            _removalHead = head + 1;
+        }
+        _pushRoot(postRoot);
+        emit BatchInserted(start, count, postRoot, removedIdentity, removedIndex);
+    }
+
+    /// @dev The oldest condemned leaf once a batch ending at `end` has appended it, with its
+    /// `D·2^40 + E` and index; zeros when none is due. Every batch from then on must zero it, so
+    /// no slashed note outlives one batch.
+    function _dueRemoval(uint256 end)
+        internal
+        view
+        returns (uint256 identity, uint256 amountExpiry, uint256 leafIndex)
+    {
+        uint64 head = _removalHead;
+        if (head == _removalTail) return (0, 0, 0);
+        uint256 condemned = _removalQueue[head];
+        DepositRecord memory record = _deposits[condemned];
+        if (record.leafIndex >= end) return (0, 0, 0);
+        return (condemned, (uint256(record.amount) << EXPIRY_BITS) | record.expiry, record.leafIndex);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -233,7 +329,7 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     function slash(uint256 identity, address receiver, Proof calldata proof) external override nonReentrant {
         // Checks: Active and Exiting deposits hold funds; an Exited leaf stays in the tree and a
         // node that missed the exit might still serve it. A Swept note expired, so no request
-        // proof exists for it: condemning it would only pause deposits for nothing.
+        // proof exists for it: condemning it would only make a batch remove it for nothing.
         DepositRecord memory record = _deposits[identity];
         if (record.status == Status.None || record.status == Status.Swept || record.leaf != LeafState.InTree) {
             revert DepositNotSlashable(identity, record.status);
@@ -258,40 +354,6 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         // Interactions
         _pay(receiver, bounty);
         _pay(TREASURY, toTreasury);
-    }
-
-    /// @inheritdoc ICreditEscrow
-    function removeLeaf(uint256 identity, uint256[] calldata siblingNodes) external override nonReentrant {
-        // Checks
-        DepositRecord memory record = _deposits[identity];
-        if (record.leaf != LeafState.Condemned) revert LeafNotCondemned(identity);
-        // Only the oldest condemned leaf may go: removals never race, and siblings read for the
-        // head stay valid until it is removed (deposits wait, later slashes only queue).
-        uint64 head = _removalHead;
-        uint256 next = _removalQueue[head];
-        if (identity != next) revert RemovalOutOfOrder(next);
-        uint256 leaf = PoseidonT4.hash([identity, record.amount, record.expiry]);
-        uint256 leafIndex = _tree._indexOf(leaf);
-        uint256 expected = _siblingCount(leafIndex);
-        if (siblingNodes.length != expected) revert WrongSiblingCount(expected, siblingNodes.length);
-        // Effects: LeanIMT reverts with WrongSiblingNodes unless these are the current siblings.
-        uint256 root = _tree._remove(leaf, siblingNodes);
-        _pushRoot(root);
-        _deposits[identity].leaf = LeafState.Removed;
-        delete _removalQueue[head];
-        _removalHead = head + 1;
-        emit LeafRemoved(identity, leafIndex, root);
-    }
-
-    /// @dev How many siblings LeanIMT's update consumes for the leaf at `index`: one per level
-    /// where the node is a right child or has a right neighbour, so a wrong count reverts with a
-    /// named error instead of an out-of-bounds panic.
-    function _siblingCount(uint256 index) internal view returns (uint256 count) {
-        uint256 lastIndex = _tree.size - 1;
-        uint256 depth = _tree.depth;
-        for (uint256 level = 0; level < depth; level++) {
-            if ((index >> level) & 1 == 1 || index >> level != lastIndex >> level) count++;
-        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -338,11 +400,11 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         // Effects
         uint256 finalizableAt = block.timestamp + EXIT_DELAY;
         record.status = Status.Exiting;
-        // forge-lint: disable-next-line(unsafe-typecast) amount ≤ record.amount < 2^96, checked above
-        record.exitAmount = uint96(amount);
+        // forge-lint: disable-next-line(unsafe-typecast) before the 40-bit expiry plus a delay below NOTE_TTL
+        record.finalizableAt = uint40(finalizableAt);
         _deposits[identity] = record;
-        // forge-lint: disable-next-line(unsafe-typecast) below the note's 40-bit expiry plus a uint64 delay
-        _pendingExits[identity] = PendingExit({recipient: recipient, finalizableAt: uint64(finalizableAt)});
+        // forge-lint: disable-next-line(unsafe-typecast) amount ≤ record.amount < 2^96, checked above
+        _pendingExits[identity] = PendingExit({recipient: recipient, amount: uint96(amount)});
         emit ExitRequested(identity, recipient, amount, nullifier, y, exitSignerRoot, finalizableAt);
     }
 
@@ -351,15 +413,15 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         // Checks
         DepositRecord memory record = _deposits[identity];
         if (record.status != Status.Exiting) revert NoPendingExit(identity);
+        if (block.timestamp < record.finalizableAt) revert ExitDelayNotElapsed(identity, record.finalizableAt);
         PendingExit memory pending = _pendingExits[identity];
-        if (block.timestamp < pending.finalizableAt) revert ExitDelayNotElapsed(identity, pending.finalizableAt);
         // Effects
         _deposits[identity].status = Status.Exited;
         delete _pendingExits[identity];
-        uint256 toTreasury = record.amount - record.exitAmount;
-        emit ExitFinalized(identity, pending.recipient, record.exitAmount, toTreasury);
+        uint256 toTreasury = record.amount - pending.amount;
+        emit ExitFinalized(identity, pending.recipient, pending.amount, toTreasury);
         // Interactions
-        _pay(pending.recipient, record.exitAmount);
+        _pay(pending.recipient, pending.amount);
         _pay(TREASURY, toTreasury);
     }
 
@@ -438,9 +500,15 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     }
 
     function _pushRoot(uint256 root) internal {
-        uint128 count = _rootCount;
+        uint64 count = _rootCount;
         _rootHistory[count % ROOT_HISTORY_SIZE] = root;
         _rootCount = count + 1;
+    }
+
+    /// @dev The newest root; 0, an empty LeanIMT's root, before the first batch.
+    function _currentRoot() internal view returns (uint256) {
+        uint256 count = _rootCount;
+        return count == 0 ? 0 : _rootHistory[(count - 1) % ROOT_HISTORY_SIZE];
     }
 
     /// @dev Pays `amount` now if the receiver takes it within `PAYOUT_GAS`; otherwise records it
@@ -502,7 +570,8 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
             slashBounty: SLASH_BOUNTY,
             treasury: TREASURY,
             exitVerifier: address(EXIT_VERIFIER),
-            slashVerifier: address(SLASH_VERIFIER)
+            slashVerifier: address(SLASH_VERIFIER),
+            batchInsertVerifier: address(BATCH_INSERT_VERIFIER)
         });
     }
 
@@ -532,8 +601,16 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ICreditEscrow
-    function tree() external view override returns (uint256 root, uint256 size, uint256 depth) {
-        return (_tree._root(), _tree.size, _tree.depth);
+    function tree() external view override returns (uint256 root, uint256 size, uint256 queued) {
+        return (_currentRoot(), _inserted, _queued);
+    }
+
+    /// @inheritdoc ICreditEscrow
+    function accumulatorAt(uint256 position) external view override returns (uint256) {
+        uint256 size = _inserted;
+        uint256 queued = _queued;
+        if (position < size || position > queued) revert PositionOutsideQueue(position, size, queued);
+        return _accumulators[position % QUEUE_CAPACITY] ^ ACCUMULATOR_MARK;
     }
 
     /// @inheritdoc ICreditEscrow

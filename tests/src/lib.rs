@@ -313,6 +313,33 @@ pub async fn run_demo(
         );
     }
 
+    // Deposits wait in the escrow's queue until a batch proof appends them; node a1 batches.
+    let escrow = alice.client.chain().escrow();
+    let mut inserted = false;
+    for _ in 0..600 {
+        if escrow.tree().await?.1 >= 2 {
+            inserted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !inserted {
+        bail!("no batch inserted the deposits within 60 s");
+    }
+    let head = provider.get_block_number().await?;
+    for log in read_events(&provider, devnet.escrow, 0, head).await? {
+        if let CreditEscrowEvents::BatchInserted(event) = log.event {
+            say(&format!(
+                "   node a1 proved {} queued deposit(s) into the identity tree (batch_insert): tx {}",
+                event.count, log.tx_hash
+            ));
+            record(
+                "transactions",
+                json!({"what": "deposit batch", "tx": log.tx_hash.to_string(), "count": event.count.to_string()}),
+            );
+        }
+    }
+
     say("2. Alice pays for two chat completions at node a1 (provider 1), one streamed.");
     for (content, stream) in [("What is a nullifier?", false), ("Stream me a haiku", true)] {
         let paid = alice.client.pay(&a1.url, &chat(content, stream), None).await?;
@@ -361,7 +388,6 @@ pub async fn run_demo(
     drop(forked);
 
     say("4. A node proves Alice's secret in the slash circuit and slashes her deposit.");
-    let escrow = alice.client.chain().escrow();
     let mut slashed = false;
     for _ in 0..600 {
         if escrow.deposit_record(identity).await?.status == STATUS_SLASHED {

@@ -2,15 +2,17 @@
 pragma solidity ^0.8.28;
 
 /// @title zkcredits credit escrow
-/// @notice Holds the deposits behind anonymous API credits. A deposit inserts the leaf
-/// `Poseidon(ID, D, E)` into a LeanIMT whose roots request proofs are checked against off chain.
-/// A deposit ends in exactly one way: slashed (someone proved knowledge of its secret), exited
-/// (its owner proved what is left), or swept (its note expired without an exit).
+/// @notice Holds the deposits behind anonymous API credits. A deposit queues the note
+/// `(ID, D, E)` behind a Poseidon accumulator; `insertBatch` (anyone may call it) appends queued
+/// notes' leaves `Poseidon(ID, D, E)` to a LeanIMT with a Groth16 proof of the new root, against
+/// which request proofs are checked off chain. A deposit ends in exactly one way: slashed (someone
+/// proved knowledge of its secret), exited (its owner proved what is left), or swept (its note
+/// expired without an exit).
 /// @dev The state machine per identity is `None → Active → {Exiting → {Exited, Slashed}, Slashed,
-/// Swept}`. Beside it, a leaf is `InTree` until a slash proof condemns it (the deposit's own slash,
-/// or a later one of an Exited identity) and `Removed` once `removeLeaf` zeroes it, in the order
-/// the leaves were condemned; exits and expiry never touch the tree (spec/04-escrow-contract.md
-/// says why).
+/// Swept}`. Beside it, a leaf is `InTree` (queued or inserted) until a slash proof condemns it
+/// (the deposit's own slash, or a later one of an Exited identity) and `Removed` once a batch
+/// zeroes it, in the order the leaves were condemned; exits and expiry never touch the tree
+/// (spec/04-escrow-contract.md says why).
 interface ICreditEscrow {
     /// @notice Where a deposit is in its life.
     enum Status {
@@ -22,7 +24,8 @@ interface ICreditEscrow {
         Swept
     }
 
-    /// @notice Where a deposit's leaf is: a slash proof condemns it, `removeLeaf` then zeroes it.
+    /// @notice Where a deposit's leaf is: queued or in the tree, condemned by a slash proof, then
+    /// zeroed by the batch that removes it.
     enum LeafState {
         InTree,
         Condemned,
@@ -33,20 +36,23 @@ interface ICreditEscrow {
     /// @param amount The deposit `D` in token base units (`< 2^96`).
     /// @param expiry The note's expiry `E = depositTime + NOTE_TTL` (unix seconds).
     /// @param status Where the deposit is in its life.
-    /// @param exitAmount What a pending or finalized exit pays its recipient.
     /// @param leaf Where the deposit's leaf is.
+    /// @param finalizableAt When a pending or finalized exit could be or was finalized (0: none).
+    /// @param leafIndex The note's position in the deposit queue, which is its leaf's index.
     struct DepositRecord {
         uint96 amount;
         uint40 expiry;
         Status status;
-        uint96 exitAmount;
         LeafState leaf;
+        uint40 finalizableAt;
+        uint32 leafIndex;
     }
 
-    /// @notice A pending exit's recipient and the time from which it can be finalized.
+    /// @notice What a pending exit pays, and to whom (deleted when the exit is finalized or
+    /// slashed; `ExitFinalized` keeps the amount).
     struct PendingExit {
         address recipient;
-        uint64 finalizableAt;
+        uint96 amount;
     }
 
     /// @notice A Groth16 proof, `b` given as `[[x.c1, x.c0], [y.c1, y.c0]]`.
@@ -65,6 +71,7 @@ interface ICreditEscrow {
     /// @param treasury Receives slashed deposits beyond the bounty, spent credits and expired notes.
     /// @param exitVerifier The Groth16 verifier of the `exit` circuit.
     /// @param slashVerifier The Groth16 verifier of the `slash` circuit.
+    /// @param batchInsertVerifier The Groth16 verifier of the `batch_insert` circuit.
     struct Parameters {
         address token;
         uint64 cMax;
@@ -74,6 +81,7 @@ interface ICreditEscrow {
         address treasury;
         address exitVerifier;
         address slashVerifier;
+        address batchInsertVerifier;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -103,18 +111,24 @@ interface ICreditEscrow {
     /// exists for it), or its leaf was already condemned (a deposit is slashed once; an Exited
     /// one's leaf is condemned once).
     error DepositNotSlashable(uint256 identity, Status status);
-    /// @notice The identity's leaf is not waiting for removal.
-    error LeafNotCondemned(uint256 identity);
-    /// @notice Condemned leaves are removed in the order they were condemned; `next` is the one
-    /// to remove now.
-    error RemovalOutOfOrder(uint256 next);
-    /// @notice `removeLeaf` got a different number of siblings than the leaf has in the tree.
-    error WrongSiblingCount(uint256 expected, uint256 given);
-    /// @notice Deposits wait until every condemned leaf is removed, so that nothing but removals
-    /// changes the tree while a removal's siblings are in flight.
-    error LeafRemovalPending(uint256 pending);
-    /// @notice The tree holds `TREE_CAPACITY` leaves, the most the request circuit can prove.
+    /// @notice `TREE_CAPACITY` notes were deposited, the most leaves the request circuit can
+    /// prove.
     error TreeFull(uint256 capacity);
+    /// @notice `QUEUE_CAPACITY − 1` deposits wait for insertion: insert a batch first
+    /// (`insertBatch`; any account may).
+    error QueueFull(uint256 waiting);
+    /// @notice Another batch landed first: the tree now holds `inserted` leaves. Prove the next
+    /// batch from there.
+    error StaleBatch(uint256 inserted);
+    /// @notice A batch appends more than `BATCH_INSERT_SIZE` (64) leaves.
+    error BatchTooLarge(uint256 count, uint256 maximum);
+    /// @notice A batch reaches past the queue: only `queued` notes were deposited.
+    error BatchBeyondQueue(uint256 end, uint256 queued);
+    /// @notice A batch that appends nothing must remove the condemned leaf due; none is due.
+    error EmptyBatch();
+    /// @notice The queue keeps accumulators only for positions from the tree's size to the
+    /// queue's length.
+    error PositionOutsideQueue(uint256 position, uint256 size, uint256 queued);
     /// @notice A batch deposit names no identity, or more than `MAX_DEPOSIT_BATCH` (16).
     error BatchSizeOutOfRange(uint256 count, uint256 maximum);
     /// @notice A batch deposit's ETH does not split into equal whole deposits.
@@ -160,19 +174,23 @@ interface ICreditEscrow {
     // Events
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice A deposit was made and its leaf inserted.
+    /// @notice A deposit was made and its note queued; a later `BatchInserted` appends its leaf
+    /// `Poseidon(ID, D, E)` at `leafIndex`.
     /// @param identity The identity commitment `ID = Poseidon(k)`.
     /// @param amount The deposit `D`.
     /// @param expiry The note's expiry `E`.
-    /// @param leafIndex The leaf's index in the tree.
-    /// @param leaf `Poseidon(ID, D, E)`.
-    /// @param root The tree root after the insertion.
-    event Deposited(
-        uint256 indexed identity, uint256 amount, uint256 expiry, uint256 leafIndex, uint256 leaf, uint256 root
+    /// @param leafIndex The note's queue position, the index its leaf takes in the tree.
+    event Deposited(uint256 indexed identity, uint256 amount, uint256 expiry, uint256 leafIndex);
+
+    /// @notice A batch appended the leaves of the queued notes `[start, start + count)` and, when
+    /// `removedIdentity` is non-zero, then zeroed that condemned identity's leaf at `removedIndex`.
+    /// @param root The tree root after the batch.
+    event BatchInserted(
+        uint256 indexed start, uint256 count, uint256 root, uint256 indexed removedIdentity, uint256 removedIndex
     );
 
-    /// @notice A deposit was slashed: its funds were paid out and its leaf condemned (see
-    /// `removeLeaf`).
+    /// @notice A deposit was slashed: its funds were paid out and its leaf condemned (a later
+    /// batch zeroes it).
     /// @param identity The slashed identity.
     /// @param receiver Who the proof named to receive the bounty.
     /// @param bounty `min(SLASH_BOUNTY, D)`, paid to `receiver`.
@@ -182,11 +200,6 @@ interface ICreditEscrow {
     /// @notice A slash proof condemned the leaf of an Exited identity, which has no funds left but
     /// whose leaf a node that missed the exit might still serve.
     event LeafCondemned(uint256 indexed identity);
-
-    /// @notice A condemned leaf was zeroed.
-    /// @param leafIndex The index of the removed leaf.
-    /// @param root The tree root after the removal.
-    event LeafRemoved(uint256 indexed identity, uint256 leafIndex, uint256 root);
 
     /// @notice An exit was requested. Nodes ingest `(nullifier, x, y)` with
     /// `x = Poseidon(TAG_EXIT, recipient, amount)` as the share of the exit ticket.
@@ -223,27 +236,28 @@ interface ICreditEscrow {
     // State-changing functions
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Deposits `msg.value` ETH for `identity` (ETH escrows only).
+    /// @notice Deposits `msg.value` ETH for `identity` (ETH escrows only) and queues its note; the
+    /// note can pay once a batch has inserted its leaf.
     /// @dev Requires a fresh identity below the field, `C_MAX ≤ msg.value < 2^96`, room in the
-    /// tree, and no condemned leaf waiting for `removeLeaf`.
-    /// @return leafIndex The index of the inserted leaf.
+    /// tree, and fewer than `QUEUE_CAPACITY − 1` notes waiting for insertion.
+    /// @return leafIndex The note's queue position, the index its leaf takes.
     function deposit(uint256 identity) external payable returns (uint256 leafIndex);
 
     /// @notice Deposits `amount` of the escrow's token for `identity` (token escrows only); the
     /// caller must have approved the escrow.
-    /// @return leafIndex The index of the inserted leaf.
+    /// @return leafIndex The note's queue position, the index its leaf takes.
     function depositToken(uint256 identity, uint256 amount) external returns (uint256 leafIndex);
 
     /// @notice Deposits `msg.value / identities.length` ETH for each of `identities` in one
     /// transaction (ETH escrows only): one note per identity, each checked and inserted as by
     /// `deposit`, in order. A client that wants K parallel calls needs K notes.
     /// @dev Chain observers see the notes were made together; a user who minds deposits apart.
-    /// @return firstLeafIndex The index of the first inserted leaf; the others follow it.
+    /// @return firstLeafIndex The first note's queue position; the others follow it.
     function depositBatch(uint256[] calldata identities) external payable returns (uint256 firstLeafIndex);
 
     /// @notice Deposits `amountEach` of the escrow's token for each of `identities` in one
     /// transaction with one transfer of the total (token escrows only; approve the total first).
-    /// @return firstLeafIndex The index of the first inserted leaf; the others follow it.
+    /// @return firstLeafIndex The first note's queue position; the others follow it.
     function depositTokenBatch(uint256[] calldata identities, uint256 amountEach)
         external
         returns (uint256 firstLeafIndex);
@@ -251,16 +265,22 @@ interface ICreditEscrow {
     /// @notice Slashes an Active or Exiting deposit with a proof of knowledge of its secret bound
     /// to `receiver` and this escrow's scope: `receiver` gets `min(SLASH_BOUNTY, D)`, the treasury
     /// the rest, a pending exit is cancelled. The same proof for an Exited identity pays nothing.
-    /// Either way the leaf is condemned and joins the removal queue: deposits pause until
-    /// `removeLeaf` zeroes it. A Swept identity cannot be slashed: its note expired.
+    /// Either way the leaf is condemned and joins the removal queue: once it is the queue's
+    /// head, the first batch whose end passes its index zeroes it. A Swept identity cannot be slashed: its note expired.
     /// @dev Takes no Merkle siblings, so no transaction in between can make it fail.
     function slash(uint256 identity, address receiver, Proof calldata proof) external;
 
-    /// @notice Zeroes the oldest condemned leaf, `nextRemoval()` (permissionless, retryable without
-    /// deadline). Siblings read while `identity` is the queue head stay valid until it is removed.
-    /// @param siblingNodes The leaf's LeanIMT siblings in the current tree, bottom up, one per
-    /// level where the leaf's node has a sibling (as `LeanImt::proof` returns them).
-    function removeLeaf(uint256 identity, uint256[] calldata siblingNodes) external;
+    /// @notice Appends the leaves of the next `count` queued notes to the tree (permissionless) and
+    /// zeroes the oldest condemned leaf, `nextRemoval()`, once its index is below
+    /// `start + count`; the new root joins the recent roots.
+    /// @dev The proof's public signals come from storage: the current root, `postRoot`, `start`,
+    /// `count`, the queue's accumulator at `start` and at `start + count`, and the removal (or
+    /// zeros). A batch proven against another `start` reverts with `StaleBatch` before the pairing.
+    /// @param start The tree's size the batch was proven from (`tree().size`).
+    /// @param count How many queued notes it appends, at most `BATCH_INSERT_SIZE`; may be zero
+    /// when a removal is due.
+    /// @param postRoot The tree root after the batch.
+    function insertBatch(uint256 start, uint256 count, uint256 postRoot, Proof calldata proof) external;
 
     /// @notice Starts the exit of an Active deposit before its note expires: the proof shows
     /// that `amount` is what is left after the last ticket `w` and carries the RLN share of `w`.
@@ -328,13 +348,20 @@ interface ICreditEscrow {
     /// @notice Deferred payouts `account` can claim.
     function claimable(address account) external view returns (uint256);
 
-    /// @notice The tree's current root, size and depth.
-    function tree() external view returns (uint256 root, uint256 size, uint256 depth);
+    /// @notice The tree's current root (0 while empty) and how many leaves it holds; the deposit
+    /// queue's length (notes ever deposited). Notes `[size, queued)` wait for `insertBatch`.
+    function tree() external view returns (uint256 root, uint256 size, uint256 queued);
 
-    /// @notice How many condemned leaves wait for `removeLeaf`; deposits revert while any do.
+    /// @notice The deposit queue's accumulator after its first `position` notes, for
+    /// `size ≤ position ≤ queued` (earlier ones are overwritten): `acc_0 = 0`,
+    /// `acc_{i+1} = Poseidon(acc_i + D·2^40 + E, ID)`.
+    function accumulatorAt(uint256 position) external view returns (uint256);
+
+    /// @notice How many condemned leaves wait for a batch to zero them.
     function pendingRemovals() external view returns (uint256);
 
-    /// @notice The condemned leaf `removeLeaf` takes next, the oldest one (0 when none waits).
+    /// @notice The condemned leaf the next batch zeroes once its index is below the batch's end,
+    /// the oldest one (0 when none waits).
     function nextRemoval() external view returns (uint256 identity);
 
     /// @notice The last `ROOT_HISTORY_SIZE` roots, newest first (zero where fewer exist).

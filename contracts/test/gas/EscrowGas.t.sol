@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
+import {CreditEscrow} from "../../src/CreditEscrow.sol";
 import {EscrowTest} from "../utils/EscrowTest.sol";
+import {TestToken} from "../utils/Tokens.sol";
 
 /// @notice Gas of each escrow operation with real proofs, written to snapshots/CreditEscrow.json
-/// (`make gas` updates it; `make test` fails when it drifts). Tree-dependent operations are
-/// measured on a tree of 1 and of 1,024 leaves.
+/// (`make gas` updates it; `make test` fails when it drifts). Run isolated: each call is its own
+/// transaction, so a figure is what its sender pays. Deposits only queue their note, so their cost
+/// does not depend on the tree; batches are the vector batches of escrow_batches.json.
 contract EscrowGasTest is EscrowTest {
     string internal constant GROUP = "CreditEscrow";
 
@@ -17,12 +20,6 @@ contract EscrowGasTest is EscrowTest {
         vm.deal(_exitCase(0, false).recipient, 1);
     }
 
-    function _fill(uint256 from, uint256 leaves) internal {
-        for (uint256 i = from; i < from + leaves; i++) {
-            _deposit(_otherIdentity(i), C_MAX);
-        }
-    }
-
     function _depositMeasured(string memory name) internal {
         uint256 identity = _identity(0);
         uint256 amount = _vectorDeposit(0);
@@ -30,22 +27,51 @@ contract EscrowGasTest is EscrowTest {
         vm.prank(depositor);
         escrow.deposit{value: amount}(identity);
         vm.snapshotGasLastCall(GROUP, name);
-        _recordLeaf(identity, amount);
     }
 
     function test_Gas_FirstDeposit() external {
         _depositMeasured("deposit_first");
     }
 
-    function test_Gas_DepositInto1024() external {
-        // Leaf 1,024 is the worst case up to that size: it opens a new level.
-        _fill(0, 1023);
-        _depositMeasured("deposit_1024th_leaf");
+    function test_Gas_DepositWithTheQueueAlmostFull() external {
+        // 254 notes wait: this deposit makes 255, the most the queue takes. The cost is flat:
+        // one accumulator hash and the ring slot, which was written at construction.
+        _fill(0, escrow.QUEUE_CAPACITY() - 2);
+        _depositMeasured("deposit_255th_waiting");
+        (, uint256 size, uint256 queued) = escrow.tree();
+        assertEq(queued - size, escrow.QUEUE_CAPACITY() - 1);
+    }
+
+    function _depositTokenMeasured(CreditEscrow tokenEscrow, uint256 identity, string memory name) internal {
+        // The depositor approves exactly the deposit.
+        TestToken token = TestToken(tokenEscrow.parameters().token);
+        uint256 amount = _vectorDeposit(0);
+        token.mint(depositor, amount);
+        vm.prank(depositor);
+        token.approve(address(tokenEscrow), amount);
+        vm.prank(depositor);
+        tokenEscrow.depositToken(identity, amount);
+        if (bytes(name).length != 0) vm.snapshotGasLastCall(GROUP, name);
+    }
+
+    function test_Gas_FirstTokenDeposit() external {
+        // The first deposit also creates the escrow's balance in the token (a new slot there).
+        TestToken token = new TestToken();
+        CreditEscrow tokenEscrow = new CreditEscrow(_parameters(address(token)), operator, exitSignerRoot);
+        _depositTokenMeasured(tokenEscrow, _identity(0), "depositToken_first");
+    }
+
+    function test_Gas_SecondTokenDeposit() external {
+        // Every later deposit: the escrow's balance and the queue's slot exist already.
+        TestToken token = new TestToken();
+        CreditEscrow tokenEscrow = new CreditEscrow(_parameters(address(token)), operator, exitSignerRoot);
+        _depositTokenMeasured(tokenEscrow, _identity(1), "");
+        _depositTokenMeasured(tokenEscrow, _identity(0), "depositToken_second");
     }
 
     function test_Gas_DepositBatchOf8() external {
         // Eight notes in one call, as `zkcredits deposit --notes 8` sends them (divide by 8 for
-        // a note's share; compare with deposit_first and the next leaves' deposits).
+        // a note's share; compare with deposit_first).
         uint256[] memory ids = new uint256[](8);
         for (uint256 i = 0; i < ids.length; i++) {
             ids[i] = _otherIdentity(i);
@@ -69,14 +95,32 @@ contract EscrowGasTest is EscrowTest {
         vm.snapshotValue(GROUP, "deposit_8_notes_one_per_transaction", total);
     }
 
-    function test_Gas_DepositInto1000() external {
-        // Index 999 = 0b1111100111: a typical mix of hashed and stored levels.
-        _fill(0, 999);
-        _depositMeasured("deposit_1000th_leaf");
+    function _insertMeasured(string memory batch, string memory name) internal {
+        BatchCase memory b = _prepareBatch(batch);
+        vm.prank(makeAddr("updater"));
+        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
+        vm.snapshotGasLastCall(GROUP, name);
+        assertEq(_root(), b.postRoot);
+    }
+
+    function test_Gas_InsertBatchOf1() external {
+        _insertMeasured("first", "insertBatch_1");
+    }
+
+    function test_Gas_InsertBatchOf64() external {
+        _insertMeasured("full_after_removal", "insertBatch_64");
+    }
+
+    function test_Gas_InsertBatchOf64WithARemoval() external {
+        _insertMeasured("full_removing_1", "insertBatch_64_with_removal");
+    }
+
+    function test_Gas_InsertBatchRemovalOnly() external {
+        _insertMeasured("remove_1", "insertBatch_removal_only");
     }
 
     function test_Gas_Slash() external {
-        // A slash takes no siblings: its cost does not depend on the tree.
+        // A slash takes no siblings: its cost does not depend on the tree or the queue.
         _depositUser(0);
         escrow.slash(_identity(0), slashReceiver, _slashProof(0));
         vm.snapshotGasLastCall(GROUP, "slash");
@@ -89,26 +133,6 @@ contract EscrowGasTest is EscrowTest {
         escrow.finalizeExit(identity);
         escrow.slash(identity, slashReceiver, _slashProof(0));
         vm.snapshotGasLastCall(GROUP, "slash_condemns_exited_leaf");
-    }
-
-    function test_Gas_RemoveLeafInTreeOf1() external {
-        _depositUser(0);
-        _removeMeasured("removeLeaf_tree_of_1");
-    }
-
-    function test_Gas_RemoveLeafInTreeOf1024() external {
-        // Index 512 of 1,024: ten siblings, two hashes per level.
-        _fill(0, 512);
-        _depositUser(0);
-        _fill(512, 511);
-        _removeMeasured("removeLeaf_tree_of_1024");
-    }
-
-    function _removeMeasured(string memory name) internal {
-        uint256 identity = _identity(0);
-        escrow.slash(identity, slashReceiver, _slashProof(0));
-        escrow.removeLeaf(identity, _siblings(identity));
-        vm.snapshotGasLastCall(GROUP, name);
     }
 
     function test_Gas_RequestExitAndFinalize() external {

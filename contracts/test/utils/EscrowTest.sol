@@ -2,19 +2,23 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
-import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
+import {PoseidonT3} from "poseidon-solidity/PoseidonT3.sol";
 import {CreditEscrow} from "../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../src/interfaces/ICreditEscrow.sol";
+import {BatchInsertVerifier} from "../../src/verifiers/BatchInsertVerifier.sol";
 import {ExitVerifier} from "../../src/verifiers/ExitVerifier.sol";
 import {SlashVerifier} from "../../src/verifiers/SlashVerifier.sol";
-import {LeanImtModel} from "./LeanImtModel.sol";
 import {TestToken} from "./Tokens.sol";
 
 /// @notice Deploys the escrow where the proofs of spec/vectors/groth16/escrow.json expect it
-/// (the example deployer's first contract on chain 31337), with the real generated verifiers,
-/// and keeps a model of the tree from which removal siblings and reference roots are computed.
+/// (the example deployer's first contract on chain 31337), with the real generated verifiers.
 /// The vectors also hold proofs for the deployer's second contract, a token escrow
 /// (`_deployTokenEscrow`); every helper takes the proofs of the escrow under test.
+///
+/// Batch insertions use the real proofs of spec/vectors/groth16/escrow_batches.json, which do not
+/// depend on the escrow's address: `_prepareBatch(name)` brings `escrow` into the state a batch
+/// was proven against (its notes deposited in order at the vectors' deposit time, the batches
+/// before it inserted, the slash it removes made), `_insertBatch(name)` submits it.
 abstract contract EscrowTest is Test {
     /// @notice An exit statement from the vectors.
     struct ExitCase {
@@ -22,6 +26,22 @@ abstract contract EscrowTest is Test {
         uint256 amount;
         uint256 nullifier;
         uint256 y;
+        ICreditEscrow.Proof proof;
+    }
+
+    /// @notice A batch of escrow_batches.json.
+    struct BatchCase {
+        string name;
+        /// @notice The batch applies to the state this batch leaves ("": the empty tree).
+        string afterBatch;
+        uint256 start;
+        uint256 count;
+        uint256 removedIdentity;
+        uint256 preRoot;
+        uint256 postRoot;
+        uint256 accStart;
+        uint256 accEnd;
+        uint256[] publicSignals;
         ICreditEscrow.Proof proof;
     }
 
@@ -35,9 +55,12 @@ abstract contract EscrowTest is Test {
         21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
 
     string internal vectors;
+    /// @notice escrow_batches.json, empty while the file does not exist.
+    string internal batchVectors;
     CreditEscrow internal escrow;
     address internal exitVerifier;
     address internal slashVerifier;
+    address internal batchInsertVerifier;
     address internal treasury = makeAddr("treasury");
     address internal operator = makeAddr("operator");
     address internal depositor = makeAddr("depositor");
@@ -46,16 +69,19 @@ abstract contract EscrowTest is Test {
     /// @notice The signer root of the vector exits.
     uint256 internal exitSignerRoot;
 
-    /// @notice Every leaf ever inserted into `escrow`, zero once removed.
-    uint256[] internal modelLeaves;
-    mapping(uint256 identity => uint256 index) internal modelIndex;
+    /// @notice How many of escrow_batches.json's notes `escrow` holds: notes `[0, notesDeposited)`
+    /// at queue positions `[0, notesDeposited)`.
+    uint256 internal notesDeposited;
 
     function setUp() public virtual {
         vectors = vm.readFile(string.concat(vm.projectRoot(), "/spec/vectors/groth16/escrow.json"));
+        string memory batchFile = string.concat(vm.projectRoot(), "/spec/vectors/groth16/escrow_batches.json");
+        if (vm.isFile(batchFile)) batchVectors = vm.readFile(batchFile);
         slashReceiver = vm.parseJsonAddress(vectors, ".users[0].slash.receiver");
         exitSignerRoot = vm.parseJsonUint(vectors, ".signer_root");
         exitVerifier = address(new ExitVerifier());
         slashVerifier = address(new SlashVerifier());
+        batchInsertVerifier = address(new BatchInsertVerifier());
         escrow = _deployEscrow(address(0));
         vm.label(address(escrow), "CreditEscrow");
     }
@@ -69,7 +95,8 @@ abstract contract EscrowTest is Test {
             slashBounty: SLASH_BOUNTY,
             treasury: treasury,
             exitVerifier: exitVerifier,
-            slashVerifier: slashVerifier
+            slashVerifier: slashVerifier,
+            batchInsertVerifier: batchInsertVerifier
         });
     }
 
@@ -81,13 +108,13 @@ abstract contract EscrowTest is Test {
         deployed = new CreditEscrow(_parameters(token), operator, exitSignerRoot);
     }
 
-    /// @notice Replaces `escrow` by the vectors' token escrow holding `token`, with an empty tree
-    /// model. Call once, after `setUp`.
+    /// @notice Replaces `escrow` by the vectors' token escrow holding `token`. Call once, after
+    /// `setUp` and before any deposit.
     function _deployTokenEscrow(TestToken token) internal {
         escrow = _deployEscrow(address(token));
         assertEq(address(escrow), vm.parseJsonAddress(vectors, ".token_escrow.escrow"), "the vectors' token escrow");
         vm.label(address(escrow), "CreditEscrow (token)");
-        delete modelLeaves;
+        notesDeposited = 0;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -116,11 +143,16 @@ abstract contract EscrowTest is Test {
         return vm.parseJsonUint(vectors, string.concat(_user(i), ".deposit"));
     }
 
-    function _proof(string memory path) internal view returns (ICreditEscrow.Proof memory proof) {
-        uint256[] memory a = vm.parseJsonUintArray(vectors, string.concat(path, ".pA"));
-        uint256[] memory b0 = vm.parseJsonUintArray(vectors, string.concat(path, ".pB[0]"));
-        uint256[] memory b1 = vm.parseJsonUintArray(vectors, string.concat(path, ".pB[1]"));
-        uint256[] memory c = vm.parseJsonUintArray(vectors, string.concat(path, ".pC"));
+    function _proof(string memory path) internal view returns (ICreditEscrow.Proof memory) {
+        return _proofIn(vectors, path);
+    }
+
+    /// @notice The proof of a `calldata` object (`pA`, `pB`, `pC`) of `json`.
+    function _proofIn(string memory json, string memory path) internal pure returns (ICreditEscrow.Proof memory proof) {
+        uint256[] memory a = vm.parseJsonUintArray(json, string.concat(path, ".pA"));
+        uint256[] memory b0 = vm.parseJsonUintArray(json, string.concat(path, ".pB[0]"));
+        uint256[] memory b1 = vm.parseJsonUintArray(json, string.concat(path, ".pB[1]"));
+        uint256[] memory c = vm.parseJsonUintArray(json, string.concat(path, ".pC"));
         proof.a = [a[0], a[1]];
         proof.b = [[b0[0], b0[1]], [b1[0], b1[1]]];
         proof.c = [c[0], c[1]];
@@ -143,7 +175,7 @@ abstract contract EscrowTest is Test {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Actions that keep the tree model in step
+    // Actions
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Deposits `amount` for `identity` from `depositor`, in ETH or in the escrow's token
@@ -161,7 +193,6 @@ abstract contract EscrowTest is Test {
             leafIndex = escrow.depositToken(identity, amount);
             vm.stopPrank();
         }
-        _recordLeaf(identity, amount);
     }
 
     /// @notice Deposits vector user `i`'s deposit.
@@ -170,14 +201,11 @@ abstract contract EscrowTest is Test {
         _deposit(identity, _vectorDeposit(i));
     }
 
-    function _recordLeaf(uint256 identity, uint256 amount) internal {
-        modelIndex[identity] = modelLeaves.length;
-        modelLeaves.push(PoseidonT4.hash([identity, amount, block.timestamp + NOTE_TTL]));
-    }
-
-    /// @notice The leaf's siblings in the model, which removeLeaf takes.
-    function _siblings(uint256 identity) internal view returns (uint256[] memory) {
-        return LeanImtModel.siblings(modelLeaves, modelIndex[identity]);
+    /// @notice Deposits `count` notes of `C_MAX` for identities `_otherIdentity(from + i)`.
+    function _fill(uint256 from, uint256 count) internal {
+        for (uint256 i = from; i < from + count; i++) {
+            _deposit(_otherIdentity(i), C_MAX);
+        }
     }
 
     /// @notice Slashes vector user `i` with its proof, paying `slashReceiver`.
@@ -185,16 +213,117 @@ abstract contract EscrowTest is Test {
         escrow.slash(_identity(i), slashReceiver, _slashProof(i));
     }
 
-    /// @notice Removes `identity`'s condemned leaf with the model's siblings and zeroes it there.
-    function _removeLeaf(uint256 identity) internal {
-        escrow.removeLeaf(identity, _siblings(identity));
-        modelLeaves[modelIndex[identity]] = 0;
+    /// @notice The vector user whose identity is `identity`.
+    function _userOf(uint256 identity) internal view returns (uint256) {
+        for (uint256 i = 0; i < VECTOR_USERS; i++) {
+            if (_identity(i) == identity) return i;
+        }
+        revert("EscrowTest: not a vector user");
     }
 
-    /// @notice Slashes vector user `i` and removes its leaf, as the first node to see it would.
-    function _slashAndRemove(uint256 i) internal {
-        _slashUser(i);
-        _removeLeaf(_identity(i));
+    /// @notice `Poseidon(acc + D·2^40 + E, ID)`, the queue accumulator after a note.
+    function _accumulate(uint256 acc, uint256 identity, uint256 amount, uint256 expiry)
+        internal
+        pure
+        returns (uint256)
+    {
+        return PoseidonT3.hash([addmod(acc, (amount << 40) | expiry, FIELD), identity]);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Vector batches (escrow_batches.json)
+    // ---------------------------------------------------------------------------------------------
+
+    function _requireBatchVectors() internal view {
+        require(bytes(batchVectors).length != 0, "EscrowTest: spec/vectors/groth16/escrow_batches.json is missing");
+    }
+
+    function _note(uint256 i) internal view returns (string memory) {
+        _requireBatchVectors();
+        return string.concat(".notes[", vm.toString(i), "]");
+    }
+
+    function _noteIdentity(uint256 i) internal view returns (uint256) {
+        return vm.parseJsonUint(batchVectors, string.concat(_note(i), ".identity"));
+    }
+
+    function _noteDeposit(uint256 i) internal view returns (uint256) {
+        return vm.parseJsonUint(batchVectors, string.concat(_note(i), ".deposit"));
+    }
+
+    function _noteExpiry(uint256 i) internal view returns (uint256) {
+        return vm.parseJsonUint(batchVectors, string.concat(_note(i), ".expiry"));
+    }
+
+    /// @notice Deposits the vector notes `[notesDeposited, end)` in order. Their expiries fix the
+    /// time: the vectors' `deposited_at` (forge's start, before any warp).
+    function _depositNotes(uint256 end) internal {
+        for (uint256 i = notesDeposited; i < end; i++) {
+            (,, uint256 queued) = escrow.tree();
+            assertEq(queued, i, "vector notes take queue positions from 0, in order");
+            assertEq(block.timestamp + NOTE_TTL, _noteExpiry(i), "vector notes are deposited at deposited_at");
+            _deposit(_noteIdentity(i), _noteDeposit(i));
+        }
+        if (end > notesDeposited) notesDeposited = end;
+    }
+
+    /// @notice The JSON path of the batch named `name`.
+    function _batchPath(string memory name) internal view returns (string memory path) {
+        _requireBatchVectors();
+        for (uint256 i = 0;; i++) {
+            path = string.concat(".batches[", vm.toString(i), "]");
+            require(vm.keyExistsJson(batchVectors, path), string.concat("EscrowTest: no batch named ", name));
+            if (
+                keccak256(bytes(vm.parseJsonString(batchVectors, string.concat(path, ".name"))))
+                    == keccak256(bytes(name))
+            ) {
+                return path;
+            }
+        }
+    }
+
+    function _batch(string memory name) internal view returns (BatchCase memory b) {
+        string memory path = _batchPath(name);
+        b.name = name;
+        b.afterBatch = vm.parseJsonString(batchVectors, string.concat(path, ".after"));
+        b.start = vm.parseJsonUint(batchVectors, string.concat(path, ".start"));
+        b.count = vm.parseJsonUint(batchVectors, string.concat(path, ".count"));
+        b.removedIdentity = vm.parseJsonUint(batchVectors, string.concat(path, ".removed_identity"));
+        b.preRoot = vm.parseJsonUint(batchVectors, string.concat(path, ".pre_root"));
+        b.postRoot = vm.parseJsonUint(batchVectors, string.concat(path, ".post_root"));
+        b.accStart = vm.parseJsonUint(batchVectors, string.concat(path, ".acc_start"));
+        b.accEnd = vm.parseJsonUint(batchVectors, string.concat(path, ".acc_end"));
+        b.publicSignals = vm.parseJsonUintArray(batchVectors, string.concat(path, ".public_signals"));
+        b.proof = _proofIn(batchVectors, string.concat(path, ".calldata"));
+    }
+
+    /// @notice Brings `escrow` into the state batch `name` was proven against: the batch it follows
+    /// inserted (recursively), the notes up to its end deposited, and the vector user whose leaf it
+    /// removes slashed (unless already condemned). Returns the batch, ready for `_insertBatch`.
+    function _prepareBatch(string memory name) internal returns (BatchCase memory b) {
+        b = _batch(name);
+        if (bytes(b.afterBatch).length != 0) {
+            _prepareBatch(b.afterBatch);
+            _insertBatch(b.afterBatch);
+        }
+        (, uint256 size,) = escrow.tree();
+        assertEq(size, b.start, "the batch starts at the tree's size");
+        _depositNotes(b.start + b.count);
+        if (b.removedIdentity != 0 && _leafState(b.removedIdentity) == ICreditEscrow.LeafState.InTree) {
+            _slashUser(_userOf(b.removedIdentity));
+        }
+    }
+
+    /// @notice Submits batch `name` with its proof, from whoever is pranked (any account may).
+    function _insertBatch(string memory name) internal {
+        BatchCase memory b = _batch(name);
+        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
+    }
+
+    /// @notice Prepares and inserts batch `name`.
+    function _applyBatch(string memory name) internal returns (BatchCase memory b) {
+        b = _prepareBatch(name);
+        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
     }
 
     function _requestExit(uint256 i, bool unsettled) internal returns (ExitCase memory e) {
@@ -214,8 +343,12 @@ abstract contract EscrowTest is Test {
         (root,,) = escrow.tree();
     }
 
-    function _modelRoot() internal view returns (uint256) {
-        return LeanImtModel.root(modelLeaves);
+    function _size() internal view returns (uint256 size) {
+        (, size,) = escrow.tree();
+    }
+
+    function _queued() internal view returns (uint256 queued) {
+        (,, queued) = escrow.tree();
     }
 
     /// @notice What `account` holds of the escrow's asset.

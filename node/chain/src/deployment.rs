@@ -17,6 +17,8 @@ pub struct Deployment {
     pub exit_verifier: Address,
     /// The `slash` verifier.
     pub slash_verifier: Address,
+    /// The `batch_insert` verifier.
+    pub batch_insert_verifier: Address,
     /// A block at or before the deployment: event replay starts here.
     pub deployment_block: u64,
     /// `Poseidon(chainId, escrow)`, decimal.

@@ -221,8 +221,8 @@ impl<P: Provider + Clone> Escrow<P> {
     /// Slashes `identity` with a proof bound to `receiver` and this escrow's scope. No tree
     /// state is involved, so no transaction in between can make it fail: an Active or Exiting
     /// deposit is paid out ([`SlashEffect::Slashed`]), the leaf of an Exited or Swept one is
-    /// condemned ([`SlashEffect::LeafCondemned`]); either way the leaf then awaits
-    /// [`Escrow::remove_leaf`].
+    /// condemned ([`SlashEffect::LeafCondemned`]); either way a later batch
+    /// ([`Escrow::insert_batch`]) zeroes the leaf.
     pub async fn slash(
         &self,
         identity: Fr,
@@ -292,26 +292,39 @@ impl<P: Provider + Clone> Escrow<P> {
         Ok(self.instance.provider().get_transaction_count(account).await?)
     }
 
-    /// Removes the condemned leaf of `identity`, which must be [`Escrow::next_removal`];
-    /// `siblings` are its LeanIMT siblings in the current tree. While a removal is pending only
-    /// the queue head can change the tree (deposits wait), so siblings read at the head stay
-    /// valid until it is removed.
-    pub async fn remove_leaf(
+    /// Appends the next `count` queued deposits from `start` (the tree's size the batch was
+    /// proven from) and zeroes the removal due, with a `batch_insert` proof of `post_root`.
+    /// Another batch landing first makes it revert with `StaleBatch` before the pairing.
+    pub async fn insert_batch(
         &self,
-        identity: Fr,
-        siblings: &[Fr],
-    ) -> Result<Submitted<CreditEscrow::LeafRemoved>, ChainError> {
-        let siblings = siblings.iter().map(fr_to_u256).collect();
-        self.submit(self.instance.removeLeaf(fr_to_u256(&identity), siblings)).await
+        start: u64,
+        count: u64,
+        post_root: Fr,
+        proof: &Proof<Bn254>,
+    ) -> Result<Submitted<CreditEscrow::BatchInserted>, ChainError> {
+        self.submit(self.instance.insertBatch(
+            U256::from(start),
+            U256::from(count),
+            fr_to_u256(&post_root),
+            ICreditEscrow::Proof::from(proof),
+        ))
+        .await
     }
 
-    /// The condemned identity whose leaf must be removed next (zero when none): the escrow
-    /// removes leaves in the order they were condemned.
+    /// The deposit queue's accumulator after its first `position` deposits (the escrow keeps
+    /// it from the tree's size to the queue's length).
+    pub async fn accumulator_at(&self, position: u64) -> Result<Fr, ChainError> {
+        u256_to_fr(self.instance.accumulatorAt(U256::from(position)).call().await?)
+    }
+
+    /// The condemned identity whose leaf a batch must remove next (zero when none): the escrow
+    /// removes leaves in the order they were condemned, each in the first batch whose end
+    /// passes its index.
     pub async fn next_removal(&self) -> Result<Fr, ChainError> {
         u256_to_fr(self.instance.nextRemoval().call().await?)
     }
 
-    /// How many condemned leaves await removal (deposits are refused while any does).
+    /// How many condemned leaves await removal.
     pub async fn pending_removals(&self) -> Result<u64, ChainError> {
         u256_to_u64(self.instance.pendingRemovals().call().await?, "pending removals")
     }
@@ -403,13 +416,14 @@ impl<P: Provider + Clone> Escrow<P> {
         Ok(self.instance.deposits(fr_to_u256(&identity)).block(block.into()).call().await?)
     }
 
-    /// The tree's root, size and depth.
+    /// The tree's root (zero while empty) and size, and the deposit queue's length: deposits
+    /// `size..queued` wait for a batch.
     pub async fn tree(&self) -> Result<(Fr, u64, u64), ChainError> {
         let tree = self.instance.tree().call().await?;
         Ok((
             u256_to_fr(tree.root)?,
             u256_to_u64(tree.size, "tree size")?,
-            u256_to_u64(tree.depth, "tree depth")?,
+            u256_to_u64(tree.queued, "queue length")?,
         ))
     }
 

@@ -1,9 +1,10 @@
 //! Follows the escrow into a node's storage: replays its events from the deployment block,
 //! applies only blocks behind a confirmation depth, undoes reorged blocks, and records the exit
-//! tickets' shares so that reusing an exit ticket is a detected double spend. Every RPC read of
-//! a step happens before its first write, and each block's leaves, roots, exit shares and the
-//! slashes they reveal are written in one batch: a failure or a crash never leaves a block half
-//! applied or a revealed secret unrecorded.
+//! tickets' shares so that reusing an exit ticket is a detected double spend. `Deposited` queues
+//! a note; `BatchInserted` appends the queued notes' leaves and zeroes the removed one. Every
+//! RPC read of a step happens before its first write, and each block's queued deposits, leaves,
+//! roots, exit shares and the slashes they reveal are written in one batch: a failure or a crash
+//! never leaves a block half applied or a revealed secret unrecorded.
 
 use crate::{
     bindings::CreditEscrow::CreditEscrowEvents,
@@ -15,12 +16,12 @@ use alloy::{eips::BlockNumberOrTag, primitives::Address, providers::Provider};
 use ark_bn254::Fr;
 use std::collections::BTreeMap;
 use zkcredits_primitives::{
-    identity::Secret,
+    identity::{Secret, leaf},
     rln::{Share, exit_x, recover_secret},
 };
 use zkcredits_storage::{
-    ChainBlock, ChainStore, LeafUpdate, PendingSlash, ShareOrigin, ShareStore, SlashStatus,
-    SlashStore, StoredShare,
+    BlockRoot, ChainBlock, ChainStore, LeafUpdate, PendingSlash, QueuedDeposit, ShareOrigin,
+    ShareStore, SlashStatus, SlashStore, StoredShare,
 };
 
 /// Where and how to follow.
@@ -61,15 +62,48 @@ pub struct SyncReport {
     pub exit_conflicts: Vec<ExitConflict>,
 }
 
-/// The tree change an escrow event makes: the leaf write and the root after it (`Deposited`
-/// inserts, `LeafRemoved` zeroes); `None` for events that leave the tree alone.
-pub fn tree_change(event: &CreditEscrowEvents) -> Result<Option<(LeafUpdate, Fr)>, ChainError> {
-    let (index, leaf, root) = match event {
-        CreditEscrowEvents::Deposited(e) => (e.leafIndex, u256_to_fr(e.leaf)?, e.root),
-        CreditEscrowEvents::LeafRemoved(e) => (e.leafIndex, Fr::from(0u64), e.root),
-        _ => return Ok(None),
-    };
-    Ok(Some((LeafUpdate { index: u256_to_u64(index, "leaf index")?, leaf }, u256_to_fr(root)?)))
+/// The queued deposit a `Deposited` event reports.
+pub fn queued_deposit(
+    event: &crate::bindings::CreditEscrow::Deposited,
+) -> Result<QueuedDeposit, ChainError> {
+    Ok(QueuedDeposit {
+        position: u256_to_u64(event.leafIndex, "queue position")?,
+        identity: u256_to_fr(event.identity)?,
+        amount: u128::try_from(event.amount)
+            .map_err(|_| ChainError::InvalidValue(format!("deposit {}", event.amount)))?,
+        expiry: u256_to_u64(event.expiry, "expiry")?,
+    })
+}
+
+/// The leaf writes and root of a `BatchInserted` event: the leaves of the queued deposits
+/// `[start, start + count)` (looked up in `queue`, which holds at least those), then the removed
+/// leaf zeroed.
+pub fn batch_change(
+    event: &crate::bindings::CreditEscrow::BatchInserted,
+    queue: &[QueuedDeposit],
+) -> Result<(Vec<LeafUpdate>, BlockRoot), ChainError> {
+    let start = u256_to_u64(event.start, "batch start")?;
+    let count = u256_to_u64(event.count, "batch count")?;
+    let mut updates = Vec::new();
+    for position in start..start.saturating_add(count) {
+        let deposit = queue.iter().find(|d| d.position == position).ok_or_else(|| {
+            ChainError::InvalidValue(format!(
+                "batch inserts queue position {position}, which no Deposited event queued"
+            ))
+        })?;
+        updates.push(LeafUpdate {
+            index: position,
+            leaf: leaf(deposit.identity, deposit.amount, deposit.expiry),
+        });
+    }
+    let removed = !event.removedIdentity.is_zero();
+    if removed {
+        updates.push(LeafUpdate {
+            index: u256_to_u64(event.removedIndex, "removed leaf index")?,
+            leaf: Fr::from(0u64),
+        });
+    }
+    Ok((updates, BlockRoot { root: u256_to_fr(event.root)?, after_removal: removed }))
 }
 
 /// The secret that `exit_share` and one of `others` (shares of its nullifier with another `x`)
@@ -181,12 +215,25 @@ impl<'a, P: Provider, S: ChainStore + ShareStore + SlashStore + ?Sized> Follower
         log: &EscrowLog,
         report: &mut SyncReport,
     ) -> Result<(), ChainError> {
-        if let Some((update, root)) = tree_change(&log.event)? {
-            block.leaves.push(update);
-            block.roots.push(root);
-            return Ok(());
-        }
-        let CreditEscrowEvents::ExitRequested(e) = &log.event else { return Ok(()) };
+        let e = match &log.event {
+            CreditEscrowEvents::Deposited(e) => {
+                block.queued.push(queued_deposit(e)?);
+                return Ok(());
+            }
+            CreditEscrowEvents::BatchInserted(e) => {
+                let start = u256_to_u64(e.start, "batch start")?;
+                let count = usize::try_from(u256_to_u64(e.count, "batch count")?)
+                    .map_err(|_| ChainError::InvalidValue(format!("batch count {}", e.count)))?;
+                let mut queue = self.store.queued(start, count)?;
+                queue.extend(block.queued.iter().copied());
+                let (updates, root) = batch_change(e, &queue)?;
+                block.leaves.extend(updates);
+                block.roots.push(root);
+                return Ok(());
+            }
+            CreditEscrowEvents::ExitRequested(e) => e,
+            _ => return Ok(()),
+        };
         let amount = u128::try_from(e.amount)
             .map_err(|_| ChainError::InvalidValue(format!("exit amount {}", e.amount)))?;
         let exit_share = StoredShare {

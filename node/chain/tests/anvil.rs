@@ -1,17 +1,19 @@
-//! Against a real anvil: deploy with `script/Deploy.s.sol`, deposit, decode reverts, slash with a
-//! real Groth16 proof made in Rust, remove the slashed leaf, and read the events back.
+//! Against a real anvil: deploy with `script/Deploy.s.sol`, deposit, insert the queued deposits
+//! with a real `batch_insert` proof, decode reverts, slash with a real Groth16 proof made in
+//! Rust, remove the slashed leaf in the next batch, and read the events back.
 
 mod common;
 
 use alloy::{primitives::U256, providers::Provider};
 use ark_bn254::Fr;
-use common::{Devnet, devnet, exit_statement, prove_exit, prove_slash, secret};
+use common::{Devnet, devnet, exit_statement, insert_batch, prove_exit, prove_slash, secret};
 use zkcredits_chain::{
     ChainError, SlashEffect,
     bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
     events::read_events,
     proof::{fr_to_u256, u256_to_fr},
 };
+use zkcredits_primitives::identity::accumulate;
 use zkcredits_primitives::{
     identity::{Secret, leaf},
     merkle::LeanImt,
@@ -29,21 +31,27 @@ async fn deposit_then_slash_with_a_real_proof() {
     assert_eq!(escrow.scope().await.expect("scope"), expected_scope);
     assert_eq!(deployment.scope, expected_scope.to_string());
 
-    // Three deposits; the contract's leaves and roots match the primitives' LeanIMT.
+    // Three deposits queue behind the accumulator the primitives compute; one batch appends
+    // their leaves, and the escrow's root is the primitives' LeanIMT's.
     let c_max: U256 = deployment.c_max.parse().expect("decimal");
     let amount = c_max * U256::from(50);
     let users = [secret(11), secret(12), secret(13)];
     let mut tree = LeanImt::new();
-    for user in &users {
+    let mut acc = Fr::from(0u64);
+    for (position, user) in users.iter().enumerate() {
         let done = escrow.deposit(user.commitment(), amount).await.expect("deposit");
+        assert_eq!(done.event.leafIndex, U256::from(position));
         let expiry = u64::try_from(done.event.expiry).expect("small");
-        let expected_leaf = leaf(user.commitment(), amount.to::<u128>(), expiry);
-        assert_eq!(done.event.leaf, fr_to_u256(&expected_leaf));
-        tree.insert(expected_leaf).expect("fits");
-        assert_eq!(done.event.root, fr_to_u256(&tree.root()));
+        tree.insert(leaf(user.commitment(), amount.to::<u128>(), expiry)).expect("fits");
+        acc = accumulate(acc, user.commitment(), amount.to::<u128>(), expiry);
+        let waiting = escrow.accumulator_at(position as u64 + 1).await.expect("accumulator");
+        assert_eq!(waiting, acc);
     }
-    let (root, size, _) = escrow.tree().await.expect("tree");
-    assert_eq!((root, size), (tree.root(), 3));
+    assert_eq!(escrow.tree().await.expect("tree"), (Fr::from(0u64), 0, 3), "queued, not inserted");
+    let batch = insert_batch(&net).await;
+    assert_eq!((batch.start, batch.count), (U256::ZERO, U256::from(3)));
+    assert_eq!(batch.root, fr_to_u256(&tree.root()));
+    assert_eq!(escrow.tree().await.expect("tree"), (tree.root(), 3, 3));
 
     // A revert comes back as the escrow's typed error, and nothing is sent.
     let again = escrow.deposit(users[0].commitment(), amount).await;
@@ -69,23 +77,22 @@ async fn deposit_then_slash_with_a_real_proof() {
     assert_eq!(provider.get_balance(receiver).await.expect("balance") - before, bounty.min(amount));
     assert_eq!(escrow.pending_removals().await.expect("view"), 1);
 
-    // Deposits wait for the removal, so only removals change the tree meanwhile.
-    let waiting = escrow.deposit(secret(14).commitment(), amount).await;
-    assert!(
-        matches!(&waiting, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::LeafRemovalPending(_))),
-        "{waiting:?}"
-    );
-    // A short sibling list is refused by its count, not by a panic.
-    let siblings = tree.proof(1).expect("in tree").siblings;
-    let short = escrow.remove_leaf(users[1].commitment(), &siblings[..1]).await;
-    assert!(
-        matches!(&short, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::WrongSiblingCount(_))),
-        "{short:?}"
-    );
-    let removed = escrow.remove_leaf(users[1].commitment(), &siblings).await.expect("remove");
+    // Deposits go on meanwhile; the next batch appends the new one and zeroes the slashed leaf.
+    let late = escrow.deposit(secret(14).commitment(), amount).await.expect("deposit");
+    let expiry = u64::try_from(late.event.expiry).expect("small");
+    tree.insert(leaf(secret(14).commitment(), amount.to::<u128>(), expiry)).expect("fits");
     tree.remove(1).expect("remove");
-    assert_eq!(u256_to_fr(removed.event.root).expect("field"), tree.root());
+    let removed = insert_batch(&net).await;
+    assert_eq!(u256_to_fr(removed.removedIdentity).expect("field"), users[1].commitment());
+    assert_eq!(removed.removedIndex, U256::from(1));
+    assert_eq!(u256_to_fr(removed.root).expect("field"), tree.root());
     assert_eq!(escrow.pending_removals().await.expect("view"), 0);
+    // A batch proven from a tree that moved on reverts before the pairing.
+    let stale = escrow.insert_batch(3, 1, tree.root(), &proof).await;
+    assert!(
+        matches!(&stale, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::StaleBatch(_))),
+        "{stale:?}"
+    );
 
     // A replay, even naming another receiver, finds the deposit gone; the proof does not open
     // another identity's deposit.
@@ -112,7 +119,7 @@ async fn deposit_then_slash_with_a_real_proof() {
             CreditEscrowEvents::OwnershipTransferred(_) => "OwnershipTransferred",
             CreditEscrowEvents::Deposited(_) => "Deposited",
             CreditEscrowEvents::Slashed(_) => "Slashed",
-            CreditEscrowEvents::LeafRemoved(_) => "LeafRemoved",
+            CreditEscrowEvents::BatchInserted(_) => "BatchInserted",
             _ => "other",
         })
         .collect();
@@ -124,8 +131,10 @@ async fn deposit_then_slash_with_a_real_proof() {
             "Deposited",
             "Deposited",
             "Deposited",
+            "BatchInserted",
             "Slashed",
-            "LeafRemoved"
+            "Deposited",
+            "BatchInserted"
         ]
     );
 }
@@ -174,25 +183,11 @@ async fn exits_finalize_and_a_reused_exit_ticket_is_slashed_from_the_event_share
     assert_eq!(provider.get_balance(observer).await.expect("balance"), before);
     let record = escrow.deposit_record(honest.commitment()).await.expect("record");
     assert_eq!((record.status, record.leaf), (3, 1), "Exited, leaf Condemned");
-    let (_, size, _) = escrow.tree().await.expect("tree");
-    let mut leaves = Vec::new();
-    for log in read_events(
-        provider,
-        net.deployment.escrow,
-        net.deployment.deployment_block,
-        provider.get_block_number().await.expect("head"),
-    )
-    .await
-    .expect("events")
-    {
-        if let CreditEscrowEvents::Deposited(e) = log.event {
-            leaves.push(u256_to_fr(e.leaf).expect("field"));
-        }
-    }
-    assert_eq!(leaves.len() as u64, size);
-    let tree = LeanImt::from_leaves(&leaves).expect("fits");
-    let siblings = tree.proof(0).expect("in tree").siblings;
-    escrow.remove_leaf(honest.commitment(), &siblings).await.expect("remove");
+    // Its deposit was never inserted: the batch that appends it zeroes it at once.
+    let batch = insert_batch(&net).await;
+    assert_eq!(u256_to_fr(batch.removedIdentity).expect("field"), honest.commitment());
+    let record = escrow.deposit_record(honest.commitment()).await.expect("record");
+    assert_eq!((record.status, record.leaf), (3, 2), "Exited, leaf Removed");
 
     // The cheater exits with ticket 5, which it had already spent on a request. A node holding
     // that request's share recovers k from the ExitRequested event and slashes within the delay.

@@ -1,5 +1,6 @@
-//! The follower against a real anvil and a real RocksDB: replay from the deployment block, a
-//! reorg undone and replaced, the confirmation depth, exit shares that reveal a reused ticket
+//! The follower against a real anvil and a real RocksDB: replay from the deployment block,
+//! deposits queued then inserted by a real batch proof, a reorg undone and replaced (queue
+//! included), the confirmation depth, exit shares that reveal a reused ticket
 //! (and the slash stored with them), a reorged-away exit, and an RPC outage that leaves the
 //! store untouched.
 
@@ -10,7 +11,7 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
 };
 use ark_bn254::Fr;
-use common::{Devnet, devnet, exit_statement, prove_exit, secret};
+use common::{Devnet, devnet, exit_statement, insert_batch, prove_exit, secret};
 use zkcredits_chain::{
     ChainError,
     follower::{Follower, FollowerConfig},
@@ -18,6 +19,7 @@ use zkcredits_chain::{
 };
 use zkcredits_primitives::{
     babyjubjub::BASE8,
+    identity::leaf,
     rln::{Share, payload_digest, request_x},
 };
 use zkcredits_storage::{
@@ -46,36 +48,50 @@ async fn replays_follows_and_undoes_a_reorg() {
     let follower = Follower::new(&net.provider, &store, follow(&net, 0));
     let amount = U256::from(10u64).pow(U256::from(15u64));
 
+    let leaf_of = |k: u64, e: &zkcredits_chain::bindings::CreditEscrow::Deposited| {
+        leaf(secret(k).commitment(), e.amount.to::<u128>(), e.expiry.to::<u64>())
+    };
     let a = net.escrow.deposit(secret(1).commitment(), amount).await.expect("deposit a").event;
     let report = follower.sync_once().await.expect("sync");
     assert_eq!(report.events, 3, "the deployment's OwnershipTransferred and SignerRootSet, then A");
-    assert_eq!(store.leaves().expect("leaves"), vec![u256_to_fr(a.leaf).expect("field")]);
-    assert_eq!(store.recent_roots(1).expect("roots")[0].root, u256_to_fr(a.root).expect("field"));
+    assert!(store.leaves().expect("leaves").is_empty(), "A waits in the queue");
+    assert_eq!(store.queued(0, 10).expect("queue")[0].identity, secret(1).commitment());
+    let batch = insert_batch(&net).await;
+    follower.sync_once().await.expect("sync");
+    assert_eq!(store.leaves().expect("leaves"), vec![leaf_of(1, &a)]);
+    let root = store.recent_roots(1).expect("roots")[0];
+    assert_eq!(root.root, u256_to_fr(batch.root).expect("field"));
+    assert!(!root.after_removal);
     assert_eq!(follower.sync_once().await.expect("sync").applied_through, None, "up to date");
 
-    // B lands, is followed, then the chain reorganizes to a branch where C lands instead.
+    // B lands and is inserted, is followed, then the chain reorganizes to a branch where C lands
+    // instead, at B's queue position.
     let snapshot: U256 =
         net.provider.raw_request("evm_snapshot".into(), ()).await.expect("snapshot");
     let b = net.escrow.deposit(secret(2).commitment(), amount).await.expect("deposit b").event;
+    let b_batch = insert_batch(&net).await;
     follower.sync_once().await.expect("sync");
-    assert_eq!(store.leaves().expect("leaves").len(), 2);
-    assert_eq!(store.leaves().expect("leaves")[1], u256_to_fr(b.leaf).expect("field"));
+    assert_eq!(store.leaves().expect("leaves"), vec![leaf_of(1, &a), leaf_of(2, &b)]);
     let reverted: bool =
         net.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("revert");
     assert!(reverted);
     let c =
         net.escrow_as(0).deposit(secret(3).commitment(), amount).await.expect("deposit c").event;
+    assert_eq!(c.leafIndex, b.leafIndex);
+    let c_batch = insert_batch(&net).await;
     net.mine().await.expect("mine");
     let report = follower.sync_once().await.expect("sync");
     assert!(report.rolled_back_to.is_some(), "{report:?}");
-    let leaves = store.leaves().expect("leaves");
-    assert_eq!(
-        leaves,
-        vec![u256_to_fr(a.leaf).expect("field"), u256_to_fr(c.leaf).expect("field")]
-    );
+    assert_eq!(store.leaves().expect("leaves"), vec![leaf_of(1, &a), leaf_of(3, &c)]);
+    let queue = store.queued(0, 10).expect("queue");
+    assert_eq!(queue.len(), 2);
+    assert_eq!(queue[1].identity, secret(3).commitment(), "B's queue entry is gone");
     let roots = store.recent_roots(10).expect("roots");
-    assert!(roots.iter().all(|r| r.root != u256_to_fr(b.root).expect("field")), "B's root is gone");
-    assert_eq!(roots[0].root, u256_to_fr(c.root).expect("field"));
+    assert!(
+        roots.iter().all(|r| r.root != u256_to_fr(b_batch.root).expect("field")),
+        "B's root is gone"
+    );
+    assert_eq!(roots[0].root, u256_to_fr(c_batch.root).expect("field"));
 }
 
 #[tokio::test]
@@ -86,12 +102,12 @@ async fn applies_only_confirmed_blocks() {
     let amount = U256::from(10u64).pow(U256::from(15u64));
     net.escrow.deposit(secret(4).commitment(), amount).await.expect("deposit");
     follower.sync_once().await.expect("sync");
-    assert!(store.leaves().expect("leaves").is_empty(), "the deposit is not buried yet");
+    assert!(store.queued(0, 10).expect("queue").is_empty(), "the deposit is not buried yet");
     net.mine().await.expect("mine");
     net.mine().await.expect("mine");
     let report = follower.sync_once().await.expect("sync");
     assert_eq!(report.events, 3, "the deployment's two events and the deposit");
-    assert_eq!(store.leaves().expect("leaves").len(), 1);
+    assert_eq!(store.queued(0, 10).expect("queue").len(), 1);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `zkcredits slash` against a real anvil and the deployed escrow: two shares of one ticket
 //! slash its deposit on chain; shares that reveal nothing are refused before any transaction.
+//! Then `zkcredits insert-batch` inserts the queued deposit and removes the slashed leaf.
 
 #[path = "../../node/tests/common/mod.rs"]
 mod common;
@@ -81,4 +82,36 @@ async fn two_shares_of_one_ticket_slash_its_deposit() {
     let none = slash(&a, &b);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("holds no deposit"));
+
+    // Anyone inserts the queued deposit with `zkcredits insert-batch`; the batch that appends the
+    // slashed note zeroes it at once.
+    let insert = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zkcredits"))
+            .args(["insert-batch", "--rpc-url", &net.anvil.endpoint()])
+            .arg("--deployment")
+            .arg(&net.deployment_file)
+            .arg("--wallet-key-file")
+            .arg(&wallet)
+            .arg("--build-dir")
+            .arg(build.join("circuits/main"))
+            .arg("--batch-insert-proving-key")
+            .arg(build.join("keys/batch_insert.pk.bin"))
+            .arg("--manifest")
+            .arg(common::workspace().join("circuits/artifacts/manifest.json"))
+            .args(extra)
+            .output()
+            .expect("the binary runs")
+    };
+    let zero = insert(&["--max-batches", "0"]);
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--max-batches must be at least 1"));
+    let inserted = insert(&[]);
+    let stdout = String::from_utf8_lossy(&inserted.stdout);
+    assert!(inserted.status.success(), "{stdout}{}", String::from_utf8_lossy(&inserted.stderr));
+    assert_eq!(stdout.trim(), "inserted deposits 0..1 and removed a slashed leaf");
+    assert_eq!(net.escrow.tree().await.expect("tree"), (Fr::from(0u64), 1, 1), "one zeroed leaf");
+    assert_eq!(net.escrow.deposit_record(k.commitment()).await.expect("record").leaf, 2);
+    let idle = insert(&[]);
+    assert!(idle.status.success());
+    assert!(String::from_utf8_lossy(&idle.stdout).contains("nothing to insert"));
 }

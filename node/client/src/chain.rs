@@ -24,6 +24,8 @@ use zkcredits_storage::{ChainStore, RocksStorage};
 
 /// The most blocks one log query spans (public RPC endpoints refuse wide ranges).
 const MAX_LOG_RANGE: u64 = 2_000;
+/// How often the chain is read again while a deposit waits for its batch.
+const INSERTION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The escrow's parameters a request proof commits to, read from the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,14 +190,30 @@ impl ChainView {
         Ok(parameters)
     }
 
-    /// The leaf index of `leaf`, if the local copy has it.
-    pub async fn find_leaf(&self, leaf: Fr) -> Result<Option<u64>, ClientError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            Ok(inner.store.leaves()?.iter().position(|l| *l == leaf).map(|i| i as u64))
-        })
-        .await
-        .map_err(|e| ClientError::Task(e.to_string()))?
+    /// [`ChainView::sync`] until the tree holds leaf `leaf_index`, at most `wait`: a deposit
+    /// can pay only once a batch has inserted its leaf (providers batch within minutes). The
+    /// tree as it is at the deadline otherwise.
+    pub async fn sync_until_inserted(
+        &self,
+        leaf_index: u64,
+        wait: std::time::Duration,
+    ) -> Result<LeanImt, ClientError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut announced = false;
+        loop {
+            // The escrow's size first: one call, where a sync rebuilds the whole tree.
+            let (_, size, _) = self.escrow().tree().await?;
+            if size > leaf_index || tokio::time::Instant::now() >= deadline {
+                let tree = self.sync().await?;
+                if tree.size() as u64 > leaf_index || tokio::time::Instant::now() >= deadline {
+                    return Ok(tree);
+                }
+            } else if !announced {
+                tracing::info!(leaf_index, "the deposit waits for a batch to insert its leaf");
+                announced = true;
+            }
+            tokio::time::sleep(INSERTION_POLL).await;
+        }
     }
 }
 

@@ -28,7 +28,6 @@ use zkcredits_primitives::{
     babyjubjub::Scalar,
     constants::{SIGNER_TREE_DEPTH, TREE_DEPTH},
     field::fr_to_dec,
-    identity::leaf,
     merkle::LeanImt,
     rln::request_x,
 };
@@ -196,6 +195,9 @@ pub const MAX_DEPOSIT_BATCH: usize = 16;
 
 /// Calls that may wait for a note at once; more are refused rather than queued without bound.
 const MAX_WAITING_CALLS: usize = 1_024;
+/// How long a call waits for a batch to insert its note's deposit: nodes batch within their
+/// `batcher.max_delay_secs` (5 minutes by default) plus a proof.
+const INSERTION_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What sending a journaled ticket came to.
 enum Outcome {
@@ -562,7 +564,7 @@ impl Client {
     }
 
     /// Fills in the deposits of notes whose deposit landed but was not recorded (a crash
-    /// after sending it): the escrow's record and the leaf in the local tree.
+    /// after sending it): the escrow's record names the leaf's index.
     pub async fn refresh_deposits(&self) -> Result<(), ClientError> {
         let missing: Vec<(usize, Fr)> = {
             let wallet = self.wallet.lock().await;
@@ -577,20 +579,18 @@ impl Client {
         if missing.is_empty() {
             return Ok(());
         }
-        self.chain.sync().await?;
         let escrow = self.chain.escrow();
         for (index, identity) in missing {
             let record = escrow.deposit_record(identity).await?;
             if record.status == 0 {
                 continue;
             }
-            let amount: u128 = record.amount.to::<u128>();
-            let expiry: u64 = record.expiry.to::<u64>();
-            let Some(leaf_index) = self.chain.find_leaf(leaf(identity, amount, expiry)).await?
-            else {
-                continue;
+            let found = DepositRecord {
+                amount: record.amount.to::<u128>(),
+                expiry: record.expiry.to::<u64>(),
+                leaf_index: u64::from(record.leafIndex),
+                tx: "recovered".into(),
             };
-            let found = DepositRecord { amount, expiry, leaf_index, tx: "recovered".into() };
             self.update(|notes| notes[index].deposit = Some(found)).await?;
         }
         Ok(())
@@ -767,7 +767,11 @@ impl Client {
         }
         let (terms, parameters) = self.terms(provider).await?;
         terms.check_route(&request.method, &request.path_and_query)?;
-        let tree = self.chain.sync().await?;
+        let leaf_index = self.wallet.lock().await.notes[lease.index]
+            .deposit
+            .as_ref()
+            .map_or(0, |d| d.leaf_index);
+        let tree = self.chain.sync_until_inserted(leaf_index, INSERTION_WAIT).await?;
         // After the settlement lookup, the terms and the chain reads, so neither the provider
         // nor the RPC can time this call against them.
         let delay = self.connections.options().delay(&mut rand::thread_rng());
@@ -910,7 +914,8 @@ impl Client {
             .and_then(|p| p.circuit_path(TREE_DEPTH))
             .map_err(|_| {
                 ClientError::Note(format!(
-                    "note {index}'s leaf {leaf_index} is not in the local tree yet (the deposit waits for {} confirmations)",
+                    "note {index}'s leaf {leaf_index} is not in the local tree yet: no batch has inserted it within {} s (any account may send one), or it waits for {} confirmations",
+                    INSERTION_WAIT.as_secs(),
                     self.wallet_confirmations().unwrap_or_default()
                 ))
             })?;

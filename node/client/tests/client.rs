@@ -49,23 +49,32 @@ fn open(path: &std::path::Path) -> Client {
     Client::open(path, Artifacts::in_checkout(&common::workspace())).expect("client opens")
 }
 
-/// Deposits `count` notes of `5·C_MAX` and lets the node see them.
+/// Deposits `count` notes of `5·C_MAX`, inserts them and lets the node see them.
 async fn deposit(h: &Harness, client: &Client, count: usize) -> Vec<usize> {
     let made =
         client.deposit(payer(h), u128::from(h.c_max()) * 5, count).await.expect("deposits land");
-    h.node.sync_chain().await.expect("node syncs");
+    h.insert_pending().await;
     made
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_deposits_pays_with_refunds_and_exits_with_the_rest() {
-    let h = common::harness(|_| {}).await;
+    // The node inserts deposits itself, within a second of seeing one.
+    let h = common::harness(|c| {
+        c.batcher.enabled = true;
+        c.batcher.min_batch = 64;
+        c.batcher.max_delay_secs = 1;
+    })
+    .await;
     let c_max = u128::from(h.c_max());
     let dir = tempfile::tempdir().expect("temp dir");
     let path = new_wallet(&h, &dir);
     let client = open(&path);
-    assert_eq!(deposit(&h, &client, 1).await, vec![0]);
+    let made = client.deposit(payer(&h), c_max * 5, 1).await.expect("deposit lands");
+    assert_eq!(made, vec![0]);
+    assert_eq!(h.net.escrow.tree().await.expect("tree").1, 0, "queued, not inserted yet");
 
+    // The call waits until the node's batch inserted the note, then pays.
     let first = client.pay(&h.node.url(), &chat("first"), None).await.expect("paid");
     assert_eq!(first.status, 200);
     assert!(first.settlement.refund > 0, "a small request is refunded");

@@ -301,6 +301,7 @@ async fn run() {
         .deposit(depositor.commitment(), alloy::primitives::U256::from(10u128.pow(15)))
         .await
         .expect("deposit");
+    common::insert_all(&net, nodes[0].store()).await;
     for node in &nodes {
         node.sync_chain().await.expect("sync");
     }
@@ -432,6 +433,7 @@ async fn soak(
     for secret in &cheaters {
         net.escrow.deposit(secret.commitment(), amount).await.expect("deposit");
     }
+    common::insert_all(net, nodes[0].store()).await;
     for node in nodes {
         node.sync_chain().await.expect("sync");
     }

@@ -18,6 +18,8 @@ pub struct NodeConfig {
     pub provider_id: String,
     /// The escrow and the chain.
     pub chain: ChainConfig,
+    /// Proving and sending deposit batches.
+    pub batcher: BatcherConfig,
     /// The key that signs settlements and the set it belongs to.
     pub signer: SignerConfig,
     /// Circuit artifacts.
@@ -130,6 +132,24 @@ pub struct ChainConfig {
     pub max_fee_per_gas_gwei: u64,
 }
 
+/// Proving and sending deposit batches (`insertBatch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatcherConfig {
+    /// Whether the node proves and sends batches, from `chain.wallet_key_file`.
+    pub enabled: bool,
+    /// Insert once this many deposits wait (1 to 64).
+    pub min_batch: u64,
+    /// Insert whatever waits once the oldest deposit has waited this long, in seconds.
+    pub max_delay_secs: u64,
+}
+
+impl Default for BatcherConfig {
+    fn default() -> Self {
+        Self { enabled: false, min_batch: 64, max_delay_secs: 300 }
+    }
+}
+
 /// The settlement signer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -164,6 +184,8 @@ pub struct CircuitsConfig {
     pub build_dir: PathBuf,
     /// The slash proving key: a `.pk.bin` from `zkcredits circuits setup`, or a ceremony `.zkey`.
     pub slash_proving_key: PathBuf,
+    /// The deposit batch proving key, in the same forms (read only with `batcher.enabled`).
+    pub batch_insert_proving_key: PathBuf,
 }
 
 /// The upstream API. `Debug` never shows the API key.
@@ -318,6 +340,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("zkcredits-data"),
             provider_id: "1".into(),
             chain: ChainConfig::default(),
+            batcher: BatcherConfig::default(),
             signer: SignerConfig::default(),
             circuits: CircuitsConfig::default(),
             upstream: UpstreamConfig::default(),
@@ -365,6 +388,7 @@ impl CircuitsConfig {
             request_verifying_key: root.join("circuits/artifacts/request/verification_key.json"),
             build_dir: build.join("circuits/main"),
             slash_proving_key: build.join("keys/slash.pk.bin"),
+            batch_insert_proving_key: build.join("keys/batch_insert.pk.bin"),
         }
     }
 }
@@ -606,6 +630,28 @@ impl NodeConfig {
                 return Err(NodeError::ConfigValue { key, reason: "must be at least 1".into() });
             }
         }
+        let batch_size = zkcredits_primitives::constants::BATCH_INSERT_SIZE as u64;
+        if !(1..=batch_size).contains(&self.batcher.min_batch) {
+            return Err(NodeError::ConfigValue {
+                key: "batcher.min_batch",
+                reason: format!("must be 1 to {batch_size}, the most one batch inserts"),
+            });
+        }
+        if self.batcher.enabled && self.chain.wallet_key_file.as_os_str().is_empty() {
+            return Err(NodeError::ConfigValue {
+                key: "batcher.enabled",
+                reason: "sending batches needs a wallet: set chain.wallet_key_file too".into(),
+            });
+        }
+        if self.batcher.enabled && self.chain.max_range <= self.chain.confirmations {
+            return Err(NodeError::ConfigValue {
+                key: "chain.max_range",
+                reason: format!(
+                    "must exceed chain.confirmations ({}) when batching: the batcher reads the blocks above the confirmed ones in one query",
+                    self.chain.confirmations
+                ),
+            });
+        }
         if limits.max_chain_lag_secs.saturating_mul(1_000) <= self.chain.poll_interval_ms {
             return Err(NodeError::ConfigValue {
                 key: "limits.max_chain_lag_secs",
@@ -756,6 +802,13 @@ mod tests {
             ("[p2p]\npassive = true", "p2p.passive"),
             ("[p2p]\nverify_fraction = 1.5", "p2p.verify_fraction"),
             ("[p2p]\nslash_holdoff_secs = 4000", "p2p.slash_holdoff_secs"),
+            ("[batcher]\nmin_batch = 0", "batcher.min_batch"),
+            ("[batcher]\nmin_batch = 65", "batcher.min_batch"),
+            ("[batcher]\nenabled = true", "batcher.enabled"),
+            (
+                "[batcher]\nenabled = true\n[chain]\nwallet_key_file = \"w.hex\"\nconfirmations = 2000",
+                "chain.max_range",
+            ),
             ("[p2p]\nbootstrap = [\"10.0.0.1:7788\"]", "p2p.bootstrap"),
             ("[p2p]\nprovider_peers = [\"10.0.0.1\"]", "p2p.provider_peers"),
             ("[[pricing.proxy]]\nmethod = \"GET\"\npath = \"/v1/models\"", "free"),

@@ -14,12 +14,14 @@
 //! - [`privacy`]: answer timing and padding, the metadata mitigations of spec/10.
 //! - [`settlement`]: the signed next state returned with every response.
 //! - [`slasher`]: recovered secrets stored, proven and submitted to the escrow.
+//! - [`batcher`]: queued deposits (and condemned leaves' removals) proven into the tree.
 //! - [`test_upstream`]: a deterministic OpenAI-compatible upstream for the devnet and tests.
 //! - [`api`]: the axum routes; [`metrics`]: Prometheus counters and histograms.
 //! - [`start`] wires it all: reads the deployment from the chain, follows the escrow's events
 //!   into RocksDB, serves until [`RunningNode::shutdown`].
 
 pub mod api;
+pub mod batcher;
 pub mod config;
 mod error;
 pub mod gossip;
@@ -46,6 +48,7 @@ use alloy::{
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
 };
+use batcher::{BatchPolicy, BatchSubmitter, Batcher};
 use pipeline::{Deployed, NodeState};
 use slasher::{SlashSubmitter, Slasher};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -210,6 +213,7 @@ pub struct RunningNode {
     releasing: tokio_util::sync::CancellationToken,
     chain: Arc<ChainSync>,
     slasher: Arc<Slasher>,
+    batcher: Option<Arc<Batcher>>,
     store: Arc<dyn Storage>,
     gossip: Option<ShareNetwork>,
 }
@@ -264,6 +268,18 @@ impl RunningNode {
         self.slasher.submit_pending().await;
     }
 
+    /// Runs one batcher pass now (an error when the node does not batch), then follows the
+    /// chain, so a batch it inserted is applied.
+    pub async fn insert_batch(&self) -> Result<batcher::BatchPass, NodeError> {
+        let batcher = self.batcher.as_ref().ok_or(NodeError::ConfigValue {
+            key: "batcher.enabled",
+            reason: "this node does not insert deposit batches".into(),
+        })?;
+        let pass = batcher.pass().await?;
+        self.sync_chain().await?;
+        Ok(pass)
+    }
+
     /// Stops accepting connections, lets open requests, served tickets and stream relays
     /// finish (at most `limits.shutdown_grace_secs`), stops the background tasks.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
@@ -300,12 +316,13 @@ impl RunningNode {
     }
 }
 
-/// Runs the chain follower and the slasher on their own thread and runtime: their RocksDB
-/// writes, fsyncs and tree reads never hold up the request path's async workers. Each is
-/// started again if it panics (counted in `zkcredits_task_restarts_total`).
+/// Runs the chain follower, the slasher and the batcher on their own thread and runtime: their
+/// RocksDB writes, fsyncs and tree reads never hold up the request path's async workers. Each
+/// is started again if it panics (counted in `zkcredits_task_restarts_total`).
 fn spawn_chain_thread(
     chain: Arc<ChainSync>,
     slasher: Arc<Slasher>,
+    batcher: Option<Arc<Batcher>>,
     poll: Duration,
     metrics: Arc<Metrics>,
     stopped: watch::Receiver<bool>,
@@ -321,7 +338,12 @@ fn spawn_chain_thread(
             let follow = supervise("chain", &metrics, || chain.run(poll, chain_stop.clone()));
             let retry = poll.max(Duration::from_secs(5));
             let slash = supervise("slasher", &metrics, || slasher.run(retry, stopped.clone()));
-            runtime.block_on(async { tokio::join!(follow, slash) });
+            let batch = async {
+                if let Some(batcher) = &batcher {
+                    supervise("batcher", &metrics, || batcher.run(poll, stopped.clone())).await;
+                }
+            };
+            runtime.block_on(async { tokio::join!(follow, slash, batch) });
         })
         .map_err(NodeError::Server)
 }
@@ -506,11 +528,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             "a passive slasher needs a wallet: slashing is all it does",
         ));
     }
-    let submitter = if config.chain.wallet_key_file.as_os_str().is_empty() {
+    let wallet = if config.chain.wallet_key_file.as_os_str().is_empty() {
         tracing::warn!("no chain.wallet_key_file: double spends are recorded but not slashed");
         None
     } else {
-        let wallet = keys::read_account_key(&config.chain.wallet_key_file)?;
+        Some(keys::read_account_key(&config.chain.wallet_key_file)?)
+    };
+    let submitter = if let Some(wallet) = wallet.clone() {
         let payout = if config.chain.payout_address.is_empty() {
             wallet.address()
         } else {
@@ -534,6 +558,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             &manifest,
         )?;
         Some(SlashSubmitter { wallet, payout, circuit: std::sync::Mutex::new(circuit), key })
+    } else {
+        None
     };
     let slasher = Arc::new(Slasher::new(
         Arc::clone(&store),
@@ -564,6 +590,37 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         },
         Arc::clone(&metrics),
     ));
+
+    // `validate` made sure a wallet exists when batching is on.
+    let batcher = match wallet.filter(|_| config.batcher.enabled) {
+        Some(wallet) => {
+            let (circuit, key) = zkcredits_prover::load_checked_prover(
+                &config.circuits.build_dir,
+                "batch_insert",
+                &config.circuits.batch_insert_proving_key,
+                &manifest,
+            )?;
+            Some(Arc::new(Batcher::new(
+                Arc::clone(&store),
+                config.chain.rpc_url.clone(),
+                deployment.escrow,
+                BatchSubmitter { wallet, circuit: std::sync::Mutex::new(circuit), key },
+                BatchPolicy {
+                    min_batch: config.batcher.min_batch,
+                    max_delay: Duration::from_secs(config.batcher.max_delay_secs),
+                    max_lag: config.chain.max_range,
+                },
+                Arc::clone(&metrics),
+                slasher.wallet_lock(),
+            )))
+        }
+        None => {
+            tracing::info!(
+                "batcher.enabled is off: deposits become spendable when another account inserts them"
+            );
+            None
+        }
+    };
 
     let tasks = TaskTracker::new();
     let releasing = tokio_util::sync::CancellationToken::new();
@@ -643,6 +700,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let background = spawn_chain_thread(
         Arc::clone(&chain),
         Arc::clone(&slasher),
+        batcher.clone(),
         poll,
         Arc::clone(&metrics),
         stopped.clone(),
@@ -673,6 +731,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         releasing,
         chain,
         slasher,
+        batcher,
         store,
         gossip,
     })

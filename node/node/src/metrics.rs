@@ -43,6 +43,7 @@ pub struct Metrics {
     verification_seconds: Histogram,
     batch_size: Histogram,
     slashes: Family<Outcome, Counter>,
+    inserted_batches: Family<Outcome, Counter>,
     chain_block: Gauge,
     chain_errors: Counter,
     connections_refused: Family<Reason, Counter>,
@@ -65,6 +66,7 @@ impl Default for Metrics {
         let verification_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 12));
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 8));
         let slashes = Family::<Outcome, Counter>::default();
+        let inserted_batches = Family::<Outcome, Counter>::default();
         let chain_block = Gauge::default();
         let chain_errors = Counter::default();
         let connections_refused = Family::<Reason, Counter>::default();
@@ -98,6 +100,11 @@ impl Default for Metrics {
         );
         registry.register("proof_batch_size", "Proofs per verification batch", batch_size.clone());
         registry.register("slashes", "Slashes by outcome", slashes.clone());
+        registry.register(
+            "deposit_batches",
+            "Deposit batches this node proved, by outcome",
+            inserted_batches.clone(),
+        );
         registry.register(
             "chain_block",
             "The newest block applied from the chain",
@@ -157,6 +164,7 @@ impl Default for Metrics {
             verification_seconds,
             batch_size,
             slashes,
+            inserted_batches,
             chain_block,
             chain_errors,
             connections_refused,
@@ -228,6 +236,11 @@ impl Metrics {
     /// A slash reached `outcome` (`detected`, `submitted`, `landed`, `removed`, `failed`).
     pub fn slash(&self, outcome: &'static str) {
         self.slashes.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// A deposit batch this node proved reached `outcome` (`inserted`, `stale`, `failed`).
+    pub fn deposit_batch(&self, outcome: &'static str) {
+        self.inserted_batches.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// The chain follower applied `block`.

@@ -1,11 +1,9 @@
 //! Slashing double spenders: the secret recovered from two shares of one ticket is stored
 //! first (a crash cannot lose it), then a `slash` proof bound to the node's payout address and
 //! the escrow's scope is made and submitted. The slash takes no tree state, so nothing can
-//! block it; it condemns the leaf. Every pass also removes condemned leaves, whoever slashed
-//! them, in the escrow's queue order, with siblings read at the chain head (deposits wait while
-//! a removal is pending and only the queue head can be removed, so nothing makes those siblings
-//! stale). The escrow's record drives each pass: a slash is `Pending` until it lands,
-//! `Submitted` until its leaf is removed, then `Done`.
+//! block it; it condemns the leaf, which the next deposit batch zeroes ([`crate::batcher`]).
+//! The escrow's record drives each pass: a slash is `Pending` until it is sent, `Submitted`
+//! until it lands, `Landed` until the follower applied its leaf's removal, then `Done`.
 
 use crate::{Metrics, config::scrub_url, pipeline::unix_now as pipeline_now};
 use alloy::{
@@ -24,13 +22,11 @@ use std::{
 };
 use zkcredits_chain::{
     ChainError, Escrow, EscrowRevert, Fees, bindings::CreditEscrow::CreditEscrowErrors,
-    events::read_events, follower::tree_change,
 };
 use zkcredits_primitives::{
     Fr,
     field::fr_from_be_bytes_mod_order,
     identity::{Secret, leaf},
-    merkle::LeanImt,
     rln::{Share, nullifier},
 };
 use zkcredits_prover::{KeyFile, WitnessCircuit, inputs::SlashInputs};
@@ -46,8 +42,6 @@ const STATUS_EXITED: u8 = 3;
 const LEAF_IN_TREE: u8 = 0;
 const LEAF_CONDEMNED: u8 = 1;
 const LEAF_REMOVED: u8 = 2;
-/// The most condemned leaves one pass removes (each waits for its transaction).
-const REMOVALS_PER_PASS: usize = 16;
 /// How often a pass asks for the receipts it waits for.
 const RECEIPT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -74,7 +68,7 @@ impl std::fmt::Debug for SlashSubmitter {
 pub struct SlashTiming {
     /// Blocks behind the head at which a slash counts as landed (the follower's depth).
     pub confirmations: u64,
-    /// How long a pass waits for the receipts of the slashes it sent, so the removal can follow
+    /// How long a pass waits for the receipts of the slashes it sent, so their landing is seen
     /// in the same pass.
     pub receipt_wait: std::time::Duration,
     /// How long a slash transaction may stay unmined before it is replaced, same nonce, higher
@@ -122,15 +116,14 @@ pub struct Slasher {
     timing: SlashTiming,
     metrics: Arc<Metrics>,
     wake: tokio::sync::Notify,
-    /// One submission pass at a time: two would race to slash one deposit.
-    pass: tokio::sync::Mutex<()>,
+    /// One submission pass at a time: two would race to slash one deposit. The batcher holds
+    /// it too while it sends, from the same wallet.
+    pass: Arc<tokio::sync::Mutex<()>>,
     /// The secrets of slashes not complete yet: until its removal lands, a slashed leaf is in
     /// every root, and only these secrets tell its new tickets apart.
     open_secrets: std::sync::RwLock<Vec<Secret>>,
     /// Slash proofs made, by identity: a replacement or a retry sends the same proof.
     proofs: Mutex<HashMap<Fr, Proof<Bn254>>>,
-    /// Whether passes also remove condemned leaves.
-    removes: bool,
 }
 
 impl std::fmt::Debug for Slasher {
@@ -157,20 +150,18 @@ impl Slasher {
             timing,
             metrics,
             wake: tokio::sync::Notify::new(),
-            pass: tokio::sync::Mutex::new(()),
+            pass: Arc::new(tokio::sync::Mutex::new(())),
             open_secrets: std::sync::RwLock::default(),
             proofs: Mutex::default(),
-            removes: true,
         };
         slasher.refresh_open_secrets();
         slasher
     }
 
-    /// A slasher that sends slashes only and leaves removing condemned leaves to the nodes
-    /// (`zkcredits slash`: one slash, from a wallet that need not pay for anyone's removals).
-    pub fn without_removals(mut self) -> Self {
-        self.removes = false;
-        self
+    /// The lock a pass holds while it sends: whatever else sends from the slasher's wallet
+    /// takes it too, so no two transactions pick the same nonce.
+    pub fn wallet_lock(&self) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(&self.pass)
     }
 
     /// Whether `share` was made by the secret of a slash not complete yet: a new ticket of an
@@ -242,9 +233,9 @@ impl Slasher {
         }
     }
 
-    /// One pass: sends (or replaces) the slashes that have not landed, removes condemned leaves
-    /// in the escrow's queue order (whoever slashed them), then records which slashes landed
-    /// and which are complete, as the escrow shows them at the confirmation depth.
+    /// One pass: sends (or replaces) the slashes that have not landed, then records which
+    /// slashes landed and which are complete, as the escrow shows them at the confirmation
+    /// depth.
     pub async fn submit_pending(&self) {
         let Some(submitter) = &self.submitter else { return };
         let _one_pass = self.pass.lock().await;
@@ -281,14 +272,6 @@ impl Slasher {
             }
         }
         self.wait_for_receipts(&escrow, &sent).await;
-        if self.removes
-            && let Err(e) = self.remove_condemned(&escrow, &provider).await
-        {
-            tracing::warn!(
-                "condemned leaves not removed yet: {}",
-                scrub_url(&e.to_string(), &self.rpc_url)
-            );
-        }
         for mut slash in self.open_slashes() {
             let confirmed = match self.confirmed_block(&provider).await {
                 Ok(block) => block,
@@ -491,8 +474,8 @@ impl Slasher {
                     sent_at: pipeline_now(),
                 }))
             }
-            // Someone else slashed first: it counts once confirmed, and their removal is ours
-            // to help with.
+            // Someone else slashed first: it counts once confirmed, and a batch removes the leaf
+            // whoever slashed it.
             Err(ChainError::Reverted(EscrowRevert(CreditEscrowErrors::DepositNotSlashable(_)))) => {
                 Ok(None)
             }
@@ -544,7 +527,7 @@ impl Slasher {
     }
 
     /// Replaces the wallet's pending transaction at `nonce` (one this node sent earlier and
-    /// did not track, a removal most likely) with an empty transfer to itself, at twice the
+    /// did not track, a deposit batch most likely) with an empty transfer to itself, at twice the
     /// current fees within the ceiling, so the transactions behind it can be mined.
     async fn unblock(
         &self,
@@ -583,77 +566,5 @@ impl Slasher {
                 tokio::time::sleep(RECEIPT_POLL).await;
             }
         }
-    }
-
-    /// Removes condemned leaves, oldest first as the escrow requires, while any wait (at most
-    /// [`REMOVALS_PER_PASS`]). Deposits are refused meanwhile, so only removals change the
-    /// tree: siblings read at the head stay valid until the head is removed, by us or anyone.
-    async fn remove_condemned(
-        &self,
-        escrow: &Escrow<DynProvider>,
-        provider: &DynProvider,
-    ) -> Result<(), ChainError> {
-        for _ in 0..REMOVALS_PER_PASS {
-            let next = escrow.next_removal().await?;
-            if next == Fr::from(0u64) {
-                return Ok(());
-            }
-            let record = escrow.deposit_record(next).await?;
-            let own_leaf = leaf(next, record.amount.to::<u128>(), record.expiry.to::<u64>());
-            let Some((index, siblings)) = self.siblings_at_head(provider, own_leaf).await? else {
-                tracing::info!(identity = %next, "condemned leaf not seen yet; waiting for the chain");
-                return Ok(());
-            };
-            match escrow.remove_leaf(next, &siblings).await {
-                Ok(removed) => {
-                    self.metrics.slash("removed");
-                    tracing::info!(identity = %next, index, tx = %removed.tx_hash, "condemned leaf removed");
-                }
-                // Someone removed it first: the next head is read on the next round.
-                Err(ChainError::Reverted(EscrowRevert(
-                    CreditEscrowErrors::LeafNotCondemned(_)
-                    | CreditEscrowErrors::RemovalOutOfOrder(_),
-                ))) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// The index and LeanIMT siblings of `own_leaf` in the tree at the chain head: the stored
-    /// (confirmed) leaves plus the insertions and removals of the blocks above the cursor.
-    /// `None` while the leaf is not in the tree yet.
-    async fn siblings_at_head(
-        &self,
-        provider: &impl Provider,
-        own_leaf: Fr,
-    ) -> Result<Option<(usize, Vec<Fr>)>, ChainError> {
-        // The cursor before the leaves: a block applied in between is read again below, and
-        // writing a leaf by its index twice gives the same tree.
-        let from = self.store.cursor()?.map_or(0, |c| c.number + 1);
-        let mut leaves = self.store.leaves()?;
-        let head = provider.get_block_number().await?;
-        if from <= head {
-            for log in read_events(provider, self.escrow, from, head).await? {
-                let Some((update, _)) = tree_change(&log.event)? else { continue };
-                let index = usize::try_from(update.index)
-                    .map_err(|_| ChainError::InvalidValue("leaf index".into()))?;
-                if index >= leaves.len() {
-                    leaves.resize(index + 1, Fr::from(0u64));
-                }
-                leaves[index] = update.leaf;
-            }
-        }
-        let Some(index) = leaves.iter().position(|l| *l == own_leaf) else { return Ok(None) };
-        // Up to 2^20 leaves: hash them off the async runtime.
-        let siblings = tokio::task::spawn_blocking(move || {
-            LeanImt::from_leaves(&leaves)
-                .and_then(|tree| tree.proof(index))
-                .map(|proof| proof.siblings)
-        })
-        .await
-        .map_err(|e| ChainError::InvalidValue(format!("the tree task failed: {e}")))?
-        .map_err(|e| ChainError::InvalidValue(format!("tree at the head: {e}")))?;
-        Ok(Some((index, siblings)))
     }
 }

@@ -44,7 +44,13 @@ async fn metrics(h: &Harness) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are_slashed() {
-    let h = harness(|_| {}).await;
+    // The node inserts the deposits and the slashed leaf's removal itself.
+    let h = harness(|c| {
+        c.batcher.enabled = true;
+        c.batcher.min_batch = 1;
+        c.batcher.max_delay_secs = 0;
+    })
+    .await;
     let c_max = h.c_max();
     let mut alice = h.deposit(11, u128::from(c_max) * 10).await;
     let mut bob = h.deposit(12, u128::from(c_max) * 10).await;
@@ -134,21 +140,18 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
     refused(h.send(CHAT, other, Some(&cheat.envelope)).await, 403, "double_spend").await;
     assert_eq!(h.upstream.calls.count(other), 0, "a double spend is never served");
 
-    h.node.submit_slashes().await;
-    h.node.sync_chain().await.expect("sync");
-    h.node.submit_slashes().await;
+    h.until_slash_done(&alice.secret.commitment()).await;
     let slashes = h.node.store().slashes().expect("slashes");
     assert_eq!(slashes.len(), 1);
     assert_eq!(slashes[0].identity, alice.secret.commitment());
-    assert!(matches!(slashes[0].status, SlashStatus::Done { .. }), "{:?}", slashes[0].status);
     let record = h.net.escrow.deposit_record(alice.secret.commitment()).await.expect("record");
     assert_eq!(record.status, 4, "Slashed");
     let bounty: u128 = h.net.deployment.slash_bounty.parse().expect("decimal");
     let balance_after = h.net.provider.get_balance(payout).await.expect("balance");
     assert_eq!(balance_after - balance_before, alloy::primitives::U256::from(bounty));
 
-    // The slasher removed Alice's leaf after the slash: roots from before the removal leave the
-    // window at once.
+    // The node's next batch removed Alice's leaf: roots from before the removal leave the window
+    // at once.
     h.node.sync_chain().await.expect("sync");
     refused(h.send(CHAT, bob_body, Some(&bob_early.envelope)).await, 409, "unknown_root").await;
     let bob_again = bob.pay(&h, CHAT, bob_body);
@@ -166,7 +169,7 @@ async fn paid_requests_settle_replays_are_not_served_twice_and_double_spends_are
         r#"zkcredits_requests_rejected_total{reason="double_spend"} 1"#,
         r#"zkcredits_requests_rejected_total{reason="unknown_root"} 1"#,
         r#"zkcredits_slashes_total{outcome="submitted"} 1"#,
-        r#"zkcredits_slashes_total{outcome="removed"} 1"#,
+        r#"zkcredits_deposit_batches_total{outcome="inserted"} "#,
     ] {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }
@@ -468,13 +471,10 @@ async fn a_stuck_slash_is_recorded_before_any_wait_replaced_with_higher_fees_and
     // and it is the node's own.
     h.net.set_automine(true).await.expect("automine on");
     h.net.mine().await.expect("mine");
-    h.node.submit_slashes().await;
-    // Done once the node's own follower applied the removal.
-    h.node.sync_chain().await.expect("sync");
-    h.node.submit_slashes().await;
-    let slashes = h.node.store().slashes().expect("slashes");
-    let SlashStatus::Done { tx_hash: Some(landed) } = slashes[0].status else {
-        panic!("expected the slash done with the node's transaction, found {:?}", slashes[0].status)
+    // Done once a batch removed the leaf and the node's own follower applied it.
+    let status = h.until_slash_done(&alice.secret.commitment()).await;
+    let SlashStatus::Done { tx_hash: Some(landed) } = status else {
+        panic!("expected the slash done with the node's transaction, found {status:?}")
     };
     let receipt = h.net.provider.get_transaction_receipt(landed.into()).await.expect("rpc");
     assert!(receipt.is_some_and(|r| r.status()), "the recorded transaction is the one that landed");

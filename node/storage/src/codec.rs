@@ -3,7 +3,7 @@
 
 use crate::{
     error::StorageError,
-    types::{PendingSlash, ShareOrigin, SlashStatus, StoredShare},
+    types::{PendingSlash, QueuedDeposit, ShareOrigin, SlashStatus, StoredShare},
 };
 use ark_bn254::Fr;
 use zkcredits_primitives::{
@@ -159,9 +159,10 @@ pub(crate) fn decode_share(bytes: &[u8]) -> Result<StoredShare, StorageError> {
 }
 
 /// The undo record of one block: its hash, the leaves it wrote with their previous values
-/// (`None`: the index was new) and how many roots it added.
+/// (`None`: the index was new), how many roots and queued deposits it added.
 pub(crate) struct BlockUndo {
     pub(crate) hash: [u8; 32],
+    pub(crate) queued: u64,
     pub(crate) previous_leaves: Vec<(u64, Option<Fr>)>,
     pub(crate) roots: u64,
     /// The `(nullifier, x)` of the shares the block added (not those it found stored already).
@@ -169,7 +170,11 @@ pub(crate) struct BlockUndo {
 }
 
 pub(crate) fn encode_undo(u: &BlockUndo) -> Vec<u8> {
-    let mut w = Writer::default().bytes32(&u.hash).u64(u.roots).u64(u.previous_leaves.len() as u64);
+    let mut w = Writer::default()
+        .bytes32(&u.hash)
+        .u64(u.queued)
+        .u64(u.roots)
+        .u64(u.previous_leaves.len() as u64);
     for (index, previous) in &u.previous_leaves {
         w = w.u64(*index);
         w = match previous {
@@ -187,6 +192,7 @@ pub(crate) fn encode_undo(u: &BlockUndo) -> Vec<u8> {
 pub(crate) fn decode_undo(bytes: &[u8]) -> Result<BlockUndo, StorageError> {
     let mut r = Reader::new("block", bytes);
     let hash = r.bytes32()?;
+    let queued = r.u64()?;
     let roots = r.u64()?;
     let count = r.u64()?;
     let mut previous_leaves = Vec::new();
@@ -204,7 +210,23 @@ pub(crate) fn decode_undo(bytes: &[u8]) -> Result<BlockUndo, StorageError> {
         added_shares.push((r.fr()?, r.fr()?));
     }
     r.end()?;
-    Ok(BlockUndo { hash, previous_leaves, roots, added_shares })
+    Ok(BlockUndo { hash, queued, previous_leaves, roots, added_shares })
+}
+
+pub(crate) fn encode_queued_deposit(d: &QueuedDeposit) -> Vec<u8> {
+    Writer::default().u64(d.position).fr(&d.identity).u128(d.amount).u64(d.expiry).finish()
+}
+
+pub(crate) fn decode_queued_deposit(bytes: &[u8]) -> Result<QueuedDeposit, StorageError> {
+    let mut r = Reader::new("queued deposit", bytes);
+    let deposit = QueuedDeposit {
+        position: r.u64()?,
+        identity: r.fr()?,
+        amount: r.u128()?,
+        expiry: r.u64()?,
+    };
+    r.end()?;
+    Ok(deposit)
 }
 
 pub(crate) fn encode_slash(s: &PendingSlash) -> Vec<u8> {

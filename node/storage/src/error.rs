@@ -43,6 +43,14 @@ pub enum StorageError {
         /// Blocks below this one are final.
         final_below: u64,
     },
+    /// A queued deposit's position is not the queue's next one.
+    #[error("queued deposit {position} is not the next position {length} of the deposit queue")]
+    QueueGap {
+        /// The position given.
+        position: u64,
+        /// The queue's length.
+        length: u64,
+    },
     /// A leaf update names an index beyond the next free one.
     #[error("leaf index {index} skips ahead of the tree size {size}")]
     LeafIndexGap {

@@ -24,8 +24,8 @@ pub use error::StorageError;
 pub use memory::MemoryStorage;
 pub use rocks::{RocksStorage, SCHEMA_VERSION};
 pub use types::{
-    ChainBlock, ChainCursor, LeafUpdate, PendingSlash, RootRecord, ShareOrigin, ShareOutcome,
-    SlashStatus, StoredShare,
+    BlockRoot, ChainBlock, ChainCursor, LeafUpdate, PendingSlash, QueuedDeposit, RootRecord,
+    ShareOrigin, ShareOutcome, SlashStatus, StoredShare,
 };
 
 use ark_bn254::Fr;
@@ -82,6 +82,10 @@ pub trait ChainStore {
 
     /// Every leaf by index, zero where a leaf was removed.
     fn leaves(&self) -> Result<Vec<Fr>, StorageError>;
+
+    /// At most `limit` queued deposits from position `from` on, in queue order (inserted ones
+    /// included: a deposit keeps its entry after its batch).
+    fn queued(&self, from: u64, limit: usize) -> Result<Vec<QueuedDeposit>, StorageError>;
 
     /// The newest `limit` roots, newest first.
     fn recent_roots(&self, limit: usize) -> Result<Vec<RootRecord>, StorageError>;

@@ -5,7 +5,8 @@ use crate::{
     codec::BlockUndo,
     error::StorageError,
     types::{
-        ChainBlock, ChainCursor, LeafUpdate, PendingSlash, RootRecord, ShareOutcome, StoredShare,
+        ChainBlock, ChainCursor, LeafUpdate, PendingSlash, QueuedDeposit, RootRecord, ShareOutcome,
+        StoredShare,
     },
 };
 use ark_bn254::Fr;
@@ -25,6 +26,7 @@ struct Inner {
     shares: HashMap<Fr, BTreeMap<Fr, StoredShare>>,
     settlements: HashMap<Fr, Vec<u8>>,
     owed: HashMap<Fr, u64>,
+    queue: Vec<QueuedDeposit>,
     leaves: Vec<Fr>,
     roots: Vec<RootRecord>,
     blocks: BTreeMap<u64, BlockUndo>,
@@ -140,11 +142,18 @@ impl ChainStore for MemoryStorage {
         {
             return Err(StorageError::BlockOutOfOrder { cursor, got: block.number });
         }
+        for (offset, deposit) in block.queued.iter().enumerate() {
+            let length = (inner.queue.len() + offset) as u64;
+            if deposit.position != length {
+                return Err(StorageError::QueueGap { position: deposit.position, length });
+            }
+        }
         let previous_leaves = apply_leaves(&mut inner.leaves, &block.leaves)?;
-        inner.roots.extend(block.roots.iter().enumerate().map(|(position, root)| RootRecord {
+        inner.queue.extend_from_slice(&block.queued);
+        inner.roots.extend(block.roots.iter().map(|r| RootRecord {
             block: block.number,
-            root: *root,
-            after_removal: block.removes_at(position),
+            root: r.root,
+            after_removal: r.after_removal,
         }));
         let mut added_shares = Vec::new();
         for share in &block.shares {
@@ -161,6 +170,7 @@ impl ChainStore for MemoryStorage {
             block.number,
             BlockUndo {
                 hash: block.hash,
+                queued: block.queued.len() as u64,
                 previous_leaves,
                 roots: block.roots.len() as u64,
                 added_shares,
@@ -200,6 +210,8 @@ impl ChainStore for MemoryStorage {
                 }
             }
             inner.roots.retain(|r| r.block != n);
+            let length = inner.queue.len().saturating_sub(undo.queued as usize);
+            inner.queue.truncate(length);
         }
         Ok(())
     }
@@ -232,6 +244,12 @@ impl ChainStore for MemoryStorage {
 
     fn leaves(&self) -> Result<Vec<Fr>, StorageError> {
         Ok(self.lock().leaves.clone())
+    }
+
+    fn queued(&self, from: u64, limit: usize) -> Result<Vec<QueuedDeposit>, StorageError> {
+        let inner = self.lock();
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(inner.queue.len());
+        Ok(inner.queue[from..].iter().take(limit).copied().collect())
     }
 
     fn recent_roots(&self, limit: usize) -> Result<Vec<RootRecord>, StorageError> {

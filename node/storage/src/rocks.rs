@@ -3,11 +3,13 @@
 use crate::{
     ChainStore, SettlementStore, ShareOrigin, ShareStore, SlashStore,
     codec::{
-        BlockUndo, Reader, Writer, decode_share, decode_slash, decode_undo, encode_share,
-        encode_slash, encode_undo,
+        BlockUndo, Reader, Writer, decode_queued_deposit, decode_share, decode_slash, decode_undo,
+        encode_queued_deposit, encode_share, encode_slash, encode_undo,
     },
     error::StorageError,
-    types::{ChainBlock, ChainCursor, PendingSlash, RootRecord, ShareOutcome, StoredShare},
+    types::{
+        ChainBlock, ChainCursor, PendingSlash, QueuedDeposit, RootRecord, ShareOutcome, StoredShare,
+    },
 };
 use ark_bn254::Fr;
 use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
@@ -16,16 +18,17 @@ use zkcredits_primitives::field::fr_to_be_bytes;
 
 /// The layout version this build reads and writes; a data directory of another version is
 /// refused at open.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const META: &str = "meta";
 const SHARES: &str = "shares";
 const SETTLEMENTS: &str = "settlements";
+const QUEUE: &str = "queue";
 const LEAVES: &str = "leaves";
 const ROOTS: &str = "roots";
 const BLOCKS: &str = "blocks";
 const SLASHES: &str = "slashes";
-const FAMILIES: [&str; 7] = [META, SHARES, SETTLEMENTS, LEAVES, ROOTS, BLOCKS, SLASHES];
+const FAMILIES: [&str; 8] = [META, SHARES, SETTLEMENTS, QUEUE, LEAVES, ROOTS, BLOCKS, SLASHES];
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_FINAL_BELOW: &[u8] = b"final_below";
@@ -101,6 +104,13 @@ impl RocksStorage {
     fn final_below(&self) -> Result<u64, StorageError> {
         match self.db.get_cf(self.cf(META)?, KEY_FINAL_BELOW)? {
             Some(bytes) => Reader::new("final block", &bytes).u64(),
+            None => Ok(0),
+        }
+    }
+
+    fn queue_length(&self) -> Result<u64, StorageError> {
+        match self.db.iterator_cf(self.cf(QUEUE)?, IteratorMode::End).next() {
+            Some(entry) => Ok(Reader::new("queue key", &entry?.0).u64()? + 1),
             None => Ok(0),
         }
     }
@@ -264,10 +274,24 @@ impl ChainStore for RocksStorage {
         {
             return Err(StorageError::BlockOutOfOrder { cursor: cursor.number, got: block.number });
         }
+        let mut batch = WriteBatch::default();
+        let length = self.queue_length()?;
+        for (offset, deposit) in block.queued.iter().enumerate() {
+            if deposit.position != length + offset as u64 {
+                return Err(StorageError::QueueGap {
+                    position: deposit.position,
+                    length: length + offset as u64,
+                });
+            }
+            batch.put_cf(
+                self.cf(QUEUE)?,
+                deposit.position.to_be_bytes(),
+                encode_queued_deposit(deposit),
+            );
+        }
         let mut size = self.leaf_count()?;
         let mut written: HashMap<u64, Fr> = HashMap::new();
         let mut previous_leaves = Vec::with_capacity(block.leaves.len());
-        let mut batch = WriteBatch::default();
         for update in &block.leaves {
             let previous = match update.index {
                 index if index == size => {
@@ -289,8 +313,8 @@ impl ChainStore for RocksStorage {
             );
         }
         for (position, root) in block.roots.iter().enumerate() {
-            let mut value = fr_to_be_bytes(root).to_vec();
-            value.push(u8::from(block.removes_at(position)));
+            let mut value = fr_to_be_bytes(&root.root).to_vec();
+            value.push(u8::from(root.after_removal));
             batch.put_cf(self.cf(ROOTS)?, root_key(block.number, position as u64), value);
         }
         let mut added_shares = Vec::new();
@@ -310,6 +334,7 @@ impl ChainStore for RocksStorage {
         }
         let undo = BlockUndo {
             hash: block.hash,
+            queued: block.queued.len() as u64,
             previous_leaves,
             roots: block.roots.len() as u64,
             added_shares,
@@ -325,6 +350,7 @@ impl ChainStore for RocksStorage {
             return Err(StorageError::RollbackBelowFinal { target: number, final_below });
         }
         let mut batch = WriteBatch::default();
+        let mut queue_length = self.queue_length()?;
         for block in self.blocks_newest_first()? {
             let (n, undo) = block?;
             if n <= number {
@@ -342,6 +368,13 @@ impl ChainStore for RocksStorage {
                 batch.delete_cf(self.cf(SHARES)?, share_key_of(nullifier, x));
             }
             batch.delete_range_cf(self.cf(ROOTS)?, root_key(n, 0), root_key(n + 1, 0));
+            // Blocks are undone newest first, so the block's deposits are the queue's last ones.
+            queue_length -= undo.queued;
+            batch.delete_range_cf(
+                self.cf(QUEUE)?,
+                queue_length.to_be_bytes(),
+                (queue_length + undo.queued).to_be_bytes(),
+            );
             batch.delete_cf(self.cf(BLOCKS)?, n.to_be_bytes());
         }
         self.write(batch)
@@ -373,6 +406,17 @@ impl ChainStore for RocksStorage {
                 reader.end()?;
                 Ok(leaf)
             })
+            .collect()
+    }
+
+    fn queued(&self, from: u64, limit: usize) -> Result<Vec<QueuedDeposit>, StorageError> {
+        self.db
+            .iterator_cf(
+                self.cf(QUEUE)?,
+                IteratorMode::From(&from.to_be_bytes(), Direction::Forward),
+            )
+            .take(limit)
+            .map(|entry| decode_queued_deposit(&entry?.1))
             .collect()
     }
 

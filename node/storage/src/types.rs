@@ -57,6 +57,29 @@ impl ShareOutcome {
     }
 }
 
+/// A deposit waiting in the escrow's queue: its note, and its position, which is the index its
+/// leaf takes when a batch inserts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedDeposit {
+    /// The queue position.
+    pub position: u64,
+    /// The identity commitment `ID`.
+    pub identity: Fr,
+    /// The deposit `D`.
+    pub amount: u128,
+    /// The note's expiry `E` (unix seconds).
+    pub expiry: u64,
+}
+
+/// A root the escrow reported, and whether the batch that produced it removed a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRoot {
+    /// The root.
+    pub root: Fr,
+    /// Whether a leaf removal (a slash) went into it: older roots still contain that leaf.
+    pub after_removal: bool,
+}
+
 /// One leaf write: an insertion at the next index or a removal (leaf zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeafUpdate {
@@ -73,11 +96,12 @@ pub struct ChainBlock {
     pub number: u64,
     /// The block hash, to detect reorgs.
     pub hash: [u8; 32],
+    /// Deposits queued, in log order.
+    pub queued: Vec<QueuedDeposit>,
     /// Leaf insertions and removals, in log order.
     pub leaves: Vec<LeafUpdate>,
-    /// The roots the escrow reported after each change, in log order: `roots[i]` is the root
-    /// after `leaves[i]`.
-    pub roots: Vec<Fr>,
+    /// The roots the escrow reported after each batch, in log order.
+    pub roots: Vec<BlockRoot>,
     /// The shares of the block's exits. They go with the block: a reorg that removes an exit
     /// removes its share, which would otherwise make its owner's honest use of that ticket look
     /// like a double spend.
@@ -107,13 +131,6 @@ pub struct RootRecord {
     pub root: Fr,
     /// Whether a leaf removal (a slash) produced it: older roots still contain that leaf.
     pub after_removal: bool,
-}
-
-impl ChainBlock {
-    /// Whether the change that produced `roots[position]` removed a leaf.
-    pub(crate) fn removes_at(&self, position: usize) -> bool {
-        self.leaves.get(position).is_some_and(|u| u.leaf == Fr::from(0u64))
-    }
 }
 
 /// Where a slash the node owes stands. Only the escrow's state at the follower's confirmation

@@ -4,9 +4,9 @@ use ark_bn254::Fr;
 use std::sync::Arc;
 use zkcredits_primitives::{babyjubjub::BASE8, identity::Secret, rln::Share};
 use zkcredits_storage::{
-    ChainBlock, ChainCursor, ChainStore, LeafUpdate, MemoryStorage, PendingSlash, RocksStorage,
-    SCHEMA_VERSION, SettlementStore, ShareOrigin, ShareOutcome, ShareStore, SlashStatus, Storage,
-    StorageError, StoredShare,
+    BlockRoot, ChainBlock, ChainCursor, ChainStore, LeafUpdate, MemoryStorage, PendingSlash,
+    QueuedDeposit, RocksStorage, SCHEMA_VERSION, SettlementStore, ShareOrigin, ShareOutcome,
+    ShareStore, SlashStatus, Storage, StorageError, StoredShare,
 };
 
 fn share(nullifier: u64, x: u64, origin: ShareOrigin) -> StoredShare {
@@ -30,9 +30,57 @@ fn block(number: u64, leaves: Vec<LeafUpdate>, roots: &[u64]) -> ChainBlock {
         number,
         hash: [number as u8; 32],
         leaves,
-        roots: roots.iter().map(|r| Fr::from(*r)).collect(),
+        roots: roots
+            .iter()
+            .map(|r| BlockRoot { root: Fr::from(*r), after_removal: false })
+            .collect(),
         ..ChainBlock::default()
     }
+}
+
+/// `block` whose root at `position` came with a removal.
+fn with_removal(mut block: ChainBlock, position: usize) -> ChainBlock {
+    block.roots[position].after_removal = true;
+    block
+}
+
+fn queued(position: u64) -> QueuedDeposit {
+    QueuedDeposit {
+        position,
+        identity: Fr::from(1_000 + position),
+        amount: u128::from(position) << 90,
+        expiry: (1 << 40) - 1 - position,
+    }
+}
+
+fn queued_deposits_apply_and_roll_back(store: &dyn Storage) {
+    let mut first = block(3, vec![], &[]);
+    first.queued = vec![queued(0), queued(1), queued(2)];
+    store.apply_block(&first).expect("storage call");
+    let mut second = block(4, vec![insert(0, 100), insert(1, 101)], &[1]);
+    second.queued = vec![queued(3)];
+    store.apply_block(&second).expect("storage call");
+    assert_eq!(store.queued(0, 10).expect("storage call"), (0..4).map(queued).collect::<Vec<_>>());
+    assert_eq!(store.queued(2, 1).expect("storage call"), vec![queued(2)]);
+    assert!(store.queued(4, 10).expect("storage call").is_empty());
+
+    // A gap in the queue is refused and writes nothing.
+    let mut gap = block(5, vec![insert(2, 102)], &[2]);
+    gap.queued = vec![queued(5)];
+    assert!(matches!(
+        store.apply_block(&gap),
+        Err(StorageError::QueueGap { position: 5, length: 4 })
+    ));
+    assert_eq!(store.leaves().expect("storage call").len(), 2);
+
+    // A reorg undoes the block's queued deposits with its leaves.
+    store.rollback_to(3).expect("storage call");
+    assert_eq!(store.queued(0, 10).expect("storage call").len(), 3);
+    assert!(store.leaves().expect("storage call").is_empty());
+    let mut replacement = block(4, vec![], &[]);
+    replacement.queued = vec![queued(3)];
+    store.apply_block(&replacement).expect("storage call");
+    assert_eq!(store.queued(3, 10).expect("storage call"), vec![queued(3)]);
 }
 
 fn shares_are_new_replayed_or_conflicting(store: &dyn Storage) {
@@ -118,7 +166,7 @@ fn chain_blocks_apply_and_roll_back(store: &dyn Storage) {
         .apply_block(&block(10, vec![insert(0, 100), insert(1, 101)], &[1, 2]))
         .expect("storage call");
     store
-        .apply_block(&block(12, vec![insert(2, 102), insert(1, 0)], &[3, 4]))
+        .apply_block(&with_removal(block(12, vec![insert(2, 102), insert(1, 0)], &[3, 4]), 1))
         .expect("storage call");
     store.apply_block(&block(13, vec![], &[])).expect("storage call");
     let leaf = |x: u64| Fr::from(x);
@@ -327,6 +375,12 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn queue() {
+                let (_keep, store) = $make;
+                queued_deposits_apply_and_roll_back(&store);
+            }
+
+            #[test]
             fn chain_rollback_to_empty() {
                 let (_keep, store) = $make;
                 rollback_to_before_the_first_block_empties_the_tree(&store);
@@ -387,7 +441,8 @@ fn rocksdb_refuses_another_schema_version() {
     {
         let mut options = rocksdb::Options::default();
         options.create_missing_column_families(true);
-        let families = ["meta", "shares", "settlements", "leaves", "roots", "blocks", "slashes"];
+        let families =
+            ["meta", "shares", "settlements", "queue", "leaves", "roots", "blocks", "slashes"];
         let db = rocksdb::DB::open_cf(&options, dir.path(), families).expect("storage call");
         db.put_cf(
             db.cf_handle("meta").expect("storage call"),

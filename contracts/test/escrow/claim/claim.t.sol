@@ -14,7 +14,7 @@ contract ClaimTest is EscrowTest {
         _depositUser(0);
         receiver = slashReceiver;
         vm.etch(receiver, address(new RejectingReceiver()).code);
-        _slashAndRemove(0);
+        _slashUser(0);
     }
 
     function test_RevertWhen_TheDestinationIsTheZeroAddress() external {

@@ -35,6 +35,12 @@ contract ConstructorTest is EscrowTest {
         p = _parameters(address(0));
         p.slashVerifier = address(0);
         _expectInvalid(p, "slashVerifier");
+        p = _parameters(address(0));
+        p.batchInsertVerifier = makeAddr("not a contract");
+        _expectInvalid(p, "batchInsertVerifier");
+        // In the order of the checks: the verifiers before the token.
+        p.token = makeAddr("not a token");
+        _expectInvalid(p, "batchInsertVerifier");
         _expectInvalid(_parameters(makeAddr("not a token")), "token");
     }
 
@@ -45,6 +51,10 @@ contract ConstructorTest is EscrowTest {
         new CreditEscrow(p, operator, exitSignerRoot);
         p = _parameters(address(0));
         p.slashVerifier = verifier;
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
+        new CreditEscrow(p, operator, exitSignerRoot);
+        p = _parameters(address(0));
+        p.batchInsertVerifier = verifier;
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
         new CreditEscrow(p, operator, exitSignerRoot);
     }
@@ -88,16 +98,21 @@ contract ConstructorTest is EscrowTest {
         assertEq(p.treasury, treasury);
         assertEq(p.exitVerifier, exitVerifier);
         assertEq(p.slashVerifier, slashVerifier);
+        assertEq(p.batchInsertVerifier, batchInsertVerifier);
         assertEq(escrow.scope(), PoseidonT3.hash([block.chainid, uint256(uint160(address(escrow)))]));
         assertEq(escrow.owner(), operator);
         assertEq(escrow.signerRoot(), exitSignerRoot);
         assertTrue(escrow.isKnownSignerRoot(exitSignerRoot));
-        (uint256 root, uint256 size, uint256 depth) = escrow.tree();
+        (uint256 root, uint256 size, uint256 queued) = escrow.tree();
         assertEq(root, 0);
         assertEq(size, 0);
-        assertEq(depth, 0);
+        assertEq(queued, 0);
+        assertEq(escrow.accumulatorAt(0), 0, "acc_0");
         assertEq(escrow.recentRoots()[0], 0);
         assertEq(escrow.pendingRemovals(), 0);
+        assertEq(escrow.nextRemoval(), 0);
         assertEq(escrow.TREE_CAPACITY(), 2 ** 20, "the request circuit's depth");
+        assertEq(escrow.BATCH_INSERT_SIZE(), 64, "the batch_insert circuit's size");
+        assertEq(escrow.QUEUE_CAPACITY(), 256);
     }
 }

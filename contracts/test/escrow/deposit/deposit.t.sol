@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
 import {CreditEscrow} from "../../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
@@ -59,59 +58,102 @@ contract DepositTest is EscrowTest {
         escrow.deposit{value: amount}(1);
     }
 
-    /// @dev LeanIMT's `size` is the first word of `_tree`, the escrow's first own variable after
-    /// Ownable's owner and Ownable2Step's pending owner; `depth` follows. The test checks both
-    /// slots against `tree()` before writing them.
-    uint256 internal constant TREE_SIZE_SLOT = 2;
+    /// @dev The packed counters `_queued` (bits 0–31), `_inserted` (32–63), `_rootCount`
+    /// (64–127), `_removalHead` (128–191) and `_removalTail` (192–255): the escrow's own slot after
+    /// Ownable's owner, Ownable2Step's pending owner, the 32 recent roots and the 256 accumulators
+    /// (`forge inspect CreditEscrow storage-layout`). The tests check it against `tree()` before
+    /// writing it.
+    bytes32 internal constant COUNTERS_SLOT = bytes32(uint256(290));
 
     function test_RevertWhen_TheTreeIsFull() external {
-        _deposit(_otherIdentity(1), C_MAX);
-        bytes32 sizeSlot = bytes32(TREE_SIZE_SLOT);
-        bytes32 depthSlot = bytes32(TREE_SIZE_SLOT + 1);
-        _deposit(_otherIdentity(2), C_MAX);
-        (, uint256 size, uint256 depth) = escrow.tree();
-        assertEq(uint256(vm.load(address(escrow), sizeSlot)), size, "the size slot");
-        assertEq(uint256(vm.load(address(escrow), depthSlot)), depth, "the depth slot");
+        _fill(0, 3);
+        assertEq(
+            uint256(vm.load(address(escrow), COUNTERS_SLOT)),
+            3 | (1 << 128) | (1 << 192),
+            "three queued, none inserted, removal positions from 1"
+        );
 
-        // Filling 2^20 leaves for real would take hours: skip to one leaf short of capacity.
+        // Queuing 2^20 notes for real would take hours: skip to one note short of capacity, with
+        // 200 notes waiting (the queue is not full).
         uint256 capacity = escrow.TREE_CAPACITY();
-        vm.store(address(escrow), sizeSlot, bytes32(capacity - 1));
-        vm.store(address(escrow), depthSlot, bytes32(uint256(20)));
-        vm.deal(depositor, 2 * C_MAX);
-        vm.startPrank(depositor);
-        assertEq(escrow.deposit{value: C_MAX}(_otherIdentity(3)), capacity - 1, "the last leaf fits");
-        (, size, depth) = escrow.tree();
-        assertEq(size, capacity);
-        assertEq(depth, 20, "the request circuit's depth");
+        vm.store(address(escrow), COUNTERS_SLOT, bytes32((capacity - 1) | ((capacity - 201) << 32)));
+        (, uint256 size, uint256 queued) = escrow.tree();
+        assertEq(queued, capacity - 1, "queued");
+        assertEq(size, capacity - 201, "inserted");
+        assertEq(_deposit(_otherIdentity(3), C_MAX), capacity - 1, "the last leaf index fits");
+        assertEq(_queued(), capacity);
+        vm.deal(depositor, C_MAX);
+        vm.prank(depositor);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TreeFull.selector, capacity));
         escrow.deposit{value: C_MAX}(_otherIdentity(4));
     }
 
-    function test_RevertWhen_ALeafRemovalIsPending() external {
-        uint256 slashed = _depositUser(0);
-        _slashUser(0);
+    function test_RevertWhen_TheTreeIsFullAndTheQueueToo() external {
+        // TreeFull is checked first.
+        uint256 capacity = escrow.TREE_CAPACITY();
+        vm.store(address(escrow), COUNTERS_SLOT, bytes32(capacity | ((capacity - 255) << 32)));
         vm.deal(depositor, C_MAX);
         vm.prank(depositor);
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, 1));
-        escrow.deposit{value: C_MAX}(_otherIdentity(1));
-        _removeLeaf(slashed);
-        _deposit(_otherIdentity(1), C_MAX);
-        assertEq(_root(), _modelRoot());
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TreeFull.selector, capacity));
+        escrow.deposit{value: C_MAX}(_otherIdentity(4));
+    }
+
+    function test_RevertWhen_QueueCapacityMinusOneNotesWait() external {
+        uint256 limit = escrow.QUEUE_CAPACITY() - 1;
+        vm.pauseGasMetering();
+        _fill(0, limit);
+        vm.resumeGasMetering();
+        (, uint256 size, uint256 queued) = escrow.tree();
+        assertEq(queued - size, 255, "255 notes wait");
+        vm.deal(depositor, C_MAX);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.QueueFull.selector, limit));
+        escrow.deposit{value: C_MAX}(_otherIdentity(limit));
+        // The ring keeps every position from the tree's size to the queue's end: acc_0 was not
+        // overwritten by acc_256, which the refused deposit would have written.
+        assertEq(escrow.accumulatorAt(0), 0, "acc_0 is still kept");
+    }
+
+    function test_WhenABatchMakesRoom() external {
+        uint256 limit = escrow.QUEUE_CAPACITY() - 1;
+        vm.pauseGasMetering();
+        _depositNotes(1);
+        _fill(0, limit - 1);
+        vm.resumeGasMetering();
+        vm.deal(depositor, C_MAX);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.QueueFull.selector, limit));
+        escrow.deposit{value: C_MAX}(_otherIdentity(limit));
+
+        // The `first` batch appends note 0: its proof still holds though 254 notes joined the
+        // queue after it was made, and one more note fits.
+        _insertBatch("first");
+        assertEq(_size(), 1);
+        assertEq(_deposit(_otherIdentity(limit), C_MAX), limit, "the next queue position");
+        assertEq(_queued() - _size(), limit);
+    }
+
+    function test_WhenRemovalsArePending() external {
+        // Slashes no longer pause deposits: the batch that passes the note's index removes it.
+        uint256 slashed = _depositUser(0);
+        _slashUser(0);
+        assertEq(escrow.pendingRemovals(), 1);
+        assertEq(_deposit(_otherIdentity(1), C_MAX), 1);
+        assertEq(escrow.nextRemoval(), slashed, "the removal still waits");
     }
 
     function test_WhenTheDepositIsValid() external {
-        _deposit(_otherIdentity(1), 2 * C_MAX);
+        uint256 before = _otherIdentity(1);
+        _deposit(before, 2 * C_MAX);
         uint256 identity = _identity(0);
         uint256 amount = _vectorDeposit(0);
         uint256 expiry = block.timestamp + NOTE_TTL;
-        uint256 leaf = PoseidonT4.hash([identity, amount, expiry]);
-        modelIndex[identity] = modelLeaves.length;
-        modelLeaves.push(leaf);
+        uint256 acc1 = _accumulate(0, before, 2 * C_MAX, expiry);
+        uint256 acc2 = _accumulate(acc1, identity, amount, expiry);
 
-        uint256 expectedRoot = _modelRoot();
         vm.deal(depositor, amount);
         vm.expectEmit(address(escrow));
-        emit ICreditEscrow.Deposited(identity, amount, expiry, 1, leaf, expectedRoot);
+        emit ICreditEscrow.Deposited(identity, amount, expiry, 1);
         vm.prank(depositor);
         uint256 leafIndex = escrow.deposit{value: amount}(identity);
 
@@ -120,32 +162,27 @@ contract DepositTest is EscrowTest {
         assertEq(record.amount, amount, "amount");
         assertEq(record.expiry, expiry, "expiry");
         assertEq(uint8(record.status), uint8(ICreditEscrow.Status.Active), "status");
+        assertEq(uint8(record.leaf), uint8(ICreditEscrow.LeafState.InTree), "leaf");
+        assertEq(record.finalizableAt, 0, "no exit");
+        assertEq(record.leafIndex, 1, "queue position");
         assertEq(address(escrow).balance, amount + 2 * C_MAX, "balance");
-        (uint256 root, uint256 size, uint256 depth) = escrow.tree();
-        assertEq(root, _modelRoot(), "root");
-        assertEq(size, 2, "size");
-        assertEq(depth, 1, "depth");
-        uint256[] memory recent = escrow.recentRoots();
-        assertEq(recent[0], root, "newest root first");
-        assertEq(recent[1], modelLeaves[0], "a one-leaf tree's root is its leaf");
-        assertTrue(escrow.isRecentRoot(root));
-        assertTrue(escrow.isRecentRoot(modelLeaves[0]));
-        assertFalse(escrow.isRecentRoot(0));
+        (uint256 root, uint256 size, uint256 queued) = escrow.tree();
+        assertEq(root, 0, "no leaf is inserted by a deposit");
+        assertEq(size, 0, "size");
+        assertEq(queued, 2, "queued");
+        assertEq(escrow.accumulatorAt(0), 0, "acc_0");
+        assertEq(escrow.accumulatorAt(1), acc1, "acc_1");
+        assertEq(escrow.accumulatorAt(2), acc2, "acc_2");
+        assertEq(escrow.recentRoots()[0], 0, "no root is pushed");
     }
 
-    function test_RecentRootsKeepTheLastRootHistorySizeRoots() external {
-        uint256 size = escrow.ROOT_HISTORY_SIZE();
-        uint256 firstRoot;
-        for (uint256 i = 0; i <= size; i++) {
-            _deposit(_otherIdentity(i), C_MAX);
-            if (i == 0) firstRoot = _root();
-        }
-        assertFalse(escrow.isRecentRoot(firstRoot), "the oldest root left the history");
-        uint256[] memory recent = escrow.recentRoots();
-        assertEq(recent.length, size);
-        assertEq(recent[0], _root());
-        for (uint256 i = 0; i < size; i++) {
-            assertTrue(escrow.isRecentRoot(recent[i]));
-        }
+    function test_WhenTheDepositsAreTheVectorNotes() external {
+        // The accumulators the batch proofs were made against.
+        BatchCase memory full = _batch("full_removing_1");
+        _depositNotes(full.start + full.count);
+        assertEq(escrow.accumulatorAt(full.start + full.count), full.accEnd);
+        assertEq(escrow.accumulatorAt(0), _batch("first").accStart);
+        assertEq(escrow.accumulatorAt(1), _batch("first").accEnd);
+        assertEq(escrow.accumulatorAt(3), full.accStart);
     }
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
 import {CreditEscrow} from "../../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
@@ -58,8 +57,7 @@ contract DepositBatchTest is EscrowTest {
         escrow.depositBatch{value: 3 * C_MAX}(ids);
         vm.stopPrank();
         // Nothing of a refused batch is recorded.
-        (, uint256 size,) = escrow.tree();
-        assertEq(size, 0, "no leaf");
+        assertEq(_queued(), 0, "nothing queued");
         assertEq(uint8(escrow.deposits(ids[1]).status), uint8(ICreditEscrow.Status.None));
 
         _deposit(ids[1], C_MAX);
@@ -83,34 +81,50 @@ contract DepositBatchTest is EscrowTest {
         uint256[] memory ids = _identities(4, 1);
         uint256 each = 2 * C_MAX;
         uint256 expiry = block.timestamp + NOTE_TTL;
-        // The expected leaves and roots first: computing them calls other contracts, which
+        // The expected accumulators first: computing them calls the Poseidon library, which
         // would be taken for the call the expected events belong to.
-        uint256[] memory leaves = new uint256[](ids.length);
-        uint256[] memory roots = new uint256[](ids.length);
+        uint256[] memory accs = new uint256[](ids.length + 1);
+        accs[0] = escrow.accumulatorAt(1);
         for (uint256 i = 0; i < ids.length; i++) {
-            leaves[i] = PoseidonT4.hash([ids[i], each, expiry]);
-            modelIndex[ids[i]] = modelLeaves.length;
-            modelLeaves.push(leaves[i]);
-            roots[i] = _modelRoot();
+            accs[i + 1] = _accumulate(accs[i], ids[i], each, expiry);
         }
         vm.deal(depositor, 4 * each);
         for (uint256 i = 0; i < ids.length; i++) {
             vm.expectEmit(address(escrow));
-            emit ICreditEscrow.Deposited(ids[i], each, expiry, 1 + i, leaves[i], roots[i]);
+            emit ICreditEscrow.Deposited(ids[i], each, expiry, 1 + i);
         }
         uint256 first = _depositBatch(ids, 4 * each);
 
-        assertEq(first, 1, "the first leaf follows the tree");
+        assertEq(first, 1, "the first note follows the queue");
         for (uint256 i = 0; i < ids.length; i++) {
             ICreditEscrow.DepositRecord memory record = escrow.deposits(ids[i]);
             assertEq(record.amount, each, "an equal share");
             assertEq(record.expiry, expiry, "expiry");
             assertEq(uint8(record.status), uint8(ICreditEscrow.Status.Active), "status");
+            assertEq(record.leafIndex, 1 + i, "consecutive queue positions");
+            assertEq(escrow.accumulatorAt(2 + i), accs[i + 1], "the accumulator after each note");
         }
-        (uint256 root, uint256 size,) = escrow.tree();
-        assertEq(size, 5, "size");
-        assertEq(root, _modelRoot(), "root");
+        (uint256 root, uint256 size, uint256 queued) = escrow.tree();
+        assertEq(queued, 5, "queued");
+        assertEq(size, 0, "nothing inserted");
+        assertEq(root, 0, "root");
         assertEq(address(escrow).balance, C_MAX + 4 * each, "balance");
+    }
+
+    function test_RevertWhen_TheBatchWouldOverfillTheQueue() external {
+        // 250 notes wait: a batch of 5 makes 255, one more note is refused and undoes the batch.
+        vm.pauseGasMetering();
+        _fill(1000, 250);
+        vm.resumeGasMetering();
+        uint256[] memory ids = _identities(6, 1);
+        vm.deal(depositor, 6 * C_MAX);
+        vm.prank(depositor);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.QueueFull.selector, 255));
+        escrow.depositBatch{value: 6 * C_MAX}(ids);
+        assertEq(_queued(), 250, "nothing of the batch is queued");
+        uint256[] memory five = _identities(5, 1);
+        assertEq(_depositBatch(five, 5 * C_MAX), 250);
+        assertEq(_queued(), 255);
     }
 
     function test_RevertWhen_TheEscrowHoldsETH_Token() external {
@@ -129,8 +143,8 @@ contract DepositBatchTest is EscrowTest {
         );
         e.depositTokenBatch(_identities(2, 1), 2 * C_MAX);
         vm.stopPrank();
-        (, uint256 size,) = e.tree();
-        assertEq(size, 0, "nothing recorded");
+        (,, uint256 queued) = e.tree();
+        assertEq(queued, 0, "nothing recorded");
     }
 
     function test_WhenTheTransferMovesTheTotal() external {
@@ -143,8 +157,8 @@ contract DepositBatchTest is EscrowTest {
         vm.stopPrank();
         assertEq(token.balanceOf(address(e)), 6 * C_MAX, "the total, once");
         assertEq(token.balanceOf(depositor), 4 * C_MAX);
-        (, uint256 size,) = e.tree();
-        assertEq(size, 3);
+        (,, uint256 queued) = e.tree();
+        assertEq(queued, 3);
         assertEq(uint8(e.deposits(_otherIdentity(3)).status), uint8(ICreditEscrow.Status.Active));
     }
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {PoseidonT4} from "poseidon-solidity/PoseidonT4.sol";
 import {CreditEscrow} from "../../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
@@ -52,8 +51,8 @@ contract DepositTokenTest is EscrowTest {
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.TokenTransferFailed.selector, address(bad)));
         e.depositToken(1, C_MAX);
         assertEq(uint8(e.deposits(1).status), uint8(ICreditEscrow.Status.None), "nothing recorded");
-        (, uint256 size,) = e.tree();
-        assertEq(size, 0, "no leaf");
+        (,, uint256 queued) = e.tree();
+        assertEq(queued, 0, "nothing queued");
     }
 
     function test_RevertWhen_TheTokenReturnsFalse() external {
@@ -78,29 +77,34 @@ contract DepositTokenTest is EscrowTest {
         escrow = _escrowFor(token);
         uint256 amount = 3 * C_MAX;
         uint256 expiry = block.timestamp + NOTE_TTL;
-        uint256 leaf = PoseidonT4.hash([uint256(7), amount, expiry]);
+        uint256 acc = _accumulate(0, 7, amount, expiry);
         vm.expectEmit(address(escrow));
-        emit ICreditEscrow.Deposited(7, amount, expiry, 0, leaf, leaf);
+        emit ICreditEscrow.Deposited(7, amount, expiry, 0);
         vm.prank(depositor);
-        escrow.depositToken(7, amount);
+        assertEq(escrow.depositToken(7, amount), 0);
         assertEq(token.balanceOf(address(escrow)), amount);
         assertEq(token.balanceOf(depositor), 10 * C_MAX - amount);
         assertEq(uint8(escrow.deposits(7).status), uint8(ICreditEscrow.Status.Active));
+        assertEq(escrow.accumulatorAt(1), acc, "the same accumulator as an ETH deposit");
     }
 
-    function test_RevertWhen_ALeafRemovalIsPending() external {
+    function test_WhenRemovalsArePending() external {
         _deployTokenEscrow(token);
         uint256 identity = _depositUser(0);
         _slashUser(0);
-        token.mint(depositor, C_MAX);
-        vm.startPrank(depositor);
-        token.approve(address(escrow), C_MAX);
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, 1));
-        escrow.depositToken(1, C_MAX);
-        vm.stopPrank();
-        _removeLeaf(identity);
-        _deposit(1, C_MAX);
-        assertEq(_root(), _modelRoot());
+        assertEq(_deposit(1, C_MAX), 1, "slashes do not pause deposits");
+        assertEq(escrow.nextRemoval(), identity);
+    }
+
+    function test_WhenTheTokenEscrowInsertsTheVectorBatches() external {
+        // Batch proofs do not depend on the escrow: the token escrow takes the same ones.
+        _deployTokenEscrow(token);
+        BatchCase memory b = _applyBatch("next_two_removing_1");
+        (uint256 root, uint256 size,) = escrow.tree();
+        assertEq(root, b.postRoot);
+        assertEq(size, 3);
+        assertEq(uint8(_leafState(_identity(1))), uint8(ICreditEscrow.LeafState.Removed));
+        assertEq(token.balanceOf(slashReceiver), SLASH_BOUNTY, "the slash paid in tokens");
     }
 
     function test_SlashOfATokenDepositPaysInTokens() external {

@@ -39,7 +39,12 @@ contract FinalizeExitTest is EscrowTest {
         assertEq(e.recipient.balance, e.amount, "recipient");
         assertEq(treasury.balance, deposit - e.amount, "treasury");
         assertEq(address(escrow).balance, 0);
-        assertEq(_root(), _modelRoot(), "the leaf stays");
+        ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
+        assertEq(uint8(record.leaf), uint8(ICreditEscrow.LeafState.InTree), "the leaf stays");
+        assertEq(record.finalizableAt, block.timestamp, "the finalization time stays");
+        ICreditEscrow.PendingExit memory pending = escrow.pendingExits(identity);
+        assertEq(pending.recipient, address(0), "the pending exit is deleted");
+        assertEq(pending.amount, 0);
     }
 
     function test_WhenTheNoteExpiresDuringTheDelay() external {

@@ -13,19 +13,34 @@ contract EscrowFuzzTest is EscrowTest {
         _deposit(identity, amount);
         assertEq(escrow.deposits(identity).amount, amount);
         assertEq(address(escrow).balance, amount + C_MAX);
-        assertEq(_root(), _modelRoot());
+        uint256 expiry = block.timestamp + NOTE_TTL;
+        uint256 acc = _accumulate(_accumulate(0, _otherIdentity(seed ^ 1), C_MAX, expiry), identity, amount, expiry);
+        assertEq(escrow.accumulatorAt(2), acc);
+    }
+
+    /// forge-config: default.fuzz.runs = 64
+    function testFuzz_AccumulatorFollowsTheChain(uint96[8] memory amounts, uint32[8] memory waits) external {
+        uint256 acc;
+        for (uint256 i = 0; i < amounts.length; i++) {
+            vm.warp(block.timestamp + waits[i]);
+            uint256 amount = bound(amounts[i], C_MAX, type(uint96).max);
+            uint256 identity = _otherIdentity(i);
+            _deposit(identity, amount);
+            acc = _accumulate(acc, identity, amount, block.timestamp + NOTE_TTL);
+            assertEq(escrow.accumulatorAt(i + 1), acc);
+        }
     }
 
     function testFuzz_SlashSplitsAnyDepositBetweenReceiverAndTreasury(uint256 amount) external {
         amount = bound(amount, C_MAX, type(uint96).max);
         uint256 identity = _identity(0);
         _deposit(identity, amount);
-        _slashAndRemove(0);
+        _slashUser(0);
         uint256 bounty = amount < SLASH_BOUNTY ? amount : SLASH_BOUNTY;
         assertEq(slashReceiver.balance, bounty);
         assertEq(treasury.balance, amount - bounty);
         assertEq(address(escrow).balance, 0);
-        assertEq(_root(), 0, "the only leaf is zeroed");
+        assertEq(escrow.nextRemoval(), identity, "queued for removal");
     }
 
     function testFuzz_RevertWhen_TheSlashNamesAnotherReceiver(address receiver) external {
@@ -36,19 +51,51 @@ contract EscrowFuzzTest is EscrowTest {
         escrow.slash(identity, receiver, proof);
     }
 
-    /// forge-config: default.fuzz.runs = 64
-    function testFuzz_RevertWhen_TheRemovalHasAnyOtherNumberOfSiblings(uint256 leaves, uint256 given) external {
-        leaves = bound(leaves, 0, 20);
-        uint256 identity = _depositUser(0);
-        for (uint256 i = 0; i < leaves; i++) {
-            _deposit(_otherIdentity(i), C_MAX);
+    /// @dev Any `(start, count, postRoot)` against a tree of 0 or 1 leaves with up to 80 notes
+    /// queued, note 0 (user 0) slashed or not: the first check that fails reverts, in the order
+    /// StaleBatch, BatchTooLarge, BatchBeyondQueue, PublicSignalOutsideField, EmptyBatch,
+    /// InvalidProof (the proof is `first`'s, valid for none of these statements).
+    /// forge-config: default.fuzz.runs = 128
+    function testFuzz_InsertBatchChecksInOrder(
+        bool inserted,
+        bool slashed,
+        uint256 others,
+        uint256 start,
+        uint256 count,
+        uint256 postRoot
+    ) external {
+        BatchCase memory first = _batch("first");
+        if (inserted) _applyBatch("first");
+        else _depositNotes(1);
+        _fill(0, bound(others, 0, 80));
+        if (slashed) _slashUser(0);
+        (, uint256 size, uint256 queued) = escrow.tree();
+        // Mostly near the valid region.
+        start = start % 4 == 0 ? start : size + start % 3 - (size == 0 ? 0 : 1);
+        count = count % 8 == 0 ? count : count % 70;
+        postRoot = postRoot % 4 == 0 ? postRoot : postRoot % FIELD;
+
+        bytes memory expected;
+        if (start != size) {
+            expected = abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, size);
+        } else if (count > 64) {
+            expected = abi.encodeWithSelector(ICreditEscrow.BatchTooLarge.selector, count, 64);
+        } else if (start + count > queued) {
+            expected = abi.encodeWithSelector(ICreditEscrow.BatchBeyondQueue.selector, start + count, queued);
+        } else if (postRoot >= FIELD) {
+            expected = abi.encodeWithSelector(ICreditEscrow.PublicSignalOutsideField.selector, postRoot);
+        } else if (count == 0 && !(slashed && start + count > 0)) {
+            expected = abi.encodeWithSelector(ICreditEscrow.EmptyBatch.selector);
+        } else if (!inserted && !slashed && start == 0 && count == 1 && postRoot == first.postRoot) {
+            // The one statement the proof is for.
+            escrow.insertBatch(start, count, postRoot, first.proof);
+            assertEq(_root(), first.postRoot);
+            return;
+        } else {
+            expected = abi.encodeWithSelector(ICreditEscrow.InvalidProof.selector);
         }
-        _slashUser(0);
-        uint256 expected = _siblings(identity).length;
-        given = bound(given, 0, 8);
-        vm.assume(given != expected);
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.WrongSiblingCount.selector, expected, given));
-        escrow.removeLeaf(identity, new uint256[](given));
+        vm.expectRevert(expected);
+        escrow.insertBatch(start, count, postRoot, first.proof);
     }
 
     function testFuzz_FinalizeExitOnlyAfterTheDelay(uint256 wait) external {

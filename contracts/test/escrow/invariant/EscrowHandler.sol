@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {WrongSiblingNodes} from "node_modules/@zk-kit/lean-imt.sol/InternalLeanIMT.sol";
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
 import {BlockingToken, GasHungryReceiver, RejectingReceiver} from "../../utils/Tokens.sol";
 
 /// @notice Drives an ETH or an ERC-20 escrow through random deposits, slashes, exits, sweeps,
-/// removals, claims and time jumps with the real proofs of the vector users. It does not avoid
-/// invalid or racing actions (a slash next to a deposit or an exit, a slash of a swept note, a
-/// second exit, an early sweep or finalization, removals out of order or with short or stale
-/// siblings, claims of payees that reject payment): it predicts each outcome from its own model and expects exactly that revert, so a
-/// transition the model forbids fails the run. Ghost accounting backs the invariants.
+/// batch insertions, claims and time jumps with the real proofs of the vector users. It does not
+/// avoid invalid or racing actions (a slash next to a deposit, an exit or a batch, a deposit
+/// between a batch's proof and its submission, a slash of a swept note, a second exit, an early
+/// sweep or finalization, stale, oversized, overreaching, out-of-field or empty batches, claims of
+/// payees that reject payment): it predicts each outcome from its own model and expects exactly
+/// that revert, so a transition the model forbids fails the run. Ghost accounting backs the
+/// invariants.
+///
+/// Batch proofs for random states cannot be made in a test, so a batch the model accepts is
+/// submitted with the batch verifier mocked to accept exactly the public signals the model
+/// computes (its own accumulator chain, root, removal head): any other signals reach the real
+/// verifier, which rejects the stand-in proof, and the unexpected revert fails the run. The real
+/// proofs are in insertBatch.t.sol.
 contract EscrowHandler is EscrowTest {
     /// @notice How a payee takes a payment: as an EOA, not at all (a reverting contract, or a
     /// token that blocks it), or only with more gas than `PAYOUT_GAS` (ETH only).
@@ -31,12 +38,15 @@ contract EscrowHandler is EscrowTest {
     uint256[] public identities;
     mapping(uint256 identity => ICreditEscrow.Status) public ghostStatus;
     mapping(uint256 identity => ICreditEscrow.LeafState) public ghostLeaf;
-    /// @notice Every leaf ever condemned, in slash order; from `condemnedHead` on they wait for
-    /// removal.
+    /// @notice Every leaf ever condemned, in slash order: all wait for removal (no batch lands
+    /// without a proof).
     uint256[] internal condemned;
-    uint256 internal condemnedHead;
     /// @notice When the revocation of the vector exits' signer root takes effect (0: none yet).
     uint256 public revokedAt;
+
+    /// @notice The queue accumulator after each queue position (`ghostAcc[0] = 0`).
+    uint256[] internal ghostAcc;
+    mapping(uint256 identity => uint256) public ghostLeafIndex;
 
     address[] internal payees;
     mapping(address payee => Behaviour) public behaviour;
@@ -55,6 +65,7 @@ contract EscrowHandler is EscrowTest {
 
     function setUp() public override {
         super.setUp();
+        ghostAcc.push(0);
         if (USE_TOKEN) {
             token = new BlockingToken();
             _deployTokenEscrow(token);
@@ -94,16 +105,20 @@ contract EscrowHandler is EscrowTest {
     }
 
     function ghostPendingRemovals() public view returns (uint256) {
-        return condemned.length - condemnedHead;
+        return condemned.length;
     }
 
     /// @notice The oldest condemned leaf not yet removed (0 when none).
     function ghostNextRemoval() public view returns (uint256) {
-        return ghostPendingRemovals() == 0 ? 0 : condemned[condemnedHead];
+        return ghostPendingRemovals() == 0 ? 0 : condemned[0];
     }
 
-    function modelRoot() external view returns (uint256) {
-        return _modelRoot();
+    function ghostQueued() public view returns (uint256) {
+        return ghostAcc.length - 1;
+    }
+
+    function ghostAccumulator(uint256 position) external view returns (uint256) {
+        return ghostAcc[position];
     }
 
     /// @notice What `account` holds of the escrow's asset.
@@ -151,28 +166,21 @@ contract EscrowHandler is EscrowTest {
         _trySweep(_pick(i), waitForExpiry);
     }
 
-    /// @dev Mostly the queue head, as the nodes remove; else any pending leaf (out of order
-    /// unless it is the head) or any identity. `variant` 0: the model's siblings; 1: one too few
-    /// (or one too many when the leaf has none); 2: one sibling altered.
-    function removeLeaf(uint256 i, uint256 variant) external {
-        uint256 pending = ghostPendingRemovals();
-        uint256 identity;
-        if (pending == 0 || i % 4 == 0) identity = _pick(i);
-        else if (i % 4 == 1) identity = condemned[condemnedHead + i % pending];
-        else identity = ghostNextRemoval();
-        _tryRemove(identity, variant % 3);
-    }
-
-    /// @dev The second in line cannot go before the head, even with its current siblings; once
-    /// the head is removed, those siblings are stale.
-    function removeSecondInLine() external {
-        if (ghostPendingRemovals() < 2) return;
-        uint256 second = condemned[condemnedHead + 1];
-        uint256[] memory stale = _siblings(second);
-        _tryRemove(second, 0);
-        _tryRemove(ghostNextRemoval(), 0);
-        _expectRevert(abi.encodeWithSelector(WrongSiblingNodes.selector));
-        escrow.removeLeaf(second, stale);
+    /// @dev A batch without a valid proof (random states have none; the batch tests insert with
+    /// real proofs): from the tree's size over up to every waiting note, or (by `variant`) a stale
+    /// start, more than 64 notes, past the queue, a root outside the field. Nothing lands: the
+    /// first failing check reverts.
+    function insertBatch(uint256 count, uint256 variant, uint256 postRoot) external {
+        uint256 start = 0;
+        uint256 queued = ghostQueued();
+        count %= queued - start + 1;
+        postRoot = bound(postRoot, 1, FIELD - 1);
+        variant %= 8;
+        if (variant == 4) start = start == 0 || postRoot % 2 == 0 ? start + 1 : start - 1;
+        if (variant == 5) count += 65;
+        if (variant == 6) count = queued - start + 1;
+        if (variant == 7) postRoot = FIELD + postRoot % 1000;
+        _tryBatch(start, count, postRoot);
     }
 
     /// @dev A node that recovered two secrets slashes both, so that removals queue up; with
@@ -280,14 +288,18 @@ contract EscrowHandler is EscrowTest {
             expected = abi.encodeWithSelector(ICreditEscrow.InvalidIdentity.selector, 0);
         } else if (ghostStatus[identity] != ICreditEscrow.Status.None) {
             expected = abi.encodeWithSelector(ICreditEscrow.IdentityAlreadyDeposited.selector, identity);
-        } else if (ghostPendingRemovals() != 0) {
-            expected = abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, ghostPendingRemovals());
+        } else if (ghostQueued() >= escrow.QUEUE_CAPACITY() - 1) {
+            expected = abi.encodeWithSelector(ICreditEscrow.QueueFull.selector, ghostQueued());
         }
         if (expected.length == 0) {
-            _deposit(identity, amount);
+            uint256 position = ghostQueued();
+            assertEq(_deposit(identity, amount), position, "the next queue position");
             identities.push(identity);
             ghostStatus[identity] = ICreditEscrow.Status.Active;
-            assertEq(_root(), _modelRoot(), "deposit root");
+            ghostLeafIndex[identity] = position;
+            uint256 expiry = block.timestamp + NOTE_TTL;
+            ghostAcc.push(_accumulate(ghostAcc[position], identity, amount, expiry));
+            assertEq(escrow.accumulatorAt(position + 1), ghostAcc[position + 1], "deposit accumulator");
             return;
         }
         if (USE_TOKEN) {
@@ -363,21 +375,21 @@ contract EscrowHandler is EscrowTest {
             return;
         }
         ICreditEscrow.PendingExit memory pending = escrow.pendingExits(identity);
-        if (block.timestamp < pending.finalizableAt) {
+        ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
+        if (block.timestamp < record.finalizableAt) {
             if (!waitForDelay) {
                 _expectRevert(
-                    abi.encodeWithSelector(ICreditEscrow.ExitDelayNotElapsed.selector, identity, pending.finalizableAt)
+                    abi.encodeWithSelector(ICreditEscrow.ExitDelayNotElapsed.selector, identity, record.finalizableAt)
                 );
                 escrow.finalizeExit(identity);
                 return;
             }
-            vm.warp(pending.finalizableAt);
+            vm.warp(record.finalizableAt);
         }
-        ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
         uint256[] memory before = _holdings();
         escrow.finalizeExit(identity);
         ghostStatus[identity] = ICreditEscrow.Status.Exited;
-        _assertPaid(before, pending.recipient, record.exitAmount, treasury, record.amount - record.exitAmount);
+        _assertPaid(before, pending.recipient, pending.amount, treasury, record.amount - pending.amount);
     }
 
     function _trySweep(uint256 identity, bool waitForExpiry) internal {
@@ -402,35 +414,33 @@ contract EscrowHandler is EscrowTest {
         _assertPaid(before, treasury, record.amount, treasury, 0);
     }
 
-    function _tryRemove(uint256 identity, uint256 variant) internal {
-        if (ghostLeaf[identity] != ICreditEscrow.LeafState.Condemned) {
-            _expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafNotCondemned.selector, identity));
-            escrow.removeLeaf(identity, new uint256[](0));
-            return;
+    /// @dev The removal a batch ending at `end` must make: the oldest condemned leaf, once
+    /// appended by `end`.
+    function _dueRemoval(uint256 end) internal view returns (uint256 identity) {
+        identity = ghostNextRemoval();
+        if (identity != 0 && ghostLeafIndex[identity] >= end) identity = 0;
+    }
+
+    /// @dev Submits a batch with a real proof of another statement, expecting the first check
+    /// that fails: at the latest the real verifier's.
+    function _tryBatch(uint256 start, uint256 count, uint256 postRoot) internal {
+        ICreditEscrow.Proof memory proof = _slashProof(0);
+        bytes memory expected = abi.encodeWithSelector(ICreditEscrow.InvalidProof.selector);
+        uint256 queued = ghostQueued();
+        if (start != 0) {
+            expected = abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 0);
+        } else if (count > escrow.BATCH_INSERT_SIZE()) {
+            expected = abi.encodeWithSelector(ICreditEscrow.BatchTooLarge.selector, count, escrow.BATCH_INSERT_SIZE());
+        } else if (start + count > queued) {
+            expected = abi.encodeWithSelector(ICreditEscrow.BatchBeyondQueue.selector, start + count, queued);
+        } else if (postRoot >= FIELD) {
+            expected = abi.encodeWithSelector(ICreditEscrow.PublicSignalOutsideField.selector, postRoot);
+        } else if (count == 0 && _dueRemoval(start) == 0) {
+            expected = abi.encodeWithSelector(ICreditEscrow.EmptyBatch.selector);
         }
-        uint256 next = ghostNextRemoval();
-        uint256[] memory siblings = _siblings(identity);
-        if (identity != next) {
-            _expectRevert(abi.encodeWithSelector(ICreditEscrow.RemovalOutOfOrder.selector, next));
-            escrow.removeLeaf(identity, siblings);
-            return;
-        }
-        if (variant == 1) {
-            uint256 given = siblings.length > 0 ? siblings.length - 1 : 1;
-            _expectRevert(abi.encodeWithSelector(ICreditEscrow.WrongSiblingCount.selector, siblings.length, given));
-            escrow.removeLeaf(identity, new uint256[](given));
-            return;
-        }
-        if (variant == 2 && siblings.length > 0) {
-            siblings[siblings.length - 1] ^= 1;
-            _expectRevert(abi.encodeWithSelector(WrongSiblingNodes.selector));
-            escrow.removeLeaf(identity, siblings);
-            return;
-        }
-        _removeLeaf(identity);
-        ghostLeaf[identity] = ICreditEscrow.LeafState.Removed;
-        condemnedHead++;
-        assertEq(_root(), _modelRoot(), "removal root");
+        _expectRevert(expected);
+        vm.prank(makeAddr("updater"));
+        escrow.insertBatch(start, count, postRoot, proof);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -19,23 +19,22 @@ abstract contract EscrowInvariantTest is Test {
         handler = new EscrowHandler(_useToken());
         handler.setUp();
         escrow = CreditEscrow(handler.escrowAddress());
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](15);
         selectors[0] = EscrowHandler.deposit.selector;
         selectors[1] = EscrowHandler.slash.selector;
         selectors[2] = EscrowHandler.requestExit.selector;
         selectors[3] = EscrowHandler.doubleExit.selector;
         selectors[4] = EscrowHandler.finalizeExit.selector;
         selectors[5] = EscrowHandler.sweep.selector;
-        selectors[6] = EscrowHandler.removeLeaf.selector;
-        selectors[7] = EscrowHandler.removeSecondInLine.selector;
-        selectors[8] = EscrowHandler.raceDepositAndSlash.selector;
-        selectors[9] = EscrowHandler.raceExitAndSlash.selector;
-        selectors[10] = EscrowHandler.claim.selector;
-        selectors[11] = EscrowHandler.pushClaim.selector;
-        selectors[12] = EscrowHandler.setBehaviour.selector;
-        selectors[13] = EscrowHandler.revokeExitSignerRoot.selector;
-        selectors[14] = EscrowHandler.warp.selector;
-        selectors[15] = EscrowHandler.slashTwo.selector;
+        selectors[6] = EscrowHandler.insertBatch.selector;
+        selectors[7] = EscrowHandler.raceDepositAndSlash.selector;
+        selectors[8] = EscrowHandler.raceExitAndSlash.selector;
+        selectors[9] = EscrowHandler.claim.selector;
+        selectors[10] = EscrowHandler.pushClaim.selector;
+        selectors[11] = EscrowHandler.setBehaviour.selector;
+        selectors[12] = EscrowHandler.revokeExitSignerRoot.selector;
+        selectors[13] = EscrowHandler.warp.selector;
+        selectors[14] = EscrowHandler.slashTwo.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -57,8 +56,8 @@ abstract contract EscrowInvariantTest is Test {
     }
 
     /// @notice Every payee was paid, or can claim, exactly the sum of its shares: `min(bounty, D)`
-    /// to a slash's receiver and the rest to the treasury, `exitAmount` to an exit's recipient
-    /// and `D − exitAmount` to the treasury, `D` of a sweep to the treasury.
+    /// to a slash's receiver and the rest to the treasury, the exit's amount to its recipient and
+    /// `D − amount` to the treasury, `D` of a sweep to the treasury.
     function invariant_EveryPayeeGetsExactlyItsShares() external view {
         for (uint256 i = 0; i < handler.payeeCount(); i++) {
             address account = handler.payee(i);
@@ -78,7 +77,7 @@ abstract contract EscrowInvariantTest is Test {
         }
     }
 
-    /// @notice `pendingRemovals` counts the condemned leaves.
+    /// @notice `pendingRemovals` counts the condemned leaves, appended or still queued.
     function invariant_PendingRemovalsCountTheCondemnedLeaves() external view {
         uint256 condemned;
         for (uint256 i = 0; i < handler.identityCount(); i++) {
@@ -99,11 +98,30 @@ abstract contract EscrowInvariantTest is Test {
         }
     }
 
-    /// @notice The incremental root equals the root recomputed from every leaf ever inserted,
-    /// removed ones zeroed.
-    function invariant_TreeRootEqualsTheModel() external view {
-        (uint256 root,,) = escrow.tree();
-        assertEq(root, handler.modelRoot());
+    /// @notice The queue is the model's: its length, at most `QUEUE_CAPACITY − 1` notes waiting,
+    /// and the accumulators at both ends of the waiting notes. No batch without a proof lands: the
+    /// tree stays empty (the batch tests insert with real proofs).
+    function invariant_TreeAndQueueFollowTheModel() external view {
+        (uint256 root, uint256 size, uint256 queued) = escrow.tree();
+        assertEq(root, 0, "root");
+        assertEq(size, 0, "size");
+        assertEq(queued, handler.ghostQueued(), "queued");
+        assertLe(queued, escrow.QUEUE_CAPACITY() - 1, "waiting notes");
+        assertEq(escrow.accumulatorAt(0), 0, "accAt(0)");
+        assertEq(escrow.accumulatorAt(queued), handler.ghostAccumulator(queued), "accAt(queued)");
+        assertEq(escrow.pendingRemovals(), handler.ghostPendingRemovals(), "pending removals");
+    }
+
+    /// @notice Each note keeps its queue position; a leaf is removed only once appended, and a
+    /// condemned leaf waits in the removal queue whether appended or not.
+    function invariant_LeavesAreRemovedOnlyOnceAppended() external view {
+        (, uint256 size,) = escrow.tree();
+        for (uint256 i = 0; i < handler.identityCount(); i++) {
+            uint256 identity = handler.identities(i);
+            ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
+            assertEq(record.leafIndex, handler.ghostLeafIndex(identity), "queue position");
+            if (record.leaf == ICreditEscrow.LeafState.Removed) assertLt(record.leafIndex, size, "appended");
+        }
     }
 
     /// @notice Which expected reverts the run exercised (`forge test -vv` shows them).

@@ -17,9 +17,10 @@ contract NextRemovalTest is EscrowTest {
     }
 
     function test_WhenLeavesAreCondemned() external {
+        // An Exited, an Active and an Exiting deposit, condemned in that order.
         uint256 exited = _depositUser(0);
-        uint256 active = _depositUser(1);
-        uint256 exiting = _depositUser(2);
+        _depositUser(1);
+        _depositUser(2);
         _requestExit(0, false);
         vm.warp(block.timestamp + EXIT_DELAY);
         escrow.finalizeExit(exited);
@@ -31,14 +32,27 @@ contract NextRemovalTest is EscrowTest {
         _assertQueue(exited, 2);
         _slashUser(2);
         _assertQueue(exited, 3);
+    }
 
-        _removeLeaf(exited);
-        _assertQueue(active, 2);
-        _removeLeaf(active);
-        _assertQueue(exiting, 1);
-        _removeLeaf(exiting);
+    function test_WhenABatchRemovesTheHead() external {
+        // User 1 then user 0 condemned after `next_two`: `remove_1` takes user 1, the oldest.
+        _prepareBatch("remove_1");
+        uint256 later = _identity(0);
+        _slashUser(0);
+        _assertQueue(_identity(1), 2);
+        _insertBatch("remove_1");
+        _assertQueue(later, 1);
+    }
+
+    function test_WhenTheHeadIsStillQueued() external {
+        // A batch that ends before the head's index leaves the queue as it is.
+        _prepareBatch("first");
+        _depositNotes(3);
+        _slashUser(1);
+        _insertBatch("first");
+        _assertQueue(_identity(1), 1);
+        _insertBatch("next_two_removing_1");
         _assertQueue(0, 0);
-        assertEq(_root(), _modelRoot());
     }
 
     function test_WhenASlashReverts() external {
@@ -54,16 +68,11 @@ contract NextRemovalTest is EscrowTest {
     }
 
     function test_WhenEveryCondemnedLeafWasRemoved() external {
-        _depositUser(0);
-        uint256 later = _depositUser(1);
-        _slashAndRemove(0);
+        _applyBatch("remove_1");
         _assertQueue(0, 0);
 
         // The queue goes on behind the removed position.
-        _slashUser(1);
-        _assertQueue(later, 1);
-        _removeLeaf(later);
-        _assertQueue(0, 0);
-        assertEq(_root(), _modelRoot());
+        _slashUser(0);
+        _assertQueue(_identity(0), 1);
     }
 }

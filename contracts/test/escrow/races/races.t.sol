@@ -4,75 +4,107 @@ pragma solidity ^0.8.28;
 import {ICreditEscrow} from "../../../src/interfaces/ICreditEscrow.sol";
 import {EscrowTest} from "../../utils/EscrowTest.sol";
 
-/// @notice The attacks that Merkle siblings in `slash` allowed: a cheater whose exit is pending
-/// deposits ahead of every slash, so that the slash's siblings are stale when it executes.
+/// @notice Transactions that land between an updater's proof and its `insertBatch`, and the
+/// attack that Merkle siblings in `slash` allowed (a cheater depositing ahead of every slash).
 contract RacesTest is EscrowTest {
-    uint256 internal constant BLOCK_TIME = 12;
+    address internal updaterA = makeAddr("updater A");
+    address internal updaterB = makeAddr("updater B");
 
-    uint256 internal cheater;
-    uint256 internal nextSeed;
-
-    function setUp() public override {
-        super.setUp();
-        _deposit(_otherIdentity(0), C_MAX);
-        cheater = _depositUser(0);
-        nextSeed = 1;
+    function _submit(address updater, BatchCase memory b) internal {
+        vm.prank(updater);
+        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
     }
 
-    function _nextBlock() internal {
-        vm.roll(block.number + 1);
-        vm.warp(block.timestamp + BLOCK_TIME);
+    function test_WhenADepositLandsBetweenTheProofAndTheBatch() external {
+        // The updater proved `first` over the queue [note 0]; notes 1 and 2 land before it.
+        BatchCase memory first = _prepareBatch("first");
+        _depositNotes(3);
+        _submit(updaterA, first);
+        assertEq(_size(), 1);
+        _submit(updaterA, _batch("next_two"));
+        assertEq(_size(), 3);
     }
 
-    /// @dev The cheater's deposit of the block: it lands unless a removal is pending.
-    function _cheaterDeposits() internal {
-        uint256 pending = escrow.pendingRemovals();
-        if (pending == 0) {
-            _deposit(_otherIdentity(nextSeed++), C_MAX);
-            return;
-        }
+    function test_WhenTwoUpdatersProveFromTheSameStart() external {
+        BatchCase memory first = _prepareBatch("first");
+        _submit(updaterA, first);
+        vm.prank(updaterB);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 1));
+        escrow.insertBatch(first.start, first.count, first.postRoot, first.proof);
+        // The loser reproves from the new size; its batch of the other notes lands.
+        _depositNotes(3);
+        _submit(updaterB, _batch("next_two"));
+        assertEq(_size(), 3);
+    }
+
+    function test_WhenTwoUpdatersProveDifferentBatchesFromTheSameStart() external {
+        // After `next_two` and user 1's slash, A proves the removal alone (`remove_1`), B the
+        // removal with 64 notes (`full_removing_1`). B lands first: A's start is stale.
+        BatchCase memory full = _prepareBatch("full_removing_1");
+        BatchCase memory removal = _batch("remove_1");
+        assertEq(removal.start, full.start, "the same start");
+        _submit(updaterB, full);
+        vm.prank(updaterA);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 67));
+        escrow.insertBatch(removal.start, removal.count, removal.postRoot, removal.proof);
+    }
+
+    function test_WhenARemovalOnlyBatchLandsFirst() external {
+        // The other order: `remove_1` appends nothing, so B's start is still the tree's size and
+        // only the pairing tells B's proof is stale (the removal is no longer due, the root moved).
+        BatchCase memory full = _prepareBatch("full_removing_1");
+        _submit(updaterA, _batch("remove_1"));
+        vm.prank(updaterB);
+        vm.expectRevert(ICreditEscrow.InvalidProof.selector);
+        escrow.insertBatch(full.start, full.count, full.postRoot, full.proof);
+        _submit(updaterB, _batch("full_after_removal"));
+        assertEq(_size(), 67);
+        assertEq(_root(), full.postRoot, "the same tree");
+    }
+
+    function test_WhenASlashLandsBetweenTheProofAndTheBatch() external {
+        // The slash makes a removal due in the batch: the proof without it fails, and the
+        // updater reproves with it. Nothing the slash does is undone.
+        BatchCase memory next = _prepareBatch("next_two");
+        _slashUser(1);
+        vm.prank(updaterA);
+        vm.expectRevert(ICreditEscrow.InvalidProof.selector);
+        escrow.insertBatch(next.start, next.count, next.postRoot, next.proof);
+        _submit(updaterA, _batch("next_two_removing_1"));
+        assertEq(uint8(_status(_identity(1))), uint8(ICreditEscrow.Status.Slashed));
+        assertEq(uint8(_leafState(_identity(1))), uint8(ICreditEscrow.LeafState.Removed));
+    }
+
+    function test_WhenACheaterFillsTheQueueWhileItsStaleExitIsPending() external {
+        // User 1 (in the tree after `next_two`) requests an exit with a state older than a
+        // request it already made with the same ticket: nodes hold both shares, recover k and
+        // slash within the delay. The cheater deposits as much as the queue takes, around the
+        // slash and the updater's batch.
+        BatchCase memory full = _batch("full_removing_1");
+        _applyBatch("next_two");
+        uint256 cheater = _identity(1);
+        ExitCase memory stale = _requestExit(1, false);
+        _depositNotes(full.start + full.count);
+        _slashUser(1);
+        // The updater proved `full_removing_1` here; the cheater fills the queue before it lands.
+        uint256 waiting = _queued() - _size();
+        vm.pauseGasMetering();
+        _fill(0, escrow.QUEUE_CAPACITY() - 1 - waiting);
+        vm.resumeGasMetering();
         vm.deal(depositor, C_MAX);
         vm.prank(depositor);
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, pending));
-        escrow.deposit{value: C_MAX}(_otherIdentity(nextSeed));
-    }
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.QueueFull.selector, 255));
+        escrow.deposit{value: C_MAX}(_otherIdentity(1000));
 
-    function test_WhenADepositLandsInTheSameBlockAsASlash() external {
-        _cheaterDeposits();
-        _slashUser(0);
-        _cheaterDeposits();
-        assertEq(uint8(_status(cheater)), uint8(ICreditEscrow.Status.Slashed));
+        _submit(updaterA, full);
+        assertEq(uint8(_leafState(cheater)), uint8(ICreditEscrow.LeafState.Removed), "removed in the batch");
+        assertEq(_deposit(_otherIdentity(1000), C_MAX), 258, "the batch made room");
 
-        _nextBlock();
-        _cheaterDeposits();
-        _removeLeaf(cheater);
-        _cheaterDeposits();
-        assertEq(uint8(_leafState(cheater)), uint8(ICreditEscrow.LeafState.Removed));
-        assertEq(_root(), _modelRoot());
-    }
-
-    function test_WhenACheaterDepositsInEveryBlockForTheExitDelay() external {
-        // The exit shows a state older than a request the cheater already made with the same
-        // ticket: nodes hold both shares, recover k and slash within the delay.
-        ExitCase memory stale = _requestExit(0, false);
-        uint256 finalizableAt = escrow.pendingExits(cheater).finalizableAt;
-        // 7,200 deposits take more than a test's gas limit.
-        vm.pauseGasMetering();
-        for (uint256 blocks = 1; block.timestamp < finalizableAt; blocks++) {
-            _nextBlock();
-            _cheaterDeposits();
-            if (blocks == 1) _slashUser(0);
-            if (blocks == 2) _removeLeaf(cheater);
-        }
-        vm.resumeGasMetering();
-        assertEq(nextSeed - 1, EXIT_DELAY / BLOCK_TIME - 1, "a deposit landed in every block but the removal's");
-
+        vm.warp(block.timestamp + EXIT_DELAY);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.NoPendingExit.selector, cheater));
         escrow.finalizeExit(cheater);
         assertEq(stale.recipient.balance, 0, "the exit never pays");
         assertEq(slashReceiver.balance, SLASH_BOUNTY);
-        assertEq(treasury.balance, _vectorDeposit(0) - SLASH_BOUNTY);
-        assertEq(uint8(_leafState(cheater)), uint8(ICreditEscrow.LeafState.Removed));
-        assertEq(_root(), _modelRoot());
+        assertEq(treasury.balance, _vectorDeposit(1) - SLASH_BOUNTY);
     }
 }

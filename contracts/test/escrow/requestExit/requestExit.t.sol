@@ -153,12 +153,12 @@ contract RequestExitTest is EscrowTest {
 
         ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
         assertEq(uint8(record.status), uint8(ICreditEscrow.Status.Exiting));
-        assertEq(record.exitAmount, exit.amount);
+        assertEq(record.finalizableAt, finalizableAt, "in the deposit's slot");
         // D + R − n·C_MAX with D = 10,000, R = 1,234, n = 5.
         assertEq(exit.amount, 6234);
         ICreditEscrow.PendingExit memory pending = escrow.pendingExits(identity);
         assertEq(pending.recipient, exit.recipient);
-        assertEq(pending.finalizableAt, finalizableAt);
+        assertEq(pending.amount, exit.amount);
         assertEq(address(escrow).balance, _vectorDeposit(0), "nothing is paid yet");
     }
 
@@ -166,7 +166,7 @@ contract RequestExitTest is EscrowTest {
         ExitCase memory e = _exitCase(0, true);
         assertEq(e.amount, exit.amount - C_MAX, "one more ticket charged");
         _submit(e, exitSignerRoot);
-        assertEq(escrow.deposits(identity).exitAmount, e.amount);
+        assertEq(escrow.pendingExits(identity).amount, e.amount);
     }
 
     function test_WhenTheSignerRootWasRotatedSinceTheStateWasSigned() external {

@@ -32,9 +32,6 @@ contract SlashTest is EscrowTest {
         ICreditEscrow.Proof memory proof = _slashProof(0);
         _expectNotSlashable(identity, ICreditEscrow.Status.Slashed);
         escrow.slash(identity, slashReceiver, proof);
-        _removeLeaf(identity);
-        _expectNotSlashable(identity, ICreditEscrow.Status.Slashed);
-        escrow.slash(identity, slashReceiver, proof);
     }
 
     function test_RevertWhen_ItsExitedLeafWasCondemned() external {
@@ -45,14 +42,11 @@ contract SlashTest is EscrowTest {
         ICreditEscrow.Proof memory proof = _slashProof(0);
         _expectNotSlashable(identity, ICreditEscrow.Status.Exited);
         escrow.slash(identity, slashReceiver, proof);
-        _removeLeaf(identity);
-        _expectNotSlashable(identity, ICreditEscrow.Status.Exited);
-        escrow.slash(identity, slashReceiver, proof);
     }
 
     function test_RevertWhen_TheDepositWasSwept() external {
         // An expired note has no request proof left to stop: condemning its leaf would only
-        // hand a griefer a free deposit pause.
+        // make a batch remove it for nothing.
         vm.warp(block.timestamp + NOTE_TTL);
         escrow.sweepExpired(identity);
         uint256 rootBefore = _root();
@@ -60,9 +54,8 @@ contract SlashTest is EscrowTest {
         _expectNotSlashable(identity, ICreditEscrow.Status.Swept);
         escrow.slash(identity, slashReceiver, proof);
         assertEq(uint8(_leafState(identity)), uint8(ICreditEscrow.LeafState.InTree), "the leaf stays");
-        assertEq(escrow.pendingRemovals(), 0, "deposits are not paused");
+        assertEq(escrow.pendingRemovals(), 0, "nothing to remove");
         assertEq(_root(), rootBefore);
-        _deposit(_otherIdentity(3), C_MAX);
     }
 
     function test_RevertWhen_TheReceiverIsTheZeroAddress() external {
@@ -89,7 +82,6 @@ contract SlashTest is EscrowTest {
     function test_RevertWhen_TheEscrowIsAnotherDeployment() external {
         ICreditEscrow.Proof memory proof = _slashProof(0);
         escrow = new CreditEscrow(_parameters(address(0)), operator, exitSignerRoot);
-        delete modelLeaves;
         _depositUser(0);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
         escrow.slash(identity, slashReceiver, proof);
@@ -122,12 +114,8 @@ contract SlashTest is EscrowTest {
         assertEq(treasury.balance, deposit - SLASH_BOUNTY, "treasury");
         assertEq(makeAddr("submitter").balance, 0, "submitter");
         assertEq(address(escrow).balance, 3 * C_MAX, "the other deposits stay");
-        assertEq(_root(), rootBefore, "the leaf waits for removeLeaf");
-
-        vm.deal(depositor, C_MAX);
-        vm.prank(depositor);
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.LeafRemovalPending.selector, 1));
-        escrow.deposit{value: C_MAX}(_otherIdentity(3));
+        assertEq(_root(), rootBefore, "the leaf waits for a batch");
+        assertEq(_deposit(_otherIdentity(3), C_MAX), 3, "deposits go on");
     }
 
     function test_WhenTheDepositIsExiting() external {
@@ -165,16 +153,6 @@ contract SlashTest is EscrowTest {
         assertEq(escrow.nextRemoval(), first, "the older condemnation stays first");
     }
 
-    function test_WhenADepositLandsFirstInTheSameBlock() external {
-        // The attack that siblings allowed: a deposit ahead of the slash changed the tree it was
-        // checked against. Without siblings the slash does not depend on the tree.
-        _deposit(_otherIdentity(3), C_MAX);
-        _slashUser(0);
-        assertEq(uint8(_status(identity)), uint8(ICreditEscrow.Status.Slashed));
-        _removeLeaf(identity);
-        assertEq(_root(), _modelRoot());
-    }
-
     function test_WhenTheDepositExited() external {
         ExitCase memory e = _requestExit(0, false);
         vm.warp(block.timestamp + EXIT_DELAY);
@@ -189,11 +167,50 @@ contract SlashTest is EscrowTest {
         ICreditEscrow.DepositRecord memory record = escrow.deposits(identity);
         assertEq(uint8(record.status), uint8(ICreditEscrow.Status.Exited), "status kept");
         assertEq(uint8(record.leaf), uint8(ICreditEscrow.LeafState.Condemned));
-        assertEq(record.exitAmount, e.amount);
+        assertEq(record.finalizableAt, block.timestamp, "when the exit was finalized");
+        assertEq(escrow.pendingExits(identity).recipient, address(0), "the finalized exit was deleted");
+        assertEq(e.recipient.balance, e.amount, "the exit was paid");
         assertEq(escrow.pendingRemovals(), 1);
         assertEq(escrow.nextRemoval(), identity, "queued for removal");
         assertEq(slashReceiver.balance, 0, "no bounty");
         assertEq(treasury.balance, treasuryBefore, "nothing moves");
         assertEq(_root(), rootBefore);
+    }
+}
+
+/// @notice Slashes around batch insertion, on the vector notes from queue position 0.
+contract SlashAndBatchTest is EscrowTest {
+    function test_RevertWhen_TheSlashedLeafWasRemoved() external {
+        // User 1 is slashed while queued; the batch that appends its note removes it.
+        _applyBatch("next_two_removing_1");
+        uint256 removed = _identity(1);
+        assertEq(uint8(_leafState(removed)), uint8(ICreditEscrow.LeafState.Removed));
+        ICreditEscrow.Proof memory proof = _slashProof(1);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICreditEscrow.DepositNotSlashable.selector, removed, ICreditEscrow.Status.Slashed)
+        );
+        escrow.slash(removed, slashReceiver, proof);
+    }
+
+    function test_WhenADepositOrABatchLandsFirstInTheSameBlock() external {
+        // The slash takes no siblings and reads neither the tree nor the queue.
+        _prepareBatch("first");
+        _depositNotes(3);
+        _insertBatch("first");
+        _slashUser(1);
+        assertEq(uint8(_status(_identity(1))), uint8(ICreditEscrow.Status.Slashed));
+        _insertBatch("next_two_removing_1");
+        assertEq(uint8(_leafState(_identity(1))), uint8(ICreditEscrow.LeafState.Removed));
+    }
+
+    function test_WhenTheNoteIsStillQueued() external {
+        // Its leaf is condemned before it is appended; the batch that appends it removes it.
+        _applyBatch("first");
+        _depositNotes(3);
+        uint256 queued = _identity(1);
+        escrow.slash(queued, slashReceiver, _slashProof(1));
+        assertEq(uint8(_leafState(queued)), uint8(ICreditEscrow.LeafState.Condemned));
+        assertEq(escrow.nextRemoval(), queued);
+        assertEq(_size(), 1, "the note is not in the tree yet");
     }
 }

@@ -13,10 +13,12 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use zkcredits_primitives::{constants::SIGNER_TREE_DEPTH, rln::scope};
+use zkcredits_primitives::{
+    constants::SIGNER_TREE_DEPTH, identity::accumulate, merkle::LeanImt, rln::scope,
+};
 use zkcredits_prover::{
     KeyFile, Verifier, WitnessCircuit, encoding, fixtures,
-    inputs::SlashInputs,
+    inputs::{BatchInsertInputs, QueuedNote, SlashInputs},
     insecure_dev_setup,
     manifest::{self, sha256_hex},
     solidity::{VerifierProvenance, render_verifier},
@@ -346,6 +348,13 @@ impl SetupArgs {
                 }
             }
             progress.inc(1);
+            if name == "batch_insert" {
+                progress.set_message("escrow batch vectors");
+                files.push((
+                    self.root.join("spec/vectors/groth16/escrow_batches.json"),
+                    pretty(&escrow_batch_vectors(&key, &mut circuit, &source, &mut rng)?)?,
+                ));
+            }
             if matches!(name, "exit" | "slash") {
                 exit_and_slash.push((key, circuit));
             }
@@ -473,6 +482,119 @@ fn escrow_vectors(
                 "users": token_users,
             }),
         ),
+    ] {
+        vectors[field] = value;
+    }
+    Ok(vectors)
+}
+
+/// When the escrow batch vectors' notes are deposited (forge's first block timestamp), and their
+/// deployment's `NOTE_TTL` and `C_MAX` (those of the escrow vectors' Foundry tests).
+const BATCH_VECTORS_DEPOSITED_AT: u64 = 1;
+const BATCH_VECTORS_NOTE_TTL: u64 = 30 * 24 * 3600;
+const BATCH_VECTORS_C_MAX: u128 = 1_000;
+/// The escrow's `ROOT_HISTORY_SIZE` plus one.
+const BATCH_VECTORS_SINGLES: usize = 33;
+
+/// `batch_insert` proofs for the escrow vectors' queue: the three escrow users' deposits, then
+/// 64 more of `C_MAX`, all made at [`BATCH_VECTORS_DEPOSITED_AT`]; each batch is proven from the
+/// tree its `after` batch left ("" for the empty tree). User 1 is the note slashed.
+fn escrow_batch_vectors(
+    key: &KeyFile,
+    circuit: &mut WitnessCircuit,
+    source: &KeySource,
+    rng: &mut ChaCha20Rng,
+) -> eyre::Result<Value> {
+    let expiry = BATCH_VECTORS_DEPOSITED_AT + BATCH_VECTORS_NOTE_TTL;
+    let notes: Vec<QueuedNote> = (0..3)
+        .map(|i| {
+            let (secret, deposit) = fixtures::escrow_user(i);
+            QueuedNote { identity: secret.commitment(), deposit, expiry }
+        })
+        .chain((0..64).map(|i| QueuedNote {
+            identity: fixtures::queued_note(i).identity,
+            deposit: BATCH_VECTORS_C_MAX,
+            expiry,
+        }))
+        .collect();
+    let accumulators: Vec<Fr> = std::iter::once(Fr::from(0u64))
+        .chain(notes.iter().scan(Fr::from(0u64), |acc, n| {
+            *acc = accumulate(*acc, n.identity, n.deposit, n.expiry);
+            Some(*acc)
+        }))
+        .collect();
+    // (name, after, start, count, removed note); then one note a batch, enough batches to cycle
+    // the escrow's 32 recent roots.
+    let mut plan: Vec<(String, String, usize, usize, Option<usize>)> = [
+        ("first", "", 0, 1, None),
+        ("next_two", "first", 1, 2, None),
+        ("next_two_removing_1", "first", 1, 2, Some(1)),
+        ("remove_1", "next_two", 3, 0, Some(1)),
+        ("full_after_removal", "remove_1", 3, 64, None),
+        ("full_removing_1", "next_two", 3, 64, Some(1)),
+    ]
+    .map(|(name, after, start, count, removed)| {
+        (name.to_owned(), after.to_owned(), start, count, removed)
+    })
+    .into();
+    plan.extend((0..BATCH_VECTORS_SINGLES).map(|k| {
+        let after = if k == 0 { String::new() } else { format!("single_{}", k - 1) };
+        (format!("single_{k}"), after, k, 1, None)
+    }));
+    let mut trees: std::collections::HashMap<String, LeanImt> =
+        [(String::new(), LeanImt::new())].into_iter().collect();
+    let mut batches = Vec::new();
+    for (name, after, start, count, removed) in plan {
+        let tree = trees.get(&after).ok_or_else(|| eyre!("batch {after:?} is not planned"))?;
+        let batch = BatchInsertInputs {
+            tree: tree.clone(),
+            acc_start: accumulators[start],
+            notes: notes[start..start + count].to_vec(),
+            removal: removed.map(|i| (i, notes[i])),
+        };
+        let expected = batch.public_signals()?;
+        let (proof, public) = key.prove(circuit, batch.circom_inputs()?, rng)?;
+        if public != expected {
+            bail!("the batch_insert circuit computed other public signals for batch {name}");
+        }
+        batches.push(json!({
+            "name": &name,
+            "after": &after,
+            "start": start,
+            "count": count,
+            "removed_identity": removed.map_or_else(|| Fr::from(0u64), |i| notes[i].identity).to_string(),
+            "pre_root": public[0].to_string(),
+            "post_root": public[1].to_string(),
+            "acc_start": public[4].to_string(),
+            "acc_end": public[5].to_string(),
+            "public_signals": encoding::public_to_json(&public),
+            "calldata": encoding::solidity_calldata(&proof, &public),
+        }));
+        trees.insert(name, batch.outcome()?.0);
+    }
+    let mut vectors = json!({
+        "description": format!("batch_insert proofs under {} for the escrow's deposit queue: notes[0..3] are escrow.json's users, notes[3..] more deposits of c_max; every note is deposited at deposited_at (expiry deposited_at + note_ttl) in order. Each batch applies to the tree its `after` batch left (\"\": empty) with every note up to its end queued; removed_identity (0: none) is the condemned note it zeroes. What the Foundry tests of insertBatch submit.", source.phrase()),
+    });
+    let (key_field, key_value) = source.vector_field(&["batch_insert"]);
+    vectors[key_field] = key_value;
+    for (field, value) in [
+        ("deposited_at", json!(BATCH_VECTORS_DEPOSITED_AT)),
+        ("note_ttl", json!(BATCH_VECTORS_NOTE_TTL)),
+        ("c_max", json!(BATCH_VECTORS_C_MAX.to_string())),
+        (
+            "notes",
+            json!(
+                notes
+                    .iter()
+                    .map(|n| json!({
+                        "identity": n.identity.to_string(),
+                        "deposit": n.deposit.to_string(),
+                        "expiry": n.expiry.to_string(),
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        ("batches", json!(batches)),
     ] {
         vectors[field] = value;
     }

@@ -2,6 +2,7 @@
 
 mod circuits;
 mod devnet;
+mod insert_batch;
 mod keys;
 mod linkability;
 mod node;
@@ -81,6 +82,14 @@ pub(crate) enum Command {
     ///     --deployment deployments/31337.json --wallet-key-file wallet.hex
     #[command(verbatim_doc_comment)]
     Slash(slash::Args),
+    /// Insert the escrow's queued deposits (and the slashed leaf due for removal) with a
+    /// batch_insert proof, paying the gas: what the providers' nodes do (spec/08).
+    ///
+    /// Examples:
+    ///   zkcredits insert-batch --rpc-url http://127.0.0.1:8545 \
+    ///     --deployment deployments/31337.json --wallet-key-file wallet.hex
+    #[command(verbatim_doc_comment)]
+    InsertBatch(insert_batch::Args),
     /// A passive slasher: join the escrow's share network, check every share, slash every
     /// double spend it sees; no upstream, no payments (spec/07).
     ///
@@ -163,6 +172,7 @@ impl Command {
             Self::Node(args) => args.run(),
             Self::Keys(args) => args.run(),
             Self::Slash(args) => args.run(),
+            Self::InsertBatch(args) => args.run(),
             Self::Slasher(args) => args.run(),
             Self::Wallet(command) => command.run(),
             Self::Deposit(args) => args.run(),

@@ -178,8 +178,7 @@ impl Args {
                 rank_among: None,
             },
             Arc::new(Metrics::default()),
-        )
-        .without_removals();
+        );
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

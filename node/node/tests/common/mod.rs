@@ -13,7 +13,8 @@ use std::{
 };
 use zkcredits_chain::{ExitRequest, devnet::Devnet};
 use zkcredits_node::{
-    NodeConfig, RunningNode,
+    Metrics, NodeConfig, RunningNode,
+    batcher::{BatchPass, BatchPolicy, BatchSubmitter, Batcher},
     envelope::{PaymentEnvelope, request_digest},
     keys::write_signer_key,
     settlement::Settlement,
@@ -91,11 +92,43 @@ pub struct Harness {
     pub config: NodeConfig,
     pub http: reqwest::Client,
     pub request_prover: Prover,
+    /// Inserts deposit batches from [`UPDATER_ACCOUNT`] when the node does not batch itself.
+    pub updater: Batcher,
 }
 
 /// The dev account whose key the node slashes with, and the one its bounties go to.
 pub const SLASHER_ACCOUNT: usize = 1;
 pub const PAYOUT_ACCOUNT: usize = 7;
+/// The dev account of the tests' own deposit updater.
+pub const UPDATER_ACCOUNT: usize = 8;
+
+/// Inserts every queued deposit with [`updater`] passes over `store`'s view, until none waits.
+pub async fn insert_all(net: &Devnet, store: &std::sync::Arc<dyn zkcredits_storage::Storage>) {
+    let updater = updater(net, std::sync::Arc::clone(store));
+    for _ in 0..1_000 {
+        match updater.pass().await.expect("batch pass") {
+            BatchPass::Idle => return,
+            BatchPass::Inserted { .. } | BatchPass::Stale => {}
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("the deposits were never inserted");
+}
+
+/// A batcher outside the node, as any account may run one: it inserts every deposit at once.
+pub fn updater(net: &Devnet, store: std::sync::Arc<dyn zkcredits_storage::Storage>) -> Batcher {
+    let Prover { circuit, key } = Prover::load("batch_insert");
+    let wallet = net.private_key_hex(UPDATER_ACCOUNT).parse().expect("dev key");
+    Batcher::new(
+        store,
+        net.anvil.endpoint(),
+        net.deployment.escrow,
+        BatchSubmitter { wallet, circuit, key },
+        BatchPolicy { min_batch: 1, max_delay: std::time::Duration::ZERO, max_lag: 1_000 },
+        std::sync::Arc::new(Metrics::default()),
+        std::sync::Arc::default(),
+    )
+}
 
 pub fn node_config(net: &Devnet, dir: &Path, upstream: &str) -> NodeConfig {
     let key_file = dir.join("signer.json");
@@ -134,6 +167,7 @@ pub async fn harness(tweak: impl FnOnce(&mut NodeConfig)) -> Harness {
     let mut config = node_config(&net, dir.path(), &upstream.url());
     tweak(&mut config);
     let node = zkcredits_node::start(config.clone()).await.expect("node starts");
+    let updater = updater(&net, std::sync::Arc::clone(node.store()));
     Harness {
         net,
         node,
@@ -142,6 +176,7 @@ pub async fn harness(tweak: impl FnOnce(&mut NodeConfig)) -> Harness {
         config,
         http: reqwest::Client::new(),
         request_prover: Prover::load("request"),
+        updater,
     }
 }
 
@@ -164,7 +199,46 @@ impl Harness {
         LeanImt::from_leaves(&self.node.store().leaves().expect("leaves")).expect("tree")
     }
 
-    /// Deposits `amount` for a fresh user `k` and lets the node see it.
+    /// Waits until every queued deposit is inserted and no condemned leaf waits, and the node
+    /// followed: by the node's own batcher when it runs one, else by [`Harness::updater`].
+    pub async fn insert_pending(&self) {
+        for _ in 0..240 {
+            self.node.sync_chain().await.expect("sync");
+            let (_, size, queued) = self.net.escrow.tree().await.expect("tree");
+            let removals = self.net.escrow.pending_removals().await.expect("removals");
+            let followed = self.node.store().leaves().expect("leaves").len() as u64 == size;
+            if size == queued && removals == 0 && followed {
+                return;
+            }
+            if self.config.batcher.enabled {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                continue;
+            }
+            match self.updater.pass().await.expect("batch pass") {
+                BatchPass::Inserted { .. } | BatchPass::Stale => {}
+                _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            }
+        }
+        panic!("the deposits were never inserted");
+    }
+
+    /// Runs slash passes, batches and chain steps until the node records the slash of
+    /// `identity` done (its leaf removed and the removal followed).
+    pub async fn until_slash_done(&self, identity: &Fr) -> zkcredits_storage::SlashStatus {
+        for _ in 0..120 {
+            self.node.submit_slashes().await;
+            self.insert_pending().await;
+            self.node.submit_slashes().await;
+            let status = self.node.store().slash(identity).expect("read").map(|s| s.status);
+            if let Some(status @ zkcredits_storage::SlashStatus::Done { .. }) = status {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("the slash of {identity} never completed")
+    }
+
+    /// Deposits `amount` for a fresh user `k`, inserts it, and lets the node see it.
     pub async fn deposit(&self, k: u64, amount: u128) -> User {
         let secret = Secret::new(Fr::from(k)).expect("non-zero");
         let event = self
@@ -174,7 +248,7 @@ impl Harness {
             .await
             .expect("deposit")
             .event;
-        self.node.sync_chain().await.expect("sync");
+        self.insert_pending().await;
         User {
             secret,
             deposit: amount,

@@ -1,0 +1,356 @@
+//! The deposit batcher: deposits wait in the escrow's queue until a `batch_insert` proof appends
+//! their leaves (anyone may send one). A pass reads the queue and the tree at the chain head,
+//! and when enough deposits wait, the oldest waited long enough, or a condemned leaf is due for
+//! removal, proves the next batch (at most 64 deposits, with the removal) on a blocking thread
+//! and sends `insertBatch`. A batch that another updater beat reverts (with `StaleBatch` before
+//! the pairing when the rival appended deposits); the next pass proves again from the new tree.
+
+use crate::{Metrics, config::scrub_url};
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use zkcredits_chain::{
+    ChainError, Escrow, EscrowRevert,
+    bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
+    events::read_events,
+    follower::{batch_change, queued_deposit},
+};
+use zkcredits_primitives::{Fr, constants::BATCH_INSERT_SIZE, merkle::LeanImt};
+use zkcredits_prover::{
+    KeyFile, WitnessCircuit,
+    inputs::{BatchInsertInputs, QueuedNote},
+};
+use zkcredits_storage::{QueuedDeposit, Storage};
+
+/// The longest wait between passes after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// When a batch is worth its gas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPolicy {
+    /// Insert once this many deposits wait (at most 64 go into one batch).
+    pub min_batch: u64,
+    /// Insert whatever waits once the oldest deposit has waited this long (as this node saw it).
+    pub max_delay: Duration,
+    /// The most blocks the node may lag behind the head and still batch (the head's events
+    /// above its cursor are read in one query).
+    pub max_lag: u64,
+}
+
+/// What the batcher needs to prove and send: a wallet and the `batch_insert` prover.
+pub struct BatchSubmitter {
+    /// Signs `insertBatch` transactions.
+    pub wallet: PrivateKeySigner,
+    /// The compiled `batch_insert` circuit.
+    pub circuit: Mutex<WitnessCircuit>,
+    /// The `batch_insert` proving key.
+    pub key: KeyFile,
+}
+
+impl std::fmt::Debug for BatchSubmitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchSubmitter").field("account", &self.wallet.address()).finish()
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchPass {
+    /// Nothing waits.
+    Idle,
+    /// Deposits wait, but too few and not long enough.
+    Waiting {
+        /// How many.
+        waiting: u64,
+    },
+    /// The node's view lags or the chain moved while reading; the next pass tries again.
+    NotReady(String),
+    /// A batch landed.
+    Inserted {
+        /// The first position it appended.
+        start: u64,
+        /// How many it appended.
+        count: u64,
+        /// Whether it zeroed a condemned leaf.
+        removed: bool,
+    },
+    /// Another batch from the same tree landed first.
+    Stale,
+}
+
+/// Proves and sends deposit batches for one escrow.
+pub struct Batcher {
+    store: Arc<dyn Storage>,
+    rpc_url: String,
+    escrow: Address,
+    submitter: Arc<BatchSubmitter>,
+    policy: BatchPolicy,
+    metrics: Arc<Metrics>,
+    /// Held while sending: the slasher sends from the same wallet, and two senders would pick
+    /// the same nonce.
+    wallet_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The queue position that first waited, and when this node saw it waiting.
+    waiting_since: Mutex<Option<(u64, Instant)>>,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("escrow", &self.escrow)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Batcher {
+    /// A batcher for `escrow` that sends under `wallet_lock`.
+    pub fn new(
+        store: Arc<dyn Storage>,
+        rpc_url: String,
+        escrow: Address,
+        submitter: BatchSubmitter,
+        policy: BatchPolicy,
+        metrics: Arc<Metrics>,
+        wallet_lock: Arc<tokio::sync::Mutex<()>>,
+    ) -> Self {
+        Self {
+            store,
+            rpc_url,
+            escrow,
+            submitter: Arc::new(submitter),
+            policy,
+            metrics,
+            wallet_lock,
+            waiting_since: Mutex::new(None),
+        }
+    }
+
+    /// Runs a pass now and every `poll` until `stop` fires; a pass that inserted runs again at
+    /// once (more may wait). After failures the wait doubles, up to [`MAX_BACKOFF`]: a pass that
+    /// fails rebuilds the tree and may prove again each time.
+    pub async fn run(&self, poll: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        let mut stop = stop;
+        let mut wait = poll;
+        loop {
+            let pass = tokio::select! {
+                pass = self.pass() => pass,
+                _ = stop.changed() => return,
+            };
+            let failed = pass.is_err();
+            match pass {
+                Ok(BatchPass::Inserted { .. } | BatchPass::Stale) => {
+                    wait = poll;
+                    continue;
+                }
+                Ok(BatchPass::NotReady(reason)) => {
+                    tracing::debug!("no deposit batch this pass: {reason}");
+                    wait = poll;
+                }
+                Ok(_) => wait = poll,
+                Err(e) => {
+                    self.metrics.deposit_batch("failed");
+                    let e = scrub_url(&e.to_string(), &self.rpc_url);
+                    tracing::warn!(retry_in = ?wait, "deposit batch not inserted yet: {e}");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if failed {
+                wait = (wait * 2).min(MAX_BACKOFF.max(poll));
+            }
+        }
+    }
+
+    /// One pass: reads the queue at the chain head and, when the policy says so, proves and
+    /// sends the next batch.
+    pub async fn pass(&self) -> Result<BatchPass, ChainError> {
+        let url = self
+            .rpc_url
+            .parse()
+            .map_err(|e| ChainError::Rpc(format!("the RPC URL does not parse: {e}")))?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(self.submitter.wallet.clone()))
+            .connect_http(url)
+            .erased();
+        let escrow = Escrow::new(self.escrow, provider.clone());
+        let (root, size, queued) = escrow.tree().await?;
+        let waiting = queued.saturating_sub(size);
+        let count = waiting.min(BATCH_INSERT_SIZE as u64);
+        let removal = self.due_removal(&escrow, size + count).await?;
+        if waiting == 0 && removal.is_none() {
+            *self.lock_waiting() = None;
+            return Ok(BatchPass::Idle);
+        }
+        let overdue = {
+            let mut since = self.lock_waiting();
+            let (position, seen) = *since.get_or_insert((size, Instant::now()));
+            if position != size {
+                *since = Some((size, Instant::now()));
+            }
+            position == size && seen.elapsed() >= self.policy.max_delay
+        };
+        if removal.is_none() && waiting < self.policy.min_batch && !overdue {
+            return Ok(BatchPass::Waiting { waiting });
+        }
+        let (leaves, queue) = match self.head_state(&provider).await? {
+            Some(state) => state,
+            None => return Ok(BatchPass::NotReady("the node is still catching up".into())),
+        };
+        if leaves.len() as u64 != size {
+            return Ok(BatchPass::NotReady(format!(
+                "the escrow holds {size} leaves, the node's view at the head {}",
+                leaves.len()
+            )));
+        }
+        let notes: Vec<QueuedNote> = queue
+            .range(size..size + count)
+            .map(|(_, d)| QueuedNote { identity: d.identity, deposit: d.amount, expiry: d.expiry })
+            .collect();
+        if notes.len() as u64 != count {
+            return Ok(BatchPass::NotReady("queued deposits not seen yet".into()));
+        }
+        let acc_start = escrow.accumulator_at(size).await?;
+        let acc_end = escrow.accumulator_at(size + count).await?;
+        let submitter = Arc::clone(&self.submitter);
+        // Rebuilding a tree of up to 2^20 leaves and proving take seconds: off the runtime.
+        let proven = tokio::task::spawn_blocking(move || {
+            let tree = LeanImt::from_leaves(&leaves).map_err(|e| format!("tree: {e}"))?;
+            if tree.root() != root {
+                return Ok(None);
+            }
+            let batch = BatchInsertInputs { tree, acc_start, notes, removal };
+            let signals = batch.public_signals().map_err(|e| e.to_string())?;
+            if signals[5] != acc_end {
+                return Err("the queued deposits seen do not match the escrow's accumulator".into());
+            }
+            let inputs = batch.circom_inputs().map_err(|e| e.to_string())?;
+            let mut circuit =
+                submitter.circuit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (proof, _) = submitter
+                .key
+                .prove(&mut circuit, inputs, &mut rand::rngs::OsRng)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(Some((signals[1], proof)))
+        })
+        .await
+        .map_err(|e| ChainError::InvalidValue(format!("the batch prover failed: {e}")))?
+        .map_err(ChainError::InvalidValue)?;
+        let Some((post_root, proof)) = proven else {
+            return Ok(BatchPass::NotReady("the tree moved while the node read it".into()));
+        };
+        let _sending = self.wallet_lock.lock().await;
+        // A transaction of the wallet still pending (a batch stuck under low fees, a slash) would
+        // hold this one behind it, and each batch sent meanwhile would land stale and pay for
+        // it: wait until the wallet's transactions are mined.
+        let account = self.submitter.wallet.address();
+        let mined = provider.get_transaction_count(account).latest().await?;
+        let pending = provider.get_transaction_count(account).pending().await?;
+        if pending > mined {
+            return Ok(BatchPass::NotReady(format!(
+                "{} transaction(s) of {account} are pending",
+                pending - mined
+            )));
+        }
+        match escrow.insert_batch(size, count, post_root, &proof).await {
+            Ok(sent) => {
+                let removed = !sent.event.removedIdentity.is_zero();
+                self.metrics.deposit_batch("inserted");
+                tracing::info!(start = size, count, removed, tx = %sent.tx_hash, "deposit batch inserted");
+                Ok(BatchPass::Inserted { start: size, count, removed })
+            }
+            Err(ChainError::Reverted(EscrowRevert(CreditEscrowErrors::StaleBatch(_)))) => {
+                self.metrics.deposit_batch("stale");
+                tracing::info!(start = size, "another deposit batch landed first; proving again");
+                Ok(BatchPass::Stale)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Option<(u64, Instant)>> {
+        self.waiting_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The removal a batch ending at `end` must make: the oldest condemned leaf, once its index
+    /// is below `end`.
+    async fn due_removal(
+        &self,
+        escrow: &Escrow<DynProvider>,
+        end: u64,
+    ) -> Result<Option<(usize, QueuedNote)>, ChainError> {
+        let identity = escrow.next_removal().await?;
+        if identity == Fr::from(0u64) {
+            return Ok(None);
+        }
+        let record = escrow.deposit_record(identity).await?;
+        let index = u64::from(record.leafIndex);
+        if index >= end {
+            return Ok(None);
+        }
+        let note = QueuedNote {
+            identity,
+            deposit: record.amount.to::<u128>(),
+            expiry: record.expiry.to::<u64>(),
+        };
+        Ok(Some((index as usize, note)))
+    }
+
+    /// The leaves and the deposits still queued at the chain head: the stored (confirmed) state
+    /// plus the events of the blocks above the cursor. `None` while the node lags more than
+    /// `max_lag` blocks.
+    async fn head_state(
+        &self,
+        provider: &DynProvider,
+    ) -> Result<Option<(Vec<Fr>, BTreeMap<u64, QueuedDeposit>)>, ChainError> {
+        // The cursor before the leaves and the queue: a block applied in between is read again
+        // below, and writing a leaf or a queue position twice changes nothing.
+        let from = self.store.cursor()?.map_or(0, |c| c.number + 1);
+        let mut leaves = self.store.leaves()?;
+        let mut queue: BTreeMap<u64, QueuedDeposit> = self
+            .store
+            .queued(leaves.len() as u64, usize::MAX)?
+            .into_iter()
+            .map(|d| (d.position, d))
+            .collect();
+        let head = provider.get_block_number().await?;
+        if from <= head {
+            if head - from >= self.policy.max_lag {
+                return Ok(None);
+            }
+            for log in read_events(provider, self.escrow, from, head).await? {
+                match &log.event {
+                    CreditEscrowEvents::Deposited(e) => {
+                        let deposit = queued_deposit(e)?;
+                        queue.insert(deposit.position, deposit);
+                    }
+                    CreditEscrowEvents::BatchInserted(e) => {
+                        let known: Vec<QueuedDeposit> = queue.values().copied().collect();
+                        let (updates, _) = batch_change(e, &known)?;
+                        for update in updates {
+                            let index = usize::try_from(update.index)
+                                .map_err(|_| ChainError::InvalidValue("leaf index".into()))?;
+                            if index >= leaves.len() {
+                                leaves.resize(index + 1, Fr::from(0u64));
+                            }
+                            leaves[index] = update.leaf;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let size = leaves.len() as u64;
+        queue.retain(|position, _| *position >= size);
+        Ok(Some((leaves, queue)))
+    }
+}
