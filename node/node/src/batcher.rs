@@ -30,6 +30,8 @@ use zkcredits_prover::{
 };
 use zkcredits_storage::{QueuedDeposit, Storage};
 
+/// The escrow's `LeafState.Condemned`.
+const LEAF_CONDEMNED: u8 = 1;
 /// The longest wait between passes after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -185,8 +187,8 @@ impl Batcher {
         let escrow = Escrow::new(self.escrow, provider.clone());
         let (root, size, queued) = escrow.tree().await?;
         let waiting = queued.saturating_sub(size);
-        let count = waiting.min(BATCH_INSERT_SIZE as u64);
-        let removal = self.due_removal(&escrow, size + count).await?;
+        let mut count = waiting.min(BATCH_INSERT_SIZE as u64);
+        let mut removal = self.due_removal(&escrow, size + count).await?;
         if waiting == 0 && removal.is_none() {
             *self.lock_waiting() = None;
             return Ok(BatchPass::Idle);
@@ -211,6 +213,16 @@ impl Batcher {
                 "the escrow holds {size} leaves, the node's view at the head {}",
                 leaves.len()
             )));
+        }
+        if let Some(capped) = self.stop_before_condemned(&escrow, &queue, size, count).await?
+            && capped != count
+        {
+            let capped_removal = self.due_removal(&escrow, size + capped).await?;
+            // Appending nothing and removing nothing would be refused: then the condemned note
+            // goes in as it is (the head's removal needs it appended), and is zeroed later.
+            if capped > 0 || capped_removal.is_some() {
+                (count, removal) = (capped, capped_removal);
+            }
         }
         let notes: Vec<QueuedNote> = queue
             .range(size..size + count)
@@ -275,6 +287,31 @@ impl Batcher {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A batch removes one condemned leaf, the removal queue's head. When other queued notes
+    /// are condemned (slashed before a batch appended them), the batch stops before the first
+    /// of them that is not the head, so that it enters the tree only with its removal: `None`
+    /// when no other removal waits (the usual case, and no record is read).
+    async fn stop_before_condemned(
+        &self,
+        escrow: &Escrow<DynProvider>,
+        queue: &BTreeMap<u64, QueuedDeposit>,
+        size: u64,
+        count: u64,
+    ) -> Result<Option<u64>, ChainError> {
+        if escrow.pending_removals().await? < 2 {
+            return Ok(None);
+        }
+        let head = escrow.next_removal().await?;
+        for (position, deposit) in queue.range(size..size + count) {
+            if deposit.identity != head
+                && escrow.deposit_record(deposit.identity).await?.leaf == LEAF_CONDEMNED
+            {
+                return Ok(Some(position - size));
+            }
+        }
+        Ok(Some(count))
     }
 
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Option<(u64, Instant)>> {

@@ -743,3 +743,59 @@ async fn shutdown_releases_answers_held_for_privacy() {
     assert_eq!(response.status(), 200);
     assert!(settlement_of(&response).charge > 0, "served and settled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_appends_a_condemned_queued_note_only_with_its_removal() {
+    let h = harness(|_| {}).await;
+    let c_max = u128::from(h.c_max());
+    let scope = h.scope();
+    let slasher = h.net.anvil.addresses()[PAYOUT_ACCOUNT];
+    let slash_prover = common::Prover::load("slash");
+    let slash = |secret: zkcredits_primitives::identity::Secret| {
+        let statement = zkcredits_prover::inputs::SlashInputs {
+            secret,
+            receiver: zkcredits_primitives::field::fr_from_be_bytes_mod_order(slasher.as_slice()),
+            scope,
+        };
+        let (proof, _) = slash_prover.prove(statement.circom_inputs()).expect("slash proof");
+        let escrow = &h.net.escrow;
+        async move { escrow.slash(secret.commitment(), slasher, &proof).await.expect("slash") }
+    };
+    // A's leaf is in the tree and condemned first: the removal queue's head.
+    let alice = h.deposit(81, c_max * 2).await;
+    slash(alice.secret).await;
+    // B and C wait in the queue; C is condemned second, before any batch appended it.
+    let deposit = |k: u64| {
+        let identity = zkcredits_primitives::identity::Secret::new(Fr::from(k)).expect("non-zero");
+        let escrow = &h.net.escrow;
+        async move {
+            escrow
+                .deposit(identity.commitment(), alloy::primitives::U256::from(c_max * 2))
+                .await
+                .expect("deposit")
+                .event
+        }
+    };
+    deposit(82).await;
+    let carol_event = deposit(83).await;
+    slash(zkcredits_primitives::identity::Secret::new(Fr::from(83u64)).expect("non-zero")).await;
+    h.node.sync_chain().await.expect("sync");
+
+    // The batch removes A and stops before C, which is not the head: C never enters a root
+    // with its leaf.
+    use zkcredits_node::batcher::BatchPass;
+    let first = h.updater.pass().await.expect("batch");
+    assert_eq!(first, BatchPass::Inserted { start: 1, count: 1, removed: true });
+    let second = h.updater.pass().await.expect("batch");
+    assert_eq!(second, BatchPass::Inserted { start: 2, count: 1, removed: true });
+    h.node.sync_chain().await.expect("sync");
+    let leaves = h.node.store().leaves().expect("leaves");
+    let carol_index = carol_event.leafIndex.to::<usize>();
+    assert_eq!(carol_index, 2);
+    assert_eq!(leaves.len(), 3);
+    assert_eq!(leaves[0], Fr::from(0u64), "A removed");
+    assert_ne!(leaves[1], Fr::from(0u64), "B appended");
+    assert_eq!(leaves[carol_index], Fr::from(0u64), "C appended already zeroed");
+    assert_eq!(h.updater.pass().await.expect("pass"), BatchPass::Idle);
+    h.node.shutdown().await.expect("clean shutdown");
+}
