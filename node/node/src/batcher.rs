@@ -30,6 +30,9 @@ use zkcredits_prover::{
 };
 use zkcredits_storage::{QueuedDeposit, Storage};
 
+/// The leaves a tree was built from, and the tree.
+type TreeCache = Mutex<Option<(Vec<Fr>, LeanImt)>>;
+
 /// The escrow's `LeafState.Condemned`.
 const LEAF_CONDEMNED: u8 = 1;
 /// The longest wait between passes after failures.
@@ -101,6 +104,9 @@ pub struct Batcher {
     wallet_lock: Arc<tokio::sync::Mutex<()>>,
     /// The queue position that first waited, and when this node saw it waiting.
     waiting_since: Mutex<Option<(u64, Instant)>>,
+    /// The leaves of the last tree built and the tree: the next pass hashes only what changed
+    /// (appended leaves, zeroed ones) instead of up to 2^20 leaves again.
+    tree_cache: Arc<TreeCache>,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -132,6 +138,7 @@ impl Batcher {
             metrics,
             wallet_lock,
             waiting_since: Mutex::new(None),
+            tree_cache: Arc::default(),
         }
     }
 
@@ -234,9 +241,10 @@ impl Batcher {
         let acc_start = escrow.accumulator_at(size).await?;
         let acc_end = escrow.accumulator_at(size + count).await?;
         let submitter = Arc::clone(&self.submitter);
-        // Rebuilding a tree of up to 2^20 leaves and proving take seconds: off the runtime.
+        let cache = Arc::clone(&self.tree_cache);
+        // Hashing a tree of up to 2^20 leaves and proving take seconds: off the runtime.
         let proven = tokio::task::spawn_blocking(move || {
-            let tree = LeanImt::from_leaves(&leaves).map_err(|e| format!("tree: {e}"))?;
+            let tree = tree_of(&cache, leaves).map_err(|e| format!("tree: {e}"))?;
             if tree.root() != root {
                 return Ok(None);
             }
@@ -389,5 +397,63 @@ impl Batcher {
         let size = leaves.len() as u64;
         queue.retain(|position, _| *position >= size);
         Ok(Some((leaves, queue)))
+    }
+}
+
+/// The tree of `leaves`, from the cached tree when `leaves` extends the cached leaves with only
+/// appended leaves and zeroed ones (what batches do); built anew otherwise (a reorg). The cache
+/// then holds `leaves` and their tree.
+fn tree_of(cache: &TreeCache, leaves: Vec<Fr>) -> Result<LeanImt, zkcredits_primitives::TreeError> {
+    let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let grown = match cache.take() {
+        Some((known, mut tree))
+            if known.len() <= leaves.len()
+                && known
+                    .iter()
+                    .zip(&leaves)
+                    .all(|(old, new)| old == new || *new == Fr::from(0u64)) =>
+        {
+            for (index, (old, new)) in known.iter().zip(&leaves).enumerate() {
+                if old != new {
+                    tree.remove(index)?;
+                }
+            }
+            tree.append(&leaves[known.len()..])?;
+            tree
+        }
+        _ => LeanImt::from_leaves(&leaves)?,
+    };
+    *cache = Some((leaves, grown.clone()));
+    Ok(grown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_tree_grows_like_a_rebuilt_one_and_a_reorg_rebuilds_it() {
+        let leaf = |x: u64| Fr::from(x + 1_000);
+        let cache = Mutex::new(None);
+        let first: Vec<Fr> = (0..5).map(leaf).collect();
+        assert_eq!(
+            tree_of(&cache, first.clone()).expect("tree").root(),
+            LeanImt::from_leaves(&first).expect("tree").root()
+        );
+        // A batch appends three leaves and zeroes one.
+        let mut grown = first;
+        grown[1] = Fr::from(0u64);
+        grown.extend((5..8).map(leaf));
+        let expected = LeanImt::from_leaves(&grown).expect("tree");
+        let cached = tree_of(&cache, grown.clone()).expect("tree");
+        assert_eq!(cached.root(), expected.root());
+        assert_eq!(cached.size(), expected.size());
+        // A reorg replaced a leaf: built anew.
+        let mut reorged = grown[..6].to_vec();
+        reorged[5] = leaf(99);
+        assert_eq!(
+            tree_of(&cache, reorged.clone()).expect("tree").root(),
+            LeanImt::from_leaves(&reorged).expect("tree").root()
+        );
     }
 }

@@ -56,15 +56,21 @@ impl LeanImt {
     /// removed (no zero leaf can be inserted), so the escrow's leaf list rebuilds its tree.
     pub fn from_leaves(leaves: &[Fr]) -> Result<Self, TreeError> {
         let mut tree = Self::new();
+        tree.append(leaves)?;
+        Ok(tree)
+    }
+
+    /// Appends leaves as [`LeanImt::from_leaves`] reads them (a zero leaf is one removed).
+    pub fn append(&mut self, leaves: &[Fr]) -> Result<(), TreeError> {
         for leaf in leaves {
             if *leaf == Fr::ZERO {
-                let index = tree.insert(Fr::from(1u64))?;
-                tree.remove(index)?;
+                let index = self.insert(Fr::from(1u64))?;
+                self.remove(index)?;
             } else {
-                tree.insert(*leaf)?;
+                self.insert(*leaf)?;
             }
         }
-        Ok(tree)
+        Ok(())
     }
 
     /// Number of leaves inserted (removed leaves still count).
