@@ -51,15 +51,12 @@ impl Args {
         }
         let deployment = zkcredits_chain::Deployment::load(&self.deployment)?;
         let wallet = zkcredits_node::keys::read_account_key(&self.wallet_key_file)?;
-        let manifest = zkcredits_prover::Manifest::read(&self.manifest)
-            .map_err(|e| eyre!("--manifest: {e}"))?;
-        let (circuit, key) = zkcredits_prover::load_checked_prover(
+        let (circuit, key) = super::checked_prover(
+            &self.manifest,
             &self.build_dir,
             "batch_insert",
             &self.batch_insert_proving_key,
-            &manifest,
-        )
-        .map_err(|e| eyre!("the batch_insert prover: {e} (run `make keys`)"))?;
+        )?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let provider = alloy::providers::ProviderBuilder::new()
             .connect_http(self.rpc_url.parse().map_err(|e| eyre!("--rpc-url: {e}"))?);

@@ -186,3 +186,17 @@ impl Command {
         }
     }
 }
+
+/// `circuit`'s compiled circuit in `build_dir` and its proving key `key`, both checked against
+/// the artifact manifest `manifest` (the `--manifest`, `--build-dir` and key arguments).
+pub(crate) fn checked_prover(
+    manifest: &std::path::Path,
+    build_dir: &std::path::Path,
+    circuit: &str,
+    key: &std::path::Path,
+) -> eyre::Result<(zkcredits_prover::WitnessCircuit, zkcredits_prover::KeyFile)> {
+    let manifest =
+        zkcredits_prover::Manifest::read(manifest).map_err(|e| eyre::eyre!("--manifest: {e}"))?;
+    zkcredits_prover::load_checked_prover(build_dir, circuit, key, &manifest)
+        .map_err(|e| eyre::eyre!("the {circuit} prover: {e} (run `make keys`)"))
+}
