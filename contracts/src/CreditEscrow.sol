@@ -18,7 +18,8 @@ interface IGroth16Verifier {
     function INSECURE_DEV_SETUP() external view returns (bool);
 }
 
-/// @notice The generated `exit` verifier's entry point.
+/// @notice The generated `exit` verifier's entry points. The escrow folds the signals it fixes,
+/// `scope` and `cMax`, into the key once at deployment and passes the other seven with each proof.
 interface IExitVerifier is IGroth16Verifier {
     function verifyProof(
         uint256[2] calldata pA,
@@ -26,15 +27,38 @@ interface IExitVerifier is IGroth16Verifier {
         uint256[2] calldata pC,
         uint256[9] calldata pubSignals
     ) external view returns (bool);
+
+    function foldFixedSignals(uint256 scope, uint256 cMax) external view returns (bool ok, uint256 x, uint256 y);
+
+    function verifyProofFolded(
+        uint256[2] calldata pA,
+        uint256[2][2] calldata pB,
+        uint256[2] calldata pC,
+        uint256 baseX,
+        uint256 baseY,
+        uint256[7] calldata signals
+    ) external view returns (bool);
 }
 
-/// @notice The generated `slash` verifier's entry point.
+/// @notice The generated `slash` verifier's entry points; the escrow folds `scope` in at
+/// deployment and passes the identity and the receiver with each proof.
 interface ISlashVerifier is IGroth16Verifier {
     function verifyProof(
         uint256[2] calldata pA,
         uint256[2][2] calldata pB,
         uint256[2] calldata pC,
         uint256[3] calldata pubSignals
+    ) external view returns (bool);
+
+    function foldFixedSignals(uint256 scope) external view returns (bool ok, uint256 x, uint256 y);
+
+    function verifyProofFolded(
+        uint256[2] calldata pA,
+        uint256[2][2] calldata pB,
+        uint256[2] calldata pC,
+        uint256 baseX,
+        uint256 baseY,
+        uint256[2] calldata signals
     ) external view returns (bool);
 }
 
@@ -90,6 +114,12 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     ISlashVerifier internal immutable SLASH_VERIFIER;
     IBatchInsertVerifier internal immutable BATCH_INSERT_VERIFIER;
     uint256 internal immutable SCOPE;
+    /// @dev The exit key's first point with `SCOPE` and `C_MAX` folded in, and the slash key's
+    /// with `SCOPE`: each proof then pays two and one fewer `ecMul`s and `ecAdd`s.
+    uint256 internal immutable EXIT_BASE_X;
+    uint256 internal immutable EXIT_BASE_Y;
+    uint256 internal immutable SLASH_BASE_X;
+    uint256 internal immutable SLASH_BASE_Y;
 
     /// @dev Whether a root was ever the signer root, and when its revocation takes effect (0:
     /// never revoked), read together by `requestExit`.
@@ -144,7 +174,13 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         EXIT_VERIFIER = IExitVerifier(params.exitVerifier);
         SLASH_VERIFIER = ISlashVerifier(params.slashVerifier);
         BATCH_INSERT_VERIFIER = IBatchInsertVerifier(params.batchInsertVerifier);
-        SCOPE = PoseidonT3.hash([block.chainid, uint256(uint160(address(this)))]);
+        uint256 deploymentScope = PoseidonT3.hash([block.chainid, uint256(uint160(address(this)))]);
+        SCOPE = deploymentScope;
+        (EXIT_BASE_X, EXIT_BASE_Y) = _foldedBase(
+            params.exitVerifier, abi.encodeCall(IExitVerifier.foldFixedSignals, (deploymentScope, params.cMax))
+        );
+        (SLASH_BASE_X, SLASH_BASE_Y) =
+            _foldedBase(params.slashVerifier, abi.encodeCall(ISlashVerifier.foldFixedSignals, (deploymentScope)));
         _setSignerRoot(initialSignerRoot);
         // Every ring slot starts marked (slot 0 holds acc_0 = 0): deposits then only overwrite.
         for (uint256 i = 0; i < QUEUE_CAPACITY; i++) {
@@ -335,8 +371,10 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
             revert DepositNotSlashable(identity, record.status);
         }
         if (receiver == address(0)) revert ZeroAddress();
-        uint256[3] memory signals = [identity, uint256(uint160(receiver)), SCOPE];
-        if (!SLASH_VERIFIER.verifyProof(proof.a, proof.b, proof.c, signals)) revert InvalidProof();
+        uint256[2] memory signals = [identity, uint256(uint160(receiver))];
+        if (!SLASH_VERIFIER.verifyProofFolded(proof.a, proof.b, proof.c, SLASH_BASE_X, SLASH_BASE_Y, signals)) {
+            revert InvalidProof();
+        }
         // Effects
         record.leaf = LeafState.Condemned;
         _removalQueue[_removalTail++] = identity;
@@ -385,18 +423,12 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
         }
         if (nullifier >= SNARK_SCALAR_FIELD) revert PublicSignalOutsideField(nullifier);
         if (y >= SNARK_SCALAR_FIELD) revert PublicSignalOutsideField(y);
-        uint256[9] memory signals = [
-            uint256(record.amount),
-            identity,
-            uint256(uint160(recipient)),
-            amount,
-            nullifier,
-            y,
-            SCOPE,
-            exitSignerRoot,
-            uint256(C_MAX)
-        ];
-        if (!EXIT_VERIFIER.verifyProof(proof.a, proof.b, proof.c, signals)) revert InvalidProof();
+        // The exit circuit's signals without `scope` and `cMax`, which the base holds.
+        uint256[7] memory signals =
+            [uint256(record.amount), identity, uint256(uint160(recipient)), amount, nullifier, y, exitSignerRoot];
+        if (!EXIT_VERIFIER.verifyProofFolded(proof.a, proof.b, proof.c, EXIT_BASE_X, EXIT_BASE_Y, signals)) {
+            revert InvalidProof();
+        }
         // Effects
         uint256 finalizableAt = block.timestamp + EXIT_DELAY;
         record.status = Status.Exiting;
@@ -497,6 +529,16 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _passesSelfTest(address verifier) internal view returns (bool) {
         (bool success, bytes memory reply) = verifier.staticcall(abi.encodeCall(IGroth16Verifier.selfTest, ()));
         return success && reply.length == 32 && abi.decode(reply, (uint256)) == 1;
+    }
+
+    /// @dev The verifier's key with the deployment's fixed signals folded in, by `call`; a verifier
+    /// that cannot fold them is refused like one that fails its self-test.
+    function _foldedBase(address verifier, bytes memory call) internal view returns (uint256 x, uint256 y) {
+        (bool success, bytes memory reply) = verifier.staticcall(call);
+        if (!success || reply.length != 96) revert VerifierSelfTestFailed(verifier);
+        bool ok;
+        (ok, x, y) = abi.decode(reply, (bool, uint256, uint256));
+        if (!ok) revert VerifierSelfTestFailed(verifier);
     }
 
     function _pushRoot(uint256 root) internal {

@@ -8,6 +8,8 @@ pragma solidity ^0.8.28;
 /// @title Groth16 verifier for the zkcredits `exit` circuit
 /// @notice Checks e(-A, B) * e(alpha, beta) * e(L, gamma) * e(C, delta) == 1 with the BN254
 /// precompiles, where L folds the 9 public signals into the verifying key.
+/// @dev The precompile calls use the memory past the free memory pointer as scratch space and
+/// never allocate: a proof costs the precompiles' price plus a few thousand gas.
 contract ExitVerifier {
     /// @dev BN254 scalar field: public signals must be below it.
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
@@ -79,60 +81,119 @@ contract ExitVerifier {
         uint256[2] calldata pC,
         uint256[9] calldata pubSignals
     ) external view returns (bool) {
-        bool ok;
-        uint256[2] memory acc = [IC0_X, IC0_Y];
-        if (pubSignals[0] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC1_X, IC1_Y], pubSignals[0]);
-        if (!ok) return false;
-        if (pubSignals[1] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC2_X, IC2_Y], pubSignals[1]);
-        if (!ok) return false;
-        if (pubSignals[2] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC3_X, IC3_Y], pubSignals[2]);
-        if (!ok) return false;
-        if (pubSignals[3] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC4_X, IC4_Y], pubSignals[3]);
-        if (!ok) return false;
-        if (pubSignals[4] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC5_X, IC5_Y], pubSignals[4]);
-        if (!ok) return false;
-        if (pubSignals[5] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC6_X, IC6_Y], pubSignals[5]);
-        if (!ok) return false;
-        if (pubSignals[6] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC7_X, IC7_Y], pubSignals[6]);
-        if (!ok) return false;
-        if (pubSignals[7] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC8_X, IC8_Y], pubSignals[7]);
-        if (!ok) return false;
-        if (pubSignals[8] >= R) return false;
-        (ok, acc) = _mulAdd(acc, [IC9_X, IC9_Y], pubSignals[8]);
-        if (!ok) return false;
-
-        if (pA[0] >= Q || pA[1] >= Q) return false;
-        uint256[24] memory input = [
-            pA[0], pA[1] == 0 ? 0 : Q - pA[1], pB[0][0], pB[0][1], pB[1][0], pB[1][1],
-            ALPHA_X, ALPHA_Y, BETA_X1, BETA_X0, BETA_Y1, BETA_Y0,
-            acc[0], acc[1], GAMMA_X1, GAMMA_X0, GAMMA_Y1, GAMMA_Y0,
-            pC[0], pC[1], DELTA_X1, DELTA_X0, DELTA_Y1, DELTA_Y0
-        ];
-        bytes memory out;
-        (ok, out) = address(0x08).staticcall{gas: PAIRING_GAS}(abi.encodePacked(input));
-        return ok && out.length == 32 && abi.decode(out, (uint256)) == 1;
+        bool ok = true;
+        uint256 x = IC0_X;
+        uint256 y = IC0_Y;
+        (ok, x, y) = _mulAdd(ok, x, y, IC1_X, IC1_Y, pubSignals[0]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC2_X, IC2_Y, pubSignals[1]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC3_X, IC3_Y, pubSignals[2]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC4_X, IC4_Y, pubSignals[3]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC5_X, IC5_Y, pubSignals[4]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC6_X, IC6_Y, pubSignals[5]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC7_X, IC7_Y, pubSignals[6]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC8_X, IC8_Y, pubSignals[7]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC9_X, IC9_Y, pubSignals[8]);
+        return ok && _pairing(pA, pB, pC, x, y);
     }
 
-    /// @dev acc + s * p through the ecMul and ecAdd precompiles.
-    function _mulAdd(uint256[2] memory acc, uint256[2] memory p, uint256 s)
+    /// @notice Folds the signals a deployment fixes (scope, cMax, at positions 6 and 8 of
+    /// `verifyProof`'s signals) into the key's first point. A caller computes the base once and
+    /// passes it to `verifyProofFolded` with each proof.
+    /// @return ok False when a signal is outside the field or a precompile fails.
+    function foldFixedSignals(uint256 scope, uint256 cMax) external view returns (bool ok, uint256 x, uint256 y) {
+        ok = true;
+        x = IC0_X;
+        y = IC0_Y;
+        (ok, x, y) = _mulAdd(ok, x, y, IC7_X, IC7_Y, scope);
+        (ok, x, y) = _mulAdd(ok, x, y, IC9_X, IC9_Y, cMax);
+    }
+
+    /// @notice `verifyProof` with the fixed signals already folded into (baseX, baseY) by
+    /// `foldFixedSignals`; `signals` are the other 7, in their order.
+    /// @dev Sound only for a base that came from `foldFixedSignals`: the caller vouches for it.
+    function verifyProofFolded(
+        uint256[2] calldata pA,
+        uint256[2][2] calldata pB,
+        uint256[2] calldata pC,
+        uint256 baseX,
+        uint256 baseY,
+        uint256[7] calldata signals
+    ) external view returns (bool) {
+        bool ok = true;
+        uint256 x = baseX;
+        uint256 y = baseY;
+        (ok, x, y) = _mulAdd(ok, x, y, IC1_X, IC1_Y, signals[0]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC2_X, IC2_Y, signals[1]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC3_X, IC3_Y, signals[2]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC4_X, IC4_Y, signals[3]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC5_X, IC5_Y, signals[4]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC6_X, IC6_Y, signals[5]);
+        (ok, x, y) = _mulAdd(ok, x, y, IC8_X, IC8_Y, signals[6]);
+        return ok && _pairing(pA, pB, pC, x, y);
+    }
+
+    /// @dev (x, y) + s * (px, py) through the ecMul and ecAdd precompiles; `ok` stays true only
+    /// when `s` is below R and both precompiles succeed.
+    function _mulAdd(bool ok, uint256 x, uint256 y, uint256 px, uint256 py, uint256 s)
         private
         view
-        returns (bool, uint256[2] memory)
+        returns (bool, uint256, uint256)
     {
-        (bool ok, bytes memory out) = address(0x07).staticcall{gas: EC_MUL_GAS}(abi.encode(p[0], p[1], s));
-        if (!ok || out.length != 64) return (false, acc);
-        (uint256 x, uint256 y) = abi.decode(out, (uint256, uint256));
-        (ok, out) = address(0x06).staticcall{gas: EC_ADD_GAS}(abi.encode(acc[0], acc[1], x, y));
-        if (!ok || out.length != 64) return (false, acc);
-        (x, y) = abi.decode(out, (uint256, uint256));
-        return (true, [x, y]);
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, px)
+            mstore(add(m, 0x20), py)
+            mstore(add(m, 0x40), s)
+            // The product lands right after the sum's first operand, which then takes (x, y).
+            ok := and(ok, lt(s, R))
+            ok := and(ok, staticcall(EC_MUL_GAS, 0x07, m, 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, eq(returndatasize(), 0x40))
+            mstore(m, x)
+            mstore(add(m, 0x20), y)
+            ok := and(ok, staticcall(EC_ADD_GAS, 0x06, m, 0x80, m, 0x40))
+            ok := and(ok, eq(returndatasize(), 0x40))
+            x := mload(m)
+            y := mload(add(m, 0x20))
+        }
+        return (ok, x, y);
+    }
+
+    /// @dev e(-A, B) * e(alpha, beta) * e(L, gamma) * e(C, delta) == 1 for L = (lx, ly).
+    function _pairing(
+        uint256[2] calldata pA,
+        uint256[2][2] calldata pB,
+        uint256[2] calldata pC,
+        uint256 lx,
+        uint256 ly
+    ) private view returns (bool valid) {
+        assembly ("memory-safe") {
+            let ax := calldataload(pA)
+            let ay := calldataload(add(pA, 0x20))
+            // -A is (ax, Q - ay), which needs coordinates below Q; the precompile checks B and C.
+            valid := and(lt(ax, Q), lt(ay, Q))
+            let m := mload(0x40)
+            mstore(m, ax)
+            mstore(add(m, 0x20), mod(sub(Q, ay), Q))
+            calldatacopy(add(m, 0x40), pB, 0x80)
+            mstore(add(m, 0xc0), ALPHA_X)
+            mstore(add(m, 0xe0), ALPHA_Y)
+            mstore(add(m, 0x100), BETA_X1)
+            mstore(add(m, 0x120), BETA_X0)
+            mstore(add(m, 0x140), BETA_Y1)
+            mstore(add(m, 0x160), BETA_Y0)
+            mstore(add(m, 0x180), lx)
+            mstore(add(m, 0x1a0), ly)
+            mstore(add(m, 0x1c0), GAMMA_X1)
+            mstore(add(m, 0x1e0), GAMMA_X0)
+            mstore(add(m, 0x200), GAMMA_Y1)
+            mstore(add(m, 0x220), GAMMA_Y0)
+            calldatacopy(add(m, 0x240), pC, 0x40)
+            mstore(add(m, 0x280), DELTA_X1)
+            mstore(add(m, 0x2a0), DELTA_X0)
+            mstore(add(m, 0x2c0), DELTA_Y1)
+            mstore(add(m, 0x2e0), DELTA_Y0)
+            valid := and(valid, staticcall(PAIRING_GAS, 0x08, m, 0x300, m, 0x20))
+            valid := and(valid, and(eq(returndatasize(), 0x20), eq(mload(m), 1)))
+        }
     }
 }

@@ -88,13 +88,16 @@ contract GasHungryReceiver {
 }
 
 /// @notice Stands for verifiers whose `selfTest` fails: it returns false, reverts, burns all gas
-/// or replies with something other than a bool, as `mode` says.
+/// or replies with something other than a bool, as `mode` says; or whose self-test passes but
+/// whose fold of the fixed signals fails.
 contract FailingSelfTestVerifier {
     enum Mode {
         ReturnsFalse,
         Reverts,
         BurnsAllGas,
-        RepliesGarbage
+        RepliesGarbage,
+        /// Passes its self-test, but its fold of the fixed signals fails.
+        CannotFold
     }
 
     Mode public immutable MODE;
@@ -116,6 +119,10 @@ contract FailingSelfTestVerifier {
                 return(0, 32)
             }
         }
-        return false;
+        return MODE == Mode.CannotFold;
+    }
+
+    function foldFixedSignals(uint256) external pure returns (bool ok, uint256 x, uint256 y) {
+        return (false, 1, 2);
     }
 }

@@ -149,6 +149,69 @@ contract VerifiersTest is Test {
         assertFalse(_slash(c));
     }
 
+    /// @dev The exit vector's proof through `verifyProofFolded`, its scope (6) and cMax (8) folded.
+    function _exitFolded(Calldata memory c) internal view returns (bool) {
+        (bool ok, uint256 x, uint256 y) = exitVerifier.foldFixedSignals(c.pubSignals[6], c.pubSignals[8]);
+        assertTrue(ok);
+        uint256[7] memory rest = [
+            c.pubSignals[0],
+            c.pubSignals[1],
+            c.pubSignals[2],
+            c.pubSignals[3],
+            c.pubSignals[4],
+            c.pubSignals[5],
+            c.pubSignals[7]
+        ];
+        return exitVerifier.verifyProofFolded(c.pA, c.pB, c.pC, x, y, rest);
+    }
+
+    function test_ExitVerifierAcceptsTheVectorProofWithFixedSignalsFolded() public view {
+        (, Calldata memory c) = _load("exit");
+        assertTrue(_exitFolded(c));
+    }
+
+    function test_WhenAnyPublicSignalChanges_FoldedExitVerifierRejects() public view {
+        (, Calldata memory c) = _load("exit");
+        for (uint256 i = 0; i < 9; i++) {
+            c.pubSignals[i] += 1;
+            assertFalse(_exitFolded(c));
+            c.pubSignals[i] -= 1;
+        }
+    }
+
+    function test_SlashVerifierAcceptsTheVectorProofWithItsScopeFolded() public view {
+        (, Calldata memory c) = _load("slash");
+        (bool ok, uint256 x, uint256 y) = slashVerifier.foldFixedSignals(c.pubSignals[2]);
+        assertTrue(ok);
+        uint256[2] memory rest = [c.pubSignals[0], c.pubSignals[1]];
+        assertTrue(slashVerifier.verifyProofFolded(c.pA, c.pB, c.pC, x, y, rest));
+        // A base folded from another scope is another statement.
+        (, x, y) = slashVerifier.foldFixedSignals(c.pubSignals[2] + 1);
+        assertFalse(slashVerifier.verifyProofFolded(c.pA, c.pB, c.pC, x, y, rest));
+        // A base off the curve makes the pairing precompile fail.
+        assertFalse(slashVerifier.verifyProofFolded(c.pA, c.pB, c.pC, 1, 3, rest));
+    }
+
+    function test_WhenAFixedSignalIsOutsideTheField_FoldingFails() public view {
+        uint256 r =
+            21_888_242_871_839_275_222_246_405_745_257_275_088_548_364_400_416_034_343_698_204_186_575_808_495_617;
+        (bool ok,,) = slashVerifier.foldFixedSignals(r);
+        assertFalse(ok);
+        (ok,,) = exitVerifier.foldFixedSignals(1, r);
+        assertFalse(ok);
+    }
+
+    function test_WhenAPrecompileReturnsNothing_VerifierRejects() public {
+        // On a chain where 0x07 is an empty account, the call succeeds and returns no bytes: the
+        // verifier must not read its own inputs back as the product.
+        (, Calldata memory c) = _load("slash");
+        vm.mockCall(address(0x07), bytes(""), bytes(""));
+        assertFalse(_slash(c));
+        vm.clearMockedCalls();
+        vm.mockCall(address(0x08), bytes(""), bytes(""));
+        assertFalse(_slash(c));
+    }
+
     function testFuzz_RandomProofsAreRejected(uint256[2] calldata pA, uint256[2] calldata pC) public view {
         (, Calldata memory c) = _load("slash");
         c.pA = pA;

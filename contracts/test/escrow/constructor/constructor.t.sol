@@ -44,19 +44,21 @@ contract ConstructorTest is EscrowTest {
         _expectInvalid(_parameters(makeAddr("not a token")), "token");
     }
 
+    function _expectRefused(ICreditEscrow.Parameters memory p, address verifier) internal {
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
+        new CreditEscrow(p, operator, exitSignerRoot);
+    }
+
     function _expectSelfTestFailure(address verifier) internal {
         ICreditEscrow.Parameters memory p = _parameters(address(0));
         p.exitVerifier = verifier;
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
-        new CreditEscrow(p, operator, exitSignerRoot);
+        _expectRefused(p, verifier);
         p = _parameters(address(0));
         p.slashVerifier = verifier;
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
-        new CreditEscrow(p, operator, exitSignerRoot);
+        _expectRefused(p, verifier);
         p = _parameters(address(0));
         p.batchInsertVerifier = verifier;
-        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.VerifierSelfTestFailed.selector, verifier));
-        new CreditEscrow(p, operator, exitSignerRoot);
+        _expectRefused(p, verifier);
     }
 
     function test_RevertWhen_AVerifiersSelfTestFails() external {
@@ -65,6 +67,25 @@ contract ConstructorTest is EscrowTest {
         _expectSelfTestFailure(address(new FailingSelfTestVerifier(FailingSelfTestVerifier.Mode.RepliesGarbage)));
         // A contract without selfTest, such as a verifier generated before it existed.
         _expectSelfTestFailure(address(new TestToken()));
+    }
+
+    function test_RevertWhen_AVerifierCannotFoldTheFixedSignals() external {
+        // The escrow folds its scope and cMax into the exit key, and its scope into the slash key,
+        // once: a verifier for another circuit passes its self-test but has no such fold.
+        ICreditEscrow.Parameters memory p = _parameters(address(0));
+        p.exitVerifier = slashVerifier;
+        _expectRefused(p, slashVerifier);
+        p = _parameters(address(0));
+        p.slashVerifier = exitVerifier;
+        _expectRefused(p, exitVerifier);
+        p = _parameters(address(0));
+        p.exitVerifier = batchInsertVerifier;
+        _expectRefused(p, batchInsertVerifier);
+        // A verifier whose fold reports failure.
+        address failing = address(new FailingSelfTestVerifier(FailingSelfTestVerifier.Mode.CannotFold));
+        p = _parameters(address(0));
+        p.slashVerifier = failing;
+        _expectRefused(p, failing);
     }
 
     function test_RevertWhen_AVerifiersSelfTestBurnsAllGas() external {

@@ -14,11 +14,10 @@ import {BlockingToken, GasHungryReceiver, RejectingReceiver} from "../../utils/T
 /// that revert, so a transition the model forbids fails the run. Ghost accounting backs the
 /// invariants.
 ///
-/// Batch proofs for random states cannot be made in a test, so a batch the model accepts is
-/// submitted with the batch verifier mocked to accept exactly the public signals the model
-/// computes (its own accumulator chain, root, removal head): any other signals reach the real
-/// verifier, which rejects the stand-in proof, and the unexpected revert fails the run. The real
-/// proofs are in insertBatch.t.sol.
+/// Batch proofs for random states cannot be made in a test, so every batch carries a slash proof
+/// in place of one: a batch the model accepts reaches the real verifier and reverts
+/// `InvalidProof`, and the tree stays empty while the queue and the removals follow the model.
+/// The real batch proofs are in insertBatch.t.sol.
 contract EscrowHandler is EscrowTest {
     /// @notice How a payee takes a payment: as an EOA, not at all (a reverting contract, or a
     /// token that blocks it), or only with more gas than `PAYOUT_GAS` (ETH only).

@@ -21,7 +21,7 @@ use zkcredits_prover::{
     inputs::{BatchInsertInputs, QueuedNote, SlashInputs},
     insecure_dev_setup,
     manifest::{self, sha256_hex},
-    solidity::{VerifierProvenance, render_verifier},
+    solidity::{FixedSignal, VerifierProvenance, render_verifier},
 };
 
 /// Arguments of `zkcredits circuits`.
@@ -325,6 +325,7 @@ impl SetupArgs {
                             insecure_dev_setup: matches!(source, KeySource::Dev { .. }),
                             example: (&proof, &public),
                         },
+                        fixed_signals(name),
                     ),
                 ));
             }
@@ -602,6 +603,17 @@ fn escrow_batch_vectors(
 }
 
 /// `batch_insert` → `BatchInsert`.
+/// The public signals an escrow fixes at deployment (see `verifyProofFolded` in spec/04).
+fn fixed_signals(circuit: &str) -> &'static [FixedSignal<'static>] {
+    match circuit {
+        "exit" => {
+            &[FixedSignal { index: 6, name: "scope" }, FixedSignal { index: 8, name: "cMax" }]
+        }
+        "slash" => &[FixedSignal { index: 2, name: "scope" }],
+        _ => &[],
+    }
+}
+
 fn pascal_case(s: &str) -> String {
     s.split('_')
         .map(|word| {
