@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Script} from "forge-std/Script.sol";
+import {Script, console} from "forge-std/Script.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {CreditEscrow, IGroth16Verifier} from "../contracts/src/CreditEscrow.sol";
 import {ICreditEscrow} from "../contracts/src/interfaces/ICreditEscrow.sol";
 import {ExitVerifier} from "../contracts/src/verifiers/ExitVerifier.sol";
@@ -23,6 +25,9 @@ import {BatchInsertVerifier} from "../contracts/src/verifiers/BatchInsertVerifie
 /// | `ZKCREDITS_TREASURY` | the deployer (anvil only) |
 /// | `ZKCREDITS_OPERATOR` | the deployer (anvil only) |
 /// | `ZKCREDITS_SIGNER_ROOT` | the example signer set of spec/vectors/groth16/escrow.json (anvil only) |
+///
+/// A token escrow gets one base unit of the token from the deployer when it holds any: otherwise
+/// the first deposit would also pay for the token creating the escrow's balance (17k gas).
 ///
 /// A value that does not fit its parameter's type is refused, never truncated. On any chain but
 /// anvil's (31337) the script also refuses to deploy without every parameter set explicitly (the
@@ -101,7 +106,15 @@ contract Deploy is Script {
         params.slashVerifier = address(new SlashVerifier());
         params.batchInsertVerifier = address(new BatchInsertVerifier());
         escrow = new CreditEscrow(params, operator, signerRoot);
+        // Deposits never move this unit: the escrow pays out only what it recorded.
+        bool seeded = params.token != address(0) && IERC20(params.token).balanceOf(deployer) > 0;
+        if (seeded) SafeERC20.safeTransfer(IERC20(params.token), address(escrow), 1);
         vm.stopBroadcast();
+        if (params.token != address(0) && !seeded) {
+            console.log(
+                "Deploy: the deployer holds none of the token, so the escrow's first deposit also pays 17k gas for the escrow's balance in it; send the escrow one unit to spare it"
+            );
+        }
 
         _write(escrow, params, operator, signerRoot, deploymentBlock);
     }

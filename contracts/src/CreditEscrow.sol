@@ -302,24 +302,37 @@ contract CreditEscrow is ICreditEscrow, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------------------------------------
 
     /// @inheritdoc ICreditEscrow
-    function insertBatch(uint256 start, uint256 count, uint256 postRoot, Proof calldata proof)
-        external
-        override
-        nonReentrant
-    {
-        // Checks: a batch that another one from the same start beat reverts here, before the
-        // pairing (a removal-only batch leaves the start alone: its rivals fail at the pairing).
-        uint256 inserted = _inserted;
-        if (start != inserted) revert StaleBatch(inserted);
+    function insertBatch(
+        uint256 start,
+        uint256 count,
+        uint256 preRoot,
+        uint256 removedIdentity,
+        uint256 postRoot,
+        Proof calldata proof
+    ) external override nonReentrant {
+        // Checks: a batch that another one or a slash made stale reverts here, before the
+        // pairing. A batch that appended moved the size and the root, a removal-only one the
+        // root, and a slash may have made a removal due.
+        // (Scoped: the locals of one check do not outlive it, which keeps the stack shallow.)
+        {
+            uint256 inserted = _inserted;
+            if (start != inserted) revert StaleBatch(inserted);
+            uint256 root = _currentRoot();
+            if (preRoot != root) revert StaleRoot(root);
+        }
         if (count > BATCH_INSERT_SIZE) revert BatchTooLarge(count, BATCH_INSERT_SIZE);
         uint256 end = start + count;
-        uint256 queued = _queued;
-        if (end > queued) revert BatchBeyondQueue(end, queued);
+        {
+            uint256 queued = _queued;
+            if (end > queued) revert BatchBeyondQueue(end, queued);
+        }
+        (uint256 dueIdentity, uint256 removedAmountExpiry, uint256 removedIndex) = _dueRemoval(end);
+        if (removedIdentity != dueIdentity) revert StaleRemoval(dueIdentity);
         if (postRoot >= SNARK_SCALAR_FIELD) revert PublicSignalOutsideField(postRoot);
-        (uint256 removedIdentity, uint256 removedAmountExpiry, uint256 removedIndex) = _dueRemoval(end);
         if (count == 0 && removedIdentity == 0) revert EmptyBatch();
         uint256[8] memory signals;
-        signals[0] = _currentRoot();
+        // The current root, checked above.
+        signals[0] = preRoot;
         signals[1] = postRoot;
         signals[2] = start;
         signals[3] = count;

@@ -120,10 +120,16 @@ interface ICreditEscrow {
     /// @notice Another batch landed first: the tree now holds `inserted` leaves. Prove the next
     /// batch from there.
     error StaleBatch(uint256 inserted);
+    /// @notice The batch was proven against another root than the current one, `root`: a batch
+    /// that only removed a leaf landed first. Prove it again from `root`.
+    error StaleRoot(uint256 root);
     /// @notice A batch appends more than `BATCH_INSERT_SIZE` (64) leaves.
     error BatchTooLarge(uint256 count, uint256 maximum);
     /// @notice A batch reaches past the queue: only `queued` notes were deposited.
     error BatchBeyondQueue(uint256 end, uint256 queued);
+    /// @notice The batch was proven with another removal than the one now due, `due` (0: none):
+    /// a batch or a slash landed since. Prove it again with `due`.
+    error StaleRemoval(uint256 due);
     /// @notice A batch that appends nothing must remove the condemned leaf due; none is due.
     error EmptyBatch();
     /// @notice The queue keeps accumulators only for positions from the tree's size to the
@@ -275,12 +281,24 @@ interface ICreditEscrow {
     /// `start + count`; the new root joins the recent roots.
     /// @dev The proof's public signals come from storage: the current root, `postRoot`, `start`,
     /// `count`, the queue's accumulator at `start` and at `start + count`, and the removal (or
-    /// zeros). A batch proven against another `start` reverts with `StaleBatch` before the pairing.
+    /// zeros). A batch proven from another state reverts before the pairing: `StaleBatch` for
+    /// another `start`, `StaleRoot` for another root (a removal-only batch landed), and
+    /// `StaleRemoval` for another removal than the one due (a slash landed).
     /// @param start The tree's size the batch was proven from (`tree().size`).
     /// @param count How many queued notes it appends, at most `BATCH_INSERT_SIZE`; may be zero
     /// when a removal is due.
+    /// @param preRoot The root the batch was proven from (`tree().root`).
+    /// @param removedIdentity The condemned identity the batch zeroes: the one due, or 0 when none
+    /// is.
     /// @param postRoot The tree root after the batch.
-    function insertBatch(uint256 start, uint256 count, uint256 postRoot, Proof calldata proof) external;
+    function insertBatch(
+        uint256 start,
+        uint256 count,
+        uint256 preRoot,
+        uint256 removedIdentity,
+        uint256 postRoot,
+        Proof calldata proof
+    ) external;
 
     /// @notice Starts the exit of an Active deposit before its note expires: the proof shows
     /// that `amount` is what is left after the last ticket `w` and carries the RLN share of `w`.

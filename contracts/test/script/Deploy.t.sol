@@ -5,6 +5,7 @@ import {Test} from "forge-std/Test.sol";
 import {Deploy} from "../../../script/Deploy.s.sol";
 import {CreditEscrow} from "../../src/CreditEscrow.sol";
 import {ICreditEscrow} from "../../src/interfaces/ICreditEscrow.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {TestToken} from "../utils/Tokens.sol";
 
 /// @notice The deploy script takes every parameter from the environment, falls back to the
@@ -95,6 +96,8 @@ contract DeployTest is Test {
 
     function _checkOverrides() internal {
         address token = address(new TestToken());
+        // The deployer seeds a token escrow with one unit when it holds any.
+        TestToken(token).mint(DEFAULT_SENDER, 10);
         vm.setEnv("ZKCREDITS_TOKEN", vm.toString(token));
         vm.setEnv("ZKCREDITS_C_MAX", "500");
         vm.setEnv("ZKCREDITS_EXIT_DELAY", "3600");
@@ -114,6 +117,13 @@ contract DeployTest is Test {
         assertEq(escrow.owner(), makeAddr("operator"));
         assertEq(escrow.signerRoot(), 12_345);
         assertEq(vm.parseJsonAddress(vm.readFile(file), ".token"), token);
+        assertEq(IERC20(token).balanceOf(address(escrow)), 1, "seeded");
+        assertEq(IERC20(token).balanceOf(DEFAULT_SENDER), 9);
+        // A deployer without the token still deploys; the escrow then holds none.
+        address other = address(new TestToken());
+        vm.setEnv("ZKCREDITS_TOKEN", vm.toString(other));
+        assertEq(IERC20(other).balanceOf(address(new Deploy().run())), 0);
+        vm.setEnv("ZKCREDITS_TOKEN", vm.toString(token));
     }
 
     function _checkValuesThatDoNotFitAreRefused() internal {

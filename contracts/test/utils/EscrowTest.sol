@@ -317,13 +317,13 @@ abstract contract EscrowTest is Test {
     /// @notice Submits batch `name` with its proof, from whoever is pranked (any account may).
     function _insertBatch(string memory name) internal {
         BatchCase memory b = _batch(name);
-        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
+        escrow.insertBatch(b.start, b.count, b.preRoot, b.removedIdentity, b.postRoot, b.proof);
     }
 
     /// @notice Prepares and inserts batch `name`.
     function _applyBatch(string memory name) internal returns (BatchCase memory b) {
         b = _prepareBatch(name);
-        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
+        escrow.insertBatch(b.start, b.count, b.preRoot, b.removedIdentity, b.postRoot, b.proof);
     }
 
     function _requestExit(uint256 i, bool unsettled) internal returns (ExitCase memory e) {

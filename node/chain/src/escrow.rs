@@ -293,18 +293,24 @@ impl<P: Provider + Clone> Escrow<P> {
     }
 
     /// Appends the next `count` queued deposits from `start` (the tree's size the batch was
-    /// proven from) and zeroes the removal due, with a `batch_insert` proof of `post_root`.
-    /// Another batch landing first makes it revert with `StaleBatch` before the pairing.
+    /// proven from, with root `pre_root`) and zeroes `removed_identity` (zero: none), the
+    /// removal due, with a `batch_insert` proof of `post_root`. A batch made stale by another one
+    /// or by a slash reverts before the pairing: `StaleBatch` (the size moved), `StaleRoot` (a
+    /// removal-only batch landed) or `StaleRemoval` (a slash made a removal due).
     pub async fn insert_batch(
         &self,
         start: u64,
         count: u64,
+        pre_root: Fr,
+        removed_identity: Fr,
         post_root: Fr,
         proof: &Proof<Bn254>,
     ) -> Result<Submitted<CreditEscrow::BatchInserted>, ChainError> {
         self.submit(self.instance.insertBatch(
             U256::from(start),
             U256::from(count),
+            fr_to_u256(&pre_root),
+            fr_to_u256(&removed_identity),
             fr_to_u256(&post_root),
             ICreditEscrow::Proof::from(proof),
         ))

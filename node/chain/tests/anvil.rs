@@ -88,9 +88,26 @@ async fn deposit_then_slash_with_a_real_proof() {
     assert_eq!(u256_to_fr(removed.root).expect("field"), tree.root());
     assert_eq!(escrow.pending_removals().await.expect("view"), 0);
     // A batch proven from a tree that moved on reverts before the pairing.
-    let stale = escrow.insert_batch(3, 1, tree.root(), &proof).await;
+    let stale = escrow.insert_batch(3, 1, tree.root(), Fr::from(0u64), tree.root(), &proof).await;
     assert!(
         matches!(&stale, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::StaleBatch(_))),
+        "{stale:?}"
+    );
+    // So does one proven from another root (a removal-only batch landed), and one proven with
+    // the removal another batch already made.
+    let (_, size, _) = escrow.tree().await.expect("tree");
+    let zero = Fr::from(0u64);
+    let stale = escrow.insert_batch(size, 0, zero, users[1].commitment(), zero, &proof).await;
+    assert!(
+        matches!(&stale, Err(ChainError::Reverted(r))
+            if matches!(&r.0, CreditEscrowErrors::StaleRoot(e) if e.root == fr_to_u256(&tree.root()))),
+        "{stale:?}"
+    );
+    let stale =
+        escrow.insert_batch(size, 0, tree.root(), users[1].commitment(), tree.root(), &proof).await;
+    assert!(
+        matches!(&stale, Err(ChainError::Reverted(r))
+            if matches!(&r.0, CreditEscrowErrors::StaleRemoval(e) if e.due.is_zero())),
         "{stale:?}"
     );
 

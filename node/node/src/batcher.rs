@@ -2,8 +2,9 @@
 //! their leaves (anyone may send one). A pass reads the queue and the tree at the chain head,
 //! and when enough deposits wait, the oldest waited long enough, or a condemned leaf is due for
 //! removal, proves the next batch (at most 64 deposits, with the removal) on a blocking thread
-//! and sends `insertBatch`. A batch that another updater beat reverts (with `StaleBatch` before
-//! the pairing when the rival appended deposits); the next pass proves again from the new tree.
+//! and sends `insertBatch`. A batch that another updater or a slash made stale reverts before the
+//! pairing (`StaleBatch` when a rival appended deposits, `StaleRoot` when it only removed a leaf,
+//! `StaleRemoval` when a slash made a removal due); the next pass proves again from the new tree.
 
 use crate::{Metrics, config::scrub_url};
 use alloy::{
@@ -260,12 +261,13 @@ impl Batcher {
                 .key
                 .prove(&mut circuit, inputs, &mut rand::rngs::OsRng)
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(Some((signals[1], proof)))
+            // The removal's identity is signal 6 (zero when none is due).
+            Ok::<_, String>(Some((signals[6], signals[1], proof)))
         })
         .await
         .map_err(|e| ChainError::InvalidValue(format!("the batch prover failed: {e}")))?
         .map_err(ChainError::InvalidValue)?;
-        let Some((post_root, proof)) = proven else {
+        let Some((removed_identity, post_root, proof)) = proven else {
             return Ok(BatchPass::NotReady("the tree moved while the node read it".into()));
         };
         let _sending = self.wallet_lock.lock().await;
@@ -281,16 +283,23 @@ impl Batcher {
                 pending - mined
             )));
         }
-        match escrow.insert_batch(size, count, post_root, &proof).await {
+        match escrow.insert_batch(size, count, root, removed_identity, post_root, &proof).await {
             Ok(sent) => {
                 let removed = !sent.event.removedIdentity.is_zero();
                 self.metrics.deposit_batch("inserted");
                 tracing::info!(start = size, count, removed, tx = %sent.tx_hash, "deposit batch inserted");
                 Ok(BatchPass::Inserted { start: size, count, removed })
             }
-            Err(ChainError::Reverted(EscrowRevert(CreditEscrowErrors::StaleBatch(_)))) => {
+            Err(ChainError::Reverted(EscrowRevert(
+                CreditEscrowErrors::StaleBatch(_)
+                | CreditEscrowErrors::StaleRoot(_)
+                | CreditEscrowErrors::StaleRemoval(_),
+            ))) => {
                 self.metrics.deposit_batch("stale");
-                tracing::info!(start = size, "another deposit batch landed first; proving again");
+                tracing::info!(
+                    start = size,
+                    "another deposit batch or a slash landed first; proving again"
+                );
                 Ok(BatchPass::Stale)
             }
             Err(e) => Err(e),

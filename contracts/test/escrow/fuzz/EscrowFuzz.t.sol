@@ -51,10 +51,11 @@ contract EscrowFuzzTest is EscrowTest {
         escrow.slash(identity, receiver, proof);
     }
 
-    /// @dev Any `(start, count, postRoot)` against a tree of 0 or 1 leaves with up to 80 notes
-    /// queued, note 0 (user 0) slashed or not: the first check that fails reverts, in the order
-    /// StaleBatch, BatchTooLarge, BatchBeyondQueue, PublicSignalOutsideField, EmptyBatch,
-    /// InvalidProof (the proof is `first`'s, valid for none of these statements).
+    /// @dev Any `(start, count, preRoot, removal, postRoot)` against a tree of 0 or 1 leaves with up
+    /// to 80 notes queued, note 0 (user 0) slashed or not: the first check that fails reverts, in
+    /// the order StaleBatch, StaleRoot, BatchTooLarge, BatchBeyondQueue, StaleRemoval,
+    /// PublicSignalOutsideField, EmptyBatch, InvalidProof (the proof is `first`'s, valid for none
+    /// of these statements).
     /// forge-config: default.fuzz.runs = 128
     function testFuzz_InsertBatchChecksInOrder(
         bool inserted,
@@ -62,6 +63,7 @@ contract EscrowFuzzTest is EscrowTest {
         uint256 others,
         uint256 start,
         uint256 count,
+        uint256 removal,
         uint256 postRoot
     ) external {
         BatchCase memory first = _batch("first");
@@ -74,28 +76,38 @@ contract EscrowFuzzTest is EscrowTest {
         start = start % 4 == 0 ? start : size + start % 3 - (size == 0 ? 0 : 1);
         count = count % 8 == 0 ? count : count % 70;
         postRoot = postRoot % 4 == 0 ? postRoot : postRoot % FIELD;
+        // Note 0's removal is due once a batch's end passes it.
+        uint256 due = slashed && (start > 0 || count > 0) ? _identity(0) : 0;
+        // From the current root or another one; the removal due, none, or user 0's.
+        uint256 root = _root();
+        uint256 preRoot = removal % 4 == 3 ? root + 1 : root;
+        removal = removal % 4 == 1 ? 0 : removal % 4 == 2 ? _identity(0) : due;
 
         bytes memory expected;
         if (start != size) {
             expected = abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, size);
+        } else if (preRoot != root) {
+            expected = abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, root);
         } else if (count > 64) {
             expected = abi.encodeWithSelector(ICreditEscrow.BatchTooLarge.selector, count, 64);
         } else if (start + count > queued) {
             expected = abi.encodeWithSelector(ICreditEscrow.BatchBeyondQueue.selector, start + count, queued);
+        } else if (removal != due) {
+            expected = abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, due);
         } else if (postRoot >= FIELD) {
             expected = abi.encodeWithSelector(ICreditEscrow.PublicSignalOutsideField.selector, postRoot);
-        } else if (count == 0 && !(slashed && start + count > 0)) {
+        } else if (count == 0 && due == 0) {
             expected = abi.encodeWithSelector(ICreditEscrow.EmptyBatch.selector);
         } else if (!inserted && !slashed && start == 0 && count == 1 && postRoot == first.postRoot) {
             // The one statement the proof is for.
-            escrow.insertBatch(start, count, postRoot, first.proof);
+            escrow.insertBatch(start, count, preRoot, removal, postRoot, first.proof);
             assertEq(_root(), first.postRoot);
             return;
         } else {
             expected = abi.encodeWithSelector(ICreditEscrow.InvalidProof.selector);
         }
         vm.expectRevert(expected);
-        escrow.insertBatch(start, count, postRoot, first.proof);
+        escrow.insertBatch(start, count, preRoot, removal, postRoot, first.proof);
     }
 
     function testFuzz_FinalizeExitOnlyAfterTheDelay(uint256 wait) external {

@@ -27,7 +27,7 @@ contract InsertBatchTest is EscrowTest {
 
     function _submit(BatchCase memory b) internal {
         vm.prank(updater);
-        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
+        escrow.insertBatch(b.start, b.count, b.preRoot, b.removedIdentity, b.postRoot, b.proof);
     }
 
     /// @dev The state the batch was proven against is the escrow's, signal by signal.
@@ -61,13 +61,13 @@ contract InsertBatchTest is EscrowTest {
     function test_RevertWhen_TheStartIsNotTheTreeSize() external {
         BatchCase memory first = _prepareBatch("first");
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 0));
-        escrow.insertBatch(1, 0, first.postRoot, first.proof);
+        escrow.insertBatch(1, 0, first.preRoot, 0, first.postRoot, first.proof);
 
         // Replayed: another updater landed it first. The revert comes before the pairing.
         _submit(first);
         uint256 gasBefore = gasleft();
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 1));
-        escrow.insertBatch(first.start, first.count, first.postRoot, first.proof);
+        escrow.insertBatch(first.start, first.count, first.preRoot, first.removedIdentity, first.postRoot, first.proof);
         assertLt(gasBefore - gasleft(), 50_000, "no pairing was paid for");
     }
 
@@ -75,9 +75,9 @@ contract InsertBatchTest is EscrowTest {
         BatchCase memory first = _prepareBatch("first");
         uint256 maximum = escrow.BATCH_INSERT_SIZE();
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.BatchTooLarge.selector, maximum + 1, maximum));
-        escrow.insertBatch(0, maximum + 1, first.postRoot, first.proof);
+        escrow.insertBatch(0, maximum + 1, first.preRoot, 0, first.postRoot, first.proof);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.BatchTooLarge.selector, type(uint256).max, maximum));
-        escrow.insertBatch(0, type(uint256).max, first.postRoot, first.proof);
+        escrow.insertBatch(0, type(uint256).max, first.preRoot, 0, first.postRoot, first.proof);
     }
 
     function test_RevertWhen_TheBatchReachesPastTheQueue() external {
@@ -85,42 +85,95 @@ contract InsertBatchTest is EscrowTest {
         _applyBatch("first");
         _depositNotes(2);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.BatchBeyondQueue.selector, 3, 2));
-        escrow.insertBatch(next.start, next.count, next.postRoot, next.proof);
+        escrow.insertBatch(next.start, next.count, next.preRoot, next.removedIdentity, next.postRoot, next.proof);
         // Once note 2 is deposited the same proof lands.
         _depositNotes(3);
         _submit(next);
         assertEq(_size(), 3);
     }
 
+    function test_RevertWhen_TheRemovalIsNotTheOneDue() external {
+        // Nothing is due: a batch claiming a removal is stale, whoever it names.
+        BatchCase memory first = _prepareBatch("first");
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, 0));
+        escrow.insertBatch(0, 1, first.preRoot, _identity(0), first.postRoot, first.proof);
+        // User 0's removal is due once its note is appended: a batch without it is stale.
+        _slashUser(0);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, _identity(0)));
+        escrow.insertBatch(0, 1, first.preRoot, 0, first.postRoot, first.proof);
+        // Checked before the post-root and the emptiness.
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, _identity(0)));
+        escrow.insertBatch(0, 1, first.preRoot, _identity(1), FIELD, first.proof);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, 0));
+        escrow.insertBatch(0, 0, first.preRoot, _identity(0), first.postRoot, first.proof);
+    }
+
+    function test_RevertWhen_ThePreRootIsNotTheCurrentRoot() external {
+        BatchCase memory first = _prepareBatch("first");
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, 0));
+        escrow.insertBatch(0, 1, first.postRoot, 0, first.postRoot, first.proof);
+        // Checked after the start, before everything else.
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 0));
+        escrow.insertBatch(1, 1, first.postRoot, 0, first.postRoot, first.proof);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, 0));
+        escrow.insertBatch(0, 65, 1, _identity(0), FIELD, first.proof);
+    }
+
+    function test_RevertWhen_ARivalRemovalOnlyBatchLandedFirst() external {
+        // Users 1 and 0 condemned, both notes in the tree: two updaters prove `remove_1` from the
+        // same state. The second learns it lost before the pairing: the size did not move, but
+        // the root did.
+        _prepareBatch("remove_1");
+        _slashUser(0);
+        BatchCase memory removal = _batch("remove_1");
+        _submit(removal);
+        // Within 50k gas: the pairing alone would cost more.
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, removal.postRoot));
+        escrow.insertBatch{gas: 50_000}(
+            removal.start, removal.count, removal.preRoot, removal.removedIdentity, removal.postRoot, removal.proof
+        );
+    }
+
+    function test_RevertWhen_ASlashAndItsRemovalLandedSinceTheProof() external {
+        // An updater proves 64 notes after `next_two` with no removal due; user 1 is slashed and
+        // another updater's removal-only batch zeroes it. No removal is due again and the size
+        // did not move, but the root did.
+        BatchCase memory full = _prepareBatch("full_removing_1");
+        uint256 provenFrom = _root();
+        _insertBatch("remove_1");
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, _batch("remove_1").postRoot));
+        escrow.insertBatch{gas: 50_000}(full.start, full.count, provenFrom, 0, full.postRoot, full.proof);
+    }
+
     function test_RevertWhen_ThePostRootIsNotBelowTheField() external {
         BatchCase memory first = _prepareBatch("first");
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.PublicSignalOutsideField.selector, FIELD));
-        escrow.insertBatch(0, 1, FIELD, first.proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, FIELD, first.proof);
         // The root plus p would verify as the root if the verifier reduced it.
         uint256 aliased = first.postRoot + FIELD;
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.PublicSignalOutsideField.selector, aliased));
-        escrow.insertBatch(0, 1, aliased, first.proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, aliased, first.proof);
     }
 
     function test_RevertWhen_NothingIsAppendedOrRemoved() external {
         BatchCase memory first = _prepareBatch("first");
         vm.expectRevert(ICreditEscrow.EmptyBatch.selector);
-        escrow.insertBatch(0, 0, first.postRoot, first.proof);
+        escrow.insertBatch(0, 0, first.preRoot, 0, first.postRoot, first.proof);
 
         // A condemned note still queued at or past the batch's end is not due yet.
         _depositNotes(3);
         _slashUser(1);
         _submit(first);
         vm.expectRevert(ICreditEscrow.EmptyBatch.selector);
-        escrow.insertBatch(1, 0, first.postRoot, first.proof);
+        escrow.insertBatch(1, 0, first.postRoot, 0, first.postRoot, first.proof);
     }
 
     function test_RevertWhen_ThePostRootIsNotTheProvenOne() external {
         BatchCase memory first = _prepareBatch("first");
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(0, 1, first.postRoot + 1, first.proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, first.postRoot + 1, first.proof);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(0, 1, 0, first.proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, 0, first.proof);
     }
 
     function test_RevertWhen_TheProofIsAltered() external {
@@ -128,30 +181,43 @@ contract InsertBatchTest is EscrowTest {
         ICreditEscrow.Proof memory proof = first.proof;
         proof.a = proof.c;
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(0, 1, first.postRoot, proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, first.postRoot, proof);
         // Another batch's proof for the same shape.
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(0, 1, first.postRoot, _batch("next_two").proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, first.postRoot, _batch("next_two").proof);
     }
 
     function test_RevertWhen_ARemovalBecameDueAfterTheProof() external {
         // `next_two` was proven with no removal; user 1 was slashed since, so the batch that
-        // appends its note must remove it: the signals differ.
+        // appends its note must remove it. Named as proven, the batch is stale before the pairing;
+        // naming the removal due does not make the old proof cover it.
         BatchCase memory next = _prepareBatch("next_two");
         _slashUser(1);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, _identity(1)));
+        escrow.insertBatch(next.start, next.count, next.preRoot, next.removedIdentity, next.postRoot, next.proof);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(next.start, next.count, next.postRoot, next.proof);
+        escrow.insertBatch(next.start, next.count, next.preRoot, _identity(1), next.postRoot, next.proof);
         // Reproven with the removal, it lands.
         _submit(_batch("next_two_removing_1"));
         assertEq(uint8(_leafState(_identity(1))), uint8(ICreditEscrow.LeafState.Removed));
     }
 
     function test_RevertWhen_TheProvenRemovalIsNotDue() external {
-        // Proven with user 1's removal, submitted where nobody was slashed.
+        // Proven with user 1's removal, submitted where nobody was slashed: stale as named, and
+        // named without the removal the proof does not verify.
         BatchCase memory removing = _batch("next_two_removing_1");
         _prepareBatch("next_two");
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, 0));
+        escrow.insertBatch(
+            removing.start,
+            removing.count,
+            removing.preRoot,
+            removing.removedIdentity,
+            removing.postRoot,
+            removing.proof
+        );
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(removing.start, removing.count, removing.postRoot, removing.proof);
+        escrow.insertBatch(removing.start, removing.count, removing.preRoot, 0, removing.postRoot, removing.proof);
     }
 
     function test_RevertWhen_AnotherRemovalIsStillDue() external {
@@ -164,8 +230,10 @@ contract InsertBatchTest is EscrowTest {
         assertEq(escrow.nextRemoval(), _identity(0));
         BatchCase memory full = _batch("full_after_removal");
         _depositNotes(full.start + full.count);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, _identity(0)));
+        escrow.insertBatch(full.start, full.count, full.preRoot, full.removedIdentity, full.postRoot, full.proof);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(full.start, full.count, full.postRoot, full.proof);
+        escrow.insertBatch(full.start, full.count, full.preRoot, _identity(0), full.postRoot, full.proof);
     }
 
     function test_RevertWhen_AQueuedNoteDiffersFromTheProvenOne() external {
@@ -173,14 +241,14 @@ contract InsertBatchTest is EscrowTest {
         BatchCase memory first = _batch("first");
         _deposit(_noteIdentity(0), _noteDeposit(0) + 1);
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(0, 1, first.postRoot, first.proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, first.postRoot, first.proof);
 
         // The same note deposited a second later: another expiry.
         escrow = new CreditEscrow(_parameters(address(0)), operator, exitSignerRoot);
         vm.warp(block.timestamp + 1);
         _deposit(_noteIdentity(0), _noteDeposit(0));
         vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(0, 1, first.postRoot, first.proof);
+        escrow.insertBatch(0, 1, first.preRoot, 0, first.postRoot, first.proof);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -360,7 +428,7 @@ contract InsertBatchTest is EscrowTest {
                 vm.parseJsonString(batchVectors, string.concat(path, ".name")), string.concat("single_", vm.toString(k))
             );
             roots[k] = vm.parseJsonUint(batchVectors, string.concat(path, ".post_root"));
-            escrow.insertBatch(k, 1, roots[k], _proofIn(batchVectors, string.concat(path, ".calldata")));
+            escrow.insertBatch(k, 1, _root(), 0, roots[k], _proofIn(batchVectors, string.concat(path, ".calldata")));
         }
         assertFalse(escrow.isRecentRoot(roots[0]), "the oldest root left the history");
         uint256[] memory recent = escrow.recentRoots();

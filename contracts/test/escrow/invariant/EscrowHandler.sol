@@ -166,20 +166,25 @@ contract EscrowHandler is EscrowTest {
     }
 
     /// @dev A batch without a valid proof (random states have none; the batch tests insert with
-    /// real proofs): from the tree's size over up to every waiting note, or (by `variant`) a stale
-    /// start, more than 64 notes, past the queue, a root outside the field. Nothing lands: the
-    /// first failing check reverts.
+    /// real proofs): from the tree's size over up to every waiting note, naming the removal the
+    /// model has due, or (by `variant`) a stale start, more than 64 notes, past the queue, a root
+    /// outside the field, another removal, another pre-root. Nothing lands: the first failing
+    /// check reverts.
     function insertBatch(uint256 count, uint256 variant, uint256 postRoot) external {
         uint256 start = 0;
         uint256 queued = ghostQueued();
         count %= queued - start + 1;
         postRoot = bound(postRoot, 1, FIELD - 1);
-        variant %= 8;
+        variant %= 10;
         if (variant == 4) start = start == 0 || postRoot % 2 == 0 ? start + 1 : start - 1;
         if (variant == 5) count += 65;
         if (variant == 6) count = queued - start + 1;
         if (variant == 7) postRoot = FIELD + postRoot % 1000;
-        _tryBatch(start, count, postRoot);
+        uint256 removal = _dueRemoval(start + count);
+        if (variant == 8) removal = removal == 0 ? postRoot : 0;
+        // The tree stays empty: its root is 0.
+        uint256 preRoot = variant == 9 ? postRoot : 0;
+        _tryBatch(start, count, preRoot, removal, postRoot);
     }
 
     /// @dev A node that recovered two secrets slashes both, so that removals queue up; with
@@ -422,24 +427,28 @@ contract EscrowHandler is EscrowTest {
 
     /// @dev Submits a batch with a real proof of another statement, expecting the first check
     /// that fails: at the latest the real verifier's.
-    function _tryBatch(uint256 start, uint256 count, uint256 postRoot) internal {
+    function _tryBatch(uint256 start, uint256 count, uint256 preRoot, uint256 removal, uint256 postRoot) internal {
         ICreditEscrow.Proof memory proof = _slashProof(0);
         bytes memory expected = abi.encodeWithSelector(ICreditEscrow.InvalidProof.selector);
         uint256 queued = ghostQueued();
         if (start != 0) {
             expected = abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 0);
+        } else if (preRoot != 0) {
+            expected = abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, 0);
         } else if (count > escrow.BATCH_INSERT_SIZE()) {
             expected = abi.encodeWithSelector(ICreditEscrow.BatchTooLarge.selector, count, escrow.BATCH_INSERT_SIZE());
         } else if (start + count > queued) {
             expected = abi.encodeWithSelector(ICreditEscrow.BatchBeyondQueue.selector, start + count, queued);
+        } else if (removal != _dueRemoval(start + count)) {
+            expected = abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, _dueRemoval(start + count));
         } else if (postRoot >= FIELD) {
             expected = abi.encodeWithSelector(ICreditEscrow.PublicSignalOutsideField.selector, postRoot);
-        } else if (count == 0 && _dueRemoval(start) == 0) {
+        } else if (count == 0 && removal == 0) {
             expected = abi.encodeWithSelector(ICreditEscrow.EmptyBatch.selector);
         }
         _expectRevert(expected);
         vm.prank(makeAddr("updater"));
-        escrow.insertBatch(start, count, postRoot, proof);
+        escrow.insertBatch(start, count, preRoot, removal, postRoot, proof);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ contract RacesTest is EscrowTest {
 
     function _submit(address updater, BatchCase memory b) internal {
         vm.prank(updater);
-        escrow.insertBatch(b.start, b.count, b.postRoot, b.proof);
+        escrow.insertBatch(b.start, b.count, b.preRoot, b.removedIdentity, b.postRoot, b.proof);
     }
 
     function test_WhenADepositLandsBetweenTheProofAndTheBatch() external {
@@ -30,7 +30,7 @@ contract RacesTest is EscrowTest {
         _submit(updaterA, first);
         vm.prank(updaterB);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 1));
-        escrow.insertBatch(first.start, first.count, first.postRoot, first.proof);
+        escrow.insertBatch(first.start, first.count, first.preRoot, first.removedIdentity, first.postRoot, first.proof);
         // The loser reproves from the new size; its batch of the other notes lands.
         _depositNotes(3);
         _submit(updaterB, _batch("next_two"));
@@ -46,30 +46,37 @@ contract RacesTest is EscrowTest {
         _submit(updaterB, full);
         vm.prank(updaterA);
         vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleBatch.selector, 67));
-        escrow.insertBatch(removal.start, removal.count, removal.postRoot, removal.proof);
+        escrow.insertBatch(
+            removal.start, removal.count, removal.preRoot, removal.removedIdentity, removal.postRoot, removal.proof
+        );
     }
 
     function test_WhenARemovalOnlyBatchLandsFirst() external {
-        // The other order: `remove_1` appends nothing, so B's start is still the tree's size and
-        // only the pairing tells B's proof is stale (the removal is no longer due, the root moved).
+        // The other order: `remove_1` appends nothing, so B's start is still the tree's size, but
+        // the root moved: B learns it before the pairing.
         BatchCase memory full = _prepareBatch("full_removing_1");
-        _submit(updaterA, _batch("remove_1"));
+        BatchCase memory removal = _batch("remove_1");
+        _submit(updaterA, removal);
         vm.prank(updaterB);
-        vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(full.start, full.count, full.postRoot, full.proof);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRoot.selector, removal.postRoot));
+        escrow.insertBatch{gas: 50_000}(
+            full.start, full.count, full.preRoot, full.removedIdentity, full.postRoot, full.proof
+        );
         _submit(updaterB, _batch("full_after_removal"));
         assertEq(_size(), 67);
         assertEq(_root(), full.postRoot, "the same tree");
     }
 
     function test_WhenASlashLandsBetweenTheProofAndTheBatch() external {
-        // The slash makes a removal due in the batch: the proof without it fails, and the
-        // updater reproves with it. Nothing the slash does is undone.
+        // The slash makes a removal due in the batch: the batch proven without it is stale before
+        // the pairing, and the updater reproves with it. Nothing the slash does is undone.
         BatchCase memory next = _prepareBatch("next_two");
         _slashUser(1);
         vm.prank(updaterA);
-        vm.expectRevert(ICreditEscrow.InvalidProof.selector);
-        escrow.insertBatch(next.start, next.count, next.postRoot, next.proof);
+        vm.expectRevert(abi.encodeWithSelector(ICreditEscrow.StaleRemoval.selector, _identity(1)));
+        escrow.insertBatch{gas: 50_000}(
+            next.start, next.count, next.preRoot, next.removedIdentity, next.postRoot, next.proof
+        );
         _submit(updaterA, _batch("next_two_removing_1"));
         assertEq(uint8(_status(_identity(1))), uint8(ICreditEscrow.Status.Slashed));
         assertEq(uint8(_leafState(_identity(1))), uint8(ICreditEscrow.LeafState.Removed));

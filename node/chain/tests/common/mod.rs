@@ -113,7 +113,11 @@ pub async fn insert_batch(devnet: &Devnet) -> BatchInserted {
     let inputs = batch.circom_inputs().expect("provable");
     let (proof, signals) = key.prove(&mut circuit, inputs, &mut rng).expect("prove");
     let updater = devnet.escrow_as(UPDATER_ACCOUNT);
-    updater.insert_batch(size, count, signals[1], &proof).await.expect("insertBatch").event
+    updater
+        .insert_batch(size, count, signals[0], signals[6], signals[1], &proof)
+        .await
+        .expect("insertBatch")
+        .event
 }
 
 pub fn address_fr(address: Address) -> Fr {
