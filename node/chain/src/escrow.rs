@@ -296,7 +296,9 @@ impl<P: Provider + Clone> Escrow<P> {
     /// proven from, with root `pre_root`) and zeroes `removed_identity` (zero: none), the
     /// removal due, with a `batch_insert` proof of `post_root`. A batch made stale by another one
     /// or by a slash reverts before the pairing: `StaleBatch` (the size moved), `StaleRoot` (a
-    /// removal-only batch landed) or `StaleRemoval` (a slash made a removal due).
+    /// removal-only batch landed) or `StaleRemoval` (a slash made a removal due). The
+    /// transaction offers the current fees, each at most `max_fee_per_gas` (wei).
+    #[allow(clippy::too_many_arguments)] // the call's five signals, its proof and the fee ceiling
     pub async fn insert_batch(
         &self,
         start: u64,
@@ -305,16 +307,27 @@ impl<P: Provider + Clone> Escrow<P> {
         removed_identity: Fr,
         post_root: Fr,
         proof: &Proof<Bn254>,
+        max_fee_per_gas: u128,
     ) -> Result<Submitted<CreditEscrow::BatchInserted>, ChainError> {
-        self.submit(self.instance.insertBatch(
-            U256::from(start),
-            U256::from(count),
-            fr_to_u256(&pre_root),
-            fr_to_u256(&removed_identity),
-            fr_to_u256(&post_root),
-            ICreditEscrow::Proof::from(proof),
-        ))
-        .await
+        let current = self.instance.provider().estimate_eip1559_fees().await?;
+        let fees = Fees {
+            max_fee_per_gas: current.max_fee_per_gas,
+            max_priority_fee_per_gas: current.max_priority_fee_per_gas,
+        }
+        .capped(max_fee_per_gas);
+        let call = self
+            .instance
+            .insertBatch(
+                U256::from(start),
+                U256::from(count),
+                fr_to_u256(&pre_root),
+                fr_to_u256(&removed_identity),
+                fr_to_u256(&post_root),
+                ICreditEscrow::Proof::from(proof),
+            )
+            .max_fee_per_gas(fees.max_fee_per_gas)
+            .max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        self.submit(call).await
     }
 
     /// The deposit queue's accumulator after its first `position` deposits (the escrow keeps

@@ -6,7 +6,9 @@ mod common;
 
 use alloy::{primitives::U256, providers::Provider};
 use ark_bn254::Fr;
-use common::{Devnet, devnet, exit_statement, insert_batch, prove_exit, prove_slash, secret};
+use common::{
+    Devnet, NO_FEE_CEILING, devnet, exit_statement, insert_batch, prove_exit, prove_slash, secret,
+};
 use zkcredits_chain::{
     ChainError, SlashEffect,
     bindings::CreditEscrow::{CreditEscrowErrors, CreditEscrowEvents},
@@ -88,7 +90,9 @@ async fn deposit_then_slash_with_a_real_proof() {
     assert_eq!(u256_to_fr(removed.root).expect("field"), tree.root());
     assert_eq!(escrow.pending_removals().await.expect("view"), 0);
     // A batch proven from a tree that moved on reverts before the pairing.
-    let stale = escrow.insert_batch(3, 1, tree.root(), Fr::from(0u64), tree.root(), &proof).await;
+    let stale = escrow
+        .insert_batch(3, 1, tree.root(), Fr::from(0u64), tree.root(), &proof, NO_FEE_CEILING)
+        .await;
     assert!(
         matches!(&stale, Err(ChainError::Reverted(r)) if matches!(r.0, CreditEscrowErrors::StaleBatch(_))),
         "{stale:?}"
@@ -97,14 +101,25 @@ async fn deposit_then_slash_with_a_real_proof() {
     // the removal another batch already made.
     let (_, size, _) = escrow.tree().await.expect("tree");
     let zero = Fr::from(0u64);
-    let stale = escrow.insert_batch(size, 0, zero, users[1].commitment(), zero, &proof).await;
+    let stale = escrow
+        .insert_batch(size, 0, zero, users[1].commitment(), zero, &proof, NO_FEE_CEILING)
+        .await;
     assert!(
         matches!(&stale, Err(ChainError::Reverted(r))
             if matches!(&r.0, CreditEscrowErrors::StaleRoot(e) if e.root == fr_to_u256(&tree.root()))),
         "{stale:?}"
     );
-    let stale =
-        escrow.insert_batch(size, 0, tree.root(), users[1].commitment(), tree.root(), &proof).await;
+    let stale = escrow
+        .insert_batch(
+            size,
+            0,
+            tree.root(),
+            users[1].commitment(),
+            tree.root(),
+            &proof,
+            NO_FEE_CEILING,
+        )
+        .await;
     assert!(
         matches!(&stale, Err(ChainError::Reverted(r))
             if matches!(&r.0, CreditEscrowErrors::StaleRemoval(e) if e.due.is_zero())),

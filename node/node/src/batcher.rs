@@ -8,6 +8,7 @@
 
 use crate::{Metrics, config::scrub_url};
 use alloy::{
+    eips::BlockNumberOrTag,
     network::EthereumWallet,
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -49,6 +50,11 @@ pub struct BatchPolicy {
     /// The most blocks the node may lag behind the head and still batch (the head's events
     /// above its cursor are read in one query).
     pub max_lag: u64,
+    /// The highest `maxFeePerGas` a batch offers, in wei (the node's
+    /// `chain.max_fee_per_gas_gwei`). While the base fee is at or above it, batches wait: a
+    /// batch is never urgent, and one stuck under the ceiling would hold the wallet's later
+    /// transactions behind it.
+    pub max_fee_per_gas: u128,
 }
 
 /// What the batcher needs to prove and send: a wallet and the `batch_insert` prover.
@@ -239,6 +245,18 @@ impl Batcher {
         if notes.len() as u64 != count {
             return Ok(BatchPass::NotReady("queued deposits not seen yet".into()));
         }
+        let base_fee = provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .and_then(|block| block.header.base_fee_per_gas)
+            .map_or(0, u128::from);
+        if base_fee >= self.policy.max_fee_per_gas {
+            return Ok(BatchPass::NotReady(format!(
+                "the base fee ({base_fee} wei) is at or above the fee ceiling ({} wei, \
+                 chain.max_fee_per_gas_gwei): the batch waits",
+                self.policy.max_fee_per_gas
+            )));
+        }
         let acc_start = escrow.accumulator_at(size).await?;
         let acc_end = escrow.accumulator_at(size + count).await?;
         let submitter = Arc::clone(&self.submitter);
@@ -283,7 +301,18 @@ impl Batcher {
                 pending - mined
             )));
         }
-        match escrow.insert_batch(size, count, root, removed_identity, post_root, &proof).await {
+        match escrow
+            .insert_batch(
+                size,
+                count,
+                root,
+                removed_identity,
+                post_root,
+                &proof,
+                self.policy.max_fee_per_gas,
+            )
+            .await
+        {
             Ok(sent) => {
                 let removed = !sent.event.removedIdentity.is_zero();
                 self.metrics.deposit_batch("inserted");

@@ -114,11 +114,14 @@ pub async fn insert_batch(devnet: &Devnet) -> BatchInserted {
     let (proof, signals) = key.prove(&mut circuit, inputs, &mut rng).expect("prove");
     let updater = devnet.escrow_as(UPDATER_ACCOUNT);
     updater
-        .insert_batch(size, count, signals[0], signals[6], signals[1], &proof)
+        .insert_batch(size, count, signals[0], signals[6], signals[1], &proof, NO_FEE_CEILING)
         .await
         .expect("insertBatch")
         .event
 }
+
+/// A fee ceiling no devnet fee reaches.
+pub const NO_FEE_CEILING: u128 = u128::MAX;
 
 pub fn address_fr(address: Address) -> Fr {
     fr_from_be_bytes_mod_order(address.as_slice())

@@ -41,6 +41,10 @@ pub(crate) struct Args {
     /// The most batches to send (each appends up to 64 deposits).
     #[arg(long, default_value_t = 1)]
     max_batches: usize,
+    /// The highest maxFeePerGas a batch offers, in gwei: while the base fee is at or above it,
+    /// no batch is sent.
+    #[arg(long, value_name = "GWEI", default_value_t = 500)]
+    max_fee_per_gas_gwei: u64,
 }
 
 impl Args {
@@ -77,7 +81,12 @@ impl Args {
             self.rpc_url.clone(),
             deployment.escrow,
             BatchSubmitter { wallet, circuit: std::sync::Mutex::new(circuit), key },
-            BatchPolicy { min_batch: 1, max_delay: Duration::ZERO, max_lag: MAX_LOG_RANGE },
+            BatchPolicy {
+                min_batch: 1,
+                max_delay: Duration::ZERO,
+                max_lag: MAX_LOG_RANGE,
+                max_fee_per_gas: u128::from(self.max_fee_per_gas_gwei) * 1_000_000_000,
+            },
             Arc::new(Metrics::default()),
             Arc::default(),
         );

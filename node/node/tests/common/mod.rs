@@ -117,6 +117,15 @@ pub async fn insert_all(net: &Devnet, store: &std::sync::Arc<dyn zkcredits_stora
 
 /// A batcher outside the node, as any account may run one: it inserts every deposit at once.
 pub fn updater(net: &Devnet, store: std::sync::Arc<dyn zkcredits_storage::Storage>) -> Batcher {
+    updater_with_fee_ceiling(net, store, 500_000_000_000)
+}
+
+/// [`updater`] offering at most `max_fee_per_gas` wei.
+pub fn updater_with_fee_ceiling(
+    net: &Devnet,
+    store: std::sync::Arc<dyn zkcredits_storage::Storage>,
+    max_fee_per_gas: u128,
+) -> Batcher {
     let Prover { circuit, key } = Prover::load("batch_insert");
     let wallet = net.private_key_hex(UPDATER_ACCOUNT).parse().expect("dev key");
     Batcher::new(
@@ -124,7 +133,12 @@ pub fn updater(net: &Devnet, store: std::sync::Arc<dyn zkcredits_storage::Storag
         net.anvil.endpoint(),
         net.deployment.escrow,
         BatchSubmitter { wallet, circuit, key },
-        BatchPolicy { min_batch: 1, max_delay: std::time::Duration::ZERO, max_lag: 1_000 },
+        BatchPolicy {
+            min_batch: 1,
+            max_delay: std::time::Duration::ZERO,
+            max_lag: 1_000,
+            max_fee_per_gas,
+        },
         std::sync::Arc::new(Metrics::default()),
         std::sync::Arc::default(),
     )
