@@ -28,6 +28,7 @@ import {BatchInsertVerifier} from "../contracts/src/verifiers/BatchInsertVerifie
 ///
 /// A token escrow gets one base unit of the token from the deployer when it holds any: otherwise
 /// the first deposit would also pay for the token creating the escrow's balance (17k gas).
+/// `ZKCREDITS_SEED_TOKEN=false` skips it (for a token that refuses such a transfer).
 ///
 /// A value that does not fit its parameter's type is refused, never truncated. On any chain but
 /// anvil's (31337) the script also refuses to deploy without every parameter set explicitly (the
@@ -107,12 +108,13 @@ contract Deploy is Script {
         params.batchInsertVerifier = address(new BatchInsertVerifier());
         escrow = new CreditEscrow(params, operator, signerRoot);
         // Deposits never move this unit: the escrow pays out only what it recorded.
-        bool seeded = params.token != address(0) && IERC20(params.token).balanceOf(deployer) > 0;
+        bool seeded = params.token != address(0) && vm.envOr("ZKCREDITS_SEED_TOKEN", true)
+            && IERC20(params.token).balanceOf(deployer) > 0;
         if (seeded) SafeERC20.safeTransfer(IERC20(params.token), address(escrow), 1);
         vm.stopBroadcast();
         if (params.token != address(0) && !seeded) {
             console.log(
-                "Deploy: the deployer holds none of the token, so the escrow's first deposit also pays 17k gas for the escrow's balance in it; send the escrow one unit to spare it"
+                "Deploy: the escrow holds none of the token, so its first deposit also pays 17k gas for the escrow's balance in it; send the escrow one unit to spare it"
             );
         }
 

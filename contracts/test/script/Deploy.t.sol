@@ -119,6 +119,10 @@ contract DeployTest is Test {
         assertEq(vm.parseJsonAddress(vm.readFile(file), ".token"), token);
         assertEq(IERC20(token).balanceOf(address(escrow)), 1, "seeded");
         assertEq(IERC20(token).balanceOf(DEFAULT_SENDER), 9);
+        // Not when told not to.
+        vm.setEnv("ZKCREDITS_SEED_TOKEN", "false");
+        assertEq(IERC20(token).balanceOf(address(new Deploy().run())), 0, "not seeded");
+        vm.setEnv("ZKCREDITS_SEED_TOKEN", "true");
         // A deployer without the token still deploys; the escrow then holds none.
         address other = address(new TestToken());
         vm.setEnv("ZKCREDITS_TOKEN", vm.toString(other));

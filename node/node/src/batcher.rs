@@ -8,7 +8,6 @@
 
 use crate::{Metrics, config::scrub_url};
 use alloy::{
-    eips::BlockNumberOrTag,
     network::EthereumWallet,
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -50,10 +49,11 @@ pub struct BatchPolicy {
     /// The most blocks the node may lag behind the head and still batch (the head's events
     /// above its cursor are read in one query).
     pub max_lag: u64,
-    /// The highest `maxFeePerGas` a batch offers, in wei (the node's
-    /// `chain.max_fee_per_gas_gwei`). While the base fee is at or above it, batches wait: a
-    /// batch is never urgent, and one stuck under the ceiling would hold the wallet's later
-    /// transactions behind it.
+    /// The highest `maxFeePerGas` a batch offers, in wei. While the current estimate (about twice
+    /// the base fee plus the tip) is above it, batches wait: a batch is never urgent, and one
+    /// sent at its ceiling could be outbid by a rising base fee and hold the wallet's later
+    /// transactions behind it. The node uses half its `chain.max_fee_per_gas_gwei`, so that the
+    /// slasher, whose ceiling is the whole of it, can always replace a stuck batch.
     pub max_fee_per_gas: u128,
 }
 
@@ -218,6 +218,18 @@ impl Batcher {
         if removal.is_none() && waiting < self.policy.min_batch && !overdue {
             return Ok(BatchPass::Waiting { waiting });
         }
+        // Before any work: the fees, and a transaction of the wallet still pending (checked
+        // again under the wallet lock before sending).
+        let fees = provider.estimate_eip1559_fees().await?;
+        if fees.max_fee_per_gas > self.policy.max_fee_per_gas {
+            return Ok(BatchPass::NotReady(format!(
+                "the fees ({} wei a gas) are above the batch fee ceiling ({} wei): the batch waits",
+                fees.max_fee_per_gas, self.policy.max_fee_per_gas
+            )));
+        }
+        if let Some(waiting_transactions) = self.pending_transactions(&provider).await? {
+            return Ok(BatchPass::NotReady(waiting_transactions));
+        }
         let (leaves, queue) = match self.head_state(&provider).await? {
             Some(state) => state,
             None => return Ok(BatchPass::NotReady("the node is still catching up".into())),
@@ -244,18 +256,6 @@ impl Batcher {
             .collect();
         if notes.len() as u64 != count {
             return Ok(BatchPass::NotReady("queued deposits not seen yet".into()));
-        }
-        let base_fee = provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await?
-            .and_then(|block| block.header.base_fee_per_gas)
-            .map_or(0, u128::from);
-        if base_fee >= self.policy.max_fee_per_gas {
-            return Ok(BatchPass::NotReady(format!(
-                "the base fee ({base_fee} wei) is at or above the fee ceiling ({} wei, \
-                 chain.max_fee_per_gas_gwei): the batch waits",
-                self.policy.max_fee_per_gas
-            )));
         }
         let acc_start = escrow.accumulator_at(size).await?;
         let acc_end = escrow.accumulator_at(size + count).await?;
@@ -289,17 +289,8 @@ impl Batcher {
             return Ok(BatchPass::NotReady("the tree moved while the node read it".into()));
         };
         let _sending = self.wallet_lock.lock().await;
-        // A transaction of the wallet still pending (a batch stuck under low fees, a slash) would
-        // hold this one behind it, and each batch sent meanwhile would land stale and pay for
-        // it: wait until the wallet's transactions are mined.
-        let account = self.submitter.wallet.address();
-        let mined = provider.get_transaction_count(account).latest().await?;
-        let pending = provider.get_transaction_count(account).pending().await?;
-        if pending > mined {
-            return Ok(BatchPass::NotReady(format!(
-                "{} transaction(s) of {account} are pending",
-                pending - mined
-            )));
+        if let Some(waiting_transactions) = self.pending_transactions(&provider).await? {
+            return Ok(BatchPass::NotReady(waiting_transactions));
         }
         match escrow
             .insert_batch(
@@ -358,6 +349,20 @@ impl Batcher {
             }
         }
         Ok(Some(count))
+    }
+
+    /// A transaction of the wallet still pending (a batch stuck under low fees, a slash) would
+    /// hold a batch behind it, and each batch sent meanwhile would land stale and pay for it:
+    /// `Some(why)` while the wallet has transactions not mined yet.
+    async fn pending_transactions(
+        &self,
+        provider: &DynProvider,
+    ) -> Result<Option<String>, ChainError> {
+        let account = self.submitter.wallet.address();
+        let mined = provider.get_transaction_count(account).latest().await?;
+        let pending = provider.get_transaction_count(account).pending().await?;
+        Ok((pending > mined)
+            .then(|| format!("{} transaction(s) of {account} are pending", pending - mined)))
     }
 
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Option<(u64, Instant)>> {

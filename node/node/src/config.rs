@@ -128,8 +128,8 @@ pub struct ChainConfig {
     /// Seconds a slash transaction may stay unmined before it is replaced with the same nonce
     /// and fees 25 % higher.
     pub slash_replace_after_secs: u64,
-    /// The highest `maxFeePerGas` a slash (or a replacement) or a deposit batch offers, in
-    /// gwei; batches wait while the base fee is at or above it.
+    /// The highest `maxFeePerGas` a slash (or a replacement) offers, in gwei. A deposit batch
+    /// offers at most half of it, and waits while the fees are above that.
     pub max_fee_per_gas_gwei: u64,
 }
 

@@ -609,7 +609,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                     min_batch: config.batcher.min_batch,
                     max_delay: Duration::from_secs(config.batcher.max_delay_secs),
                     max_lag: config.chain.max_range,
-                    max_fee_per_gas: u128::from(config.chain.max_fee_per_gas_gwei) * 1_000_000_000,
+                    // Half the slasher's ceiling: it can always replace a stuck batch.
+                    max_fee_per_gas: u128::from(config.chain.max_fee_per_gas_gwei) * 500_000_000,
                 },
                 Arc::clone(&metrics),
                 slasher.wallet_lock(),

@@ -745,14 +745,15 @@ async fn shutdown_releases_answers_held_for_privacy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_waits_while_the_base_fee_is_at_or_above_the_fee_ceiling() {
+async fn a_batch_waits_while_the_fees_are_above_its_ceiling() {
     use zkcredits_node::batcher::BatchPass;
     let h = harness(|_| {}).await;
     let identity = zkcredits_primitives::identity::Secret::new(Fr::from(91u64)).expect("non-zero");
     let amount = alloy::primitives::U256::from(u128::from(h.c_max()) * 2);
     h.net.escrow.deposit(identity.commitment(), amount).await.expect("deposit");
     h.node.sync_chain().await.expect("sync");
-    // One wei: anvil's base fee never falls that low (EIP-1559 stops lowering it at 7 wei).
+    // One wei: anvil's fee estimate never falls that low (EIP-1559 stops lowering the base fee
+    // at 7 wei).
     let frugal = common::updater_with_fee_ceiling(&h.net, std::sync::Arc::clone(h.node.store()), 1);
     let pass = frugal.pass().await.expect("pass");
     assert!(matches!(&pass, BatchPass::NotReady(why) if why.contains("fee ceiling")), "{pass:?}");

@@ -101,14 +101,22 @@ impl Args {
                         let removal = if removed { " and removed a slashed leaf" } else { "" };
                         println!("inserted deposits {start}..{}{removal}", start + count);
                     }
+                    BatchPass::NotReady(why) if why.contains("fee ceiling") => {
+                        return Err(eyre!(
+                            "{why}; raise --max-fee-per-gas-gwei to pay more, or try again later"
+                        ));
+                    }
                     BatchPass::Stale | BatchPass::NotReady(_) if retries < MAX_RETRIES => {
                         retries += 1;
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
-                    BatchPass::Stale | BatchPass::NotReady(_) => {
+                    BatchPass::Stale => {
                         return Err(eyre!(
-                            "the escrow kept moving under {MAX_RETRIES} attempts (other updaters or deposits); try again"
+                            "other updaters' batches kept landing first ({MAX_RETRIES} attempts); try again"
                         ));
+                    }
+                    BatchPass::NotReady(why) => {
+                        return Err(eyre!("no batch after {MAX_RETRIES} attempts: {why}; try again"));
                     }
                 }
             }
