@@ -11,7 +11,15 @@ export ZKCREDITS_BUILD_DIR ?= $(CURDIR)/build
 
 CARGO ?= cargo
 
-.PHONY: check-portable demo install linkability abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
+# The `zkcredits` binary the targets below run, built by `cli`. Under `make test` that step builds
+# every target of the workspace (the tests' feature set), so the binary and the tests share one
+# build of each dependency (`cargo run -p zkcredits-cli` resolved features for the CLI alone and
+# compiled about a hundred crates, wasmer and cranelift among them, a second time).
+ZKCREDITS := $(CARGO_TARGET_DIR)/debug/zkcredits
+CLI_TARGETS ?= --bins
+test test-rust: CLI_TARGETS = --all-targets
+
+.PHONY: check-portable cli demo install linkability abi abi-check bench-client bench-gossip bench-load bench-node gas keys test setup circuits circuits-test verifiers verifiers-check fmt fmt-check clippy test-rust test-forge test-js vectors vectors-check
 
 ## test: everything CI checks, from a fresh clone
 test: setup fmt-check clippy check-portable circuits circuits-test test-rust test-forge test-js vectors-check verifiers-check abi-check
@@ -19,9 +27,12 @@ test: setup fmt-check clippy check-portable circuits circuits-test test-rust tes
 
 ## demo: the whole system on a devnet, narrated: deposits, paid requests with refunds, a double
 ## spend at two providers' nodes slashed on chain, an exit paid out (evidence in build/demo/)
-demo: setup circuits keys
-	$(CARGO) build --locked --workspace --bins
+demo: setup circuits cli keys
 	$(CARGO_TARGET_DIR)/debug/zkcredits-demo
+
+## cli: build the workspace's binaries (every target under `make test`)
+cli:
+	$(CARGO) build --locked --workspace $(CLI_TARGETS)
 
 ## install: the `zkcredits` binary into ~/.cargo/bin
 install:
@@ -44,8 +55,8 @@ DEV_SEED ?= zkcredits-dev
 
 ## verifiers: regenerate keys (build/keys), verifying keys, the manifest, the Solidity verifiers
 ## and spec/vectors/groth16 from the circuits
-verifiers: circuits
-	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED)
+verifiers: circuits cli
+	$(ZKCREDITS) circuits setup --insecure-dev-seed $(DEV_SEED)
 
 ## keys: the INSECURE dev proving keys in build/keys that the node, the tests and the benchmarks
 ## prove with, and the native witness graphs beside the circuits (rebuilt when a circuit is
@@ -53,13 +64,13 @@ verifiers: circuits
 DEV_KEYS := $(foreach c,request exit slash batch_insert,$(ZKCREDITS_BUILD_DIR)/keys/$(c).pk.bin $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).graph)
 keys: circuits $(DEV_KEYS)
 
-$(DEV_KEYS) &: $(foreach c,request exit slash batch_insert,$(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).r1cs $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c)_js/$(c).wasm)
-	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED) \
+$(DEV_KEYS) &: $(foreach c,request exit slash batch_insert,$(ZKCREDITS_BUILD_DIR)/circuits/main/$(c).r1cs $(ZKCREDITS_BUILD_DIR)/circuits/main/$(c)_js/$(c).wasm) | cli
+	$(ZKCREDITS) circuits setup --insecure-dev-seed $(DEV_SEED) \
 		--build-dir $(ZKCREDITS_BUILD_DIR) --keys-dir $(ZKCREDITS_BUILD_DIR)/keys --root $(ZKCREDITS_BUILD_DIR)/dev-setup >/dev/null
 
 ## verifiers-check: the committed circuit artifacts equal what the circuits generate
-verifiers-check: circuits
-	$(CARGO) run --quiet --locked -p zkcredits-cli -- circuits setup --insecure-dev-seed $(DEV_SEED) --check
+verifiers-check: circuits cli
+	$(ZKCREDITS) circuits setup --insecure-dev-seed $(DEV_SEED) --check
 
 ## fmt: format Rust and Solidity
 fmt:
@@ -73,11 +84,11 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-## check-portable: the prover built without its x86-64 code, as aarch64 and other CPUs build it
-## (lints included; its own target directory, as the flag changes every crate's build)
+## check-portable: the workspace linted with the prover built without its x86-64 code, as aarch64
+## and other CPUs build it. The cfg goes to clippy for the workspace's own crates only, so the
+## dependencies `make clippy` checked are reused (RUSTFLAGS would rebuild every crate: 5 min cold)
 check-portable:
-	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)-portable RUSTFLAGS="--cfg zkcredits_portable_only" \
-		$(CARGO) clippy -p zkcredits-prover --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings --cfg zkcredits_portable_only
 
 test-rust: circuits circuits-test keys
 	$(CARGO) test --workspace --locked
@@ -135,8 +146,8 @@ test-js:
 	node --test tests/js/
 
 ## vectors: regenerate spec/vectors/ (commit the result with the spec change it belongs to)
-vectors:
-	$(CARGO) run --quiet --locked -p zkcredits-cli -- test-vectors --write
+vectors: cli
+	$(ZKCREDITS) test-vectors --write
 
-vectors-check:
-	$(CARGO) run --quiet --locked -p zkcredits-cli -- test-vectors --check
+vectors-check: cli
+	$(ZKCREDITS) test-vectors --check
