@@ -81,14 +81,16 @@ fmt-check:
 	$(CARGO) fmt --all --check
 	forge fmt --check
 
+CLIPPY := $(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
 clippy:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CLIPPY)
 
 ## check-portable: the workspace linted with the prover built without its x86-64 code, as aarch64
 ## and other CPUs build it. The cfg goes to clippy for the workspace's own crates only, so the
 ## dependencies `make clippy` checked are reused (RUSTFLAGS would rebuild every crate: 5 min cold)
 check-portable:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings --cfg zkcredits_portable_only
+	$(CLIPPY) --cfg zkcredits_portable_only
 
 test-rust: circuits circuits-test keys
 	$(CARGO) test --workspace --locked
