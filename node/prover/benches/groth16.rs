@@ -6,7 +6,8 @@
 //! `make circuits && cargo bench -p zkcredits-prover`; the README and spec/03 report the table.
 
 use ark_bn254::{Bn254, Fr};
-use ark_groth16::ProvingKey;
+use ark_groth16::{Groth16, ProvingKey};
+use ark_snark::SNARK;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -75,6 +76,14 @@ fn bench_circuits(c: &mut Criterion) {
         let (proof, public) = prove(&key, &mut circuit, inputs.clone(), &mut rng).expect("proves");
         group.bench_function("verify", |b| {
             b.iter(|| verifier.verify(black_box(&public), black_box(&proof)).expect("valid"))
+        });
+        // The same check on arkworks' pairing, for the ratio to ours.
+        let prepared = Groth16::<Bn254>::process_vk(&key.vk).expect("processes");
+        group.bench_function("verify, arkworks", |b| {
+            b.iter(|| {
+                Groth16::<Bn254>::verify_proof(&prepared, black_box(&proof), black_box(&public))
+                    .expect("verifies")
+            })
         });
         let batch: Vec<_> = (0..64).map(|_| (public.clone(), proof.clone())).collect();
         group.bench_function("verify batch of 64", |b| {
