@@ -108,8 +108,8 @@ where
     windows.par_iter().map(|digits| weighted_sum(&bucket_sums(bases, digits, buckets))).collect()
 }
 
-/// Whether this CPU has the instructions of the eight-lane bucket additions.
-fn simd_available() -> bool {
+/// Whether this CPU runs the eight-lane arithmetic (`crate::ifma`) and it is not ruled out.
+pub(crate) fn simd_available() -> bool {
     #[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
     return ifma::available();
     #[cfg(not(all(target_arch = "x86_64", not(zkcredits_portable_only))))]

@@ -1,6 +1,7 @@
 //! Field arithmetic eight elements at a time with AVX-512 IFMA, for the prover's two hot loops:
 //! the MSM's bucket additions over BN254's base field ([`buckets`]) and the quotient's number-
-//! theoretic transforms over its scalar field ([`ntt`]).
+//! theoretic transforms over its scalar field ([`ntt`]); and for the verifier's batches, eight
+//! proofs' Miller loops at once ([`pairing`]).
 //!
 //! IFMA multiplies the low 52 bits of 64-bit lanes (`vpmadd52luq`/`vpmadd52huq`), so elements
 //! are held as five 52-bit limbs in Montgomery form with `R = 2^260`, one element per lane: five
@@ -16,6 +17,7 @@
 
 pub(crate) mod buckets;
 pub(crate) mod ntt;
+pub(crate) mod pairing;
 
 use crate::limbs::{inverse_mod_word, join, split};
 use ark_ff::{AdditiveGroup, BigInt, Fp, MontBackend, MontConfig};
@@ -27,7 +29,8 @@ use core::arch::x86_64::{
 use std::{marker::PhantomData, sync::OnceLock};
 
 const LIMBS: usize = 5;
-const LANES: usize = 8;
+/// Elements per register.
+pub(crate) const LANES: usize = 8;
 const MASK: u64 = (1 << 52) - 1;
 
 type Limbs = [u64; LIMBS];
