@@ -482,8 +482,9 @@ impl Verifier {
     /// Verifies many proofs at once with a random linear combination: with random `r_i`,
     /// `Π e(r_i·A_i, B_i) · e(Σr_i·α, −β) · e(Σr_i·L_i, −γ) · e(Σr_i·C_i, −δ) = 1` where `L_i`
     /// folds the public inputs. One multi-pairing of `n + 3` pairs instead of `n` full
-    /// verifications. The weights are 128-bit: a batch containing an invalid proof passes with
-    /// probability about `2^-128`, and each `r_i·A_i` costs half a full scalar multiplication.
+    /// verifications. The weights are random 128-bit numbers with the top bit set: a batch
+    /// containing an invalid proof passes with probability about `2^-127`, and each `r_i·A_i`
+    /// costs half a full scalar multiplication.
     /// The proofs' terms are computed in parallel: `r_i·A_i`, and where the CPU has AVX-512 IFMA
     /// the pairs' Miller loops eight at a time, one pair per lane (elsewhere `B_i`'s line
     /// coefficients, then one multi-Miller loop).
@@ -510,18 +511,17 @@ impl Verifier {
         let mut input_terms = vec![Fr::zero(); pvk.vk.gamma_abc_g1.len()];
         for (public, _) in batch {
             self.check_count(public)?;
-            let r = Fr::from(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
+            let r = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()) | 1 << 127;
             weights.push(r);
+            let r = Fr::from(r);
             input_terms[0] += r;
             for (term, x) in input_terms[1..].iter_mut().zip(public) {
                 *term += r * x;
             }
         }
-        let weighted_a: Vec<G1Projective> =
-            batch.par_iter().zip(&weights).map(|((_, proof), r)| proof.a * r).collect();
         let cs: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.c).collect();
-        let weights: Vec<_> = weights.iter().map(|r| r.into_bigint()).collect();
-        let c_sum = G1Projective::msm_bigint(&cs, &weights);
+        let scalars: Vec<_> = weights.iter().map(|&r| Fr::from(r).into_bigint()).collect();
+        let c_sum = G1Projective::msm_bigint(&cs, &scalars);
         // Σ rᵢ·(IC₀ + Σ xᵢⱼ·ICⱼ) = (Σ rᵢ)·IC₀ + Σⱼ (Σᵢ rᵢ·xᵢⱼ)·ICⱼ
         let inputs = self.inputs.msm(&input_terms[1..]) + self.constant_base() * input_terms[0];
         let key_g1 = [pvk.vk.alpha_g1 * input_terms[0], inputs, c_sum];
@@ -531,7 +531,13 @@ impl Verifier {
         let _ = on_lanes; // no lanes here: `simd_available` is false
         #[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
         if on_lanes {
-            // The proofs' pairs eight at a time on the IFMA lanes, the key's three pairs beside.
+            // The proofs' terms eight at a time on the IFMA lanes, the key's three pairs beside.
+            let a: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.a).collect();
+            let weighted_a: Vec<G1Projective> = a
+                .par_chunks(crate::ifma::LANES)
+                .zip(weights.par_chunks(crate::ifma::LANES))
+                .flat_map_iter(|(a, r)| crate::ifma::pairing::weigh(a, r))
+                .collect();
             let a = G1Projective::normalize_batch(&weighted_a);
             let pairs: Vec<_> = a.into_iter().zip(batch.iter().map(|(_, proof)| proof.b)).collect();
             let (proofs, key) = rayon::join(
@@ -546,10 +552,12 @@ impl Verifier {
             let product = ark_ec::pairing::MillerLoopOutput(proofs * key.0);
             return accept(Bn254::final_exponentiation(product));
         }
-        let mut lines: Vec<G2Prepared> =
-            batch.par_iter().map(|(_, proof)| proof.b.into()).collect();
+        let (mut g1, mut lines): (Vec<G1Projective>, Vec<G2Prepared>) = batch
+            .par_iter()
+            .zip(&weights)
+            .map(|((_, proof), &r)| (proof.a * Fr::from(r), proof.b.into()))
+            .unzip();
         lines.extend(key_lines);
-        let mut g1 = weighted_a;
         g1.extend(key_g1);
         accept(Bn254::final_exponentiation(Bn254::multi_miller_loop(
             G1Projective::normalize_batch(&g1),

@@ -1,6 +1,7 @@
-//! BN254's Miller loop for eight pairs at once, one pair per lane, for batch verification: every
-//! pair runs the same sequence of operations (the loop's digits are the curve's, not the
-//! pair's), so eight proofs' `(rᵢ·Aᵢ, Bᵢ)` take one pass of eight-lane arithmetic.
+//! Batch verification's per-proof work eight proofs at a time, one proof per lane: the weighted
+//! `rᵢ·Aᵢ` ([`weigh`]) and the Miller loop of `(rᵢ·Aᵢ, Bᵢ)` ([`multi_miller_loop`]). Every lane
+//! runs the same sequence of operations (the Miller loop's digits are the curve's; the weights'
+//! bits only choose, lane by lane, whether an addition is kept), so eight proofs take one pass.
 //!
 //! The algorithm is arkworks' (ark-ec's `bn` model: the G2 point in homogeneous projective
 //! coordinates, each line `c₀ + c₃w + c₄vw` multiplied in by `mul_by_034`), with the lines used
@@ -12,10 +13,12 @@ use super::{
     LANES, LIMBS, Limbs, Modulus, Vec52, add_base, element_of, lanes, limbs_of, mul_base,
     splat_limbs, sub_base, subtract_if_above,
 };
-use ark_bn254::{Fq, FqConfig, G1Affine, G2Affine};
+use ark_bn254::{Fq, FqConfig, G1Affine, G1Projective, G2Affine};
 use ark_ec::{AffineRepr, bn::BnConfig, pairing::Pairing, short_weierstrass::SWCurveConfig};
-use ark_ff::{AdditiveGroup, Field};
-use core::arch::x86_64::{_mm512_set_epi64, _mm512_setzero_si512};
+use ark_ff::{AdditiveGroup, Field, Zero};
+use core::arch::x86_64::{
+    __mmask8, _mm512_mask_blend_epi64, _mm512_set_epi64, _mm512_setzero_si512,
+};
 
 type Config = ark_bn254::Config;
 
@@ -390,6 +393,118 @@ pub(crate) fn multi_miller_loop(pairs: &[(G1Affine, G2Affine)]) -> ark_bn254::Fq
     product
 }
 
+/// A G1 point in Jacobian coordinates `(x/z², y/z³)`, in every lane.
+struct Jacobian {
+    x: Vec52,
+    y: Vec52,
+    z: Vec52,
+}
+
+impl Jacobian {
+    /// `2·self` (dbl-2009-l, for `y² = x³ + b`); BN254's G1 has no point of order two.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn double(&self) -> Self {
+        let a = mul(&self.x, &self.x);
+        let b = mul(&self.y, &self.y);
+        let c = mul(&b, &b);
+        let x_plus_b = add(&self.x, &b);
+        let d = sub(&sub(&mul(&x_plus_b, &x_plus_b), &a), &c);
+        let d = add(&d, &d);
+        let e = add(&add(&a, &a), &a);
+        let f = mul(&e, &e);
+        let x = sub(&f, &add(&d, &d));
+        let eight_c = add(&c, &c);
+        let eight_c = add(&eight_c, &eight_c);
+        let eight_c = add(&eight_c, &eight_c);
+        let y = sub(&mul(&e, &sub(&d, &x)), &eight_c);
+        let yz = mul(&self.y, &self.z);
+        Self { x, y, z: add(&yz, &yz) }
+    }
+
+    /// `self + (px, py)` (madd-2007-bl) for `self ≠ ±p` and neither at infinity.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn add_affine(&self, (px, py): &(Vec52, Vec52)) -> Self {
+        let z1z1 = mul(&self.z, &self.z);
+        let u2 = mul(px, &z1z1);
+        let s2 = mul(&mul(py, &self.z), &z1z1);
+        let h = sub(&u2, &self.x);
+        let hh = mul(&h, &h);
+        let i = add(&hh, &hh);
+        let i = add(&i, &i);
+        let j = mul(&h, &i);
+        let r = sub(&s2, &self.y);
+        let r = add(&r, &r);
+        let v = mul(&self.x, &i);
+        let x = sub(&sub(&mul(&r, &r), &j), &add(&v, &v));
+        let y_j = mul(&self.y, &j);
+        let y = sub(&mul(&r, &sub(&v, &x)), &add(&y_j, &y_j));
+        let z_plus_h = add(&self.z, &h);
+        let z = sub(&sub(&mul(&z_plus_h, &z_plus_h), &z1z1), &hh);
+        Self { x, y, z }
+    }
+
+    /// `other` in the lanes of `mask`, `self` in the rest.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn select(&self, other: &Self, mask: __mmask8) -> Self {
+        let blend = |a: &Vec52, b: &Vec52| {
+            std::array::from_fn(|l| _mm512_mask_blend_epi64(mask, a[l], b[l]))
+        };
+        Self {
+            x: blend(&self.x, &other.x),
+            y: blend(&self.y, &other.y),
+            z: blend(&self.z, &other.z),
+        }
+    }
+}
+
+/// `rᵢ·pᵢ` for weights of exactly 128 bits (the top bit set), eight points at a time by
+/// double-and-add: each lane starts at its point, then 127 doublings, each followed by an
+/// addition kept where the lane's bit is set. The sums stay away from the formulas' exceptions
+/// (infinity, adding `±p`): they are `kᵢ·pᵢ` with `2 ≤ kᵢ < 2^128`, far below the group's prime
+/// order. Points at infinity give infinity.
+///
+/// # Panics
+/// On a CPU without AVX-512F and IFMA (see [`super::available`]), or for a weight without the top
+/// bit.
+pub(crate) fn weigh(points: &[G1Affine], weights: &[u128]) -> Vec<G1Projective> {
+    assert!(super::available(), "AVX-512 IFMA is required");
+    assert!(weights.iter().all(|r| r >> 127 == 1), "weights have their top bit set");
+    let mut out = Vec::with_capacity(points.len());
+    for (points, weights) in points.chunks(LANES).zip(weights.chunks(LANES)) {
+        // Points at infinity (and spare lanes) compute with the generator; their results are dropped.
+        let point = |lane: usize| {
+            points
+                .get(lane)
+                .and_then(|p| p.xy())
+                .unwrap_or_else(|| G1Affine::generator().xy().expect("the generator is finite"))
+        };
+        let weight = |lane: usize| weights.get(lane).copied().unwrap_or(1 << 127);
+        // SAFETY: the CPU has AVX-512F and IFMA (asserted above).
+        let (x, y, z) = unsafe {
+            let p = (
+                load(std::array::from_fn(|lane| point(lane).0)),
+                load(std::array::from_fn(|lane| point(lane).1)),
+            );
+            let mut sum = Jacobian { x: p.0, y: p.1, z: splat(Fq::ONE) };
+            for bit in (0..127).rev() {
+                sum = sum.double();
+                let mask = (0..LANES)
+                    .fold(0, |mask, lane| mask | (((weight(lane) >> bit) & 1) as u8) << lane);
+                sum = sum.select(&sum.add_affine(&p), mask);
+            }
+            (store(&sum.x), store(&sum.y), store(&sum.z))
+        };
+        out.extend(points.iter().enumerate().map(|(lane, p)| {
+            if p.is_zero() {
+                G1Projective::zero()
+            } else {
+                G1Projective::new_unchecked(x[lane], y[lane], z[lane])
+            }
+        }));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +513,30 @@ mod tests {
     use ark_ff::{One, UniformRand};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn weighing_equals_arkworks_scalar_multiplication() {
+        if !super::super::available() {
+            eprintln!("skipped: this CPU has no AVX-512 IFMA");
+            return;
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        for count in [1, 8, 11] {
+            let mut points: Vec<G1Affine> = (0..count).map(|_| G1Affine::rand(&mut rng)).collect();
+            points[0] = G1Affine::zero();
+            let mut weights: Vec<u128> =
+                (0..count).map(|_| u128::rand(&mut rng) | 1 << 127).collect();
+            // the smallest and largest weights, all ones and all zeros below the top bit
+            weights[count - 1] = 1 << 127;
+            if count > 1 {
+                weights[1] = u128::MAX;
+            }
+            let ours = weigh(&points, &weights);
+            for ((p, r), ours) in points.iter().zip(&weights).zip(ours) {
+                assert_eq!(ours, *p * ark_bn254::Fr::from(*r), "{count} points");
+            }
+        }
+    }
 
     #[test]
     fn miller_loops_equal_arkworks_for_full_and_short_chunks_and_infinity() {
