@@ -519,12 +519,15 @@ impl Verifier {
                 *term += r * x;
             }
         }
-        let cs: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.c).collect();
-        let scalars: Vec<_> = weights.iter().map(|&r| Fr::from(r).into_bigint()).collect();
-        let c_sum = G1Projective::msm_bigint(&cs, &scalars);
-        // Σ rᵢ·(IC₀ + Σ xᵢⱼ·ICⱼ) = (Σ rᵢ)·IC₀ + Σⱼ (Σᵢ rᵢ·xᵢⱼ)·ICⱼ
-        let inputs = self.inputs.msm(&input_terms[1..]) + self.constant_base() * input_terms[0];
-        let key_g1 = [pvk.vk.alpha_g1 * input_terms[0], inputs, c_sum];
+        // The key's three G1 terms, computed beside the proofs' terms.
+        let key_g1 = || {
+            let cs: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.c).collect();
+            let scalars: Vec<_> = weights.iter().map(|&r| Fr::from(r).into_bigint()).collect();
+            let c_sum = G1Projective::msm_bigint(&cs, &scalars);
+            // Σ rᵢ·(IC₀ + Σ xᵢⱼ·ICⱼ) = (Σ rᵢ)·IC₀ + Σⱼ (Σᵢ rᵢ·xᵢⱼ)·ICⱼ
+            let inputs = self.inputs.msm(&input_terms[1..]) + self.constant_base() * input_terms[0];
+            [pvk.vk.alpha_g1 * input_terms[0], inputs, c_sum]
+        };
         let key_lines =
             [self.beta_neg.clone(), pvk.gamma_g2_neg_pc.clone(), pvk.delta_g2_neg_pc.clone()];
         #[cfg(not(all(target_arch = "x86_64", not(zkcredits_portable_only))))]
@@ -532,31 +535,37 @@ impl Verifier {
         #[cfg(all(target_arch = "x86_64", not(zkcredits_portable_only)))]
         if on_lanes {
             // The proofs' terms eight at a time on the IFMA lanes, the key's three pairs beside.
-            let a: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.a).collect();
-            let weighted_a: Vec<G1Projective> = a
-                .par_chunks(crate::ifma::LANES)
-                .zip(weights.par_chunks(crate::ifma::LANES))
-                .flat_map_iter(|(a, r)| crate::ifma::pairing::weigh(a, r))
-                .collect();
-            let a = G1Projective::normalize_batch(&weighted_a);
-            let pairs: Vec<_> = a.into_iter().zip(batch.iter().map(|(_, proof)| proof.b)).collect();
             let (proofs, key) = rayon::join(
                 || {
+                    let a: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.a).collect();
+                    let weighted_a: Vec<G1Projective> = a
+                        .par_chunks(crate::ifma::LANES)
+                        .zip(weights.par_chunks(crate::ifma::LANES))
+                        .flat_map_iter(|(a, r)| crate::ifma::pairing::weigh(a, r))
+                        .collect();
+                    let a = G1Projective::normalize_batch(&weighted_a);
+                    let b = batch.iter().map(|(_, proof)| proof.b);
+                    let pairs: Vec<_> = a.into_iter().zip(b).collect();
                     pairs
                         .par_chunks(crate::ifma::LANES)
                         .map(crate::ifma::pairing::multi_miller_loop)
                         .product::<ark_bn254::Fq12>()
                 },
-                || Bn254::multi_miller_loop(G1Projective::normalize_batch(&key_g1), key_lines),
+                || Bn254::multi_miller_loop(G1Projective::normalize_batch(&key_g1()), key_lines),
             );
             let product = ark_ec::pairing::MillerLoopOutput(proofs * key.0);
             return accept(Bn254::final_exponentiation(product));
         }
-        let (mut g1, mut lines): (Vec<G1Projective>, Vec<G2Prepared>) = batch
-            .par_iter()
-            .zip(&weights)
-            .map(|((_, proof), &r)| (proof.a * Fr::from(r), proof.b.into()))
-            .unzip();
+        let ((mut g1, mut lines), key_g1): ((Vec<G1Projective>, Vec<G2Prepared>), _) = rayon::join(
+            || {
+                batch
+                    .par_iter()
+                    .zip(&weights)
+                    .map(|((_, proof), &r)| (proof.a * Fr::from(r), proof.b.into()))
+                    .unzip()
+            },
+            key_g1,
+        );
         lines.extend(key_lines);
         g1.extend(key_g1);
         accept(Bn254::final_exponentiation(Bn254::multi_miller_loop(
