@@ -482,7 +482,7 @@ impl Verifier {
     /// Verifies many proofs at once with a random linear combination: with random `r_i`,
     /// `Π e(r_i·A_i, B_i) · e(Σr_i·α, −β) · e(Σr_i·L_i, −γ) · e(Σr_i·C_i, −δ) = 1` where `L_i`
     /// folds the public inputs. One multi-pairing of `n + 3` pairs instead of `n` full
-    /// verifications. The weights are random 128-bit numbers with the top bit set: a batch
+    /// verifications. The weights have 128 bits, the top one set and the others random: a batch
     /// containing an invalid proof passes with probability about `2^-127`, and each `r_i·A_i`
     /// costs half a full scalar multiplication.
     /// The proofs' terms are computed in parallel: `r_i·A_i`, and where the CPU has AVX-512 IFMA

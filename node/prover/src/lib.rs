@@ -15,9 +15,10 @@
 //! - [`groth16`]: insecure deterministic dev keys, proving, single and batch verification.
 //! - `qap`: the quotient polynomial of both R1CS-to-QAP reductions (arkworks', circom's).
 //! - [`msm`]: the multi-scalar multiplication the prover spends its time in.
-//! - `ifma`: field arithmetic eight elements at a time (AVX-512 IFMA) for the MSM and the NTT,
-//!   used where the CPU has it (detected at run time) unless `ZKCREDITS_PORTABLE_ARITHMETIC` is
-//!   set; elsewhere arkworks' arithmetic computes the same results.
+//! - `ifma`: field arithmetic eight elements at a time (AVX-512 IFMA) for the MSM, the NTT and
+//!   batch verification (eight proofs' weighted `A` and Miller loops at once), used where the
+//!   CPU has it (detected at run time) unless `ZKCREDITS_PORTABLE_ARITHMETIC` is set; elsewhere
+//!   arkworks' arithmetic computes the same results.
 //! - `inversion`: Bernstein–Yang modular inversion for the witness calculator's divisions.
 //! - `limbs`: 256-bit integers as limbs of 52 or 62 bits, for `ifma` and `inversion`.
 //!

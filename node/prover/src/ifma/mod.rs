@@ -1,7 +1,7 @@
 //! Field arithmetic eight elements at a time with AVX-512 IFMA, for the prover's two hot loops:
 //! the MSM's bucket additions over BN254's base field ([`buckets`]) and the quotient's number-
 //! theoretic transforms over its scalar field ([`ntt`]); and for the verifier's batches, eight
-//! proofs' Miller loops at once ([`pairing`]).
+//! proofs' weighted `A` and Miller loops at once ([`pairing`]).
 //!
 //! IFMA multiplies the low 52 bits of 64-bit lanes (`vpmadd52luq`/`vpmadd52huq`), so elements
 //! are held as five 52-bit limbs in Montgomery form with `R = 2^260`, one element per lane: five

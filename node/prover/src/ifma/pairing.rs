@@ -461,7 +461,8 @@ impl Jacobian {
 /// double-and-add: each lane starts at its point, then 127 doublings, each followed by an
 /// addition kept where the lane's bit is set. The sums stay away from the formulas' exceptions
 /// (infinity, adding `±p`): they are `kᵢ·pᵢ` with `2 ≤ kᵢ < 2^128`, far below the group's prime
-/// order. Points at infinity give infinity.
+/// order. That holds for points of the curve, which the proofs' decoding checks (an off-curve
+/// point may have a small order). Points at infinity give infinity.
 ///
 /// # Panics
 /// On a CPU without AVX-512F and IFMA (see [`super::available`]), or for a weight without the top
@@ -469,6 +470,7 @@ impl Jacobian {
 pub(crate) fn weigh(points: &[G1Affine], weights: &[u128]) -> Vec<G1Projective> {
     assert!(super::available(), "AVX-512 IFMA is required");
     assert!(weights.iter().all(|r| r >> 127 == 1), "weights have their top bit set");
+    debug_assert!(points.iter().all(|p| p.is_on_curve()), "points of the curve");
     let mut out = Vec::with_capacity(points.len());
     for (points, weights) in points.chunks(LANES).zip(weights.chunks(LANES)) {
         // Points at infinity (and spare lanes) compute with the generator; their results are dropped.
