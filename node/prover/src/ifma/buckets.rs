@@ -3,8 +3,8 @@
 //! bases come in and window sums go out as arkworks points.
 
 use super::{
-    LANES, LIMBS, Limbs, Modulus, Vec52, add_base, available, element_of, lanes, limbs_of,
-    mul_base, negate, splat_limbs, sub_base, subtract_if_above,
+    LANES, LIMBS, Modulus, Vec52, add_base, available, element_of, limbs_of, load, mul_base,
+    negate, splat_limbs, store, sub_base, subtract_if_above,
 };
 use crate::inversion::batch_invert;
 use ark_bn254::{Fq, Fq2, FqConfig};
@@ -377,41 +377,22 @@ fn one<const D: usize>() -> Fe<D> {
 /// Inverts each lane (one arkworks batch inversion for the eight).
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn invert_lanes<const D: usize>(value: &Fe<D>) -> Fe<D> {
-    // Arkworks elements are built from canonical limbs only.
-    let value = canonical::<D>(value);
-    let mut limbs = [[[0u64; LANES]; LIMBS]; D];
-    for (c, component) in value.iter().enumerate() {
-        for (l, limb) in component.iter().enumerate() {
-            limbs[c][l] = lanes(*limb);
-        }
-    }
-    let element = |c: usize, lane: usize| {
-        let lane_limbs: Limbs = std::array::from_fn(|l| limbs[c][l][lane]);
-        element_of::<FqConfig>(&lane_limbs)
-    };
+    let stored: [[Fq; LANES]; D] = std::array::from_fn(|c| store::<FqConfig>(&value[c]));
     let mut components = [[Fq::ZERO; LANES]; D];
     if D == 1 {
-        let mut values: [Fq; LANES] = std::array::from_fn(|lane| element(0, lane));
+        let mut values = stored[0];
         batch_invert(&mut values, &mut Vec::new());
         components[0] = values;
     } else {
         // (c₀ + c₁u)⁻¹ = (c₀ − c₁u)/(c₀² + c₁²) since u² = −1.
         let values: [Fq2; LANES] =
-            std::array::from_fn(|lane| Fq2::new(element(0, lane), element(1, lane)));
+            std::array::from_fn(|lane| Fq2::new(stored[0][lane], stored[1][lane]));
         let mut norms = values.map(|v| v.c0.square() + v.c1.square());
         batch_invert(&mut norms, &mut Vec::new());
         components[0] = std::array::from_fn(|lane| values[lane].c0 * norms[lane]);
         components[1] = std::array::from_fn(|lane| -values[lane].c1 * norms[lane]);
     }
-    let mut out = [[_mm512_setzero_si512(); LIMBS]; D];
-    for (c, component) in out.iter_mut().enumerate() {
-        let per_lane = components[c].map(limbs_of);
-        for (l, limb) in component.iter_mut().enumerate() {
-            let v = |lane: usize| per_lane[lane][l] as i64;
-            *limb = _mm512_set_epi64(v(7), v(6), v(5), v(4), v(3), v(2), v(1), v(0));
-        }
-    }
-    out
+    std::array::from_fn(|c| load(components[c]))
 }
 
 #[target_feature(enable = "avx512f,avx512ifma")]
@@ -471,6 +452,7 @@ fn square<const D: usize>(a: &Fe<D>) -> Fe<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ifma::lanes;
     use ark_ff::UniformRand;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;

@@ -23,8 +23,9 @@ use crate::limbs::{inverse_mod_word, join, split};
 use ark_ff::{AdditiveGroup, BigInt, Fp, MontBackend, MontConfig};
 use core::arch::x86_64::{
     __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmplt_epi64_mask, _mm512_madd52hi_epu64,
-    _mm512_madd52lo_epu64, _mm512_mask_blend_epi64, _mm512_set1_epi64, _mm512_setzero_si512,
-    _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+    _mm512_madd52lo_epu64, _mm512_mask_blend_epi64, _mm512_set_epi64, _mm512_set1_epi64,
+    _mm512_setzero_si512, _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512,
+    _mm512_sub_epi64,
 };
 use std::{marker::PhantomData, sync::OnceLock};
 
@@ -135,6 +136,27 @@ fn lanes(value: __m512i) -> [u64; LANES] {
     // SAFETY: `out` has room for the register's 64 bytes.
     unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), value) };
     out
+}
+
+/// Lane `i` holds `values[i]`.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn load<T: MontConfig<4>>(values: [Field4<T>; LANES]) -> Vec52 {
+    let per_lane = values.map(limbs_of);
+    std::array::from_fn(|l| {
+        let v = |lane: usize| per_lane[lane][l] as i64;
+        _mm512_set_epi64(v(7), v(6), v(5), v(4), v(3), v(2), v(1), v(0))
+    })
+}
+
+/// The eight lanes' values, for values below `2p`.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn store<T: MontConfig<4>>(value: &Vec52) -> [Field4<T>; LANES] {
+    // Arkworks elements are built from canonical limbs only.
+    let per_limb = subtract_if_above(value, &Modulus::<T>::MODULUS).map(|limb| lanes(limb));
+    std::array::from_fn(|lane| {
+        let limbs: Limbs = std::array::from_fn(|l| per_limb[l][lane]);
+        element_of(&limbs)
+    })
 }
 
 /// Propagates carries so that limbs 0–3 are below `2^52`; limb 4 keeps the sign.

@@ -10,22 +10,18 @@
 //! `F_p² = F_p[u]/(u² + 1)`, `F_p⁶ = F_p²[v]/(v³ − ξ)` with `ξ = 9 + u`, `F_p¹² = F_p⁶[w]/(w² − v)`.
 
 use super::{
-    LANES, LIMBS, Limbs, Modulus, Vec52, add_base, element_of, lanes, limbs_of, mul_base,
-    splat_limbs, sub_base, subtract_if_above,
+    LANES, LIMBS, Vec52, add_base, limbs_of, load, mul_base, splat_limbs, store, sub_base,
 };
 use ark_bn254::{Fq, FqConfig, G1Affine, G1Projective, G2Affine};
 use ark_ec::{AffineRepr, bn::BnConfig, pairing::Pairing, short_weierstrass::SWCurveConfig};
 use ark_ff::{AdditiveGroup, Field, Zero};
-use core::arch::x86_64::{
-    __mmask8, _mm512_mask_blend_epi64, _mm512_set_epi64, _mm512_setzero_si512,
-};
+use core::arch::x86_64::{__mmask8, _mm512_mask_blend_epi64, _mm512_setzero_si512};
 
 type Config = ark_bn254::Config;
 
 /// The fewest pairs worth a pass over the lanes: a pass costs what arkworks' loop takes for
 /// about two pairs (0.59 ms against 0.29 ms per pair, measured), whatever the lanes in use.
 const MIN_LANES_USED: usize = 3;
-type Base = Modulus<FqConfig>;
 
 #[derive(Clone, Copy)]
 struct Fq2x8 {
@@ -50,27 +46,6 @@ struct Fq12x8 {
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn splat(x: Fq) -> Vec52 {
     splat_limbs(&limbs_of(x))
-}
-
-/// Lane `i` holds `values[i]`.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn load(values: [Fq; LANES]) -> Vec52 {
-    let per_lane = values.map(limbs_of::<FqConfig>);
-    std::array::from_fn(|l| {
-        let v = |lane: usize| per_lane[lane][l] as i64;
-        _mm512_set_epi64(v(7), v(6), v(5), v(4), v(3), v(2), v(1), v(0))
-    })
-}
-
-/// The eight lanes' values.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn store(value: &Vec52) -> [Fq; LANES] {
-    // Arkworks elements are built from canonical limbs only.
-    let per_limb = subtract_if_above(value, &Base::MODULUS).map(|limb| lanes(limb));
-    std::array::from_fn(|lane| {
-        let limbs: Limbs = std::array::from_fn(|l| per_limb[l][lane]);
-        element_of::<FqConfig>(&limbs)
-    })
 }
 
 #[target_feature(enable = "avx512f,avx512ifma")]
